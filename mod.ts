@@ -1,0 +1,24 @@
+/**
+ * pgtls: a PostgreSQL-aware TLS terminating proxy.
+ *
+ * Run it with `deno run --allow-net --allow-read --allow-env --allow-sys mod.ts serve`;
+ * import it to embed the protocol core, the configuration loader or a proxy.
+ *
+ * @module
+ */
+
+export * from "./src/protocol/mod.ts";
+export * from "./src/config/mod.ts";
+export type * from "./src/runtime/types.ts";
+export { detectRuntime, detectRuntimeName } from "./src/runtime/detect.ts";
+export { type ProxyHandle, startProxy } from "./src/proxy/server.ts";
+export { loadProxyMaterial, type ProxyMaterial } from "./src/proxy/material.ts";
+export { Logger } from "./src/observe/log.ts";
+export { selfSignedCertificate } from "./src/tls/self_signed.ts";
+export { main } from "./src/cli/main.ts";
+export { VERSION } from "./src/version.ts";
+
+if (import.meta.main) {
+  const { run } = await import("./src/cli/entry.ts");
+  await run();
+}

@@ -1,0 +1,46 @@
+/**
+ * Help texts.
+ *
+ * @module
+ */
+
+/** `pgtls --help`. */
+export const MAIN_HELP = `pgtls: a PostgreSQL-aware TLS terminating proxy
+
+Usage:
+  pgtls serve [--config FILE] [flags]   run the proxy
+  pgtls check [--config FILE]           validate the config and its certificate files
+  pgtls --version                       print the version
+  pgtls --help                          print this help
+
+Run "pgtls serve --help" for the serve flags.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+`;
+
+/** `pgtls serve --help`. */
+export const SERVE_HELP = `Usage: pgtls serve [--config FILE] [flags]
+
+Accepts PostgreSQL clients over TLS and relays each session to the backend,
+in plaintext or over verified TLS. Flags override the file (which must then
+define a single proxy). With neither a file nor --cert/--key, pgtls listens on
+127.0.0.1:6432 with an ephemeral self-signed certificate in front of
+127.0.0.1:5432.
+
+Flags:
+  --config FILE        YAML configuration (see README)
+  --listen HOST:PORT   address to accept clients on        (default 127.0.0.1:6432)
+  --backend HOST:PORT  PostgreSQL server to relay to       (default 127.0.0.1:5432)
+  --cert FILE          listener certificate chain, PEM
+  --key FILE           listener private key, PEM
+  --backend-tls MODE   disable | require | verify-ca | verify-full   (default disable)
+  --backend-ca FILE    CA certificates that verify the backend, PEM
+  -h, --help           print this help
+`;
+
+/** `pgtls check --help`. */
+export const CHECK_HELP = `Usage: pgtls check [--config FILE] [flags]
+
+Validates the configuration (the same flags as serve apply) and loads every
+certificate and key it names. Exits 0 when all is well, 2 otherwise.
+`;

@@ -1,0 +1,215 @@
+/**
+ * The command line: `serve`, `check`, `--help`, `--version`. Returns the
+ * process exit code; the entry point exits with it.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Host, Runtime } from "../runtime/types.ts";
+import { ConfigError } from "../config/fields.ts";
+import type { Config } from "../config/types.ts";
+import { Logger } from "../observe/log.ts";
+import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
+import { type ProxyHandle, startProxy } from "../proxy/server.ts";
+import { selfSignedCertificate } from "../tls/self_signed.ts";
+import { VERSION } from "../version.ts";
+import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
+import { resolveConfig, SERVE_FLAG_SPEC, type ServeFlags, UsageError } from "./options.ts";
+
+/** Exit codes the contract defines. */
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const;
+
+/** Runs the command line; resolves with the exit code. */
+export async function main(runtime: Runtime, host: Host): Promise<number> {
+  const [command, ...rest] = host.args;
+  try {
+    switch (command) {
+      case "serve":
+        return await serve(runtime, host, rest);
+      case "check":
+        return await check(runtime, host, rest);
+      case "--version":
+      case "-V":
+      case "version":
+        host.writeOut(`pgtls ${VERSION} (${runtime.name} ${runtime.version})\n`);
+        return ExitCode.Ok;
+      case "--help":
+      case "-h":
+      case "help":
+        host.writeOut(MAIN_HELP);
+        return ExitCode.Ok;
+      case undefined:
+        host.writeErrorLine(MAIN_HELP);
+        return ExitCode.Usage;
+      default:
+        throw new UsageError(`unknown command "${command}" (try pgtls --help)`);
+    }
+  } catch (error) {
+    return reportFailure(host, error);
+  }
+}
+
+function reportFailure(host: Host, error: unknown): number {
+  if (error instanceof UsageError) {
+    host.writeErrorLine(`pgtls: ${error.message}`);
+    return ExitCode.Usage;
+  }
+  if (error instanceof ConfigError) {
+    host.writeErrorLine(`pgtls: configuration error: ${error.message}`);
+    return ExitCode.Usage;
+  }
+  host.writeErrorLine(`pgtls: ${error instanceof Error ? error.message : String(error)}`);
+  return ExitCode.Failure;
+}
+
+function parseFlags(args: readonly string[]): ServeFlags & { help?: boolean } {
+  try {
+    return parseArgs({ args: [...args], options: SERVE_FLAG_SPEC, strict: true }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** Loads the config, naming the file in any error. */
+async function loadConfig(host: Host, flags: ServeFlags) {
+  let text: string | undefined;
+  if (flags.config !== undefined) {
+    try {
+      text = await host.readTextFile(flags.config);
+    } catch (error) {
+      throw new UsageError(
+        `cannot read config file ${flags.config}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+  }
+  try {
+    return resolveConfig(flags, text);
+  } catch (error) {
+    if (error instanceof ConfigError && flags.config !== undefined) {
+      throw new ConfigError(error.path, `${error.message} (in ${flags.config})`);
+    }
+    throw error;
+  }
+}
+
+async function loadAllMaterial(
+  host: Host,
+  config: Config,
+  ephemeral: { certPem: string; keyPem: string } | undefined,
+  file: string | undefined,
+): Promise<ProxyMaterial[]> {
+  try {
+    return await Promise.all(
+      config.proxies.map((proxy, i) =>
+        loadProxyMaterial(proxy, i, (path) => host.readTextFile(path), ephemeral)
+      ),
+    );
+  } catch (error) {
+    if (error instanceof ConfigError && file !== undefined) {
+      throw new ConfigError(error.path, `${error.message} (in ${file})`);
+    }
+    throw error;
+  }
+}
+
+async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args);
+  if (flags.help) {
+    host.writeOut(CHECK_HELP);
+    return ExitCode.Ok;
+  }
+  const { config, ephemeralCertificate } = await loadConfig(host, flags);
+  const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
+  const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+  config.proxies.forEach((_proxy, i) => {
+    try {
+      const listener = materials[i]!.listener;
+      runtime.serverTls({ ...listener, alpnProtocols: [] });
+    } catch (error) {
+      throw new ConfigError(
+        `proxies[${i}].listener.tls`,
+        `certificate and key do not work together: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+  });
+  host.writeOut(`configuration ok: ${config.proxies.length} proxy(ies)\n`);
+  return ExitCode.Ok;
+}
+
+async function serve(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args);
+  if (flags.help) {
+    host.writeOut(SERVE_HELP);
+    return ExitCode.Ok;
+  }
+  const { config, ephemeralCertificate } = await loadConfig(host, flags);
+  const logger = new Logger(config.log, (line) => host.writeErrorLine(line));
+  let ephemeral: { certPem: string; keyPem: string } | undefined;
+  if (ephemeralCertificate) {
+    ephemeral = await selfSignedCertificate();
+    logger.warn(
+      "no certificate configured: using an ephemeral self-signed certificate; clients can encrypt but not verify pgtls (use sslmode=require), give --cert/--key or a config file for production",
+    );
+  }
+  const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+
+  const proxies: ProxyHandle[] = [];
+  try {
+    for (const [i, proxy] of config.proxies.entries()) {
+      proxies.push(
+        await startProxy({ runtime, config: proxy, material: materials[i]!, logger }),
+      );
+    }
+  } catch (error) {
+    await Promise.all(proxies.map((p) => p.stop(0)));
+    const message = error instanceof Error ? error.message : String(error);
+    logger.error("could not start", { error: message });
+    return ExitCode.Failure;
+  }
+  logger.info("pgtls started", {
+    version: VERSION,
+    runtime: `${runtime.name} ${runtime.version}`,
+    proxies: proxies.length,
+  });
+  await waitForShutdown(host, logger, config, proxies);
+  return ExitCode.Ok;
+}
+
+/** Resolves after SIGTERM/SIGINT once sessions drained; a second signal exits at once. */
+function waitForShutdown(
+  host: Host,
+  logger: Logger,
+  config: Config,
+  proxies: readonly ProxyHandle[],
+): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: string) => () => {
+      if (stopping) {
+        logger.warn("second signal: exiting now", { signal });
+        host.exit(ExitCode.Failure);
+      }
+      stopping = true;
+      const active = proxies.reduce((n, p) => n + p.activeSessions(), 0);
+      logger.info("shutting down: no new connections", {
+        signal,
+        sessions: active,
+        shutdown_timeout_ms: config.shutdownTimeoutMs,
+      });
+      Promise.all(proxies.map((p) => p.stop(config.shutdownTimeoutMs))).then(() => {
+        logger.info("stopped");
+        unsubscribe.forEach((off) => off());
+        resolve();
+      });
+    };
+    const unsubscribe = [
+      host.onSignal("SIGTERM", onSignal("SIGTERM")),
+      host.onSignal("SIGINT", onSignal("SIGINT")),
+    ];
+  });
+}

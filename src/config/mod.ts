@@ -1,0 +1,11 @@
+/**
+ * Configuration: YAML parsing and validation, durations, addresses.
+ *
+ * @module
+ */
+
+export * from "./types.ts";
+export * from "./parse.ts";
+export * from "./duration.ts";
+export * from "./address.ts";
+export { ConfigError } from "./fields.ts";

@@ -1,0 +1,151 @@
+/**
+ * Turns YAML text into a validated {@link Config}, with the key path in every
+ * error. Pure: reading the file is the caller's job.
+ *
+ * @module
+ */
+
+import { parseDocument } from "yaml";
+import { ConfigError, Fields } from "./fields.ts";
+import type {
+  BackendConfig,
+  Config,
+  ListenerConfig,
+  LogFormat,
+  LogLevel,
+  ProxyConfig,
+  RouteConfig,
+} from "./types.ts";
+import { formatAddress } from "./address.ts";
+import type { BackendVerifyMode } from "../runtime/types.ts";
+
+/** Defaults the contract states, in one place. */
+export const DEFAULTS = {
+  bindAddress: { host: "127.0.0.1", port: 6432 },
+  backendAddress: { host: "127.0.0.1", port: 5432 },
+  shutdownTimeoutMs: 30_000,
+  connectTimeoutMs: 5_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 10_000,
+} as const;
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+const VERIFY_MODES: readonly BackendVerifyMode[] = ["full", "ca", "none"];
+
+/** Parses and validates config YAML; throws {@link ConfigError}. */
+export function parseConfig(text: string): Config {
+  return readConfig(parseYaml(text));
+}
+
+/** Parses YAML text into plain values; duplicate keys are an error. */
+export function parseYaml(text: string): unknown {
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const problem = document.errors[0];
+  if (problem) throw new ConfigError("", `invalid YAML: ${problem.message}`);
+  return document.toJS() ?? {};
+}
+
+/** Validates an already-parsed configuration value. */
+export function readConfig(value: unknown): Config {
+  const root = new Fields("", value);
+  const log = root.mapping("log");
+  const metrics = root.mapping("metrics");
+  const config: Config = {
+    log: {
+      level: log?.oneOf("level", LOG_LEVELS, "info") ?? "info",
+      format: log?.oneOf("format", LOG_FORMATS, "text") ?? "text",
+    },
+    metrics: metrics ? { listen: metrics.requiredAddress("listen") } : undefined,
+    shutdownTimeoutMs: root.duration("shutdown_timeout", DEFAULTS.shutdownTimeoutMs),
+    proxies: root.list("proxies").map(readProxy),
+  };
+  log?.done();
+  metrics?.done();
+  root.done();
+  if (config.proxies.length === 0) {
+    throw new ConfigError("proxies", "must list at least one proxy");
+  }
+  checkUnique(config.proxies);
+  return config;
+}
+
+function readProxy(fields: Fields, index: number): ProxyConfig {
+  const proxy: ProxyConfig = {
+    name: fields.string("name") ?? (index === 0 ? "main" : `proxy${index}`),
+    listener: readListener(fields.requiredMapping("listener")),
+    backend: readBackend(fields.requiredMapping("backend")),
+    routes: fields.list("routes").map(readRoute),
+  };
+  fields.done();
+  return proxy;
+}
+
+function readListener(fields: Fields): ListenerConfig {
+  const tls = fields.requiredMapping("tls");
+  const listener: ListenerConfig = {
+    bindAddress: fields.address("bind_address", { allowPortZero: true }) ??
+      DEFAULTS.bindAddress,
+    tls: {
+      certFile: tls.requiredString("cert_file"),
+      keyFile: tls.requiredString("key_file"),
+      clientCaFile: tls.string("client_ca_file"),
+      minVersion: tls.oneOf("min_version", ["1.2", "1.3"] as const, "1.2"),
+    },
+    plaintext: fields.oneOf("plaintext", ["reject", "allow"] as const, "reject"),
+    directTls: fields.boolean("direct_tls", true),
+    maxConnections: fields.integer("max_connections", DEFAULTS.maxConnections, 1, 1_000_000),
+    handshakeTimeoutMs: fields.duration("handshake_timeout", DEFAULTS.handshakeTimeoutMs),
+  };
+  tls.done();
+  fields.done();
+  return listener;
+}
+
+/** Reads a backend mapping; used for `backend` and for each route's `backend`. */
+export function readBackend(fields: Fields): BackendConfig {
+  const backend: BackendConfig = {
+    address: fields.requiredAddress("address"),
+    tlsEnabled: fields.boolean("tls_enabled", false),
+    tlsVerify: fields.oneOf("tls_verify", VERIFY_MODES, "full"),
+    caFile: fields.string("ca_file"),
+    serverName: fields.string("server_name"),
+    certFile: fields.string("cert_file"),
+    keyFile: fields.string("key_file"),
+    connectTimeoutMs: fields.duration("connect_timeout", DEFAULTS.connectTimeoutMs),
+  };
+  if ((backend.certFile === undefined) !== (backend.keyFile === undefined)) {
+    throw new ConfigError(
+      fields.at(backend.certFile === undefined ? "cert_file" : "key_file"),
+      "cert_file and key_file must be given together",
+    );
+  }
+  fields.done();
+  return backend;
+}
+
+function readRoute(fields: Fields): RouteConfig {
+  const sni = fields.requiredString("sni");
+  if (!/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(sni)) {
+    throw new ConfigError(fields.at("sni"), `must be a host name or *.suffix, got "${sni}"`);
+  }
+  const route = { sni: sni.toLowerCase(), backend: readBackend(fields.requiredMapping("backend")) };
+  fields.done();
+  return route;
+}
+
+function checkUnique(proxies: readonly ProxyConfig[]): void {
+  const names = new Set<string>();
+  const binds = new Set<string>();
+  proxies.forEach((proxy, i) => {
+    if (names.has(proxy.name)) {
+      throw new ConfigError(`proxies[${i}].name`, `"${proxy.name}" is used twice`);
+    }
+    names.add(proxy.name);
+    const bind = formatAddress(proxy.listener.bindAddress);
+    if (proxy.listener.bindAddress.port !== 0 && binds.has(bind)) {
+      throw new ConfigError(`proxies[${i}].listener.bind_address`, `${bind} is used twice`);
+    }
+    binds.add(bind);
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * The validated configuration, as the rest of pgtls sees it.
+ *
+ * @module
+ */
+
+import type { BackendVerifyMode, Endpoint } from "../runtime/types.ts";
+
+/** Log verbosity. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+/** Log line format. */
+export type LogFormat = "text" | "json";
+
+/** Where and how pgtls reaches a PostgreSQL server. */
+export interface BackendConfig {
+  readonly address: Endpoint;
+  /** Speak TLS to the backend (SSLRequest first). @default false */
+  readonly tlsEnabled: boolean;
+  /** @default "full" */
+  readonly tlsVerify: BackendVerifyMode;
+  readonly caFile?: string;
+  /** SNI and the name verified; the host of `address` when absent. */
+  readonly serverName?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** @default 5000 */
+  readonly connectTimeoutMs: number;
+}
+
+/** An SNI pattern and the backend it selects. */
+export interface RouteConfig {
+  /** Exact name, or `*.` followed by a suffix. */
+  readonly sni: string;
+  readonly backend: BackendConfig;
+}
+
+/** The client-facing side of one proxy. */
+export interface ListenerConfig {
+  readonly bindAddress: Endpoint;
+  readonly tls: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly clientCaFile?: string;
+    /** @default "1.2" */
+    readonly minVersion: "1.2" | "1.3";
+  };
+  /** What to do with a StartupMessage sent without TLS. @default "reject" */
+  readonly plaintext: "reject" | "allow";
+  /** Accept PostgreSQL 17 direct TLS. @default true */
+  readonly directTls: boolean;
+  /** @default 10000 */
+  readonly maxConnections: number;
+  /** @default 10000 */
+  readonly handshakeTimeoutMs: number;
+}
+
+/** One listener and the backend(s) behind it. */
+export interface ProxyConfig {
+  readonly name: string;
+  readonly listener: ListenerConfig;
+  readonly backend: BackendConfig;
+  readonly routes: readonly RouteConfig[];
+}
+
+/** The whole configuration. */
+export interface Config {
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  readonly metrics?: { readonly listen: Endpoint };
+  /** @default 30000 */
+  readonly shutdownTimeoutMs: number;
+  readonly proxies: readonly ProxyConfig[];
+}

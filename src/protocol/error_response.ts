@@ -1,0 +1,75 @@
+/**
+ * Encoder for the ErrorResponse messages that pgtls sends itself.
+ *
+ * @module
+ */
+
+import type { SqlStateCode } from "./sqlstate.ts";
+import { writeUint32 } from "./bytes.ts";
+
+/** Severity of an ErrorResponse that ends or refuses a connection. */
+export type ErrorSeverity = "ERROR" | "FATAL" | "PANIC";
+
+/** Fields of an ErrorResponse, written in this fixed order. */
+export interface ErrorFields {
+  /** How bad it is; pgtls ends the connection after FATAL. */
+  readonly severity: ErrorSeverity;
+  /** Five-character SQLSTATE. */
+  readonly code: SqlStateCode | string;
+  /** One-line primary message. */
+  readonly message: string;
+  /** Optional secondary message with more detail. */
+  readonly detail?: string;
+  /** Optional suggestion of what to do. */
+  readonly hint?: string;
+}
+
+const encoder = new TextEncoder();
+
+/** Field type bytes, as the protocol names them. */
+const FieldType = {
+  Severity: 0x53, // 'S'
+  SeverityNonLocalized: 0x56, // 'V'
+  Code: 0x43, // 'C'
+  Message: 0x4d, // 'M'
+  Detail: 0x44, // 'D'
+  Hint: 0x48, // 'H'
+} as const;
+
+/** Message type byte of ErrorResponse. */
+export const ERROR_RESPONSE_TYPE = 0x45; // 'E'
+
+/** Encodes a complete ErrorResponse message, type byte and length included. */
+export function encodeErrorResponse(fields: ErrorFields): Uint8Array {
+  const parts: [number, Uint8Array][] = [
+    [FieldType.Severity, encoder.encode(fields.severity)],
+    [FieldType.SeverityNonLocalized, encoder.encode(fields.severity)],
+    [FieldType.Code, encoder.encode(fields.code)],
+    [FieldType.Message, encoder.encode(fields.message)],
+  ];
+  if (fields.detail !== undefined) {
+    parts.push([FieldType.Detail, encoder.encode(fields.detail)]);
+  }
+  if (fields.hint !== undefined) {
+    parts.push([FieldType.Hint, encoder.encode(fields.hint)]);
+  }
+  const bodyLength = parts.reduce((n, [, v]) => n + 1 + stripNul(v).length + 1, 0) + 1;
+  const out = new Uint8Array(1 + 4 + bodyLength);
+  out[0] = ERROR_RESPONSE_TYPE;
+  writeUint32(out, 1, 4 + bodyLength);
+  let offset = 5;
+  for (const [type, raw] of parts) {
+    const value = stripNul(raw);
+    out[offset++] = type;
+    out.set(value, offset);
+    offset += value.length;
+    out[offset++] = 0;
+  }
+  out[offset] = 0;
+  return out;
+}
+
+/** A NUL inside a field would end it early and corrupt the message: drop it. */
+function stripNul(bytes: Uint8Array): Uint8Array {
+  return bytes.includes(0) ? bytes.filter((b) => b !== 0) : bytes;
+}

@@ -1,0 +1,26 @@
+/**
+ * The SQLSTATE codes that pgtls itself reports to clients.
+ *
+ * @module
+ */
+
+/** Named SQLSTATE codes that pgtls puts in its own ErrorResponses. */
+export const SqlState = {
+  /** connection_failure: the backend could not be reached or verified. */
+  ConnectionFailure: "08006",
+  /** protocol_violation: a malformed or unexpected packet. */
+  ProtocolViolation: "08P01",
+  /** invalid_authorization_specification: TLS is required. */
+  InvalidAuthorization: "28000",
+  /** too_many_connections: the listener is at max_connections. */
+  TooManyConnections: "53300",
+  /** feature_not_supported: e.g. an unsupported protocol version. */
+  FeatureNotSupported: "0A000",
+  /** admin_shutdown: pgtls is shutting down. */
+  AdminShutdown: "57P01",
+  /** cannot_connect_now: pgtls is starting or draining. */
+  CannotConnectNow: "57P03",
+} as const;
+
+/** One of the SQLSTATE codes pgtls reports. */
+export type SqlStateCode = typeof SqlState[keyof typeof SqlState];

@@ -1,0 +1,182 @@
+/**
+ * Opening the backend leg: TCP, then (when tls_enabled) SSLRequest, 'S' and a
+ * verified TLS handshake. Every failure becomes a {@link BackendError} that
+ * names the backend and says what went wrong, for the client to read.
+ *
+ * @module
+ */
+
+import type {
+  ByteConn,
+  ClientTlsUpgrader,
+  Endpoint,
+  Runtime,
+  SocketOptions,
+} from "../runtime/types.ts";
+import type { BackendConfig } from "../config/types.ts";
+import { formatAddress } from "../config/address.ts";
+import { ACCEPT_BYTE, DECLINE_BYTE } from "../protocol/codes.ts";
+import { encodeSslRequest } from "../protocol/requests.ts";
+import { ERROR_RESPONSE_TYPE } from "../protocol/error_response.ts";
+import { formatDuration } from "../config/duration.ts";
+
+/** Which step of opening the backend failed. */
+export type BackendStage = "connect" | "tls_request" | "tls_handshake";
+
+/** The backend could not be reached, refused TLS, or failed verification. */
+export class BackendError extends Error {
+  readonly stage: BackendStage;
+  /** A suggestion for the person reading the client's error. */
+  readonly hint: string | undefined;
+
+  constructor(stage: BackendStage, message: string, hint?: string) {
+    super(message);
+    this.name = "BackendError";
+    this.stage = stage;
+    this.hint = hint;
+  }
+}
+
+/** A backend ready to dial: its config plus the prepared TLS upgrader. */
+export interface BackendTarget {
+  readonly config: BackendConfig;
+  /** How the backend is named in logs and errors, e.g. `db.internal (10.0.0.7:5432)`. */
+  readonly label: string;
+  readonly serverName: string;
+  readonly tls: ClientTlsUpgrader | undefined;
+}
+
+/** Builds a target; `tls` must be given exactly when the backend uses TLS. */
+export function backendTarget(
+  config: BackendConfig,
+  tls: ClientTlsUpgrader | undefined,
+): BackendTarget {
+  const address = formatAddress(config.address);
+  const serverName = config.serverName ?? config.address.host;
+  if (config.tlsEnabled && tls === undefined) {
+    throw new Error(`backend ${address} has tls_enabled but no client TLS upgrader was given`);
+  }
+  return {
+    config,
+    label: config.serverName ? `${config.serverName} (${address})` : address,
+    serverName,
+    tls: config.tlsEnabled ? tls : undefined,
+  };
+}
+
+/**
+ * Connects to the backend and negotiates TLS when configured. The whole of it
+ * is bounded by the backend's connect_timeout.
+ */
+export async function openBackend(
+  runtime: Runtime,
+  target: BackendTarget,
+  socket: SocketOptions,
+): Promise<ByteConn> {
+  const { config } = target;
+  const timeout = formatDuration(config.connectTimeoutMs);
+  const started = Date.now();
+  let conn;
+  try {
+    conn = await runtime.connect(config.address, {
+      ...socket,
+      timeoutMs: config.connectTimeoutMs,
+    });
+  } catch (error) {
+    throw new BackendError("connect", `could not connect: ${describeNetError(error, timeout)}`);
+  }
+  if (target.tls === undefined) return conn;
+
+  const remaining = Math.max(1, config.connectTimeoutMs - (Date.now() - started));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, remaining);
+  let stage: BackendStage = "tls_request";
+  try {
+    await conn.write(encodeSslRequest());
+    const answer = await conn.read();
+    checkSslAnswer(answer);
+    stage = "tls_handshake";
+    return await target.tls.upgrade(conn, target.serverName);
+  } catch (error) {
+    conn.close();
+    if (timedOut) {
+      throw new BackendError(stage, `TLS negotiation timed out (connect_timeout ${timeout})`);
+    }
+    if (error instanceof BackendError) throw error;
+    if (stage === "tls_handshake") {
+      throw new BackendError(
+        stage,
+        `TLS handshake failed: ${errorMessage(error)}`,
+        config.tlsVerify === "none"
+          ? undefined
+          : `check the backend's certificate against backend.ca_file and backend.server_name ("${target.serverName}")`,
+      );
+    }
+    throw new BackendError(stage, `connection failed during SSLRequest: ${errorMessage(error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The backend must answer an SSLRequest with exactly one 'S' and nothing after it. */
+function checkSslAnswer(answer: Uint8Array | null): asserts answer is Uint8Array {
+  if (answer === null || answer.length === 0) {
+    throw new BackendError("tls_request", "backend closed the connection in answer to SSLRequest");
+  }
+  const first = answer[0];
+  if (first === ACCEPT_BYTE && answer.length === 1) return;
+  if (first === ACCEPT_BYTE) {
+    throw new BackendError(
+      "tls_request",
+      `backend sent ${
+        answer.length - 1
+      } unexpected byte(s) after accepting TLS, before the handshake (possible injection); session refused`,
+    );
+  }
+  if (first === DECLINE_BYTE) {
+    throw new BackendError(
+      "tls_request",
+      "backend does not accept TLS (it answered 'N' to SSLRequest) and backend.tls_enabled is true",
+      "enable ssl on the backend server, or set backend.tls_enabled: false if plaintext to it is acceptable",
+    );
+  }
+  if (first === ERROR_RESPONSE_TYPE) {
+    throw new BackendError("tls_request", "backend answered SSLRequest with an error");
+  }
+  throw new BackendError(
+    "tls_request",
+    `backend answered SSLRequest with unexpected byte 0x${
+      first!.toString(16).padStart(2, "0")
+    }; is it a PostgreSQL server?`,
+  );
+}
+
+const NET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  ENOTFOUND: "host name not found",
+  EAI_AGAIN: "host name lookup failed",
+  ETIMEDOUT: "connection timed out",
+  EADDRNOTAVAIL: "address not available",
+};
+
+function describeNetError(error: unknown, timeout: string): string {
+  const code = (error as { code?: unknown })?.code;
+  if (code === "CONNECT_TIMEOUT") return `timed out after ${timeout} (connect_timeout)`;
+  if (typeof code === "string" && NET_ERRORS[code]) return NET_ERRORS[code];
+  return errorMessage(error);
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Formats an endpoint for log fields. */
+export function endpointText(endpoint: Endpoint): string {
+  return formatAddress(endpoint);
+}

@@ -1,0 +1,166 @@
+/**
+ * One proxy: its listener, its sessions, and their orderly end.
+ *
+ * @module
+ */
+
+import type { Endpoint, Runtime, SocketOptions, TcpConn } from "../runtime/types.ts";
+import type { BackendConfig, ProxyConfig } from "../config/types.ts";
+import { formatAddress } from "../config/address.ts";
+import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
+import { SqlState } from "../protocol/sqlstate.ts";
+import { encodeErrorResponse } from "../protocol/error_response.ts";
+import type { Logger } from "../observe/log.ts";
+import { type BackendTarget, backendTarget } from "./backend.ts";
+import { runSession, type SessionContext, type SessionRecord } from "./session.ts";
+import { selectRoute } from "./routes.ts";
+import type { ProxyMaterial } from "./material.ts";
+
+/** TCP keepalive idle time on both legs: dead peers are noticed within minutes. */
+const KEEPALIVE_MS = 60_000;
+
+/** A running proxy. */
+export interface ProxyHandle {
+  readonly name: string;
+  /** The address actually bound. */
+  readonly address: Endpoint;
+  /** Sessions currently open. */
+  activeSessions(): number;
+  /**
+   * Stops accepting at once, lets sessions finish for `graceMs`, then closes
+   * the rest. Resolves when every session has ended.
+   */
+  stop(graceMs: number): Promise<void>;
+}
+
+let nextSessionId = 1;
+
+/** Binds the proxy's listener and serves sessions until stopped. */
+export async function startProxy(options: {
+  runtime: Runtime;
+  config: ProxyConfig;
+  material: ProxyMaterial;
+  logger: Logger;
+}): Promise<ProxyHandle> {
+  const { runtime, config, material, logger } = options;
+  const serverTls = runtime.serverTls({
+    certPem: material.listener.certPem,
+    keyPem: material.listener.keyPem,
+    clientCaPem: material.listener.clientCaPem,
+    minVersion: config.listener.tls.minVersion,
+    alpnProtocols: [ALPN_POSTGRESQL],
+  });
+  const target = (backend: BackendConfig): BackendTarget => {
+    const pem = material.backends.get(backend) ?? {};
+    return backendTarget(
+      backend,
+      backend.tlsEnabled
+        ? runtime.clientTls({
+          caPem: pem.caPem,
+          certPem: pem.certPem,
+          keyPem: pem.keyPem,
+          verify: backend.tlsVerify,
+          alpnProtocols: [ALPN_POSTGRESQL],
+        })
+        : undefined,
+    );
+  };
+  const defaultTarget = target(config.backend);
+  const routes = config.routes.map((route) => ({ sni: route.sni, target: target(route.backend) }));
+  const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
+  const shutdown = new AbortController();
+  const sessions = new Set<Promise<void>>();
+  let accepting = true;
+
+  const context: SessionContext = {
+    runtime,
+    listener: config.listener,
+    serverTls,
+    selectBackend: (sni) => selectRoute(routes, sni, defaultTarget),
+    socketOptions,
+    signal: shutdown.signal,
+  };
+
+  const onConnection = (conn: TcpConn) => {
+    if (!accepting) return conn.close();
+    if (sessions.size >= config.listener.maxConnections) return refuse(conn);
+    const id = nextSessionId++;
+    const started = Date.now();
+    const session = runSession(conn, id, context).then((record) => {
+      sessions.delete(session);
+      logSession(logger, config.name, record, Date.now() - started);
+    });
+    sessions.add(session);
+  };
+
+  const refuse = (conn: TcpConn) => {
+    logger.warn("connection refused: max_connections reached", {
+      proxy: config.name,
+      client: `${conn.remote.host}:${conn.remote.port}`,
+      max_connections: config.listener.maxConnections,
+    });
+    conn.write(encodeErrorResponse({
+      severity: "FATAL",
+      code: SqlState.TooManyConnections,
+      message:
+        `sorry, too many clients already (pgtls max_connections ${config.listener.maxConnections})`,
+    })).catch(() => {}).finally(() => conn.closeWrite());
+    setTimeout(() => conn.close(), 1000);
+  };
+
+  const listener = await runtime.listen(config.listener.bindAddress, socketOptions, onConnection);
+  logger.info("listening", {
+    proxy: config.name,
+    address: formatAddress(listener.address),
+    backend: defaultTarget.label,
+    backend_tls: config.backend.tlsEnabled ? config.backend.tlsVerify : "disabled",
+  });
+
+  return {
+    name: config.name,
+    address: listener.address,
+    activeSessions: () => sessions.size,
+    async stop(graceMs: number): Promise<void> {
+      accepting = false;
+      await listener.close();
+      if (sessions.size > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const drained = Promise.all(sessions).then(() => true);
+        const expired = new Promise<false>((resolve) =>
+          timer = setTimeout(() => resolve(false), graceMs)
+        );
+        const clean = await Promise.race([drained, expired]);
+        clearTimeout(timer);
+        if (!clean) {
+          logger.warn("closing sessions still open after shutdown_timeout", {
+            proxy: config.name,
+            sessions: sessions.size,
+          });
+          shutdown.abort();
+          await Promise.all(sessions);
+        }
+      }
+    },
+  };
+}
+
+function logSession(logger: Logger, proxy: string, record: SessionRecord, durationMs: number) {
+  const abnormal = record.error !== null &&
+    !["client_closed", "backend_closed", "cancel_forwarded", "client_gone"].includes(record.end);
+  const log = abnormal ? logger.warn.bind(logger) : logger.info.bind(logger);
+  log("session closed", {
+    proxy,
+    id: record.id,
+    client: record.client,
+    sni: record.sni,
+    tls: record.tlsVersion,
+    backend: record.backend,
+    user: record.user,
+    database: record.database,
+    bytes_in: record.counters.clientToBackend,
+    bytes_out: record.counters.backendToClient,
+    duration_ms: durationMs,
+    reason: record.end,
+    error: record.error ?? undefined,
+  });
+}

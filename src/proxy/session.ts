@@ -1,0 +1,351 @@
+/**
+ * One client connection from first byte to close: negotiate TLS with the
+ * client, read its startup packet inside TLS, open the backend, and relay.
+ * Runtime-free: sockets come in through the adapter interface.
+ *
+ * @module
+ */
+
+import type {
+  ByteConn,
+  RelayCounters,
+  RelayEnd,
+  Runtime,
+  ServerTlsUpgrader,
+  SocketOptions,
+  TcpConn,
+  TlsConn,
+} from "../runtime/types.ts";
+import type { ListenerConfig } from "../config/types.ts";
+import { ACCEPT_BYTE, ALPN_POSTGRESQL, DECLINE_BYTE } from "../protocol/codes.ts";
+import { concatBytes } from "../protocol/bytes.ts";
+import { SqlState } from "../protocol/sqlstate.ts";
+import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
+import {
+  StartupProtocolError,
+  StartupReader,
+  type StartupReadResult,
+} from "../protocol/startup_reader.ts";
+import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
+
+/** Why a session ended, as logged. */
+export type SessionEnd =
+  | RelayEnd
+  | "client_gone"
+  | "handshake_timeout"
+  | "client_tls_failed"
+  | "plaintext_rejected"
+  | "injection"
+  | "protocol_violation"
+  | "direct_tls_refused"
+  | "backend_unavailable"
+  | "cancel_forwarded"
+  | "shutdown";
+
+/** What is known about a session when it ends. */
+export interface SessionRecord {
+  readonly id: number;
+  readonly client: string;
+  sni: string | null;
+  tlsVersion: string | null;
+  backend: string | null;
+  user: string | null;
+  database: string | null;
+  readonly counters: RelayCounters;
+  end: SessionEnd;
+  /** A human explanation when the session ended abnormally. */
+  error: string | null;
+}
+
+/** Everything a session needs from its proxy. */
+export interface SessionContext {
+  readonly runtime: Runtime;
+  readonly listener: ListenerConfig;
+  readonly serverTls: ServerTlsUpgrader;
+  /** Chooses the backend from the client's SNI (null when it sent none). */
+  readonly selectBackend: (sni: string | null) => BackendTarget;
+  readonly socketOptions: SocketOptions;
+  /** Aborted when pgtls shuts down and the drain time is over. */
+  readonly signal: AbortSignal;
+}
+
+/** Ends the session early with a reason, optionally telling the client first. */
+class SessionAbort extends Error {
+  constructor(
+    readonly end: SessionEnd,
+    message: string,
+    readonly reply?: ErrorFields,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs one session to its end and reports how it went. Never throws. */
+export async function runSession(
+  client: TcpConn,
+  id: number,
+  context: SessionContext,
+): Promise<SessionRecord> {
+  const record: SessionRecord = {
+    id,
+    client: `${client.remote.host}:${client.remote.port}`,
+    sni: null,
+    tlsVersion: null,
+    backend: null,
+    user: null,
+    database: null,
+    counters: { clientToBackend: 0, backendToClient: 0 },
+    end: "client_gone",
+    error: null,
+  };
+  let current: ByteConn = client;
+  let handshakeTimedOut = false;
+  const closeAll = () => {
+    current.close();
+    client.close();
+  };
+  const handshakeTimer = setTimeout(() => {
+    handshakeTimedOut = true;
+    closeAll();
+  }, context.listener.handshakeTimeoutMs);
+  context.signal.addEventListener("abort", closeAll, { once: true });
+  try {
+    const negotiated = await negotiate(client, context, record, (conn) => current = conn);
+    clearTimeout(handshakeTimer);
+    await serve(negotiated.conn, negotiated.startup, context, record);
+  } catch (error) {
+    record.end = handshakeTimedOut
+      ? "handshake_timeout"
+      : context.signal.aborted
+      ? "shutdown"
+      : error instanceof SessionAbort
+      ? error.end
+      : "client_gone";
+    record.error = handshakeTimedOut
+      ? `no complete startup within handshake_timeout (${context.listener.handshakeTimeoutMs} ms)`
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    if (error instanceof SessionAbort && error.reply) {
+      await current.write(encodeErrorResponse(error.reply)).catch(() => {});
+      current.closeWrite();
+    }
+  } finally {
+    clearTimeout(handshakeTimer);
+    context.signal.removeEventListener("abort", closeAll);
+    closeAll();
+  }
+  return record;
+}
+
+/** Reads one startup packet; `null` when the peer closed before completing it. */
+async function readStartup(
+  conn: ByteConn,
+  allowDirectTls: boolean,
+  initial?: Uint8Array,
+): Promise<StartupReadResult | null> {
+  const reader = new StartupReader();
+  try {
+    let result = initial && initial.length > 0 ? reader.push(initial) : undefined;
+    while (result === undefined) {
+      const chunk = await conn.read();
+      if (chunk === null) return null;
+      result = reader.push(chunk);
+    }
+    if (result.packet.kind === "direct_tls" && !allowDirectTls) {
+      throw new StartupProtocolError("INVALID_LENGTH", "invalid startup packet");
+    }
+    return result;
+  } catch (error) {
+    if (error instanceof StartupProtocolError) {
+      throw new SessionAbort("protocol_violation", error.message, {
+        severity: "FATAL",
+        code: error.sqlState,
+        message: error.message,
+      });
+    }
+    throw error;
+  }
+}
+
+/** A connection past negotiation and the first packet it carried. */
+interface Negotiated {
+  readonly conn: ByteConn;
+  readonly startup: StartupReadResult;
+}
+
+/**
+ * The plaintext phase: answers requests until the client is on TLS (or sent
+ * something allowed in plaintext), then reads the packet that follows.
+ */
+async function negotiate(
+  client: TcpConn,
+  context: SessionContext,
+  record: SessionRecord,
+  onSecured: (conn: TlsConn) => void,
+): Promise<Negotiated> {
+  let pending: Uint8Array | undefined;
+  for (;;) {
+    const first = await readStartup(client, true, pending);
+    if (first === null) throw new SessionAbort("client_gone", "client closed during negotiation");
+    const { packet, leftover } = first;
+    switch (packet.kind) {
+      case "gssenc_request":
+        // pgtls offers no GSSAPI encryption; libpq then asks for TLS on the same connection.
+        await client.write(Uint8Array.of(DECLINE_BYTE));
+        pending = leftover;
+        continue;
+      case "ssl_request": {
+        if (leftover.length > 0) {
+          throw new SessionAbort(
+            "injection",
+            `client sent ${leftover.length} byte(s) after SSLRequest before the TLS handshake`,
+          );
+        }
+        await client.write(Uint8Array.of(ACCEPT_BYTE));
+        const conn = await secure(client, undefined, context, record);
+        onSecured(conn);
+        return await readInner(conn);
+      }
+      case "direct_tls": {
+        if (!context.listener.directTls) {
+          throw new SessionAbort("direct_tls_refused", "direct TLS is off (listener.direct_tls)");
+        }
+        const conn = await secure(client, leftover, context, record);
+        onSecured(conn);
+        if (conn.tls.alpnProtocol !== ALPN_POSTGRESQL) {
+          throw new SessionAbort(
+            "direct_tls_refused",
+            `direct TLS without ALPN "${ALPN_POSTGRESQL}" is refused`,
+          );
+        }
+        return await readInner(conn);
+      }
+      case "cancel_request":
+        // libpq before 17 always cancels in plaintext; the key is no secret worth TLS.
+        return { conn: client, startup: first };
+      case "startup":
+        if (context.listener.plaintext === "allow") return { conn: client, startup: first };
+        throw new SessionAbort(
+          "plaintext_rejected",
+          "client sent a plaintext startup packet",
+          {
+            severity: "FATAL",
+            code: SqlState.InvalidAuthorization,
+            message: "pgtls requires TLS: connect with sslmode=require or stricter",
+            hint: "set sslmode=verify-full (or require) in the client's connection settings",
+          },
+        );
+    }
+  }
+}
+
+async function readInner(conn: TlsConn): Promise<Negotiated> {
+  const startup = await readStartup(conn, false);
+  if (startup === null) {
+    throw new SessionAbort("client_gone", "client closed before its startup packet");
+  }
+  return { conn, startup };
+}
+
+async function secure(
+  client: TcpConn,
+  prefix: Uint8Array | undefined,
+  context: SessionContext,
+  record: SessionRecord,
+): Promise<TlsConn> {
+  let conn: TlsConn;
+  try {
+    conn = await context.serverTls.upgrade(client, prefix);
+  } catch (error) {
+    throw new SessionAbort(
+      "client_tls_failed",
+      `TLS handshake with the client failed: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  record.sni = conn.tls.serverName;
+  record.tlsVersion = conn.tls.protocol;
+  return conn;
+}
+
+/** Past negotiation: forward a cancel, or open the backend and relay. */
+async function serve(
+  client: ByteConn,
+  startup: StartupReadResult,
+  context: SessionContext,
+  record: SessionRecord,
+): Promise<void> {
+  const { packet } = startup;
+  if (packet.kind !== "startup" && packet.kind !== "cancel_request") {
+    throw new SessionAbort(
+      "protocol_violation",
+      `unexpected ${packet.kind} after TLS negotiation`,
+      {
+        severity: "FATAL",
+        code: SqlState.ProtocolViolation,
+        message: `unexpected ${packet.kind.replace("_", " ")} inside the TLS session`,
+      },
+    );
+  }
+  const target = context.selectBackend(record.sni);
+  record.backend = target.label;
+  if (packet.kind === "cancel_request") {
+    await forwardCancel(startup.bytes, target, context);
+    record.end = "cancel_forwarded";
+    return;
+  }
+  record.user = packet.parameters.get("user") ?? null;
+  record.database = packet.parameters.get("database") ?? record.user;
+  const backend = await dialBackend(target, context);
+  try {
+    const first = concatBytes(startup.bytes, startup.leftover);
+    await backend.write(first);
+    record.counters.clientToBackend += first.length;
+    record.end = await context.runtime.relay(client, backend, record.counters, context.signal);
+  } finally {
+    backend.close();
+  }
+}
+
+async function dialBackend(target: BackendTarget, context: SessionContext): Promise<ByteConn> {
+  try {
+    return await openBackend(context.runtime, target, context.socketOptions);
+  } catch (error) {
+    const cause = error instanceof Error ? error.message : String(error);
+    throw new SessionAbort("backend_unavailable", cause, {
+      severity: "FATAL",
+      code: SqlState.ConnectionFailure,
+      message: `pgtls: backend ${target.label}: ${cause}`,
+      hint: error instanceof BackendError ? error.hint : undefined,
+    });
+  }
+}
+
+/**
+ * Sends a CancelRequest to the backend and waits for it to close, as
+ * PostgreSQL does once it has acted on it. The client gets no reply either way.
+ */
+async function forwardCancel(
+  bytes: Uint8Array,
+  target: BackendTarget,
+  context: SessionContext,
+): Promise<void> {
+  const backend = await openBackend(context.runtime, target, context.socketOptions).catch(
+    (error: unknown) => {
+      throw new SessionAbort(
+        "backend_unavailable",
+        `cancel not forwarded: ${error instanceof Error ? error.message : error}`,
+      );
+    },
+  );
+  const timer = setTimeout(() => backend.close(), target.config.connectTimeoutMs);
+  try {
+    await backend.write(bytes);
+    while (await backend.read() !== null) { /* PostgreSQL sends nothing; wait for its close */ }
+  } catch {
+    // The cancel was delivered; how the backend closed does not matter.
+  } finally {
+    clearTimeout(timer);
+    backend.close();
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Picks the adapter for the runtime pgtls runs on, once, at start-up.
+ * Deno is probed first and Bun second: both also expose `process`, so a
+ * Node.js probe alone would misfire.
+ *
+ * @module
+ */
+
+import type { Runtime } from "./types.ts";
+import { denoRuntime } from "./deno.ts";
+import { nodeRuntime } from "./node.ts";
+
+/** Name of the runtime executing this code. */
+export function detectRuntimeName(): "deno" | "bun" | "node" {
+  const globals = globalThis as Record<string, unknown>;
+  if (typeof globals.Deno === "object" && globals.Deno !== null) return "deno";
+  if (typeof globals.Bun === "object" && globals.Bun !== null) return "bun";
+  return "node";
+}
+
+/** The adapter for the current runtime. */
+export function detectRuntime(): Runtime {
+  switch (detectRuntimeName()) {
+    case "deno":
+      return denoRuntime();
+    default:
+      return nodeRuntime();
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Errors the adapters raise in a runtime-independent shape.
+ *
+ * @module
+ */
+
+/** A TCP connect that did not complete in time. */
+export class ConnectTimeoutError extends Error {
+  /** Stable code. */
+  readonly code = "CONNECT_TIMEOUT";
+
+  constructor(timeoutMs: number) {
+    super(`connection timed out after ${timeoutMs} ms`);
+    this.name = "ConnectTimeoutError";
+  }
+}
+
+/** A TLS handshake that failed; `code` is the runtime's, when it gave one. */
+export class TlsHandshakeError extends Error {
+  /** The runtime's error code, e.g. `ERR_TLS_CERT_ALTNAME_INVALID`. */
+  readonly code: string | undefined;
+
+  constructor(message: string, code?: string) {
+    super(message);
+    this.name = "TlsHandshakeError";
+    this.code = code;
+  }
+}

@@ -1,0 +1,404 @@
+/**
+ * Sockets and TLS on `node:net` and `node:tls`. Node.js uses this directly;
+ * Deno uses its server side too, because Deno has no native server-side
+ * upgrade of an accepted socket, and `node:tls` can wrap one there as long as
+ * the socket is not flowing when it is wrapped (so `read()` below never puts
+ * a socket into flowing mode).
+ *
+ * Deno 2.9's `node:tls` loses the peer's end of stream when a TLS socket is
+ * paused or read slowly, so on Deno the TLS socket is layered over a small
+ * JavaScript transport stream and flow control pauses the raw TCP socket
+ * beneath it; the TLS socket itself always flows. See {@link TlsLayering}.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import tls from "node:tls";
+import { Duplex } from "node:stream";
+import type {
+  ByteConn,
+  ClientTlsOptions,
+  ClientTlsUpgrader,
+  Endpoint,
+  Listener,
+  RelayCounters,
+  RelayEnd,
+  ServerTlsOptions,
+  ServerTlsUpgrader,
+  SocketOptions,
+  TcpConn,
+  TlsConn,
+  TlsSessionInfo,
+} from "./types.ts";
+import { ConnectTimeoutError, TlsHandshakeError } from "./errors.ts";
+
+/** After one side of a relay ends, how long flushing the other may take. */
+const RELAY_LINGER_MS = 5000;
+
+/**
+ * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
+ * `node:tls` directly (Node.js, Bun); `transport` puts a JavaScript stream in
+ * between so that flow control can pause the TCP socket (Deno).
+ */
+export type TlsLayering = "native" | "transport";
+
+/** A {@link ByteConn} over a Node.js duplex stream. */
+class NodeConn implements ByteConn {
+  readonly stream: Duplex;
+  /** What to pause to stop reading from the peer: the stream, or the TCP socket beneath it. */
+  readonly flow: Duplex;
+  readonly remote: Endpoint;
+  #failure: Error | null = null;
+
+  constructor(stream: Duplex, remote: Endpoint, flow: Duplex = stream) {
+    this.stream = stream;
+    this.flow = flow;
+    this.remote = remote;
+    // A permanent listener: an 'error' with no listener would crash the process.
+    stream.on("error", (error: Error) => {
+      this.#failure ??= error;
+    });
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const stream = this.stream;
+    const chunk: Uint8Array | null = stream.read();
+    if (chunk !== null) return Promise.resolve(chunk);
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    if (stream.readableEnded || stream.destroyed) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const retry = () => {
+        stream.off("readable", retry);
+        stream.off("end", retry);
+        stream.off("close", retry);
+        stream.off("error", retry);
+        this.read().then(resolve, reject);
+      };
+      stream.on("readable", retry);
+      stream.on("end", retry);
+      stream.on("close", retry);
+      stream.on("error", retry);
+    });
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    const stream = this.stream;
+    if (stream.destroyed || !stream.writable) {
+      return Promise.reject(this.#failure ?? new Error("connection is closed"));
+    }
+    if (stream.write(bytes)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        stream.off("drain", settle);
+        stream.off("close", settle);
+        if (stream.destroyed) reject(this.#failure ?? new Error("connection is closed"));
+        else resolve();
+      };
+      stream.on("drain", settle);
+      stream.on("close", settle);
+    });
+  }
+
+  closeWrite(): void {
+    if (!this.stream.destroyed) this.stream.end();
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+}
+
+class NodeTcpConn extends NodeConn implements TcpConn {
+  readonly kind = "tcp" as const;
+  declare readonly stream: net.Socket;
+}
+
+class NodeTlsConn extends NodeConn implements TlsConn {
+  readonly kind = "tls" as const;
+  readonly tls: TlsSessionInfo;
+  declare readonly stream: tls.TLSSocket;
+
+  constructor(
+    stream: tls.TLSSocket,
+    remote: Endpoint,
+    serverName: string | null,
+    flow: Duplex,
+  ) {
+    super(stream, remote, flow);
+    this.tls = {
+      protocol: stream.getProtocol() ?? "unknown",
+      alpnProtocol: typeof stream.alpnProtocol === "string" ? stream.alpnProtocol : null,
+      serverName,
+      cipher: stream.getCipher()?.name ?? "unknown",
+    };
+  }
+}
+
+function endpointOf(socket: net.Socket): Endpoint {
+  return { host: socket.remoteAddress ?? "unknown", port: socket.remotePort ?? 0 };
+}
+
+function applySocketOptions(socket: net.Socket, options: SocketOptions): void {
+  socket.setNoDelay(true);
+  if (options.keepAliveMs > 0) socket.setKeepAlive(true, options.keepAliveMs);
+}
+
+/** Binds a `node:net` server that hands out paused sockets. */
+export function listenNode(
+  address: Endpoint,
+  options: SocketOptions,
+  onConnection: (conn: TcpConn) => void,
+): Promise<Listener> {
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    applySocketOptions(socket, options);
+    onConnection(new NodeTcpConn(socket, endpointOf(socket)));
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off("error", reject);
+      // Accept errors (EMFILE, ECONNABORTED) must not crash the process.
+      server.on("error", () => {});
+      const bound = server.address() as net.AddressInfo;
+      resolve({
+        address: { host: bound.address, port: bound.port },
+        close: () => new Promise<void>((done) => server.close(() => done())),
+      });
+    });
+  });
+}
+
+/** Opens a `node:net` connection with a timeout. */
+export function connectNode(
+  address: Endpoint,
+  options: SocketOptions & { readonly timeoutMs: number },
+): Promise<TcpConn> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: address.host, port: address.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new ConnectTimeoutError(options.timeoutMs));
+    }, options.timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.off("error", fail);
+      applySocketOptions(socket, options);
+      resolve(new NodeTcpConn(socket, address));
+    });
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.once("error", fail);
+  });
+}
+
+function tlsVersion(version: "1.2" | "1.3" | undefined): tls.SecureVersion {
+  return version === "1.3" ? "TLSv1.3" : "TLSv1.2";
+}
+
+/**
+ * A JavaScript stream over a TCP socket, optionally replaying bytes already
+ * read from it (a direct-TLS ClientHello). `node:tls` reads through it while
+ * flow control pauses and resumes the socket.
+ */
+function transportStream(socket: net.Socket, prefix: Uint8Array | undefined): Duplex {
+  const stream = new Duplex({
+    read() {},
+    write(chunk, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+    destroy(error, callback) {
+      socket.destroy();
+      callback(error);
+    },
+  });
+  if (prefix && prefix.length > 0) stream.push(prefix);
+  socket.on("data", (data: Uint8Array) => stream.push(data));
+  socket.on("end", () => stream.push(null));
+  socket.on("close", () => stream.destroy());
+  socket.resume();
+  return stream;
+}
+
+/** The stream `node:tls` should wrap, and the stream that flow control pauses. */
+function tlsTransport(
+  socket: net.Socket,
+  layering: TlsLayering,
+  prefix?: Uint8Array,
+): { transport: Duplex; flow: Duplex | undefined } {
+  if (layering === "transport" || (prefix && prefix.length > 0)) {
+    return { transport: transportStream(socket, prefix), flow: socket };
+  }
+  return { transport: socket, flow: undefined };
+}
+
+/** Waits for a TLS socket's handshake, mapping failures to {@link TlsHandshakeError}. */
+function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnect"): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      socket.off(event, ok);
+      socket.off("error", done);
+      socket.off("close", closed);
+      if (error) reject(new TlsHandshakeError(error.message, errorCode(error)));
+      else resolve();
+    };
+    const ok = () => done();
+    const closed = () => done(new Error("connection closed during the TLS handshake"));
+    socket.once(event, ok);
+    socket.on("error", done);
+    socket.once("close", closed);
+  });
+}
+
+function errorCode(error: Error): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Server-side TLS with one secure context per listener. */
+export function serverTlsNode(
+  options: ServerTlsOptions,
+  layering: TlsLayering = "native",
+): ServerTlsUpgrader {
+  const secureContext = tls.createSecureContext({
+    cert: options.certPem,
+    key: options.keyPem,
+    ca: options.clientCaPem,
+    minVersion: tlsVersion(options.minVersion),
+  });
+  const requestCert = options.clientCaPem !== undefined;
+  const alpn = [...options.alpnProtocols];
+  return {
+    async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
+      const raw = (conn as NodeTcpConn).stream;
+      const { transport, flow } = tlsTransport(raw, layering, prefix);
+      let serverName: string | null = null;
+      const socket = new tls.TLSSocket(transport, {
+        isServer: true,
+        secureContext,
+        requestCert,
+        rejectUnauthorized: requestCert,
+        ALPNProtocols: alpn,
+        SNICallback: (name, callback) => {
+          serverName = name;
+          callback(null, secureContext);
+        },
+      });
+      try {
+        await handshake(socket, "secure");
+      } catch (error) {
+        socket.destroy();
+        raw.destroy();
+        throw error;
+      }
+      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket);
+    },
+  };
+}
+
+/** Client-side TLS towards a backend, verifying as `options.verify` says. */
+export function clientTlsNode(
+  options: ClientTlsOptions,
+  layering: TlsLayering = "native",
+): ClientTlsUpgrader {
+  const secureContext = tls.createSecureContext({
+    ca: options.caPem,
+    cert: options.certPem,
+    key: options.keyPem,
+  });
+  const alpn = [...options.alpnProtocols];
+  return {
+    async upgrade(conn: TcpConn, serverName: string): Promise<TlsConn> {
+      const raw = (conn as NodeTcpConn).stream;
+      const { transport, flow } = tlsTransport(raw, layering);
+      const socket = tls.connect({
+        socket: transport,
+        secureContext,
+        // SNI may not carry an IP address (RFC 6066).
+        servername: net.isIP(serverName) ? undefined : serverName,
+        ALPNProtocols: alpn,
+        rejectUnauthorized: options.verify !== "none",
+        checkServerIdentity: (_host, certificate) =>
+          options.verify === "full" ? tls.checkServerIdentity(serverName, certificate) : undefined,
+      });
+      try {
+        await handshake(socket, "secureConnect");
+      } catch (error) {
+        socket.destroy();
+        raw.destroy();
+        throw error;
+      }
+      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket);
+    },
+  };
+}
+
+/** Pipes two Node streams both ways with backpressure; see {@link Runtime.relay}. */
+export function relayNode(
+  clientConn: ByteConn,
+  backendConn: ByteConn,
+  counters: RelayCounters,
+  signal: AbortSignal,
+): Promise<RelayEnd> {
+  const client = (clientConn as NodeConn).stream;
+  const backend = (backendConn as NodeConn).stream;
+  const clientFlow = (clientConn as NodeConn).flow;
+  const backendFlow = (backendConn as NodeConn).flow;
+  return new Promise((resolve) => {
+    let firstEnd: RelayEnd | null = null;
+    let closedCount = 0;
+    let linger: ReturnType<typeof setTimeout> | undefined;
+
+    const finish = (end: RelayEnd) => {
+      clearTimeout(linger);
+      signal.removeEventListener("abort", onAbort);
+      client.destroy();
+      backend.destroy();
+      resolve(firstEnd ?? end);
+    };
+    const onAbort = () => finish("aborted");
+    // Once one side ends, the session is over: end the other side and finish
+    // as soon as what was queued for it is flushed.
+    const ended = (end: RelayEnd, other: Duplex) => () => {
+      firstEnd ??= end;
+      other.once("finish", () => finish(end));
+      other.end();
+      linger ??= setTimeout(() => finish(end), RELAY_LINGER_MS);
+    };
+    const closed = (end: RelayEnd) => () => {
+      firstEnd ??= end;
+      if (++closedCount === 2) finish(end);
+      else linger ??= setTimeout(() => finish(end), RELAY_LINGER_MS);
+    };
+
+    client.on("data", (chunk: Uint8Array) => {
+      counters.clientToBackend += chunk.length;
+      if (!backend.write(chunk)) clientFlow.pause();
+    });
+    backend.on("data", (chunk: Uint8Array) => {
+      counters.backendToClient += chunk.length;
+      if (!client.write(chunk)) backendFlow.pause();
+    });
+    backend.on("drain", () => clientFlow.resume());
+    client.on("drain", () => backendFlow.resume());
+    client.on("end", ended("client_closed", backend));
+    backend.on("end", ended("backend_closed", client));
+    client.on("error", () => finish("client_error"));
+    backend.on("error", () => finish("backend_error"));
+    client.on("close", closed("client_closed"));
+    backend.on("close", closed("backend_closed"));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    client.resume();
+    backend.resume();
+    clientFlow.resume();
+    backendFlow.resume();
+  });
+}

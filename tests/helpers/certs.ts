@@ -1,0 +1,115 @@
+/**
+ * Real certificates for tests, made with the openssl command: a CA for the
+ * proxy's listener, a separate CA for the database, and leaf certificates
+ * valid for localhost and 127.0.0.1.
+ *
+ * @module
+ */
+
+import { run } from "./run.ts";
+
+/** Paths of one CA-signed leaf certificate. */
+export interface LeafFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** All certificate files of a test run. */
+export interface TestCertificates {
+  /** CA that signed the proxy's listener certificate. */
+  readonly proxyCa: string;
+  readonly proxy: LeafFiles;
+  /** CA that signed the database server's certificate. */
+  readonly dbCa: string;
+  /** Database server certificate for localhost, 127.0.0.1 and db.pgtls.test. */
+  readonly db: LeafFiles;
+}
+
+async function makeCa(dir: string, name: string): Promise<{ cert: string; key: string }> {
+  const cert = `${dir}/${name}.crt`;
+  const key = `${dir}/${name}.key`;
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "30",
+    "-subj",
+    `/CN=pgtls test ${name}`,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+  return { cert, key };
+}
+
+async function makeLeaf(
+  dir: string,
+  name: string,
+  ca: { cert: string; key: string },
+  dnsNames: readonly string[],
+): Promise<LeafFiles> {
+  const cert = `${dir}/${name}.crt`;
+  const key = `${dir}/${name}.key`;
+  const csr = `${dir}/${name}.csr`;
+  const ext = `${dir}/${name}.ext`;
+  await Deno.writeTextFile(
+    ext,
+    `subjectAltName=${dnsNames.map((d) => `DNS:${d}`).join(",")},IP:127.0.0.1\n` +
+      "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
+  );
+  await run("openssl", [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    csr,
+    "-subj",
+    `/CN=${dnsNames[0]}`,
+  ]);
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    ca.cert,
+    "-CAkey",
+    ca.key,
+    "-CAcreateserial",
+    "-out",
+    cert,
+    "-days",
+    "30",
+    "-extfile",
+    ext,
+  ]);
+  return { cert, key };
+}
+
+/** Creates a fresh set of test certificates in `dir`. */
+export async function makeTestCertificates(dir: string): Promise<TestCertificates> {
+  const proxyCa = await makeCa(dir, "proxy-ca");
+  const dbCa = await makeCa(dir, "db-ca");
+  return {
+    proxyCa: proxyCa.cert,
+    proxy: await makeLeaf(dir, "proxy", proxyCa, ["localhost", "proxy.pgtls.test"]),
+    dbCa: dbCa.cert,
+    db: await makeLeaf(dir, "db", dbCa, ["localhost", "db.pgtls.test"]),
+  };
+}

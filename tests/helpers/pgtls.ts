@@ -1,0 +1,176 @@
+/**
+ * Starts pgtls as a separate process, the way users run it, under the runtime
+ * that PGTLS_TARGET names (deno by default), and reads its JSON log.
+ *
+ * @module
+ */
+
+import { stringify } from "yaml";
+
+/** How pgtls is started: `deno`, `bun`, `node` (the bundle) or `binary`. */
+export const TARGET = Deno.env.get("PGTLS_TARGET") ?? "deno";
+
+const root = new URL("../../", import.meta.url).pathname;
+const bin = `${root}node_modules/.bin`;
+
+/** The command line that runs pgtls under {@link TARGET}. */
+export function pgtlsCommand(): [string, string[]] {
+  switch (TARGET) {
+    case "deno":
+      return [`${bin}/deno`, ["run", "--allow-all", `${root}mod.ts`]];
+    case "bun":
+      return [`${bin}/bun`, [`${root}mod.ts`]];
+    case "node":
+      return ["node", [`${root}dist/pgtls.mjs`]];
+    case "binary":
+      return [`${root}dist/pgtls`, []];
+    default:
+      throw new Error(`PGTLS_TARGET must be deno, bun, node or binary, got ${TARGET}`);
+  }
+}
+
+/** One parsed JSON log line. */
+export type LogLine = Record<string, unknown> & { msg: string; level: string };
+
+/** A running pgtls process. */
+export interface PgtlsProcess {
+  /** Ports bound by each proxy, by proxy name. */
+  readonly ports: ReadonlyMap<string, number>;
+  /** The port of the first proxy. */
+  readonly port: number;
+  /** Every log line so far. */
+  readonly logs: LogLine[];
+  /** Waits for a log line that matches. */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Sends a signal. */
+  kill(signal?: Deno.Signal): void;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number>;
+  /** The exit status, once it exits. */
+  readonly status: Promise<Deno.CommandStatus>;
+}
+
+/** Runs pgtls with `args` as it is, for CLI tests. */
+export async function runPgtls(
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [command, base] = pgtlsCommand();
+  const output = await new Deno.Command(command, {
+    args: [...base, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+/**
+ * Writes `config` (plain values in the YAML shape) to a file in `dir`, starts
+ * `pgtls serve --config` with JSON logs, and waits until every proxy listens.
+ */
+export async function startPgtls(
+  dir: string,
+  config: Record<string, unknown>,
+): Promise<PgtlsProcess> {
+  const path = await Deno.makeTempFile({ dir, prefix: "pgtls-", suffix: ".yaml" });
+  await Deno.writeTextFile(path, stringify({ log: { level: "debug", format: "json" }, ...config }));
+  const proxies = (config.proxies as unknown[]).length;
+  const [command, base] = pgtlsCommand();
+  const child = new Deno.Command(command, {
+    args: [...base, "serve", "--config", path],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const logs: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  const pump = (async () => {
+    let pending = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      pending += decoder.decode(chunk, { stream: true });
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        const text = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        try {
+          logs.push(JSON.parse(text) as LogLine);
+        } catch {
+          logs.push({ msg: text, level: "raw" });
+        }
+      }
+      waiters.forEach((wake) => wake());
+    }
+  })();
+  const status = child.status.then(async (s) => {
+    await pump;
+    waiters.forEach((wake) => wake());
+    return s;
+  });
+  let exited = false;
+  status.then(() => exited = true);
+
+  const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 15_000) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const check = () => {
+        const found = logs.find(predicate);
+        if (found) return done(() => resolve(found));
+        if (exited) {
+          return done(() =>
+            reject(
+              new Error(`pgtls exited; log:\n${logs.map((l) => JSON.stringify(l)).join("\n")}`),
+            )
+          );
+        }
+      };
+      const timer = setTimeout(
+        () =>
+          done(() =>
+            reject(
+              new Error(
+                `no matching log line in ${timeoutMs} ms; log:\n${
+                  logs.map((l) => JSON.stringify(l)).join("\n")
+                }`,
+              ),
+            )
+          ),
+        timeoutMs,
+      );
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        settle();
+      };
+      waiters.add(check);
+      check();
+    });
+
+  const ports = new Map<string, number>();
+  try {
+    for (let i = 0; i < proxies; i++) {
+      const line = await waitForLog((l) => l.msg === "listening" && !ports.has(String(l.proxy)));
+      const address = String(line.address);
+      ports.set(String(line.proxy), Number(address.slice(address.lastIndexOf(":") + 1)));
+    }
+  } catch (error) {
+    child.kill("SIGKILL");
+    await status;
+    throw error;
+  }
+  return {
+    ports,
+    port: ports.values().next().value!,
+    logs,
+    waitForLog,
+    kill: (signal = "SIGTERM") => child.kill(signal),
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      return (await status).code;
+    },
+    status,
+  };
+}

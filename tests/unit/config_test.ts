@@ -1,0 +1,514 @@
+/**
+ * parseConfig (values, defaults, and the key path of every rejection) and
+ * resolveConfig (flags over an optional file).
+ */
+
+import { ConfigError } from "../../src/config/fields.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import { formatDuration, parseDuration } from "../../src/config/duration.ts";
+import { formatAddress, parseAddress } from "../../src/config/address.ts";
+import type { Config } from "../../src/config/types.ts";
+import { EPHEMERAL_CERT, resolveConfig, UsageError } from "../../src/cli/options.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../helpers/assert.ts";
+
+/** Removes the indentation common to every non-blank line, so YAML can be indented in code. */
+function yaml(text: string): string {
+  const lines = text.replace(/^\n/, "").split("\n");
+  const indent = Math.min(
+    ...lines.filter((l) => l.trim() !== "").map((l) => l.length - l.trimStart().length),
+  );
+  return lines.map((l) => l.slice(indent)).join("\n");
+}
+
+/** A one-proxy config with the given extra listener and backend lines. */
+function oneProxy({ listener = "", tls = "", backend = "", top = "" } = {}): string {
+  const indented = (text: string, spaces: number) =>
+    text.split("\n").filter((l) => l.trim() !== "").map((l) => " ".repeat(spaces) + l.trim())
+      .join("\n");
+  return [
+    top,
+    "proxies:",
+    "  - listener:",
+    "      tls:",
+    "        cert_file: server.crt",
+    "        key_file: server.key",
+    indented(tls, 8),
+    indented(listener, 6),
+    "    backend:",
+    "      address: 127.0.0.1:5432",
+    indented(backend, 6),
+  ].filter((l) => l !== "").join("\n") + "\n";
+}
+
+/** Asserts that `text` is rejected with a ConfigError at exactly `path`. */
+function assertConfigError(text: string, path: string, messageIncludes?: string): ConfigError {
+  const error = assertThrows(() => parseConfig(text), ConfigError, messageIncludes);
+  assertEquals(error.path, path, `key path of: ${error.message}`);
+  if (path !== "") assert(error.message.startsWith(`${path}: `), error.message);
+  return error;
+}
+
+const CONTRACT_EXAMPLE = yaml(`
+  log: { level: info, format: text }          # level debug|info|warn|error, format text|json
+  metrics: { listen: 127.0.0.1:9187 }         # optional: GET /metrics (Prometheus text), GET /healthz
+  shutdown_timeout: 30s                        # drain time after SIGTERM/SIGINT
+  proxies:
+    - name: main
+      listener:
+        bind_address: 0.0.0.0:6432
+        tls:
+          cert_file: server.crt                # PEM, full chain
+          key_file: server.key                 # PEM, RSA or ECDSA
+          client_ca_file: clients-ca.crt       # optional: require and verify client certificates
+          min_version: "1.2"                   # "1.2" | "1.3"
+        plaintext: reject                      # reject | allow
+        direct_tls: true                       # accept PostgreSQL 17 sslnegotiation=direct
+        max_connections: 10000
+        handshake_timeout: 10s
+      backend:
+        address: 127.0.0.1:5432
+        tls_enabled: true
+        tls_verify: full                       # full | ca | none
+        ca_file: db-ca.crt                     # optional; default: the runtime's root store
+        server_name: db.internal               # optional; SNI and name to verify
+        cert_file: proxy-client.crt            # optional client certificate presented to the backend
+        key_file: proxy-client.key
+        connect_timeout: 5s
+      routes:                                  # optional SNI routing; first match wins, else backend
+        - sni: "*.tenants.example.com"
+          backend: { address: 10.0.0.7:5432, tls_enabled: true }
+`);
+
+Deno.test("parseConfig reads every value of the contract's example", () => {
+  const expected: Config = {
+    log: { level: "info", format: "text" },
+    metrics: { listen: { host: "127.0.0.1", port: 9187 } },
+    shutdownTimeoutMs: 30_000,
+    proxies: [{
+      name: "main",
+      listener: {
+        bindAddress: { host: "0.0.0.0", port: 6432 },
+        tls: {
+          certFile: "server.crt",
+          keyFile: "server.key",
+          clientCaFile: "clients-ca.crt",
+          minVersion: "1.2",
+        },
+        plaintext: "reject",
+        directTls: true,
+        maxConnections: 10_000,
+        handshakeTimeoutMs: 10_000,
+      },
+      backend: {
+        address: { host: "127.0.0.1", port: 5432 },
+        tlsEnabled: true,
+        tlsVerify: "full",
+        caFile: "db-ca.crt",
+        serverName: "db.internal",
+        certFile: "proxy-client.crt",
+        keyFile: "proxy-client.key",
+        connectTimeoutMs: 5_000,
+      },
+      routes: [{
+        sni: "*.tenants.example.com",
+        backend: {
+          address: { host: "10.0.0.7", port: 5432 },
+          tlsEnabled: true,
+          tlsVerify: "full",
+          caFile: undefined,
+          serverName: undefined,
+          certFile: undefined,
+          keyFile: undefined,
+          connectTimeoutMs: 5_000,
+        },
+      }],
+    }],
+  };
+  assertEquals(parseConfig(CONTRACT_EXAMPLE), expected);
+});
+
+Deno.test("parseConfig fills in the contract's defaults for a minimal proxy", () => {
+  const config = parseConfig(oneProxy());
+  assertEquals(config.log, { level: "info", format: "text" });
+  assertEquals(config.metrics, undefined);
+  assertEquals(config.shutdownTimeoutMs, 30_000);
+  assertEquals(config.proxies.length, 1);
+  const [proxy] = config.proxies;
+  assert(proxy !== undefined);
+  assertEquals(proxy.name, "main");
+  assertEquals(proxy.routes, []);
+  assertEquals(proxy.listener, {
+    bindAddress: { host: "127.0.0.1", port: 6432 },
+    tls: {
+      certFile: "server.crt",
+      keyFile: "server.key",
+      clientCaFile: undefined,
+      minVersion: "1.2",
+    },
+    plaintext: "reject",
+    directTls: true,
+    maxConnections: 10_000,
+    handshakeTimeoutMs: 10_000,
+  });
+  assertEquals(proxy.backend.tlsEnabled, false);
+  assertEquals(proxy.backend.tlsVerify, "full");
+  assertEquals(proxy.backend.connectTimeoutMs, 5_000);
+});
+
+Deno.test("parseConfig names unnamed proxies main, proxy1, proxy2", () => {
+  const text = yaml(`
+    proxies:
+      - { listener: { bind_address: "127.0.0.1:1", tls: { cert_file: a, key_file: b } }, backend: { address: "h:1" } }
+      - { listener: { bind_address: "127.0.0.1:2", tls: { cert_file: a, key_file: b } }, backend: { address: "h:1" } }
+      - { listener: { bind_address: "127.0.0.1:3", tls: { cert_file: a, key_file: b } }, backend: { address: "h:1" } }
+  `);
+  assertEquals(parseConfig(text).proxies.map((p) => p.name), ["main", "proxy1", "proxy2"]);
+});
+
+Deno.test("parseConfig reads min_version written unquoted as 1.2 or 1.3 as a string", () => {
+  for (const written of ["1.2", "1.3", '"1.2"', '"1.3"']) {
+    const config = parseConfig(oneProxy({ tls: `min_version: ${written}` }));
+    assertEquals(config.proxies[0]?.listener.tls.minVersion, written.replaceAll('"', ""));
+  }
+});
+
+Deno.test("parseConfig rejects a min_version other than 1.2 or 1.3", () => {
+  assertConfigError(oneProxy({ tls: "min_version: 1.1" }), "proxies[0].listener.tls.min_version");
+  assertConfigError(
+    oneProxy({ tls: "min_version: TLSv1.3" }),
+    "proxies[0].listener.tls.min_version",
+  );
+});
+
+Deno.test("parseConfig reads durations written as 500ms, 10s and 2m", () => {
+  const config = parseConfig(oneProxy({
+    top: "shutdown_timeout: 2m",
+    listener: "handshake_timeout: 500ms",
+    backend: "connect_timeout: 10s",
+  }));
+  assertEquals(config.shutdownTimeoutMs, 120_000);
+  assertEquals(config.proxies[0]?.listener.handshakeTimeoutMs, 500);
+  assertEquals(config.proxies[0]?.backend.connectTimeoutMs, 10_000);
+});
+
+Deno.test("parseDuration converts each unit to milliseconds and refuses text without a unit", () => {
+  assertEquals(
+    ["500ms", "10s", "2m", "1h", "1.5s", " 3s "].map(parseDuration),
+    [500, 10_000, 120_000, 3_600_000, 1_500, 3_000],
+  );
+  assertEquals(["10", "ten s", "", "10 s", "-1s", "1d", "s"].map(parseDuration), [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]);
+  assertEquals([500, 10_000, 120_000, 0].map(formatDuration), ["500ms", "10s", "2m", "0ms"]);
+});
+
+Deno.test("parseAddress reads host:port and bracketed IPv6 and formats them back", () => {
+  assertEquals(parseAddress("127.0.0.1:5432"), { host: "127.0.0.1", port: 5432 });
+  assertEquals(parseAddress("[::1]:6432"), { host: "::1", port: 6432 });
+  assertEquals(parseAddress("db.internal:1"), { host: "db.internal", port: 1 });
+  assertEquals(formatAddress({ host: "::1", port: 6432 }), "[::1]:6432");
+  assertEquals(formatAddress({ host: "db", port: 5432 }), "db:5432");
+  assertEquals(typeof parseAddress("::1:5432"), "string");
+  assertEquals(typeof parseAddress("db:0"), "string");
+  assertEquals(parseAddress("db:0", { allowPortZero: true }), { host: "db", port: 0 });
+});
+
+Deno.test("parseConfig rejects an unknown key with its path and suggests the known key", () => {
+  const error = assertConfigError(
+    oneProxy({ tls: "certfile: other.crt" }),
+    "proxies[0].listener.tls.certfile",
+    "unknown key",
+  );
+  assertMatch(error.message, /did you mean "cert_file"\?/);
+});
+
+Deno.test("parseConfig rejects unknown keys at the top level, in a listener and in a backend", () => {
+  assertConfigError(
+    oneProxy({ top: "shutdown_timout: 5s" }),
+    "shutdown_timout",
+    "shutdown_timeout",
+  );
+  assertConfigError(oneProxy({ listener: "bind: 0.0.0.0:1" }), "proxies[0].listener.bind");
+  assertConfigError(oneProxy({ backend: "tls: true" }), "proxies[0].backend.tls");
+  assertConfigError(oneProxy({ top: "log: { level: info, colour: true }" }), "log.colour");
+});
+
+Deno.test("parseConfig rejects an unknown key inside a route's backend with its path", () => {
+  const text = oneProxy() +
+    "    routes:\n      - sni: a.example.com\n        backend: { address: h:1, tls_verfy: ca }\n";
+  assertConfigError(text, "proxies[0].routes[0].backend.tls_verfy", '"tls_verify"');
+});
+
+Deno.test("parseConfig rejects a tls_verify value other than full, ca or none", () => {
+  const error = assertConfigError(
+    oneProxy({ backend: "tls_verify: verify-full" }),
+    "proxies[0].backend.tls_verify",
+  );
+  assertMatch(error.message, /full, ca, none/);
+});
+
+Deno.test("parseConfig rejects a duration without a unit", () => {
+  assertConfigError(
+    oneProxy({ listener: "handshake_timeout: 10" }),
+    "proxies[0].listener.handshake_timeout",
+    "500ms",
+  );
+  assertConfigError(oneProxy({ top: 'shutdown_timeout: "10"' }), "shutdown_timeout");
+});
+
+Deno.test("parseConfig rejects a duration that is not a number and a unit", () => {
+  assertConfigError(
+    oneProxy({ backend: "connect_timeout: ten s" }),
+    "proxies[0].backend.connect_timeout",
+  );
+});
+
+Deno.test("parseConfig rejects an address without a port", () => {
+  assertConfigError(
+    oneProxy({ listener: "bind_address: 0.0.0.0" }),
+    "proxies[0].listener.bind_address",
+    "host:port",
+  );
+});
+
+Deno.test("parseConfig rejects port 70000", () => {
+  const text = oneProxy().replace("127.0.0.1:5432", "127.0.0.1:70000");
+  assertConfigError(text, "proxies[0].backend.address", "70000");
+});
+
+Deno.test("parseConfig rejects port 0 on a backend but accepts it on a listener", () => {
+  assertConfigError(oneProxy().replace(":5432", ":0"), "proxies[0].backend.address");
+  const config = parseConfig(oneProxy({ listener: "bind_address: 127.0.0.1:0" }));
+  assertEquals(config.proxies[0]?.listener.bindAddress, { host: "127.0.0.1", port: 0 });
+});
+
+const TWO_PROXIES = yaml(`
+  proxies:
+    - name: NAME1
+      listener: { bind_address: "BIND1", tls: { cert_file: a.crt, key_file: a.key } }
+      backend: { address: "127.0.0.1:5432" }
+    - name: NAME2
+      listener: { bind_address: "BIND2", tls: { cert_file: a.crt, key_file: a.key } }
+      backend: { address: "127.0.0.1:5433" }
+`);
+
+function twoProxies(name1: string, bind1: string, name2: string, bind2: string): string {
+  return TWO_PROXIES.replace("NAME1", name1).replace("BIND1", bind1).replace("NAME2", name2)
+    .replace("BIND2", bind2);
+}
+
+Deno.test("parseConfig accepts two proxies with distinct names and bind addresses", () => {
+  const config = parseConfig(twoProxies("a", "127.0.0.1:6432", "b", "127.0.0.1:6433"));
+  assertEquals(config.proxies.map((p) => [p.name, p.backend.address.port]), [["a", 5432], [
+    "b",
+    5433,
+  ]]);
+});
+
+Deno.test("parseConfig rejects a proxy name used twice at the second proxy's name", () => {
+  assertConfigError(
+    twoProxies("db", "127.0.0.1:6432", "db", "127.0.0.1:6433"),
+    "proxies[1].name",
+    '"db"',
+  );
+});
+
+Deno.test("parseConfig rejects a bind address used twice at the second proxy's bind_address", () => {
+  assertConfigError(
+    twoProxies("a", "0.0.0.0:6432", "b", "0.0.0.0:6432"),
+    "proxies[1].listener.bind_address",
+  );
+});
+
+Deno.test("parseConfig allows port 0 on several listeners because each gets its own port", () => {
+  const config = parseConfig(twoProxies("a", "127.0.0.1:0", "b", "127.0.0.1:0"));
+  assertEquals(config.proxies.length, 2);
+});
+
+Deno.test("parseConfig rejects a backend without an address", () => {
+  const text = oneProxy().replace("address: 127.0.0.1:5432", "tls_enabled: false");
+  assertConfigError(text, "proxies[0].backend.address", "is required");
+});
+
+Deno.test("parseConfig rejects a proxy without a backend or a listener tls", () => {
+  assertConfigError(
+    "proxies:\n  - listener: { tls: { cert_file: a, key_file: b } }\n",
+    "proxies[0].backend",
+    "is required",
+  );
+  assertConfigError(
+    "proxies:\n  - listener: {}\n    backend: { address: h:1 }\n",
+    "proxies[0].listener.tls",
+    "is required",
+  );
+  assertConfigError(
+    "proxies:\n  - listener: { tls: { cert_file: a } }\n    backend: { address: h:1 }\n",
+    "proxies[0].listener.tls.key_file",
+    "is required",
+  );
+});
+
+Deno.test("parseConfig rejects a backend cert_file without key_file, and the reverse", () => {
+  assertConfigError(
+    oneProxy({ backend: "cert_file: client.crt" }),
+    "proxies[0].backend.key_file",
+    "together",
+  );
+  assertConfigError(
+    oneProxy({ backend: "key_file: client.key" }),
+    "proxies[0].backend.cert_file",
+    "together",
+  );
+});
+
+Deno.test("parseConfig rejects an empty proxies list and a file without proxies", () => {
+  assertConfigError("proxies: []\n", "proxies", "at least one proxy");
+  assertConfigError("", "proxies", "at least one proxy");
+  assertConfigError("log: { level: debug }\n", "proxies", "at least one proxy");
+});
+
+Deno.test("parseConfig rejects values of the wrong type with their path", () => {
+  assertConfigError("proxies: { name: x }\n", "proxies", "must be a list");
+  assertConfigError("proxies:\n  - just a string\n", "proxies[0]", "must be a mapping");
+  assertConfigError(oneProxy({ backend: "tls_enabled: yes" }), "proxies[0].backend.tls_enabled");
+  assertConfigError(
+    oneProxy({ listener: "max_connections: 0" }),
+    "proxies[0].listener.max_connections",
+  );
+  assertConfigError(
+    oneProxy({ listener: "max_connections: 1.5" }),
+    "proxies[0].listener.max_connections",
+  );
+  assertConfigError(oneProxy({ listener: "plaintext: maybe" }), "proxies[0].listener.plaintext");
+  assertConfigError(oneProxy({ top: "log: { level: verbose }" }), "log.level");
+  assertConfigError(oneProxy({ top: "metrics: {}" }), "metrics.listen", "is required");
+});
+
+Deno.test("parseConfig rejects a route whose sni is not a host name or *.suffix", () => {
+  const route = (sni: string) =>
+    oneProxy() + `    routes:\n      - sni: "${sni}"\n        backend: { address: h:1 }\n`;
+  assertConfigError(route("db.*.example.com"), "proxies[0].routes[0].sni");
+  assertConfigError(route("*example.com"), "proxies[0].routes[0].sni");
+  assertEquals(parseConfig(route("DB.Example.com")).proxies[0]?.routes[0]?.sni, "db.example.com");
+});
+
+Deno.test("parseConfig rejects invalid YAML with an empty path", () => {
+  assertConfigError("proxies: [\n  - {", "", "invalid YAML");
+  assertConfigError("proxies:\n\t- x: 1\n", "", "invalid YAML");
+});
+
+Deno.test("parseConfig rejects duplicate YAML keys", () => {
+  const text = oneProxy().replace(
+    "cert_file: server.crt",
+    "cert_file: a.crt\n        cert_file: b.crt",
+  );
+  assertConfigError(text, "", "invalid YAML");
+});
+
+Deno.test("resolveConfig without a file or flags listens on 127.0.0.1:6432 before 127.0.0.1:5432 with an ephemeral certificate", () => {
+  const resolved = resolveConfig({}, undefined);
+  assertEquals(resolved.ephemeralCertificate, true);
+  assertEquals(resolved.source, "command line");
+  assertEquals(resolved.config.proxies.length, 1);
+  const [proxy] = resolved.config.proxies;
+  assertEquals(proxy?.listener.bindAddress, { host: "127.0.0.1", port: 6432 });
+  assertEquals(proxy?.backend.address, { host: "127.0.0.1", port: 5432 });
+  assertEquals(proxy?.backend.tlsEnabled, false);
+  assertEquals(proxy?.listener.tls.certFile, EPHEMERAL_CERT);
+});
+
+Deno.test("resolveConfig with --cert and --key and no file uses those files", () => {
+  const resolved = resolveConfig({ cert: "c.pem", key: "k.pem", listen: "[::1]:7000" }, undefined);
+  assertEquals(resolved.ephemeralCertificate, false);
+  assertEquals(resolved.config.proxies[0]?.listener.tls.certFile, "c.pem");
+  assertEquals(resolved.config.proxies[0]?.listener.tls.keyFile, "k.pem");
+  assertEquals(resolved.config.proxies[0]?.listener.bindAddress, { host: "::1", port: 7000 });
+});
+
+Deno.test("resolveConfig lets flags override a file with one proxy and keeps the rest", () => {
+  const file = oneProxy({ listener: "bind_address: 0.0.0.0:6432", backend: "ca_file: db-ca.crt" });
+  const resolved = resolveConfig(
+    { config: "pgtls.yaml", listen: "127.0.0.1:7432", backend: "db.internal:5433" },
+    file,
+  );
+  assertEquals(resolved.ephemeralCertificate, false);
+  assertEquals(resolved.source, "pgtls.yaml");
+  const [proxy] = resolved.config.proxies;
+  assertEquals(proxy?.listener.bindAddress, { host: "127.0.0.1", port: 7432 });
+  assertEquals(proxy?.backend.address, { host: "db.internal", port: 5433 });
+  assertEquals(proxy?.backend.caFile, "db-ca.crt");
+  assertEquals(proxy?.listener.tls.certFile, "server.crt");
+});
+
+Deno.test("resolveConfig without flags reads a file with two proxies unchanged", () => {
+  const file = twoProxies("a", "127.0.0.1:6432", "b", "127.0.0.1:6433");
+  const resolved = resolveConfig({ config: "two.yaml" }, file);
+  assertEquals(resolved.config, parseConfig(file));
+});
+
+Deno.test("resolveConfig refuses flags with a file that defines two proxies", () => {
+  const file = twoProxies("a", "127.0.0.1:6432", "b", "127.0.0.1:6433");
+  assertThrows(
+    () => resolveConfig({ config: "two.yaml", backend: "127.0.0.1:5434" }, file),
+    UsageError,
+    "exactly one proxy",
+  );
+});
+
+Deno.test("resolveConfig maps --backend-tls verify-ca to tls_enabled true and tls_verify ca", () => {
+  const backend = resolveConfig({ "backend-tls": "verify-ca" }, undefined).config.proxies[0]
+    ?.backend;
+  assertEquals([backend?.tlsEnabled, backend?.tlsVerify], [true, "ca"]);
+});
+
+Deno.test("resolveConfig maps every --backend-tls mode to the backend settings", () => {
+  const modes = ["disable", "require", "verify-ca", "verify-full"].map((mode) => {
+    const backend = resolveConfig({ "backend-tls": mode, "backend-ca": "ca.pem" }, undefined)
+      .config.proxies[0]?.backend;
+    return [backend?.tlsEnabled, backend?.tlsVerify, backend?.caFile];
+  });
+  assertEquals(modes, [
+    [false, "full", "ca.pem"],
+    [true, "none", "ca.pem"],
+    [true, "ca", "ca.pem"],
+    [true, "full", "ca.pem"],
+  ]);
+});
+
+Deno.test("resolveConfig rejects an unknown --backend-tls mode as a usage error", () => {
+  assertThrows(
+    () => resolveConfig({ "backend-tls": "prefer" }, undefined),
+    UsageError,
+    "--backend-tls",
+  );
+});
+
+Deno.test("resolveConfig rejects --cert without --key, and --key without --cert", () => {
+  assertThrows(() => resolveConfig({ cert: "c.pem" }, undefined), UsageError, "--key");
+  assertThrows(() => resolveConfig({ key: "k.pem" }, undefined), UsageError, "--cert");
+});
+
+Deno.test("resolveConfig rejects a bad --listen as a usage error naming --listen", () => {
+  for (const listen of ["6432", "localhost", "127.0.0.1:70000", ":6432"]) {
+    const error = assertThrows(() => resolveConfig({ listen }, undefined), UsageError);
+    assertMatch(error.message, /^--listen: /, `for --listen ${listen}`);
+  }
+});
+
+Deno.test("resolveConfig rejects --backend with port 0 as a usage error naming --backend", () => {
+  assertThrows(() => resolveConfig({ backend: "db:0" }, undefined), UsageError, "--backend:");
+});
+
+Deno.test("resolveConfig reports a bad file as a ConfigError with the key path", () => {
+  const error = assertThrows(
+    () => resolveConfig({}, oneProxy({ backend: "tls_verify: strict" })),
+    ConfigError,
+  );
+  assertEquals(error.path, "proxies[0].backend.tls_verify");
+});
