@@ -35,6 +35,8 @@ Flags:
   --key FILE           listener private key, PEM
   --backend-tls MODE   disable | require | verify-ca | verify-full   (default disable)
   --backend-ca FILE    CA certificates that verify the backend, PEM
+  --log-level LEVEL    debug | info | warn | error                    (default info)
+  --log-format FORMAT  text | json                                    (default text)
   -h, --help           print this help
 `;
 

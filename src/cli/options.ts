@@ -27,6 +27,8 @@ export interface ServeFlags {
   key?: string;
   "backend-tls"?: string;
   "backend-ca"?: string;
+  "log-level"?: string;
+  "log-format"?: string;
 }
 
 /** Options for node:util parseArgs describing {@link ServeFlags}. */
@@ -38,6 +40,8 @@ export const SERVE_FLAG_SPEC = {
   key: { type: "string" },
   "backend-tls": { type: "string" },
   "backend-ca": { type: "string" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -99,6 +103,7 @@ export function resolveConfig(flags: ServeFlags, fileText: string | undefined): 
   }
   const anyFlag = flags.listen ?? flags.backend ?? flags.cert ?? backendTls ?? flags["backend-ca"];
   if (anyFlag !== undefined) applyFlags(raw, flags);
+  applyLogFlags(raw, flags);
   const config = readConfig(raw);
   return {
     config,
@@ -123,6 +128,14 @@ function applyFlags(raw: Record<string, unknown>, flags: ServeFlags): void {
   const mode = flags["backend-tls"];
   if (mode !== undefined) Object.assign(backend, BACKEND_TLS_MODES[mode]);
   if (flags["backend-ca"] !== undefined) backend.ca_file = flags["backend-ca"];
+}
+
+/** Log flags apply whatever the file holds: they affect no proxy. */
+function applyLogFlags(raw: Record<string, unknown>, flags: ServeFlags): void {
+  if (flags["log-level"] === undefined && flags["log-format"] === undefined) return;
+  const log = mapping(raw, "log", "log");
+  if (flags["log-level"] !== undefined) log.level = flags["log-level"];
+  if (flags["log-format"] !== undefined) log.format = flags["log-format"];
 }
 
 function mapping(parent: Record<string, unknown> | unknown[], key: string | number, path: string) {

@@ -10,6 +10,10 @@ import type { Runtime } from "./types.ts";
 import { denoRuntime } from "./deno.ts";
 import { nodeRuntime } from "./node.ts";
 
+interface BunGlobal {
+  readonly Bun: { readonly version: string };
+}
+
 /** Name of the runtime executing this code. */
 export function detectRuntimeName(): "deno" | "bun" | "node" {
   const globals = globalThis as Record<string, unknown>;
@@ -23,6 +27,13 @@ export function detectRuntime(): Runtime {
   switch (detectRuntimeName()) {
     case "deno":
       return denoRuntime();
+    case "bun":
+      // Bun runs the node:net/node:tls adapter until it has a native one.
+      return {
+        ...nodeRuntime(),
+        name: "bun",
+        version: (globalThis as unknown as BunGlobal).Bun.version,
+      };
     default:
       return nodeRuntime();
   }

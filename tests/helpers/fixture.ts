@@ -26,11 +26,27 @@ export function fixture(): Promise<Fixture> {
 
 async function create(): Promise<Fixture> {
   const dir = await Deno.makeTempDir({ prefix: "pgtls-test-" });
-  const certs = await makeTestCertificates(dir);
-  const pg = await startCluster(dir, certs.db);
+  // PostgreSQL runs as another user when the tests run as root: it must reach its directory.
+  await Deno.chmod(dir, 0o755);
   globalThis.addEventListener("unload", () => {
-    pg.stopSync();
+    for (const cluster of clusters) cluster.stopSync();
     Deno.removeSync(dir, { recursive: true });
   });
+  const certs = await makeTestCertificates(dir);
+  const pg = await startCluster(`${dir}/tls`, certs.db);
+  clusters.push(pg);
   return { dir, certs, pg };
+}
+
+const clusters: PgCluster[] = [];
+let plaintext: Promise<PgCluster> | undefined;
+
+/** A second cluster with ssl=off, for a backend that refuses TLS. Made on first call. */
+export function plaintextCluster(): Promise<PgCluster> {
+  plaintext ??= fixture().then(async ({ dir }) => {
+    const cluster = await startCluster(`${dir}/plain`, undefined);
+    clusters.push(cluster);
+    return cluster;
+  });
+  return plaintext;
 }

@@ -36,8 +36,11 @@ function asPostgres(program: string, args: readonly string[]): [string, string[]
   return isRoot ? ["runuser", ["-u", "postgres", "--", program, ...args]] : [program, [...args]];
 }
 
-/** Creates and starts a cluster under `baseDir`, serving `cert` for TLS. */
-export async function startCluster(baseDir: string, cert: LeafFiles): Promise<PgCluster> {
+/** Creates and starts a cluster under `baseDir`, serving `cert` for TLS (or none: ssl=off). */
+export async function startCluster(
+  baseDir: string,
+  cert: LeafFiles | undefined,
+): Promise<PgCluster> {
   const dataDir = `${baseDir}/pgdata`;
   const port = freePort();
   await Deno.mkdir(dataDir, { recursive: true });
@@ -58,7 +61,8 @@ export async function startCluster(baseDir: string, cert: LeafFiles): Promise<Pg
     "--locale=C",
   ]));
   // The server wants its key readable by itself only.
-  for (const [from, to] of [[cert.cert, "server.crt"], [cert.key, "server.key"]] as const) {
+  const files = cert ? [[cert.cert, "server.crt"], [cert.key, "server.key"]] as const : [];
+  for (const [from, to] of files) {
     await Deno.copyFile(from, `${dataDir}/${to}`);
     await Deno.chmod(`${dataDir}/${to}`, 0o600);
     if (isRoot) await run("chown", ["postgres:postgres", `${dataDir}/${to}`]);
@@ -69,9 +73,9 @@ export async function startCluster(baseDir: string, cert: LeafFiles): Promise<Pg
       `port = ${port}`,
       `listen_addresses = '127.0.0.1'`,
       `unix_socket_directories = '${dataDir}'`,
-      `ssl = on`,
-      `ssl_cert_file = 'server.crt'`,
-      `ssl_key_file = 'server.key'`,
+      ...(cert ? [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`] : [
+        `ssl = off`,
+      ]),
       `password_encryption = 'scram-sha-256'`,
       `max_connections = 200`,
       `fsync = off`,

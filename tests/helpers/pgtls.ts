@@ -78,10 +78,14 @@ export async function startPgtls(
 ): Promise<PgtlsProcess> {
   const path = await Deno.makeTempFile({ dir, prefix: "pgtls-", suffix: ".yaml" });
   await Deno.writeTextFile(path, stringify({ log: { level: "debug", format: "json" }, ...config }));
-  const proxies = (config.proxies as unknown[]).length;
+  return spawnPgtls(["--config", path], (config.proxies as unknown[]).length);
+}
+
+/** Starts `pgtls serve ARGS --log-format json` and waits for `proxies` listeners. */
+export async function spawnPgtls(args: readonly string[], proxies = 1): Promise<PgtlsProcess> {
   const [command, base] = pgtlsCommand();
   const child = new Deno.Command(command, {
-    args: [...base, "serve", "--config", path],
+    args: [...base, "serve", ...args, "--log-format", "json"],
     stdin: "null",
     stdout: "null",
     stderr: "piped",

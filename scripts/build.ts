@@ -1,0 +1,66 @@
+/**
+ * Builds the distributable forms of pgtls into dist/:
+ * - `dist/pgtls.mjs`: one ES module bundle that Node.js 20+ runs (`node dist/pgtls.mjs`);
+ * - `dist/pgtls`: a single executable made by `bun build --compile` (works offline);
+ * - `dist/pgtls-deno`: a single executable made by `deno compile`, with `--deno`. Deno
+ *   downloads its runtime (denort) for that unless DENORT_BIN names a local copy.
+ *
+ * Usage: deno task build [--deno] [--target TRIPLE]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const root = new URL("../", import.meta.url).pathname;
+const bin = `${root}node_modules/.bin`;
+const entry = `${root}src/cli/bin.ts`;
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { deno: { type: "boolean" }, target: { type: "string" } },
+});
+
+async function step(label: string, command: string, args: string[]): Promise<void> {
+  console.log(`build: ${label}`);
+  const { code } = await new Deno.Command(command, {
+    args,
+    cwd: root,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (code !== 0) {
+    console.error(`build: ${label} failed (exit ${code})`);
+    Deno.exit(1);
+  }
+}
+
+await Deno.mkdir(`${root}dist`, { recursive: true });
+await step("dist/pgtls.mjs (Node.js bundle)", `${bin}/bun`, [
+  "build",
+  entry,
+  "--target=node",
+  "--format=esm",
+  "--outfile",
+  `${root}dist/pgtls.mjs`,
+]);
+await step("dist/pgtls (bun build --compile)", `${bin}/bun`, [
+  "build",
+  entry,
+  "--compile",
+  "--outfile",
+  `${root}dist/pgtls`,
+]);
+if (values.deno) {
+  await step("dist/pgtls-deno (deno compile)", `${bin}/deno`, [
+    "compile",
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    "--allow-sys",
+    ...(values.target ? ["--target", values.target] : []),
+    "--output",
+    `${root}dist/pgtls-deno`,
+    entry,
+  ]);
+}
+console.log("build: done");

@@ -1,0 +1,109 @@
+import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { fixture } from "../helpers/fixture.ts";
+import { runPgtls, spawnPgtls } from "../helpers/pgtls.ts";
+import { psql } from "../helpers/clients.ts";
+import { VERSION } from "../../src/version.ts";
+
+Deno.test("pgtls --version prints the version and the runtime", async () => {
+  const result = await runPgtls(["--version"]);
+  assertEquals(result.code, 0);
+  assertMatch(
+    result.stdout,
+    new RegExp(`^pgtls ${VERSION.replaceAll(".", "\\.")} \\((deno|bun|node) `),
+  );
+});
+
+Deno.test("pgtls --help and serve --help describe the commands and flags", async () => {
+  const main = await runPgtls(["--help"]);
+  assertEquals(main.code, 0);
+  assertMatch(main.stdout, /pgtls serve \[--config FILE\]/);
+  const serve = await runPgtls(["serve", "--help"]);
+  assertEquals(serve.code, 0);
+  for (
+    const flag of ["--listen", "--backend", "--cert", "--key", "--backend-tls", "--backend-ca"]
+  ) {
+    assertMatch(serve.stdout, new RegExp(flag));
+  }
+});
+
+Deno.test("pgtls exits 2 on an unknown command or flag", async () => {
+  assertEquals((await runPgtls(["frobnicate"])).code, 2);
+  const flag = await runPgtls(["serve", "--no-such-flag"]);
+  assertEquals(flag.code, 2);
+  assertMatch(flag.stderr, /no-such-flag/);
+  const tls = await runPgtls(["serve", "--backend-tls", "sometimes"]);
+  assertEquals(tls.code, 2);
+  assertMatch(tls.stderr, /--backend-tls: must be one of disable, require, verify-ca, verify-full/);
+});
+
+Deno.test("pgtls exits 2 on a bad config and names the key path and the file", async () => {
+  const { dir, certs } = await fixture();
+  const path = `${dir}/bad.yaml`;
+  await Deno.writeTextFile(
+    path,
+    [
+      "proxies:",
+      "  - listener:",
+      `      tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key} }`,
+      "    backend:",
+      "      address: 127.0.0.1:5432",
+      "      tls_verify: sometimes",
+    ].join("\n"),
+  );
+  const result = await runPgtls(["serve", "--config", path]);
+  assertEquals(result.code, 2);
+  assertMatch(result.stderr, /proxies\[0\]\.backend\.tls_verify: must be one of full, ca, none/);
+  assertMatch(result.stderr, new RegExp(path));
+  const check = await runPgtls(["check", "--config", path]);
+  assertEquals(check.code, 2);
+});
+
+Deno.test("pgtls exits 2 when a certificate file is missing, naming its key", async () => {
+  const { dir } = await fixture();
+  const path = `${dir}/missing-cert.yaml`;
+  await Deno.writeTextFile(
+    path,
+    "proxies:\n  - listener: { tls: { cert_file: /nonexistent.crt, key_file: /nonexistent.key } }\n" +
+      "    backend: { address: 127.0.0.1:5432 }\n",
+  );
+  const result = await runPgtls(["check", "--config", path]);
+  assertEquals(result.code, 2);
+  assertMatch(
+    result.stderr,
+    /proxies\[0\]\.listener\.tls\.cert_file: cannot read \/nonexistent\.crt/,
+  );
+});
+
+Deno.test("pgtls check accepts a valid config and its certificates", async () => {
+  const { dir, certs } = await fixture();
+  const path = `${dir}/good.yaml`;
+  await Deno.writeTextFile(
+    path,
+    `proxies:\n  - listener: { tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key} } }\n` +
+      "    backend: { address: 127.0.0.1:5432 }\n",
+  );
+  const result = await runPgtls(["check", "--config", path]);
+  assertEquals(result.code, 0, result.stderr);
+  assertMatch(result.stdout, /configuration ok/);
+});
+
+Deno.test("pgtls serve without a certificate uses an ephemeral one, warns, and serves sslmode=require", async () => {
+  const { pg, certs } = await fixture();
+  const pgtls = await spawnPgtls(["--listen", "127.0.0.1:0", "--backend", `127.0.0.1:${pg.port}`]);
+  try {
+    const warning = pgtls.logs.find((l) => l.level === "warn");
+    assertMatch(String(warning?.msg), /ephemeral self-signed certificate/);
+    const result = await psql(
+      { port: pgtls.port, sslmode: "require" },
+      "SELECT 42",
+    );
+    assertEquals(result.stdout.trim(), "42");
+    // The ephemeral certificate is signed by no CA the client knows.
+    const verified = await psql({ port: pgtls.port, caFile: certs.proxyCa }, "SELECT 1", {
+      check: false,
+    });
+    assertEquals(verified.code, 2);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
