@@ -69,6 +69,40 @@ export function encodeErrorResponse(fields: ErrorFields): Uint8Array {
   return out;
 }
 
+/** Decodes an ErrorResponse body into its fields, keyed by field type letter. */
+export function decodeErrorFields(body: Uint8Array): Map<string, string> {
+  const fields = new Map<string, string>();
+  const decoder = new TextDecoder();
+  let offset = 0;
+  while (offset < body.length && body[offset] !== 0) {
+    const end = body.indexOf(0, offset + 1);
+    if (end < 0) break;
+    fields.set(String.fromCharCode(body[offset]!), decoder.decode(body.subarray(offset + 1, end)));
+    offset = end + 1;
+  }
+  return fields;
+}
+
+/** Encodes an ErrorResponse from raw fields in the given order (to rewrite a backend's). */
+export function encodeErrorFields(fields: ReadonlyMap<string, string>): Uint8Array {
+  const parts = [...fields].map(([type, value]) =>
+    [type.charCodeAt(0), stripNul(encoder.encode(value))] as const
+  );
+  const bodyLength = parts.reduce((n, [, v]) => n + 1 + v.length + 1, 0) + 1;
+  const out = new Uint8Array(5 + bodyLength);
+  out[0] = ERROR_RESPONSE_TYPE;
+  writeUint32(out, 1, 4 + bodyLength);
+  let offset = 5;
+  for (const [type, value] of parts) {
+    out[offset++] = type;
+    out.set(value, offset);
+    offset += value.length;
+    out[offset++] = 0;
+  }
+  out[offset] = 0;
+  return out;
+}
+
 /** A NUL inside a field would end it early and corrupt the message: drop it. */
 function stripNul(bytes: Uint8Array): Uint8Array {
   return bytes.includes(0) ? bytes.filter((b) => b !== 0) : bytes;

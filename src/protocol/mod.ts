@@ -11,3 +11,4 @@ export * from "./sqlstate.ts";
 export * from "./startup_reader.ts";
 export * from "./error_response.ts";
 export * from "./requests.ts";
+export * from "./message_scanner.ts";

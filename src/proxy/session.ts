@@ -27,6 +27,7 @@ import {
   type StartupReadResult,
 } from "../protocol/startup_reader.ts";
 import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
+import { AuthWatch } from "./auth_watch.ts";
 
 /** Why a session ended, as logged. */
 export type SessionEnd =
@@ -301,7 +302,18 @@ async function serve(
     const first = concatBytes(startup.bytes, startup.leftover);
     await backend.write(first);
     record.counters.clientToBackend += first.length;
-    record.end = await context.runtime.relay(client, backend, record.counters, context.signal);
+    // Only a TLS backend can offer SCRAM-SHA-256-PLUS, so only then is there anything to watch.
+    const watch = target.tls ? new AuthWatch() : undefined;
+    record.end = await context.runtime.relay(
+      client,
+      backend,
+      record.counters,
+      context.signal,
+      watch,
+    );
+    if (watch?.channelBindingFailure) {
+      record.error = "SCRAM channel binding failed: the client bound to pgtls's certificate";
+    }
   } finally {
     backend.close();
   }

@@ -24,6 +24,7 @@ import type {
   Listener,
   RelayCounters,
   RelayEnd,
+  RelayTap,
   ServerTlsOptions,
   ServerTlsUpgrader,
   SocketOptions,
@@ -346,6 +347,7 @@ export function relayNode(
   backendConn: ByteConn,
   counters: RelayCounters,
   signal: AbortSignal,
+  tap?: RelayTap,
 ): Promise<RelayEnd> {
   const client = (clientConn as NodeConn).stream;
   const backend = (backendConn as NodeConn).stream;
@@ -379,10 +381,13 @@ export function relayNode(
     };
 
     client.on("data", (chunk: Uint8Array) => {
+      if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
       if (!backend.write(chunk)) clientFlow.pause();
     });
-    backend.on("data", (chunk: Uint8Array) => {
+    backend.on("data", (data: Uint8Array) => {
+      const chunk = tap?.active ? tap.fromBackend(data) : data;
+      if (chunk.length === 0) return;
       counters.backendToClient += chunk.length;
       if (!client.write(chunk)) backendFlow.pause();
     });

@@ -114,6 +114,20 @@ export type RelayEnd =
   | "backend_error"
   | "aborted";
 
+/**
+ * Watches the first bytes of a relayed session and may rewrite what the
+ * backend sends. The relay consults it only while `active` is true, so once
+ * authentication is over the data path pays one boolean check per chunk.
+ */
+export interface RelayTap {
+  /** False once the tap wants no more bytes. */
+  readonly active: boolean;
+  /** Sees a chunk from the client (before it is forwarded unchanged). */
+  fromClient(chunk: Uint8Array): void;
+  /** Sees a chunk from the backend and returns the bytes to forward instead. */
+  fromBackend(chunk: Uint8Array): Uint8Array;
+}
+
 /** Socket options applied to every connection. */
 export interface SocketOptions {
   /** TCP keepalive idle time in milliseconds; 0 turns keepalive off. */
@@ -159,6 +173,7 @@ export interface Runtime {
     backend: ByteConn,
     counters: RelayCounters,
     signal: AbortSignal,
+    tap?: RelayTap,
   ): Promise<RelayEnd>;
 }
 

@@ -1,0 +1,120 @@
+/**
+ * Watches a session's authentication exchange to explain a failure pgtls
+ * causes by being in the middle: SCRAM channel binding.
+ *
+ * A client on TLS to pgtls that picks SCRAM-SHA-256-PLUS binds to pgtls's
+ * certificate; a backend reached over TLS checks the binding against its own
+ * certificate, so authentication fails with "SCRAM channel binding check
+ * failed" unless both are the same certificate. When the backend offered
+ * PLUS, the client chose it and authentication then failed, the backend's
+ * ErrorResponse is passed on with what to do added to it.
+ *
+ * @module
+ */
+
+import type { RelayTap } from "../runtime/types.ts";
+import { readUint32 } from "../protocol/bytes.ts";
+import { MessageScanner, readCString } from "../protocol/message_scanner.ts";
+import {
+  decodeErrorFields,
+  encodeErrorFields,
+  ERROR_RESPONSE_TYPE,
+} from "../protocol/error_response.ts";
+
+const AUTHENTICATION = 0x52; // 'R'
+const READY_FOR_QUERY = 0x5a; // 'Z'
+const SASL_INITIAL_RESPONSE = 0x70; // 'p'
+const AUTH_OK = 0;
+const AUTH_SASL = 10;
+const SCRAM_PLUS = "SCRAM-SHA-256-PLUS";
+
+/** What pgtls adds to the client's error when channel binding cannot work. */
+export const CHANNEL_BINDING_ADVICE =
+  "pgtls: SCRAM channel binding cannot pass through pgtls because the client is bound to pgtls's " +
+  "certificate and the backend checks its own; connect with channel_binding=disable, or give " +
+  "pgtls's listener the backend's own certificate and key so that the binding matches";
+
+/** A relay tap that ends once the session is ready for queries (or failed). */
+export class AuthWatch implements RelayTap {
+  #active = true;
+  #backendOfferedPlus = false;
+  #clientChosePlus = false;
+  #clientScanned = false;
+  readonly #backend = new MessageScanner();
+  readonly #client = new MessageScanner();
+  /** Set when pgtls explained a channel binding failure to the client. */
+  channelBindingFailure = false;
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  fromClient(chunk: Uint8Array): void {
+    if (this.#clientScanned) return;
+    for (const message of this.#client.push(chunk)) {
+      if (message.type !== SASL_INITIAL_RESPONSE) continue;
+      this.#clientChosePlus = readCString(message.body, 0)[0] === SCRAM_PLUS;
+      this.#clientScanned = true;
+    }
+    if (this.#client.broken) this.#clientScanned = true;
+    if (this.#clientScanned) this.#client.takePending();
+  }
+
+  fromBackend(chunk: Uint8Array): Uint8Array {
+    const messages = this.#backend.push(chunk);
+    const out: Uint8Array[] = [];
+    for (const message of messages) {
+      out.push(this.#inspect(message.type, message.body) ?? message.bytes);
+    }
+    if (!this.#active || this.#backend.broken) {
+      this.#active = false;
+      out.push(this.#backend.takePending());
+    }
+    return out.length === 1 ? out[0]! : joinAll(out);
+  }
+
+  /** Returns replacement bytes for a message, or undefined to forward it as is. */
+  #inspect(type: number, body: Uint8Array): Uint8Array | undefined {
+    if (!this.#active) return undefined;
+    if (type === AUTHENTICATION && body.length >= 4) {
+      const code = readUint32(body, 0);
+      if (code === AUTH_SASL) this.#backendOfferedPlus = saslMechanisms(body).includes(SCRAM_PLUS);
+      if (code === AUTH_OK) this.#backendOfferedPlus = false;
+      return undefined;
+    }
+    if (type === READY_FOR_QUERY) {
+      this.#active = false;
+      return undefined;
+    }
+    if (type === ERROR_RESPONSE_TYPE) {
+      this.#active = false;
+      if (!this.#backendOfferedPlus || !this.#clientChosePlus) return undefined;
+      this.channelBindingFailure = true;
+      const fields = decodeErrorFields(body);
+      fields.set("M", `${fields.get("M") ?? "authentication failed"} (${CHANNEL_BINDING_ADVICE})`);
+      return encodeErrorFields(fields);
+    }
+    return undefined;
+  }
+}
+
+function saslMechanisms(body: Uint8Array): string[] {
+  const names: string[] = [];
+  let offset = 4;
+  while (offset < body.length && body[offset] !== 0) {
+    const [name, next] = readCString(body, offset);
+    names.push(name);
+    offset = next;
+  }
+  return names;
+}
+
+function joinAll(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

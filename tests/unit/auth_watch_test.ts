@@ -1,0 +1,96 @@
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { AuthWatch, CHANNEL_BINDING_ADVICE } from "../../src/proxy/auth_watch.ts";
+import { decodeErrorFields, encodeErrorResponse } from "../../src/protocol/error_response.ts";
+import { MessageScanner } from "../../src/protocol/message_scanner.ts";
+
+const encoder = new TextEncoder();
+
+function message(type: string, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + body.length);
+  out[0] = type.charCodeAt(0);
+  new DataView(out.buffer).setUint32(1, 4 + body.length);
+  out.set(body, 5);
+  return out;
+}
+
+function join(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function authSasl(...mechanisms: string[]): Uint8Array {
+  const names = mechanisms.map((m) => [...encoder.encode(m), 0]).flat();
+  return message("R", Uint8Array.from([0, 0, 0, 10, ...names, 0]));
+}
+
+function saslInitial(mechanism: string): Uint8Array {
+  return message("p", Uint8Array.from([...encoder.encode(mechanism), 0, 0, 0, 0, 4, 1, 2, 3, 4]));
+}
+
+const failure = encodeErrorResponse({
+  severity: "FATAL",
+  code: "28P01",
+  message: "SCRAM channel binding check failed",
+});
+
+/** Feeds a whole exchange one byte at a time and returns what the client receives. */
+function run(watch: AuthWatch, fromClient: Uint8Array, fromBackend: Uint8Array): Uint8Array {
+  for (const byte of fromClient) watch.fromClient(Uint8Array.of(byte));
+  const out: Uint8Array[] = [];
+  for (const byte of fromBackend) out.push(watch.fromBackend(Uint8Array.of(byte)));
+  return join(...out);
+}
+
+Deno.test("AuthWatch adds advice to a failure after the client chose SCRAM-SHA-256-PLUS", () => {
+  const watch = new AuthWatch();
+  const backend = join(authSasl("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"), failure);
+  const received = run(watch, saslInitial("SCRAM-SHA-256-PLUS"), backend);
+  assert(watch.channelBindingFailure);
+  assertEquals(watch.active, false);
+  const messages = new MessageScanner().push(received);
+  assertEquals(messages.length, 2);
+  assertEquals(messages[0]!.bytes, authSasl("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"));
+  const fields = decodeErrorFields(messages[1]!.body);
+  assertEquals(fields.get("C"), "28P01");
+  assertEquals(
+    fields.get("M"),
+    `SCRAM channel binding check failed (${CHANNEL_BINDING_ADVICE})`,
+  );
+});
+
+Deno.test("AuthWatch passes a wrong-password failure unchanged when the client chose plain SCRAM", () => {
+  const watch = new AuthWatch();
+  const backend = join(authSasl("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"), failure);
+  const received = run(watch, saslInitial("SCRAM-SHA-256"), backend);
+  assertEquals(watch.channelBindingFailure, false);
+  assertEquals(received, backend);
+});
+
+Deno.test("AuthWatch forwards a successful exchange byte for byte and stops at ReadyForQuery", () => {
+  const watch = new AuthWatch();
+  const backend = join(
+    authSasl("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"),
+    message("R", Uint8Array.of(0, 0, 0, 0)),
+    message("K", Uint8Array.of(0, 0, 0, 42, 1, 2, 3, 4)),
+    message("Z", encoder.encode("I")),
+  );
+  const after = encoder.encode("data after ready for query");
+  const received = run(watch, saslInitial("SCRAM-SHA-256-PLUS"), backend);
+  assertEquals(received, backend);
+  assertEquals(watch.active, false);
+  assertEquals(watch.channelBindingFailure, false);
+  // The relay stops consulting the tap; had it not, the bytes would still pass unchanged.
+  assertEquals(watch.fromBackend(after), after);
+});
+
+Deno.test("AuthWatch gives up on a stream that is not protocol messages and forwards it all", () => {
+  const watch = new AuthWatch();
+  const garbage = Uint8Array.of(0x52, 0xff, 0xff, 0xff, 0xff, 1, 2, 3);
+  assertEquals(watch.fromBackend(garbage), garbage);
+  assertEquals(watch.active, false);
+});
