@@ -9,7 +9,6 @@ import type { BackendConfig, ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
-import { encodeErrorResponse } from "../protocol/error_response.ts";
 import type { Logger } from "../observe/log.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
 import { runSession, type SessionContext, type SessionRecord } from "./session.ts";
@@ -18,6 +17,11 @@ import type { ProxyMaterial } from "./material.ts";
 
 /** TCP keepalive idle time on both legs: dead peers are noticed within minutes. */
 const KEEPALIVE_MS = 60_000;
+/**
+ * Refused clients still get a TLS handshake so they can read why; beyond
+ * this many at once, further ones are closed without a word to save CPU.
+ */
+const MAX_CONCURRENT_REFUSALS = 32;
 
 /** A running proxy. */
 export interface ProxyHandle {
@@ -81,32 +85,27 @@ export async function startProxy(options: {
     signal: shutdown.signal,
   };
 
+  let refusing = 0;
   const onConnection = (conn: TcpConn) => {
     if (!accepting) return conn.close();
-    if (sessions.size >= config.listener.maxConnections) return refuse(conn);
+    const full = sessions.size >= config.listener.maxConnections;
+    if (full && refusing >= MAX_CONCURRENT_REFUSALS) return conn.close();
     const id = nextSessionId++;
     const started = Date.now();
-    const session = runSession(conn, id, context).then((record) => {
-      sessions.delete(session);
+    if (full) refusing++;
+    const session = runSession(conn, id, context, full ? { refusal } : {}).then((record) => {
+      if (full) refusing--;
+      else sessions.delete(session);
       logSession(logger, config.name, record, Date.now() - started);
     });
-    sessions.add(session);
+    if (!full) sessions.add(session);
   };
-
-  const refuse = (conn: TcpConn) => {
-    logger.warn("connection refused: max_connections reached", {
-      proxy: config.name,
-      client: `${conn.remote.host}:${conn.remote.port}`,
-      max_connections: config.listener.maxConnections,
-    });
-    conn.write(encodeErrorResponse({
-      severity: "FATAL",
-      code: SqlState.TooManyConnections,
-      message:
-        `sorry, too many clients already (pgtls max_connections ${config.listener.maxConnections})`,
-    })).catch(() => {}).finally(() => conn.closeWrite());
-    setTimeout(() => conn.close(), 1000);
-  };
+  const refusal = {
+    severity: "FATAL",
+    code: SqlState.TooManyConnections,
+    message:
+      `sorry, too many clients already (pgtls max_connections ${config.listener.maxConnections})`,
+  } as const;
 
   const listener = await runtime.listen(config.listener.bindAddress, socketOptions, onConnection);
   logger.info("listening", {

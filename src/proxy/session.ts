@@ -41,6 +41,7 @@ export type SessionEnd =
   | "direct_tls_refused"
   | "backend_unavailable"
   | "cancel_forwarded"
+  | "too_many_connections"
   | "shutdown";
 
 /** What is known about a session when it ends. */
@@ -70,6 +71,15 @@ export interface SessionContext {
   readonly signal: AbortSignal;
 }
 
+/** How one session differs from the others. */
+export interface SessionOptions {
+  /**
+   * Refuse the session with this error once the client's startup packet is
+   * in (inside TLS, so the client can read it); cancels are still forwarded.
+   */
+  readonly refusal?: ErrorFields;
+}
+
 /** Ends the session early with a reason, optionally telling the client first. */
 class SessionAbort extends Error {
   constructor(
@@ -86,6 +96,7 @@ export async function runSession(
   client: TcpConn,
   id: number,
   context: SessionContext,
+  options: SessionOptions = {},
 ): Promise<SessionRecord> {
   const record: SessionRecord = {
     id,
@@ -113,7 +124,7 @@ export async function runSession(
   try {
     const negotiated = await negotiate(client, context, record, (conn) => current = conn);
     clearTimeout(handshakeTimer);
-    await serve(negotiated.conn, negotiated.startup, context, record);
+    await serve(negotiated.conn, negotiated.startup, context, record, options);
   } catch (error) {
     record.end = handshakeTimedOut
       ? "handshake_timeout"
@@ -128,8 +139,7 @@ export async function runSession(
       ? error.message
       : String(error);
     if (error instanceof SessionAbort && error.reply) {
-      await current.write(encodeErrorResponse(error.reply)).catch(() => {});
-      current.closeWrite();
+      await sendFinal(current, encodeErrorResponse(error.reply));
     }
   } finally {
     clearTimeout(handshakeTimer);
@@ -137,6 +147,26 @@ export async function runSession(
     closeAll();
   }
   return record;
+}
+
+/** How long a client gets to read pgtls's final error before the socket is closed. */
+const FINAL_MESSAGE_GRACE_MS = 2000;
+
+/**
+ * Sends a last message and waits for the client to close, as PostgreSQL
+ * does: closing at once could reset the connection before the client read it.
+ */
+async function sendFinal(conn: ByteConn, bytes: Uint8Array): Promise<void> {
+  const timer = setTimeout(() => conn.close(), FINAL_MESSAGE_GRACE_MS);
+  try {
+    await conn.write(bytes);
+    await conn.closeWrite();
+    while (await conn.read() !== null) { /* discard until the client closes */ }
+  } catch {
+    // The client went away first; nothing more to tell it.
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Reads one startup packet; `null` when the peer closed before completing it. */
@@ -275,6 +305,7 @@ async function serve(
   startup: StartupReadResult,
   context: SessionContext,
   record: SessionRecord,
+  options: SessionOptions,
 ): Promise<void> {
   const { packet } = startup;
   if (packet.kind !== "startup" && packet.kind !== "cancel_request") {
@@ -297,6 +328,9 @@ async function serve(
   }
   record.user = packet.parameters.get("user") ?? null;
   record.database = packet.parameters.get("database") ?? record.user;
+  if (options.refusal) {
+    throw new SessionAbort("too_many_connections", options.refusal.message, options.refusal);
+  }
   const backend = await dialBackend(target, context);
   try {
     const first = concatBytes(startup.bytes, startup.leftover);

@@ -101,8 +101,19 @@ class NodeConn implements ByteConn {
     });
   }
 
-  closeWrite(): void {
-    if (!this.stream.destroyed) this.stream.end();
+  closeWrite(): Promise<void> {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableFinished) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        stream.off("finish", done);
+        stream.off("close", done);
+        resolve();
+      };
+      stream.on("finish", done);
+      stream.on("close", done);
+      stream.end();
+    });
   }
 
   close(): void {

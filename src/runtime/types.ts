@@ -23,8 +23,11 @@ export interface ByteConn {
   read(): Promise<Uint8Array | null>;
   /** Sends bytes; resolves once the runtime accepted them (backpressure). */
   write(bytes: Uint8Array): Promise<void>;
-  /** Half-closes: sends end of stream after pending writes, keeps reading. */
-  closeWrite(): void;
+  /**
+   * Half-closes: sends end of stream after pending writes, keeps reading.
+   * Resolves once everything written has been handed to the network.
+   */
+  closeWrite(): Promise<void>;
   /** Closes both directions at once and releases the socket. Idempotent. */
   close(): void;
 }
