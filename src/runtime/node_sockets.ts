@@ -44,15 +44,58 @@ const RELAY_LINGER_MS = 5000;
  */
 export type TlsLayering = "native" | "transport";
 
+/** Stops and restarts reading from a peer. */
+interface FlowControl {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Reading from a TCP socket under a transport stream is held back when
+ * either the transport's buffer is full or the relay's writes are; the socket
+ * flows only when nobody holds it.
+ */
+class FlowGate {
+  readonly #socket: net.Socket;
+  #transportFull = false;
+  #relayBlocked = false;
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+  }
+
+  setTransportFull(full: boolean): void {
+    this.#transportFull = full;
+    this.#apply();
+  }
+
+  /** The relay's view: pause and resume on behalf of the writes it makes. */
+  readonly relay: FlowControl = {
+    pause: () => {
+      this.#relayBlocked = true;
+      this.#apply();
+    },
+    resume: () => {
+      this.#relayBlocked = false;
+      this.#apply();
+    },
+  };
+
+  #apply(): void {
+    if (this.#transportFull || this.#relayBlocked) this.#socket.pause();
+    else this.#socket.resume();
+  }
+}
+
 /** A {@link ByteConn} over a Node.js duplex stream. */
 class NodeConn implements ByteConn {
   readonly stream: Duplex;
   /** What to pause to stop reading from the peer: the stream, or the TCP socket beneath it. */
-  readonly flow: Duplex;
+  readonly flow: FlowControl;
   readonly remote: Endpoint;
   #failure: Error | null = null;
 
-  constructor(stream: Duplex, remote: Endpoint, flow: Duplex = stream) {
+  constructor(stream: Duplex, remote: Endpoint, flow: FlowControl = stream) {
     this.stream = stream;
     this.flow = flow;
     this.remote = remote;
@@ -135,7 +178,7 @@ class NodeTlsConn extends NodeConn implements TlsConn {
     stream: tls.TLSSocket,
     remote: Endpoint,
     serverName: string | null,
-    flow: Duplex,
+    flow: FlowControl,
   ) {
     super(stream, remote, flow);
     this.tls = {
@@ -213,12 +256,18 @@ function tlsVersion(version: "1.2" | "1.3" | undefined): tls.SecureVersion {
 
 /**
  * A JavaScript stream over a TCP socket, optionally replaying bytes already
- * read from it (a direct-TLS ClientHello). `node:tls` reads through it while
- * flow control pauses and resumes the socket.
+ * read from it (a direct-TLS ClientHello). `node:tls` reads through it; the
+ * socket pauses whenever the stream's buffer is full or the relay says so.
  */
-function transportStream(socket: net.Socket, prefix: Uint8Array | undefined): Duplex {
+function transportStream(
+  socket: net.Socket,
+  prefix: Uint8Array | undefined,
+): { transport: Duplex; flow: FlowControl } {
+  const gate = new FlowGate(socket);
   const stream = new Duplex({
-    read() {},
+    read() {
+      gate.setTransportFull(false);
+    },
     write(chunk, _encoding, callback) {
       socket.write(chunk, callback);
     },
@@ -231,22 +280,30 @@ function transportStream(socket: net.Socket, prefix: Uint8Array | undefined): Du
       callback(error);
     },
   });
-  if (prefix && prefix.length > 0) stream.push(prefix);
-  socket.on("data", (data: Uint8Array) => stream.push(data));
+  socket.on("data", (data: Uint8Array) => {
+    if (!stream.push(data)) gate.setTransportFull(true);
+  });
   socket.on("end", () => stream.push(null));
   socket.on("close", () => stream.destroy());
-  socket.resume();
-  return stream;
+  // Deno 2.9's TLSSocket starts its handshake a tick after construction and
+  // crashes if the replayed bytes already failed it; so replay (and read on)
+  // only after that tick.
+  setTimeout(() => {
+    if (stream.destroyed) return;
+    if (prefix && prefix.length > 0) stream.push(prefix);
+    gate.setTransportFull(false);
+  }, 0);
+  return { transport: stream, flow: gate.relay };
 }
 
-/** The stream `node:tls` should wrap, and the stream that flow control pauses. */
+/** The stream `node:tls` should wrap, and what flow control pauses. */
 function tlsTransport(
   socket: net.Socket,
   layering: TlsLayering,
   prefix?: Uint8Array,
-): { transport: Duplex; flow: Duplex | undefined } {
+): { transport: Duplex; flow: FlowControl | undefined } {
   if (layering === "transport" || (prefix && prefix.length > 0)) {
-    return { transport: transportStream(socket, prefix), flow: socket };
+    return transportStream(socket, prefix);
   }
   return { transport: socket, flow: undefined };
 }
@@ -310,6 +367,8 @@ export function serverTlsNode(
         raw.destroy();
         throw error;
       }
+      // Bun does not call SNICallback for a TLS socket over a JavaScript stream.
+      serverName ??= (socket as { servername?: string | false }).servername || null;
       return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket);
     },
   };

@@ -38,6 +38,8 @@ export interface PgtlsProcess {
   readonly ports: ReadonlyMap<string, number>;
   /** The port of the first proxy. */
   readonly port: number;
+  /** The process id of pgtls. */
+  readonly pid: number;
   /** Every log line so far. */
   readonly logs: LogLine[];
   /** Waits for a log line that matches. */
@@ -168,6 +170,7 @@ export async function spawnPgtls(args: readonly string[], proxies = 1): Promise<
   return {
     ports,
     port: ports.values().next().value!,
+    pid: child.pid,
     logs,
     waitForLog,
     kill: (signal = "SIGTERM") => child.kill(signal),

@@ -135,3 +135,23 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
+
+/** Encodes a protocol 3.0 CancelRequest: length 16, code 1234/5678, process id, secret key. */
+export function cancelRequest(processId: number, secretKey: number): Uint8Array {
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 16);
+  view.setUint32(4, (1234 << 16) | 5678);
+  view.setUint32(8, processId);
+  view.setUint32(12, secretKey);
+  return out;
+}
+
+/** Reads one backend message (type, length, body); `null` if the stream ends before its header. */
+export async function readMessage(conn: Deno.Conn): Promise<Message | null> {
+  const header = await readExactly(conn, 5);
+  if (header.length < 5) return null;
+  const length = new DataView(header.buffer, header.byteOffset).getUint32(1);
+  const body = await readExactly(conn, length - 4);
+  return { type: String.fromCharCode(header[0]!), body };
+}

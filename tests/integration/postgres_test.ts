@@ -78,7 +78,7 @@ Deno.test("pgbench -S through pgtls runs for seconds with no failed transaction"
     assert(Number(processed![1]) > 100, `too few transactions:\n${result.stdout}`);
     const failed = /number of failed transactions: (\d+)/.exec(result.stdout);
     assertEquals(failed?.[1], "0", result.stdout);
-    await pgtls.waitForLog((l) => pgtls.logs.filter((m) => m.msg === "session closed").length >= 5);
+    await pgtls.waitForLog(() => pgtls.logs.filter((m) => m.msg === "session closed").length >= 5);
     const abnormal = pgtls.logs.filter((l) =>
       l.msg === "session closed" && l.reason !== "client_closed"
     );
