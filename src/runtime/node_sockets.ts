@@ -218,7 +218,12 @@ export function listenNode(
       const bound = server.address() as net.AddressInfo;
       resolve({
         address: { host: bound.address, port: bound.port },
-        close: () => new Promise<void>((done) => server.close(() => done())),
+        // server.close() stops accepting at once; its callback would wait for
+        // every accepted connection to end, which is the caller's business.
+        close: () => {
+          server.close();
+          return Promise.resolve();
+        },
       });
     });
   });
@@ -469,8 +474,12 @@ export function relayNode(
     backend.on("error", () => finish("backend_error"));
     client.on("close", closed("client_closed"));
     backend.on("close", closed("backend_closed"));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    // Either side may have ended while the session was still setting up,
+    // before these listeners existed.
+    if (client.destroyed || client.readableEnded) return finish("client_closed");
+    if (backend.destroyed || backend.readableEnded) return finish("backend_closed");
     client.resume();
     backend.resume();
     clientFlow.resume();

@@ -141,7 +141,7 @@ export interface SocketOptions {
 export interface Listener {
   /** The address actually bound (port 0 resolved). */
   readonly address: Endpoint;
-  /** Stops accepting; established connections are not touched. */
+  /** Stops accepting at once; established connections are not touched. */
   close(): Promise<void>;
 }
 
