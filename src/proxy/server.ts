@@ -158,6 +158,7 @@ function logSession(logger: Logger, proxy: string, record: SessionRecord, durati
     database: record.database,
     bytes_in: record.counters.clientToBackend,
     bytes_out: record.counters.backendToClient,
+    peak_buffered: record.counters.peakBuffered,
     duration_ms: durationMs,
     reason: record.end,
     error: record.error ?? undefined,

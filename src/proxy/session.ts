@@ -106,7 +106,7 @@ export async function runSession(
     backend: null,
     user: null,
     database: null,
-    counters: { clientToBackend: 0, backendToClient: 0 },
+    counters: { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 },
     end: "client_gone",
     error: null,
   };

@@ -17,11 +17,13 @@ import {
   relayNode,
   serverTlsNode,
 } from "./node_sockets.ts";
+import { watchExternalMemory } from "./deno_memory.ts";
 
 declare const Deno: { readonly version: { readonly deno: string } };
 
 /** The adapter for Deno 2. */
 export function denoRuntime(): Runtime {
+  watchExternalMemory();
   return {
     name: "deno",
     version: Deno.version.deno,

@@ -51,14 +51,17 @@ interface FlowControl {
 }
 
 /**
- * Reading from a TCP socket under a transport stream is held back when
- * either the transport's buffer is full or the relay's writes are; the socket
- * flows only when nobody holds it.
+ * Reading from a TCP socket under a transport stream is held back when the
+ * transport's buffer is full, when the relay's writes are blocked, or when
+ * nobody is reading at all (between packets while negotiating): Deno 2.9's
+ * TLSSocket decrypts everything its transport gives it, whatever its own
+ * buffer holds, so the only brake is the TCP socket.
  */
 class FlowGate {
   readonly #socket: net.Socket;
   #transportFull = false;
   #relayBlocked = false;
+  #idle = false;
 
   constructor(socket: net.Socket) {
     this.#socket = socket;
@@ -77,12 +80,25 @@ class FlowGate {
     },
     resume: () => {
       this.#relayBlocked = false;
+      this.#idle = false;
+      this.#apply();
+    },
+  };
+
+  /** The reader's view: flow only while a read is waiting for bytes. */
+  readonly reader: FlowControl = {
+    pause: () => {
+      this.#idle = true;
+      this.#apply();
+    },
+    resume: () => {
+      this.#idle = false;
       this.#apply();
     },
   };
 
   #apply(): void {
-    if (this.#transportFull || this.#relayBlocked) this.#socket.pause();
+    if (this.#transportFull || this.#relayBlocked || this.#idle) this.#socket.pause();
     else this.#socket.resume();
   }
 }
@@ -93,12 +109,20 @@ class NodeConn implements ByteConn {
   /** What to pause to stop reading from the peer: the stream, or the TCP socket beneath it. */
   readonly flow: FlowControl;
   readonly remote: Endpoint;
+  /** Starts and stops the bytes beneath a TLS stream around each read, where that is needed. */
+  readonly #reading: FlowControl | undefined;
   #failure: Error | null = null;
 
-  constructor(stream: Duplex, remote: Endpoint, flow: FlowControl = stream) {
+  constructor(
+    stream: Duplex,
+    remote: Endpoint,
+    flow: FlowControl = stream,
+    reading?: FlowControl,
+  ) {
     this.stream = stream;
     this.flow = flow;
     this.remote = remote;
+    this.#reading = reading;
     // A permanent listener: an 'error' with no listener would crash the process.
     stream.on("error", (error: Error) => {
       this.#failure ??= error;
@@ -111,12 +135,14 @@ class NodeConn implements ByteConn {
     if (chunk !== null) return Promise.resolve(chunk);
     if (this.#failure !== null) return Promise.reject(this.#failure);
     if (stream.readableEnded || stream.destroyed) return Promise.resolve(null);
+    this.#reading?.resume();
     return new Promise((resolve, reject) => {
       const retry = () => {
         stream.off("readable", retry);
         stream.off("end", retry);
         stream.off("close", retry);
         stream.off("error", retry);
+        this.#reading?.pause();
         this.read().then(resolve, reject);
       };
       stream.on("readable", retry);
@@ -179,8 +205,9 @@ class NodeTlsConn extends NodeConn implements TlsConn {
     remote: Endpoint,
     serverName: string | null,
     flow: FlowControl,
+    reading: FlowControl | undefined,
   ) {
-    super(stream, remote, flow);
+    super(stream, remote, flow, reading);
     this.tls = {
       protocol: stream.getProtocol() ?? "unknown",
       alpnProtocol: typeof stream.alpnProtocol === "string" ? stream.alpnProtocol : null,
@@ -267,7 +294,7 @@ function tlsVersion(version: "1.2" | "1.3" | undefined): tls.SecureVersion {
 function transportStream(
   socket: net.Socket,
   prefix: Uint8Array | undefined,
-): { transport: Duplex; flow: FlowControl } {
+): { transport: Duplex; flow: FlowControl; reading: FlowControl } {
   const gate = new FlowGate(socket);
   const stream = new Duplex({
     read() {
@@ -298,7 +325,7 @@ function transportStream(
     if (prefix && prefix.length > 0) stream.push(prefix);
     gate.setTransportFull(false);
   }, 0);
-  return { transport: stream, flow: gate.relay };
+  return { transport: stream, flow: gate.relay, reading: gate.reader };
 }
 
 /** The stream `node:tls` should wrap, and what flow control pauses. */
@@ -306,11 +333,11 @@ function tlsTransport(
   socket: net.Socket,
   layering: TlsLayering,
   prefix?: Uint8Array,
-): { transport: Duplex; flow: FlowControl | undefined } {
+): { transport: Duplex; flow: FlowControl | undefined; reading: FlowControl | undefined } {
   if (layering === "transport" || (prefix && prefix.length > 0)) {
     return transportStream(socket, prefix);
   }
-  return { transport: socket, flow: undefined };
+  return { transport: socket, flow: undefined, reading: undefined };
 }
 
 /** Waits for a TLS socket's handshake, mapping failures to {@link TlsHandshakeError}. */
@@ -352,7 +379,7 @@ export function serverTlsNode(
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
-      const { transport, flow } = tlsTransport(raw, layering, prefix);
+      const { transport, flow, reading } = tlsTransport(raw, layering, prefix);
       let serverName: string | null = null;
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
@@ -374,7 +401,9 @@ export function serverTlsNode(
       }
       // Bun does not call SNICallback for a TLS socket over a JavaScript stream.
       serverName ??= (socket as { servername?: string | false }).servername || null;
-      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket);
+      // Nobody reads until the session asks for its startup packet.
+      reading?.pause();
+      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
     },
   };
 }
@@ -393,7 +422,7 @@ export function clientTlsNode(
   return {
     async upgrade(conn: TcpConn, serverName: string): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
-      const { transport, flow } = tlsTransport(raw, layering);
+      const { transport, flow, reading } = tlsTransport(raw, layering);
       const socket = tls.connect({
         socket: transport,
         secureContext,
@@ -411,7 +440,8 @@ export function clientTlsNode(
         raw.destroy();
         throw error;
       }
-      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket);
+      reading?.pause();
+      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
     },
   };
 }
@@ -458,13 +488,19 @@ export function relayNode(
     client.on("data", (chunk: Uint8Array) => {
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
-      if (!backend.write(chunk)) clientFlow.pause();
+      if (!backend.write(chunk)) {
+        clientFlow.pause();
+        counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
+      }
     });
     backend.on("data", (data: Uint8Array) => {
       const chunk = tap?.active ? tap.fromBackend(data) : data;
       if (chunk.length === 0) return;
       counters.backendToClient += chunk.length;
-      if (!client.write(chunk)) backendFlow.pause();
+      if (!client.write(chunk)) {
+        backendFlow.pause();
+        counters.peakBuffered = Math.max(counters.peakBuffered, client.writableLength);
+      }
     });
     backend.on("drain", () => clientFlow.resume());
     client.on("drain", () => backendFlow.resume());
@@ -478,6 +514,10 @@ export function relayNode(
     signal.addEventListener("abort", onAbort, { once: true });
     // Either side may have ended while the session was still setting up,
     // before these listeners existed.
+    counters.peakBuffered = Math.max(
+      counters.peakBuffered,
+      client.readableLength + backend.readableLength,
+    );
     if (client.destroyed || client.readableEnded) return finish("client_closed");
     if (backend.destroyed || backend.readableEnded) return finish("backend_closed");
     client.resume();

@@ -107,6 +107,11 @@ export interface RelayCounters {
   clientToBackend: number;
   /** Bytes sent from the backend towards the client. */
   backendToClient: number;
+  /**
+   * Most bytes pgtls held at once for this session (queued for a slow peer,
+   * or read ahead): what flow control keeps small.
+   */
+  peakBuffered: number;
 }
 
 /** Why a relay ended. */
