@@ -29,6 +29,12 @@ export function pgtlsCommand(): [string, string[]] {
   }
 }
 
+/**
+ * The ways a healthy session ends: the client closed, or the backend did
+ * (after the client's Terminate the two race, so either may come first).
+ */
+export const NORMAL_ENDS: readonly string[] = ["client_closed", "backend_closed"];
+
 /** One parsed JSON log line. */
 export type LogLine = Record<string, unknown> & { msg: string; level: string };
 

@@ -7,7 +7,7 @@
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
-import { type LogLine, type PgtlsProcess, startPgtls } from "../helpers/pgtls.ts";
+import { type LogLine, NORMAL_ENDS, type PgtlsProcess, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import {
@@ -234,7 +234,7 @@ Deno.test("psql with gssencmode=prefer works through pgtls", async () => {
     }, SSL_QUERY);
     assertEquals(result.stdout.trim(), "t");
     const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
-    assertEquals(closed.reason, "client_closed");
+    assert(NORMAL_ENDS.includes(String(closed.reason)), `reason ${closed.reason}`);
   });
 });
 
@@ -278,7 +278,7 @@ Deno.test("with plaintext allow, psql with sslmode=disable reaches a plaintext b
     assertEquals((await psql(target, "SELECT 1")).stdout.trim(), "1");
     assertEquals((await psql(target, SSL_QUERY)).stdout.trim(), "f");
     const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
-    assertEquals(closed.reason, "client_closed");
+    assert(NORMAL_ENDS.includes(String(closed.reason)), `reason ${closed.reason}`);
     assertEquals(closed.user, TEST_USER);
     assertEquals(closed.tls ?? null, null, "the client side was not TLS either");
   });
