@@ -5,7 +5,7 @@
  * - `dist/pgtls-deno`: a single executable made by `deno compile`, with `--deno`. Deno
  *   downloads its runtime (denort) for that unless DENORT_BIN names a local copy.
  *
- * Usage: deno task build [--deno] [--target TRIPLE]
+ * Usage: deno task build [--deno] [--deno-only] [--target TRIPLE] [--output PATH]
  *
  * @module
  */
@@ -17,7 +17,12 @@ const bin = `${root}node_modules/.bin`;
 const entry = `${root}src/cli/bin.ts`;
 const { values } = parseArgs({
   args: Deno.args,
-  options: { deno: { type: "boolean" }, target: { type: "string" } },
+  options: {
+    deno: { type: "boolean" },
+    "deno-only": { type: "boolean" },
+    target: { type: "string" },
+    output: { type: "string" },
+  },
 });
 
 async function step(label: string, command: string, args: string[]): Promise<void> {
@@ -35,23 +40,9 @@ async function step(label: string, command: string, args: string[]): Promise<voi
 }
 
 await Deno.mkdir(`${root}dist`, { recursive: true });
-await step("dist/pgtls.mjs (Node.js bundle)", `${bin}/bun`, [
-  "build",
-  entry,
-  "--target=node",
-  "--format=esm",
-  "--outfile",
-  `${root}dist/pgtls.mjs`,
-]);
-await step("dist/pgtls (bun build --compile)", `${bin}/bun`, [
-  "build",
-  entry,
-  "--compile",
-  "--outfile",
-  `${root}dist/pgtls`,
-]);
-if (values.deno) {
-  await step("dist/pgtls-deno (deno compile)", `${bin}/deno`, [
+if (!values["deno-only"]) await buildWithBun();
+if (values.deno || values["deno-only"]) {
+  await step("deno compile", `${bin}/deno`, [
     "compile",
     "--allow-net",
     "--allow-read",
@@ -59,8 +50,26 @@ if (values.deno) {
     "--allow-sys",
     ...(values.target ? ["--target", values.target] : []),
     "--output",
-    `${root}dist/pgtls-deno`,
+    values.output ?? `${root}dist/pgtls-deno`,
     entry,
   ]);
 }
 console.log("build: done");
+
+async function buildWithBun(): Promise<void> {
+  await step("dist/pgtls.mjs (Node.js bundle)", `${bin}/bun`, [
+    "build",
+    entry,
+    "--target=node",
+    "--format=esm",
+    "--outfile",
+    `${root}dist/pgtls.mjs`,
+  ]);
+  await step("dist/pgtls (bun build --compile)", `${bin}/bun`, [
+    "build",
+    entry,
+    "--compile",
+    "--outfile",
+    `${root}dist/pgtls`,
+  ]);
+}
