@@ -32,5 +32,16 @@ export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Joins any number of byte arrays into a new one. */
+export function concatAll(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
 /** An empty byte array, shared because it can never be written to. */
 export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);

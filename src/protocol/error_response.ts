@@ -26,47 +26,20 @@ export interface ErrorFields {
 
 const encoder = new TextEncoder();
 
-/** Field type bytes, as the protocol names them. */
-const FieldType = {
-  Severity: 0x53, // 'S'
-  SeverityNonLocalized: 0x56, // 'V'
-  Code: 0x43, // 'C'
-  Message: 0x4d, // 'M'
-  Detail: 0x44, // 'D'
-  Hint: 0x48, // 'H'
-} as const;
-
 /** Message type byte of ErrorResponse. */
 export const ERROR_RESPONSE_TYPE = 0x45; // 'E'
 
 /** Encodes a complete ErrorResponse message, type byte and length included. */
 export function encodeErrorResponse(fields: ErrorFields): Uint8Array {
-  const parts: [number, Uint8Array][] = [
-    [FieldType.Severity, encoder.encode(fields.severity)],
-    [FieldType.SeverityNonLocalized, encoder.encode(fields.severity)],
-    [FieldType.Code, encoder.encode(fields.code)],
-    [FieldType.Message, encoder.encode(fields.message)],
-  ];
-  if (fields.detail !== undefined) {
-    parts.push([FieldType.Detail, encoder.encode(fields.detail)]);
-  }
-  if (fields.hint !== undefined) {
-    parts.push([FieldType.Hint, encoder.encode(fields.hint)]);
-  }
-  const bodyLength = parts.reduce((n, [, v]) => n + 1 + stripNul(v).length + 1, 0) + 1;
-  const out = new Uint8Array(1 + 4 + bodyLength);
-  out[0] = ERROR_RESPONSE_TYPE;
-  writeUint32(out, 1, 4 + bodyLength);
-  let offset = 5;
-  for (const [type, raw] of parts) {
-    const value = stripNul(raw);
-    out[offset++] = type;
-    out.set(value, offset);
-    offset += value.length;
-    out[offset++] = 0;
-  }
-  out[offset] = 0;
-  return out;
+  const raw = new Map<string, string>([
+    ["S", fields.severity],
+    ["V", fields.severity],
+    ["C", fields.code],
+    ["M", fields.message],
+  ]);
+  if (fields.detail !== undefined) raw.set("D", fields.detail);
+  if (fields.hint !== undefined) raw.set("H", fields.hint);
+  return encodeErrorFields(raw);
 }
 
 /** Decodes an ErrorResponse body into its fields, keyed by field type letter. */
@@ -83,7 +56,10 @@ export function decodeErrorFields(body: Uint8Array): Map<string, string> {
   return fields;
 }
 
-/** Encodes an ErrorResponse from raw fields in the given order (to rewrite a backend's). */
+/**
+ * Encodes an ErrorResponse from fields keyed by their type letter (S, V, C,
+ * M, D, H, ...), written in the map's order.
+ */
 export function encodeErrorFields(fields: ReadonlyMap<string, string>): Uint8Array {
   const parts = [...fields].map(([type, value]) =>
     [type.charCodeAt(0), stripNul(encoder.encode(value))] as const

@@ -13,7 +13,7 @@
  */
 
 import type { RelayTap } from "../runtime/types.ts";
-import { readUint32 } from "../protocol/bytes.ts";
+import { concatAll, readUint32 } from "../protocol/bytes.ts";
 import { MessageScanner, readCString } from "../protocol/message_scanner.ts";
 import {
   decodeErrorFields,
@@ -70,7 +70,7 @@ export class AuthWatch implements RelayTap {
       this.#active = false;
       out.push(this.#backend.takePending());
     }
-    return out.length === 1 ? out[0]! : joinAll(out);
+    return out.length === 1 ? out[0]! : concatAll(out);
   }
 
   /** Returns replacement bytes for a message, or undefined to forward it as is. */
@@ -107,14 +107,4 @@ function saslMechanisms(body: Uint8Array): string[] {
     offset = next;
   }
   return names;
-}
-
-function joinAll(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

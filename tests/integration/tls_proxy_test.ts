@@ -3,20 +3,13 @@ import { fixture } from "../helpers/fixture.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
 import { startPgtls } from "../helpers/pgtls.ts";
 import { connectTls, readAll, SSL_REQUEST, startupMessage, writeAll } from "../helpers/wire.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
+
+const concat = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
 
 function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
   return out;
 }
 

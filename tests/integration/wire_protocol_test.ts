@@ -24,6 +24,9 @@ import {
   startupMessage,
   writeAll,
 } from "../helpers/wire.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
+
+const concat = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
 
 const SSL_QUERY = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
 /** AuthenticationSASL: PostgreSQL's first answer to a scram-sha-256 login. */
@@ -160,16 +163,6 @@ function assertReachedPostgres(message: Message | null): void {
   assert(message !== null, "the connection closed before PostgreSQL answered");
   assertEquals(message!.type, "R", "PostgreSQL's first message is an Authentication request");
   assertEquals(int32At(message!.body), AUTH_SASL, "AuthenticationSASL (scram-sha-256)");
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 function u32(n: number): Uint8Array {

@@ -2,6 +2,9 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { AuthWatch, CHANNEL_BINDING_ADVICE } from "../../src/proxy/auth_watch.ts";
 import { decodeErrorFields, encodeErrorResponse } from "../../src/protocol/error_response.ts";
 import { MessageScanner } from "../../src/protocol/message_scanner.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
+
+const join = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
 
 const encoder = new TextEncoder();
 
@@ -10,16 +13,6 @@ function message(type: string, body: Uint8Array): Uint8Array {
   out[0] = type.charCodeAt(0);
   new DataView(out.buffer).setUint32(1, 4 + body.length);
   out.set(body, 5);
-  return out;
-}
-
-function join(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
   return out;
 }
 
