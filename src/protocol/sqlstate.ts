@@ -16,10 +16,6 @@ export const SqlState = {
   TooManyConnections: "53300",
   /** feature_not_supported: e.g. an unsupported protocol version. */
   FeatureNotSupported: "0A000",
-  /** admin_shutdown: pgtls is shutting down. */
-  AdminShutdown: "57P01",
-  /** cannot_connect_now: pgtls is starting or draining. */
-  CannotConnectNow: "57P03",
 } as const;
 
 /** One of the SQLSTATE codes pgtls reports. */

@@ -6,13 +6,7 @@
  * @module
  */
 
-import type {
-  ByteConn,
-  ClientTlsUpgrader,
-  Endpoint,
-  Runtime,
-  SocketOptions,
-} from "../runtime/types.ts";
+import type { ByteConn, ClientTlsUpgrader, Runtime, SocketOptions } from "../runtime/types.ts";
 import type { BackendConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
 import { ACCEPT_BYTE, DECLINE_BYTE } from "../protocol/codes.ts";
@@ -174,9 +168,4 @@ function describeNetError(error: unknown, timeout: string): string {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Formats an endpoint for log fields. */
-export function endpointText(endpoint: Endpoint): string {
-  return formatAddress(endpoint);
 }
