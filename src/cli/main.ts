@@ -115,19 +115,11 @@ async function loadAllMaterial(
   }
 }
 
-async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args);
-  if (flags.help) {
-    host.writeOut(CHECK_HELP);
-    return ExitCode.Ok;
-  }
-  const { config, ephemeralCertificate } = await loadConfig(host, flags);
-  const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
-  const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+/** Builds each listener's TLS context once, so a key that does not fit its certificate is a config error. */
+function checkListenerTls(runtime: Runtime, config: Config, materials: readonly ProxyMaterial[]) {
   config.proxies.forEach((_proxy, i) => {
     try {
-      const listener = materials[i]!.listener;
-      runtime.serverTls({ ...listener, alpnProtocols: [] });
+      runtime.serverTls({ ...materials[i]!.listener, alpnProtocols: [] });
     } catch (error) {
       throw new ConfigError(
         `proxies[${i}].listener.tls`,
@@ -137,6 +129,18 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
       );
     }
   });
+}
+
+async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args);
+  if (flags.help) {
+    host.writeOut(CHECK_HELP);
+    return ExitCode.Ok;
+  }
+  const { config, ephemeralCertificate } = await loadConfig(host, flags);
+  const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
+  const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+  checkListenerTls(runtime, config, materials);
   host.writeOut(`configuration ok: ${config.proxies.length} proxy(ies)\n`);
   return ExitCode.Ok;
 }
@@ -157,6 +161,7 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     );
   }
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+  checkListenerTls(runtime, config, materials);
 
   const proxies: ProxyHandle[] = [];
   try {
@@ -176,8 +181,51 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     runtime: `${runtime.name} ${runtime.version}`,
     proxies: proxies.length,
   });
+  const stopReloading = host.onSignal(
+    "SIGHUP",
+    () => void reloadCertificates(host, logger, config, proxies, ephemeral, flags.config),
+  );
   await waitForShutdown(host, logger, config, proxies);
+  stopReloading();
   return ExitCode.Ok;
+}
+
+/**
+ * SIGHUP: reads every certificate and key again and serves new sessions
+ * with them. All proxies load first; if any file is bad nothing changes and
+ * the old certificates stay in use. The rest of the configuration is not
+ * reloaded: listeners and backends are fixed for the life of the process.
+ */
+async function reloadCertificates(
+  host: Host,
+  logger: Logger,
+  config: Config,
+  proxies: readonly ProxyHandle[],
+  ephemeral: { certPem: string; keyPem: string } | undefined,
+  file: string | undefined,
+): Promise<void> {
+  try {
+    const materials = await loadAllMaterial(host, config, ephemeral, file);
+    // Build every TLS context before putting any in use, so a bad key changes nothing.
+    const commits = proxies.map((proxy, i) => {
+      try {
+        return proxy.prepareReload(materials[i]!);
+      } catch (error) {
+        throw new ConfigError(
+          `proxies[${i}].listener.tls`,
+          `certificate and key do not work together: ${
+            error instanceof Error ? error.message : error
+          }`,
+        );
+      }
+    });
+    commits.forEach((commit) => commit());
+    logger.info("certificates reloaded", { proxies: proxies.length });
+  } catch (error) {
+    logger.error("reload failed; the certificates in use are kept", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
 }
 
 /** Resolves after SIGTERM/SIGINT once sessions drained; a second signal exits at once. */

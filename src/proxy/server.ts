@@ -35,6 +35,13 @@ export interface ProxyHandle {
    * the rest. Resolves when every session has ended.
    */
   stop(graceMs: number): Promise<void>;
+  /**
+   * Prepares freshly loaded certificates and keys and returns the function
+   * that puts them in use for new sessions (open sessions keep theirs).
+   * Throws, changing nothing, when the material is unusable (e.g. a key that
+   * does not match its certificate).
+   */
+  prepareReload(material: ProxyMaterial): () => void;
 }
 
 let nextSessionId = 1;
@@ -46,44 +53,12 @@ export async function startProxy(options: {
   material: ProxyMaterial;
   logger: Logger;
 }): Promise<ProxyHandle> {
-  const { runtime, config, material, logger } = options;
-  const serverTls = runtime.serverTls({
-    certPem: material.listener.certPem,
-    keyPem: material.listener.keyPem,
-    clientCaPem: material.listener.clientCaPem,
-    minVersion: config.listener.tls.minVersion,
-    alpnProtocols: [ALPN_POSTGRESQL],
-  });
-  const target = (backend: BackendConfig): BackendTarget => {
-    const pem = material.backends.get(backend) ?? {};
-    return backendTarget(
-      backend,
-      backend.tlsEnabled
-        ? runtime.clientTls({
-          caPem: pem.caPem,
-          certPem: pem.certPem,
-          keyPem: pem.keyPem,
-          verify: backend.tlsVerify,
-          alpnProtocols: [ALPN_POSTGRESQL],
-        })
-        : undefined,
-    );
-  };
-  const defaultTarget = target(config.backend);
-  const routes = config.routes.map((route) => ({ sni: route.sni, target: target(route.backend) }));
+  const { runtime, config, logger } = options;
   const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
   const shutdown = new AbortController();
   const sessions = new Set<Promise<void>>();
   let accepting = true;
-
-  const context: SessionContext = {
-    runtime,
-    listener: config.listener,
-    serverTls,
-    selectBackend: (sni) => selectRoute(routes, sni, defaultTarget),
-    socketOptions,
-    signal: shutdown.signal,
-  };
+  let context = sessionContext(runtime, config, options.material, socketOptions, shutdown.signal);
 
   let refusing = 0;
   const onConnection = (conn: TcpConn) => {
@@ -111,7 +86,7 @@ export async function startProxy(options: {
   logger.info("listening", {
     proxy: config.name,
     address: formatAddress(listener.address),
-    backend: defaultTarget.label,
+    backend: context.selectBackend(null).label,
     backend_tls: config.backend.tlsEnabled ? config.backend.tlsVerify : "disabled",
   });
 
@@ -119,6 +94,10 @@ export async function startProxy(options: {
     name: config.name,
     address: listener.address,
     activeSessions: () => sessions.size,
+    prepareReload(material: ProxyMaterial): () => void {
+      const next = sessionContext(runtime, config, material, socketOptions, shutdown.signal);
+      return () => context = next;
+    },
     async stop(graceMs: number): Promise<void> {
       accepting = false;
       await listener.close();
@@ -140,6 +119,48 @@ export async function startProxy(options: {
         }
       }
     },
+  };
+}
+
+/** Builds what sessions share: TLS contexts (costly, so once per load) and backend targets. */
+function sessionContext(
+  runtime: Runtime,
+  config: ProxyConfig,
+  material: ProxyMaterial,
+  socketOptions: SocketOptions,
+  signal: AbortSignal,
+): SessionContext {
+  const serverTls = runtime.serverTls({
+    certPem: material.listener.certPem,
+    keyPem: material.listener.keyPem,
+    clientCaPem: material.listener.clientCaPem,
+    minVersion: config.listener.tls.minVersion,
+    alpnProtocols: [ALPN_POSTGRESQL],
+  });
+  const target = (backend: BackendConfig): BackendTarget => {
+    const pem = material.backends.get(backend) ?? {};
+    return backendTarget(
+      backend,
+      backend.tlsEnabled
+        ? runtime.clientTls({
+          caPem: pem.caPem,
+          certPem: pem.certPem,
+          keyPem: pem.keyPem,
+          verify: backend.tlsVerify,
+          alpnProtocols: [ALPN_POSTGRESQL],
+        })
+        : undefined,
+    );
+  };
+  const defaultTarget = target(config.backend);
+  const routes = config.routes.map((route) => ({ sni: route.sni, target: target(route.backend) }));
+  return {
+    runtime,
+    listener: config.listener,
+    serverTls,
+    selectBackend: (sni) => selectRoute(routes, sni, defaultTarget),
+    socketOptions,
+    signal,
   };
 }
 

@@ -16,6 +16,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import type {
   ByteConn,
   ClientTlsOptions,
@@ -368,6 +369,12 @@ export function serverTlsNode(
   options: ServerTlsOptions,
   layering: TlsLayering = "native",
 ): ServerTlsUpgrader {
+  // Deno's createSecureContext accepts a key that does not match the
+  // certificate and fails every handshake later; check the pair up front.
+  const leaf = new X509Certificate(options.certPem);
+  if (!leaf.checkPrivateKey(createPrivateKey(options.keyPem))) {
+    throw new Error("the private key does not match the certificate");
+  }
   const secureContext = tls.createSecureContext({
     cert: options.certPem,
     key: options.keyPem,

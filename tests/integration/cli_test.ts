@@ -107,3 +107,21 @@ Deno.test("pgtls serve without a certificate uses an ephemeral one, warns, and s
     assertEquals(await pgtls.stop(), 0);
   }
 });
+
+Deno.test("pgtls exits 2 when the listener key does not match its certificate", async () => {
+  const { dir, certs } = await fixture();
+  const path = `${dir}/mismatch.yaml`;
+  await Deno.writeTextFile(
+    path,
+    `proxies:\n  - listener: { bind_address: "127.0.0.1:0", tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.db.key} } }\n` +
+      "    backend: { address: 127.0.0.1:5432 }\n",
+  );
+  for (const command of ["check", "serve"]) {
+    const result = await runPgtls([command, "--config", path]);
+    assertEquals(result.code, 2, `${command}: ${result.stderr}`);
+    assertMatch(
+      result.stderr,
+      /proxies\[0\]\.listener\.tls: certificate and key do not work together/,
+    );
+  }
+});
