@@ -6,6 +6,7 @@
  */
 
 import { stringify } from "yaml";
+import type { TestCertificates } from "./certs.ts";
 
 /** How pgtls is started: `deno`, `bun`, `node` (the bundle) or `binary`. */
 export const TARGET = Deno.env.get("PGTLS_TARGET") ?? "deno";
@@ -56,6 +57,34 @@ export interface PgtlsProcess {
   stop(): Promise<number>;
   /** The exit status, once it exits. */
   readonly status: Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Starts pgtls with one proxy on a free port of 127.0.0.1 that presents the
+ * test proxy certificate, in front of `port`, speaking TLS to it when
+ * `backendTls` (verified in full against the test database CA as
+ * db.pgtls.test).
+ */
+export function startProxyTo(
+  fixture: { dir: string; certs: TestCertificates },
+  port: number,
+  backendTls: boolean,
+): Promise<PgtlsProcess> {
+  const { dir, certs } = fixture;
+  return startPgtls(dir, {
+    proxies: [{
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+      },
+      backend: {
+        address: `127.0.0.1:${port}`,
+        tls_enabled: backendTls,
+        ca_file: certs.dbCa,
+        server_name: "db.pgtls.test",
+      },
+    }],
+  });
 }
 
 /** Runs pgtls with `args` as it is, for CLI tests. */

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { type PgtlsProcess, startPgtls, TARGET } from "../helpers/pgtls.ts";
+import { type PgtlsProcess, startPgtls, startProxyTo, TARGET } from "../helpers/pgtls.ts";
 import { connString, libpqEnv } from "../helpers/clients.ts";
 import { residentBytes, sampleResident } from "../helpers/rss.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
@@ -70,20 +70,7 @@ async function copyOut(target: string, mbPerSecond: number): Promise<string> {
 
 Deno.test("a slow client reading 1 GB of COPY output does not make pgtls buffer it", async () => {
   const { dir, certs, pg } = await fixture();
-  const pgtls = await startPgtls(dir, {
-    proxies: [{
-      listener: {
-        bind_address: "127.0.0.1:0",
-        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-      },
-      backend: {
-        address: `127.0.0.1:${pg.port}`,
-        tls_enabled: true,
-        ca_file: certs.dbCa,
-        server_name: "db.pgtls.test",
-      },
-    }],
-  });
+  const pgtls = await startProxyTo({ dir, certs }, pg.port, true);
   try {
     const direct = await copyOut(
       connString({ port: pg.port, caFile: certs.dbCa, extra: "channel_binding=disable" }),

@@ -1,25 +1,12 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { startPgtls } from "../helpers/pgtls.ts";
+import { startProxyTo } from "../helpers/pgtls.ts";
 import { connString, libpqEnv } from "../helpers/clients.ts";
 
 /** Runs `SELECT pg_sleep(30)` with psql through pgtls, then sends psql SIGINT (Ctrl-C). */
 async function interruptedSleep(backendTls: boolean) {
   const { dir, certs, pg } = await fixture();
-  const pgtls = await startPgtls(dir, {
-    proxies: [{
-      listener: {
-        bind_address: "127.0.0.1:0",
-        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-      },
-      backend: {
-        address: `127.0.0.1:${pg.port}`,
-        tls_enabled: backendTls,
-        ca_file: certs.dbCa,
-        server_name: "db.pgtls.test",
-      },
-    }],
-  });
+  const pgtls = await startProxyTo({ dir, certs }, pg.port, backendTls);
   try {
     const target = { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" };
     const child = new Deno.Command("psql", {

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
-import { startPgtls } from "../helpers/pgtls.ts";
+import { startProxyTo } from "../helpers/pgtls.ts";
 import { connectTls, readAll, SSL_REQUEST, startupMessage, writeAll } from "../helpers/wire.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 
@@ -34,20 +34,7 @@ async function proxyRoundTrip(backendTls: boolean) {
     await conn.write(backendData);
     conn.end();
   });
-  const pgtls = await startPgtls(dir, {
-    proxies: [{
-      listener: {
-        bind_address: "127.0.0.1:0",
-        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-      },
-      backend: {
-        address: `127.0.0.1:${backend.port}`,
-        tls_enabled: backendTls,
-        ca_file: certs.dbCa,
-        server_name: "db.pgtls.test",
-      },
-    }],
-  });
+  const pgtls = await startProxyTo({ dir, certs }, backend.port, backendTls);
   try {
     const client = await connectTls(pgtls.port, certs.proxyCa);
     const [, fromBackend] = await Promise.all([
