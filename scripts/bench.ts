@@ -996,29 +996,7 @@ async function setup(): Promise<Environment> {
       "restart",
     ]),
   );
-  const sql = async (query: string) => {
-    const result = checked(
-      "psql",
-      await exec(asPostgres[0] ?? "psql", [
-        ...asPostgres.slice(1),
-        ...(asPostgres.length ? ["psql"] : []),
-        "-h",
-        pg.dataDir,
-        "-p",
-        String(pg.port),
-        "-U",
-        "postgres",
-        "-d",
-        TEST_DATABASE,
-        "-XAtq",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-c",
-        query,
-      ]),
-    );
-    return result.stdout.trim();
-  };
+  const sql = (query: string) => pg.sql(query, TEST_DATABASE);
   return { dir, certs, pg, caPem: await Deno.readTextFile(certs.proxyCa), sql };
 }
 

@@ -121,14 +121,16 @@ function checkListenerTls(runtime: Runtime, config: Config, materials: readonly 
     try {
       runtime.serverTls({ ...materials[i]!.listener, alpnProtocols: [] });
     } catch (error) {
-      throw new ConfigError(
-        `proxies[${i}].listener.tls`,
-        `certificate and key do not work together: ${
-          error instanceof Error ? error.message : error
-        }`,
-      );
+      throw listenerTlsError(i, error);
     }
   });
+}
+
+function listenerTlsError(index: number, error: unknown): ConfigError {
+  return new ConfigError(
+    `proxies[${index}].listener.tls`,
+    `certificate and key do not work together: ${error instanceof Error ? error.message : error}`,
+  );
 }
 
 async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
@@ -211,12 +213,7 @@ async function reloadCertificates(
       try {
         return proxy.prepareReload(materials[i]!);
       } catch (error) {
-        throw new ConfigError(
-          `proxies[${i}].listener.tls`,
-          `certificate and key do not work together: ${
-            error instanceof Error ? error.message : error
-          }`,
-        );
+        throw listenerTlsError(i, error);
       }
     });
     commits.forEach((commit) => commit());

@@ -23,8 +23,8 @@ export const TEST_DATABASE = "pgtls_test";
 export interface PgCluster {
   readonly port: number;
   readonly dataDir: string;
-  /** Runs SQL as the superuser over the Unix socket; returns unaligned output. */
-  sql(query: string): Promise<string>;
+  /** Runs SQL as the superuser over the Unix socket in `database`; returns unaligned output. */
+  sql(query: string, database?: string): Promise<string>;
   /** Stops the server (immediate shutdown). Synchronous so it can run at exit. */
   stopSync(): void;
 }
@@ -100,7 +100,7 @@ export async function startCluster(
   const cluster: PgCluster = {
     port,
     dataDir,
-    async sql(query: string): Promise<string> {
+    async sql(query: string, database = "postgres"): Promise<string> {
       const result = await run(...asPostgres("psql", [
         "-h",
         dataDir,
@@ -109,7 +109,7 @@ export async function startCluster(
         "-U",
         "postgres",
         "-d",
-        "postgres",
+        database,
         "-XAtq",
         "-v",
         "ON_ERROR_STOP=1",

@@ -47,6 +47,16 @@ async function assertBufferedWithinBound(pgtls: PgtlsProcess): Promise<void> {
   assert(peak <= ALLOWED_BUFFERED, `pgtls held ${peak} bytes for one session`);
 }
 
+/** Resident growth from `idle` to `peak` must be within {@link ALLOWED_GROWTH}. */
+function assertGrowthWithinBound(idle: number, peak: number): void {
+  const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+  console.log(`backpressure (${TARGET}): RSS grew ${mib(peak - idle)} MiB`);
+  assert(
+    peak - idle <= ALLOWED_GROWTH,
+    `pgtls grew by ${mib(peak - idle)} MiB over idle ${mib(idle)} MiB`,
+  );
+}
+
 async function copyOut(target: string, mbPerSecond: number): Promise<string> {
   const child = new Deno.Command("bash", {
     args: [
@@ -91,13 +101,7 @@ Deno.test("a slow client reading 1 GB of COPY output does not make pgtls buffer 
     assert(Number(bytes) >= 1_000_000_000, `only ${bytes} bytes arrived`);
     assertEquals(proxied, direct, "same bytes, same order as direct");
     await assertBufferedWithinBound(pgtls);
-    console.log(`backpressure (${TARGET}): RSS grew ${((peak - idle) / 1048576).toFixed(1)} MiB`);
-    assert(
-      peak - idle <= ALLOWED_GROWTH,
-      `pgtls grew by ${((peak - idle) / 1048576).toFixed(1)} MiB over idle ${
-        (idle / 1048576).toFixed(1)
-      } MiB`,
-    );
+    assertGrowthWithinBound(idle, peak);
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }
@@ -150,13 +154,7 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
     assertEquals(received, total);
     assert(orderOk, "bytes arrived out of order");
     await assertBufferedWithinBound(pgtls);
-    console.log(`backpressure (${TARGET}): RSS grew ${((peak - idle) / 1048576).toFixed(1)} MiB`);
-    assert(
-      peak - idle <= ALLOWED_GROWTH,
-      `pgtls grew by ${((peak - idle) / 1048576).toFixed(1)} MiB over idle ${
-        (idle / 1048576).toFixed(1)
-      } MiB`,
-    );
+    assertGrowthWithinBound(idle, peak);
   } finally {
     assertEquals(await pgtls.stop(), 0);
     await backend.close();
