@@ -55,10 +55,12 @@ export async function startProxy(options: {
 }): Promise<ProxyHandle> {
   const { runtime, config, logger } = options;
   const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
-  const shutdown = new AbortController();
   const sessions = new Set<Promise<void>>();
+  // One controller per session rather than one shared signal: thousands of
+  // listeners on one AbortSignal make Node.js warn of a leak.
+  const aborters = new Set<AbortController>();
   let accepting = true;
-  let context = sessionContext(runtime, config, options.material, socketOptions, shutdown.signal);
+  let context = sessionContext(runtime, config, options.material, socketOptions);
 
   let refusing = 0;
   const onConnection = (conn: TcpConn) => {
@@ -68,7 +70,11 @@ export async function startProxy(options: {
     const id = nextSessionId++;
     const started = Date.now();
     if (full) refusing++;
-    const session = runSession(conn, id, context, full ? { refusal } : {}).then((record) => {
+    const aborter = new AbortController();
+    aborters.add(aborter);
+    const own = { ...context, signal: aborter.signal };
+    const session = runSession(conn, id, own, full ? { refusal } : {}).then((record) => {
+      aborters.delete(aborter);
       if (full) refusing--;
       else sessions.delete(session);
       logSession(logger, config.name, record, Date.now() - started);
@@ -95,7 +101,7 @@ export async function startProxy(options: {
     address: listener.address,
     activeSessions: () => sessions.size,
     prepareReload(material: ProxyMaterial): () => void {
-      const next = sessionContext(runtime, config, material, socketOptions, shutdown.signal);
+      const next = sessionContext(runtime, config, material, socketOptions);
       return () => context = next;
     },
     async stop(graceMs: number): Promise<void> {
@@ -114,7 +120,7 @@ export async function startProxy(options: {
             proxy: config.name,
             sessions: sessions.size,
           });
-          shutdown.abort();
+          for (const aborter of aborters) aborter.abort();
           await Promise.all(sessions);
         }
       }
@@ -128,8 +134,7 @@ function sessionContext(
   config: ProxyConfig,
   material: ProxyMaterial,
   socketOptions: SocketOptions,
-  signal: AbortSignal,
-): SessionContext {
+): Omit<SessionContext, "signal"> {
   const serverTls = runtime.serverTls({
     certPem: material.listener.certPem,
     keyPem: material.listener.keyPem,
@@ -160,7 +165,6 @@ function sessionContext(
     serverTls,
     selectBackend: (sni) => selectRoute(routes, sni, defaultTarget),
     socketOptions,
-    signal,
   };
 }
 
