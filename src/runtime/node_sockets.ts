@@ -40,10 +40,18 @@ const RELAY_LINGER_MS = 5000;
 
 /**
  * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
- * `node:tls` directly (Node.js, Bun); `transport` puts a JavaScript stream in
- * between so that flow control can pause the TCP socket (Deno).
+ * `node:tls` directly (Node.js, Bun); `gated` does too, and flow control
+ * starts and stops reads on the TCP handle beneath (Deno); `transport` puts a
+ * JavaScript stream in between so that flow control can pause the TCP socket
+ * (Deno, when its TCP handle is not reachable).
  */
-export type TlsLayering = "native" | "transport";
+export type TlsLayering = "native" | "gated" | "transport";
+
+/** The read switch of a `node:net` socket's native handle (Deno's `TCPWrap`). */
+interface NativeReadHandle {
+  readStart(): number;
+  readStop(): number;
+}
 
 /** Stops and restarts reading from a peer. */
 interface FlowControl {
@@ -52,20 +60,22 @@ interface FlowControl {
 }
 
 /**
- * Reading from a TCP socket under a transport stream is held back when the
+ * Reading from the TCP connection beneath a TLS socket is held back when the
  * transport's buffer is full, when the relay's writes are blocked, or when
  * nobody is reading at all (between packets while negotiating): Deno 2.9's
- * TLSSocket decrypts everything its transport gives it, whatever its own
- * buffer holds, so the only brake is the TCP socket.
+ * TLSSocket decrypts everything the TCP connection gives it, whatever its own
+ * buffer holds, and loses the peer's end of stream when paused itself, so the
+ * only brake that works is beneath it.
  */
 class FlowGate {
-  readonly #socket: net.Socket;
+  readonly #tcp: FlowControl;
   #transportFull = false;
   #relayBlocked = false;
   #idle = false;
+  #paused: boolean | null = null;
 
-  constructor(socket: net.Socket) {
-    this.#socket = socket;
+  constructor(tcp: FlowControl) {
+    this.#tcp = tcp;
   }
 
   setTransportFull(full: boolean): void {
@@ -99,8 +109,11 @@ class FlowGate {
   };
 
   #apply(): void {
-    if (this.#transportFull || this.#relayBlocked || this.#idle) this.#socket.pause();
-    else this.#socket.resume();
+    const paused = this.#transportFull || this.#relayBlocked || this.#idle;
+    if (paused === this.#paused) return;
+    this.#paused = paused;
+    if (paused) this.#tcp.pause();
+    else this.#tcp.resume();
   }
 }
 
@@ -337,6 +350,15 @@ function tlsTransport(
 ): { transport: Duplex; flow: FlowControl | undefined; reading: FlowControl | undefined } {
   if (layering === "transport" || (prefix && prefix.length > 0)) {
     return transportStream(socket, prefix);
+  }
+  if (layering === "gated") {
+    const handle = (socket as unknown as { _handle?: Partial<NativeReadHandle> })._handle;
+    if (typeof handle?.readStart !== "function" || typeof handle.readStop !== "function") {
+      return transportStream(socket, prefix);
+    }
+    const tcp = handle as NativeReadHandle;
+    const gate = new FlowGate({ pause: () => tcp.readStop(), resume: () => tcp.readStart() });
+    return { transport: socket, flow: gate.relay, reading: gate.reader };
   }
   return { transport: socket, flow: undefined, reading: undefined };
 }
