@@ -52,6 +52,8 @@ export async function startProxy(options: {
   config: ProxyConfig;
   material: ProxyMaterial;
   logger: Logger;
+  /** Bind with SO_REUSEPORT: other worker processes accept on the same port. */
+  reusePort?: boolean;
 }): Promise<ProxyHandle> {
   const { runtime, config, logger } = options;
   const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
@@ -82,7 +84,11 @@ export async function startProxy(options: {
       `sorry, too many clients already (pgtls max_connections ${config.listener.maxConnections})`,
   } as const;
 
-  const listener = await runtime.listen(config.listener.bindAddress, socketOptions, onConnection);
+  const listener = await runtime.listen(
+    config.listener.bindAddress,
+    { ...socketOptions, reusePort: options.reusePort },
+    onConnection,
+  );
   logger.info("listening", {
     proxy: config.name,
     address: formatAddress(listener.address),
