@@ -94,6 +94,7 @@ export async function startProxy(options: {
     address: formatAddress(listener.address),
     backend: context.selectBackend(null).label,
     backend_tls: config.backend.tlsEnabled ? config.backend.tlsVerify : "disabled",
+    max_connections: config.listener.maxConnections,
   });
 
   return {

@@ -47,8 +47,8 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
   process.on("message", (message: ToWorker) => {
     if (message.type === "signal") deliver(message.signal);
   });
-  // The supervisor is gone (killed): drain like on SIGTERM rather than run on unsupervised.
-  process.on("disconnect", () => deliver("SIGTERM"));
+  // No handler for a vanished supervisor: node:cluster exits a worker whose
+  // IPC channel closes unasked, so none outlives a killed supervisor.
   const role: WorkerRole = {
     ...init,
     ready: (ports) => send({ type: "ready", ports: [...ports] }),
