@@ -112,7 +112,20 @@ function honoursReusePort(runtimeName: string): boolean {
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
+interface DenoPermissions {
+  readonly Deno?: {
+    readonly permissions: { querySync(d: { name: "run" }): { readonly state: string } };
+  };
+}
+
 function startWorker(init: WorkerInit): WorkerProcess {
+  // Deno's node:cluster would fail later, in a callback that cannot be caught.
+  const deno = (globalThis as DenoPermissions).Deno;
+  if (deno && deno.permissions.querySync({ name: "run" }).state !== "granted") {
+    throw new Error(
+      "workers under deno run need --allow-run (deno re-runs itself for each worker)",
+    );
+  }
   const worker: Worker = cluster.fork({ PGTLS_WORKER_ID: String(init.id) });
   const exited = new Promise<WorkerExit>((resolve) =>
     worker.once("exit", (code, signal) => resolve({ code, signal }))
