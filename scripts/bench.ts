@@ -35,6 +35,10 @@
  *   SCRAM authentication, one `SELECT 1`, then idle: each has a PostgreSQL backend behind it);
  *   2 s later VmRSS is read again; KiB/session = (after − before) / N.
  *
+ * Candidates `pgtls-deno-w2`, `pgtls-bun-w2`, `pgtls-node-w2`, `pgtls-binary-w2` run the same
+ * pgtls with `workers: 2`, only when named in --candidates; their CPU and memory are those of
+ * the supervisor and both workers together.
+ *
  * Usage: deno task bench [--quick] [--json FILE] [--rounds N] [--candidates a,b,...]
  *
  * @module
@@ -72,7 +76,8 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(
     "Usage: deno task bench [--quick] [--json FILE] [--rounds N] [--candidates direct,deno,...]\n" +
-      "Candidates: direct, pgtls-deno, pgtls-node, pgtls-bun, pgtls-binary, pgbouncer.",
+      "Candidates: direct, pgtls-deno, pgtls-node, pgtls-bun, pgtls-binary, pgbouncer;\n" +
+      "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) only when named.",
   );
   Deno.exit(0);
 }
@@ -179,6 +184,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const decoder = new TextDecoder();
 const CLK_TCK = Number((await run("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
 
+/** CPU seconds (user + system, all threads) the processes have used so far. */
+function cpuSecondsOf(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+}
+
 /** CPU seconds (user + system, all threads) a process has used so far. */
 function cpuSeconds(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -275,12 +285,18 @@ interface Candidate {
   readonly kind: Kind;
   /** Command line of a pgtls candidate (before `serve ...`). */
   readonly command?: readonly [string, readonly string[]];
+  /** pgtls `workers`; 1 when absent. */
+  readonly workers?: number;
+  /** Run only when named in --candidates (the -w2 variants). */
+  readonly optIn?: boolean;
 }
 
 /** A started candidate: where clients connect, and the process to measure (not for direct). */
 interface Running {
   readonly port: number;
   readonly pid?: number;
+  /** Every process whose CPU and memory count: the proxy and, with workers, each worker. */
+  readonly pids?: readonly number[];
   stop(): Promise<void>;
 }
 
@@ -346,6 +362,7 @@ async function startPgtls(env: Environment, candidate: Candidate): Promise<Runni
     JSON.stringify({
       log: { level: "info", format: "json" },
       shutdown_timeout: "1s",
+      workers: candidate.workers ?? 1,
       proxies: [{
         name: "bench",
         listener: {
@@ -374,11 +391,16 @@ async function startPgtls(env: Environment, candidate: Candidate): Promise<Runni
   const deadline = Date.now() + 30_000;
   for (;;) {
     const text = await Deno.readTextFile(logFile).catch(() => "");
-    const line = text.split("\n").find((l) => l.includes('"msg":"listening"'));
-    if (line) {
+    const lines = text.split("\n");
+    const line = lines.find((l) => l.includes('"msg":"listening"'));
+    // "pgtls started" comes once every worker listens, and names the workers.
+    const started = lines.find((l) => l.includes('"msg":"pgtls started"'));
+    if (line && started) {
       const address = String(JSON.parse(line).address);
       const port = Number(address.slice(address.lastIndexOf(":") + 1));
-      return { port, pid: child.pid, stop: () => stopChild(child, "SIGTERM") };
+      const workers = JSON.parse(started).pids;
+      const pids = [child.pid, ...(workers ? String(workers).split(",").map(Number) : [])];
+      return { port, pid: child.pid, pids, stop: () => stopChild(child, "SIGTERM") };
     }
     if (exited || Date.now() > deadline) {
       await stopChild(child, "SIGKILL");
@@ -449,6 +471,7 @@ async function startPgbouncer(env: Environment, maxSessions: number): Promise<Ru
         return {
           port,
           pid,
+          pids: [pid],
           stop: async () => {
             // SIGTERM is PgBouncer's immediate shutdown; runuser exits with it.
             await stopChild(child, "SIGTERM", pid);
@@ -673,14 +696,14 @@ async function pgbench(port: number, seconds: number, connect: boolean) {
   };
 }
 
-/** Runs `measure` with the proxy's CPU seconds read before and after. */
+/** Runs `measure` with the proxy's CPU seconds (all its processes) read before and after. */
 async function withCpu<T>(
-  pid: number | undefined,
+  pids: readonly number[] | undefined,
   measure: () => Promise<T>,
 ): Promise<{ result: T; cpu?: number }> {
-  const before = pid === undefined ? 0 : cpuSeconds(pid);
+  const before = pids === undefined ? 0 : cpuSecondsOf(pids);
   const result = await measure();
-  return { result, cpu: pid === undefined ? undefined : cpuSeconds(pid) - before };
+  return { result, cpu: pids === undefined ? undefined : cpuSecondsOf(pids) - before };
 }
 
 interface Data {
@@ -697,7 +720,7 @@ async function runWorkload(
   data: Data,
   running: Running,
 ): Promise<Record<string, number>> {
-  const pid = running.pid;
+  const pid = running.pids;
   switch (workload) {
     case "select":
     case "connect": {
@@ -813,14 +836,14 @@ async function idleWorkload(
     const warm = await openIdleSessions(20, options);
     await warm.close();
     await sleep(1_000);
-    const before = residentBytes(running.pid!);
+    const before = running.pids!.reduce((sum, pid) => sum + residentBytes(pid), 0);
     const n = settings.idleSessions;
     const opened = performance.now();
     const sessions = await openIdleSessions(n, options);
     const openSeconds = (performance.now() - opened) / 1000;
     try {
       await sleep(2_000);
-      const after = residentBytes(running.pid!);
+      const after = running.pids!.reduce((sum, pid) => sum + residentBytes(pid), 0);
       const backends = await clientBackends(env);
       if (backends < n) throw new Error(`only ${backends} of ${n} sessions reached PostgreSQL`);
       return {
@@ -915,7 +938,8 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
   } catch {
     log("dist/pgtls not present: skipping the compiled executable");
   }
-  return list;
+  const twoWorkers = list.map((c) => ({ ...c, name: `${c.name}-w2`, workers: 2, optIn: true }));
+  return [...list, ...twoWorkers];
 }
 
 async function prepareData(env: Environment): Promise<Data> {
@@ -1035,6 +1059,8 @@ async function main(): Promise<void> {
   if (flags.candidates) {
     const wanted = flags.candidates.split(",");
     candidates = candidates.filter((c) => c.kind === "direct" || wanted.includes(c.name));
+  } else {
+    candidates = candidates.filter((c) => !c.optIn);
   }
   activeCandidates = candidates;
   if (hasPgbouncer) await setupPgbouncer(env);

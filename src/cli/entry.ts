@@ -7,10 +7,13 @@
 import process from "node:process";
 import { detectRuntime } from "../runtime/detect.ts";
 import { nodeHost } from "../runtime/node_host.ts";
+import { withWorkers } from "../runtime/node_workers.ts";
 import { main } from "./main.ts";
 
 /** Runs pgtls with the process's arguments and exits with its code. */
 export async function run(): Promise<never> {
-  const code = await main(detectRuntime(), nodeHost(process.argv.slice(2)));
+  const runtime = detectRuntime();
+  const host = await withWorkers(nodeHost(process.argv.slice(2)), runtime.name);
+  const code = await main(runtime, host);
   process.exit(code);
 }

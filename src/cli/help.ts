@@ -37,6 +37,7 @@ Flags:
   --backend-ca FILE    CA certificates that verify the backend, PEM
   --log-level LEVEL    debug | info | warn | error                    (default info)
   --log-format FORMAT  text | json                                    (default text)
+  --workers N|auto     processes accepting on the same ports; auto: one per CPU (default 1)
   -h, --help           print this help
 `;
 

@@ -9,12 +9,14 @@ import { parseArgs } from "node:util";
 import type { Host, Runtime } from "../runtime/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import type { Config } from "../config/types.ts";
+import { checkWorkerCount, resolveWorkers, workerConfig } from "../config/workers.ts";
 import { Logger } from "../observe/log.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
 import { type ProxyHandle, startProxy } from "../proxy/server.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
 import { VERSION } from "../version.ts";
 import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
+import { supervise } from "./supervise.ts";
 import { resolveConfig, SERVE_FLAG_SPEC, type ServeFlags, UsageError } from "./options.ts";
 
 /** Exit codes the contract defines. */
@@ -143,7 +145,12 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
   checkListenerTls(runtime, config, materials);
-  host.writeOut(`configuration ok: ${config.proxies.length} proxy(ies)\n`);
+  const workers = workerCount(host, config, flags.config);
+  host.writeOut(
+    `configuration ok: ${config.proxies.length} proxy(ies)${
+      workers > 1 ? `, ${workers} workers` : ""
+    }\n`,
+  );
   return ExitCode.Ok;
 }
 
@@ -153,10 +160,16 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     host.writeOut(SERVE_HELP);
     return ExitCode.Ok;
   }
-  const { config, ephemeralCertificate } = await loadConfig(host, flags);
-  const logger = new Logger(config.log, (line) => host.writeErrorLine(line));
-  let ephemeral: { certPem: string; keyPem: string } | undefined;
-  if (ephemeralCertificate) {
+  const { config: file, ephemeralCertificate } = await loadConfig(host, flags);
+  const role = host.worker;
+  const count = role?.count ?? workerCount(host, file, flags.config);
+  const config = role ? workerConfig(file, role.id, role.count, role.ports) : file;
+  const sink = (line: string) => host.writeErrorLine(line);
+  const logger = role
+    ? new Logger(config.log, sink).with({ worker: role.id })
+    : new Logger(config.log, sink);
+  let ephemeral = role?.ephemeral;
+  if (ephemeralCertificate && ephemeral === undefined) {
     ephemeral = await selfSignedCertificate();
     logger.warn(
       "no certificate configured: using an ephemeral self-signed certificate; clients can encrypt but not verify pgtls (use sslmode=require), give --cert/--key or a config file for production",
@@ -164,12 +177,34 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
   }
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
   checkListenerTls(runtime, config, materials);
+  const banner = {
+    version: VERSION,
+    runtime: `${runtime.name} ${runtime.version}`,
+    proxies: config.proxies.length,
+  };
+  if (role === undefined && count > 1) {
+    return supervise({
+      host,
+      launcher: host.launcher!,
+      logger,
+      count,
+      ephemeral,
+      banner,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+    });
+  }
 
   const proxies: ProxyHandle[] = [];
   try {
     for (const [i, proxy] of config.proxies.entries()) {
       proxies.push(
-        await startProxy({ runtime, config: proxy, material: materials[i]!, logger }),
+        await startProxy({
+          runtime,
+          config: proxy,
+          material: materials[i]!,
+          logger,
+          reusePort: role?.reusePort,
+        }),
       );
     }
   } catch (error) {
@@ -178,11 +213,11 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     logger.error("could not start", { error: message });
     return ExitCode.Failure;
   }
-  logger.info("pgtls started", {
-    version: VERSION,
-    runtime: `${runtime.name} ${runtime.version}`,
-    proxies: proxies.length,
-  });
+  if (role) {
+    role.ready(proxies.map((p) => p.address.port));
+  } else {
+    logger.info("pgtls started", banner);
+  }
   const stopReloading = host.onSignal(
     "SIGHUP",
     () => void reloadCertificates(host, logger, config, proxies, ephemeral, flags.config),
@@ -190,6 +225,23 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
   await waitForShutdown(host, logger, config, proxies);
   stopReloading();
   return ExitCode.Ok;
+}
+
+/** `workers` resolved to a count this host can run, checked against each proxy's limit. */
+function workerCount(host: Host, config: Config, file: string | undefined): number {
+  const count = resolveWorkers(config.workers, host.launcher?.cpus ?? 1);
+  try {
+    if (count > 1 && host.launcher === undefined) {
+      throw new ConfigError("workers", "this host cannot start worker processes; use 1");
+    }
+    checkWorkerCount(config, count);
+  } catch (error) {
+    if (error instanceof ConfigError && file !== undefined) {
+      throw new ConfigError(error.path, `${error.message} (in ${file})`);
+    }
+    throw error;
+  }
+  return count;
 }
 
 /**

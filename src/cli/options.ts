@@ -7,7 +7,7 @@
 
 import { ConfigError } from "../config/fields.ts";
 import { parseAddress } from "../config/address.ts";
-import { parseYaml, readConfig } from "../config/parse.ts";
+import { MAX_WORKERS, parseYaml, readConfig } from "../config/parse.ts";
 import type { Config } from "../config/types.ts";
 
 /** A command line that cannot be run as given. */
@@ -29,6 +29,7 @@ export interface ServeFlags {
   "backend-ca"?: string;
   "log-level"?: string;
   "log-format"?: string;
+  workers?: string;
 }
 
 /** Options for node:util parseArgs describing {@link ServeFlags}. */
@@ -42,6 +43,7 @@ export const SERVE_FLAG_SPEC = {
   "backend-ca": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  workers: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -104,6 +106,7 @@ export function resolveConfig(flags: ServeFlags, fileText: string | undefined): 
   const anyFlag = flags.listen ?? flags.backend ?? flags.cert ?? backendTls ?? flags["backend-ca"];
   if (anyFlag !== undefined) applyFlags(raw, flags);
   applyLogFlags(raw, flags);
+  if (flags.workers !== undefined) raw.workers = workersFlag(flags.workers);
   const config = readConfig(raw);
   return {
     config,
@@ -136,6 +139,17 @@ function applyLogFlags(raw: Record<string, unknown>, flags: ServeFlags): void {
   const log = mapping(raw, "log", "log");
   if (flags["log-level"] !== undefined) log.level = flags["log-level"];
   if (flags["log-format"] !== undefined) log.format = flags["log-format"];
+}
+
+/** `--workers`: a count or `auto`, like the file's `workers`. */
+function workersFlag(value: string): number | "auto" {
+  if (value === "auto") return value;
+  if (/^[0-9]+$/.test(value) && Number(value) >= 1 && Number(value) <= MAX_WORKERS) {
+    return Number(value);
+  }
+  throw new UsageError(
+    `--workers: must be auto or a whole number from 1 to ${MAX_WORKERS}, got "${value}"`,
+  );
 }
 
 function mapping(parent: Record<string, unknown> | unknown[], key: string | number, path: string) {

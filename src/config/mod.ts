@@ -9,3 +9,4 @@ export * from "./parse.ts";
 export * from "./duration.ts";
 export * from "./address.ts";
 export { ConfigError } from "./fields.ts";
+export * from "./workers.ts";

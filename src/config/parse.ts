@@ -27,7 +27,11 @@ export const DEFAULTS = {
   connectTimeoutMs: 5_000,
   handshakeTimeoutMs: 10_000,
   maxConnections: 10_000,
+  workers: 1,
 } as const;
+
+/** More workers than this is a typo, not a machine. */
+export const MAX_WORKERS = 1024;
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
@@ -58,6 +62,7 @@ export function readConfig(value: unknown): Config {
     },
     metrics: metrics ? { listen: metrics.requiredAddress("listen") } : undefined,
     shutdownTimeoutMs: root.duration("shutdown_timeout", DEFAULTS.shutdownTimeoutMs),
+    workers: readWorkers(root),
     proxies: root.list("proxies").map(readProxy),
   };
   log?.done();
@@ -68,6 +73,19 @@ export function readConfig(value: unknown): Config {
   }
   checkUnique(config.proxies);
   return config;
+}
+
+function readWorkers(root: Fields): number | "auto" {
+  const value = root.raw("workers");
+  if (value === undefined) return DEFAULTS.workers;
+  if (value === "auto") return value;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_WORKERS) {
+    throw new ConfigError(
+      "workers",
+      `must be auto or a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
 }
 
 function readProxy(fields: Fields, index: number): ProxyConfig {

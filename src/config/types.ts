@@ -68,5 +68,10 @@ export interface Config {
   readonly metrics?: { readonly listen: Endpoint };
   /** @default 30000 */
   readonly shutdownTimeoutMs: number;
+  /**
+   * Processes accepting on the same ports: a count, or `auto` for one per
+   * CPU. Each proxy's `max_connections` is shared out among them. @default 1
+   */
+  readonly workers: number | "auto";
   readonly proxies: readonly ProxyConfig[];
 }

@@ -17,16 +17,28 @@ export class Logger {
   readonly #format: LogFormat;
   readonly #sink: (line: string) => void;
   readonly #now: () => Date;
+  readonly #base: LogFields;
 
   constructor(
     options: { level: LogLevel; format: LogFormat },
     sink: (line: string) => void,
     now: () => Date = () => new Date(),
+    base: LogFields = {},
   ) {
     this.#minimum = RANK[options.level];
     this.#format = options.format;
     this.#sink = sink;
     this.#now = now;
+    this.#base = base;
+  }
+
+  /** A logger that adds `fields` to every line, e.g. which worker wrote it. */
+  with(fields: LogFields): Logger {
+    const level = (Object.keys(RANK) as LogLevel[]).find((l) => RANK[l] === this.#minimum)!;
+    return new Logger({ level, format: this.#format }, this.#sink, this.#now, {
+      ...this.#base,
+      ...fields,
+    });
   }
 
   /** Whether a message at `level` would be written (saves building fields). */
@@ -47,8 +59,9 @@ export class Logger {
     this.#write("error", message, fields);
   }
 
-  #write(level: LogLevel, message: string, fields: LogFields = {}): void {
+  #write(level: LogLevel, message: string, own: LogFields = {}): void {
     if (!this.enabled(level)) return;
+    const fields = { ...this.#base, ...own };
     const time = this.#now().toISOString();
     if (this.#format === "json") {
       this.#sink(JSON.stringify({ time, level, msg: message, ...fields }));

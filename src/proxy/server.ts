@@ -52,6 +52,8 @@ export async function startProxy(options: {
   config: ProxyConfig;
   material: ProxyMaterial;
   logger: Logger;
+  /** Bind with SO_REUSEPORT: other worker processes accept on the same port. */
+  reusePort?: boolean;
 }): Promise<ProxyHandle> {
   const { runtime, config, logger } = options;
   const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
@@ -88,12 +90,17 @@ export async function startProxy(options: {
       `sorry, too many clients already (pgtls max_connections ${config.listener.maxConnections})`,
   } as const;
 
-  const listener = await runtime.listen(config.listener.bindAddress, socketOptions, onConnection);
+  const listener = await runtime.listen(
+    config.listener.bindAddress,
+    { ...socketOptions, reusePort: options.reusePort },
+    onConnection,
+  );
   logger.info("listening", {
     proxy: config.name,
     address: formatAddress(listener.address),
     backend: context.selectBackend(null).label,
     backend_tls: config.backend.tlsEnabled ? config.backend.tlsVerify : "disabled",
+    max_connections: config.listener.maxConnections,
   });
 
   return {

@@ -23,6 +23,7 @@ import type {
   ClientTlsUpgrader,
   Endpoint,
   Listener,
+  ListenOptions,
   RelayCounters,
   RelayEnd,
   RelayTap,
@@ -243,7 +244,7 @@ function applySocketOptions(socket: net.Socket, options: SocketOptions): void {
 /** Binds a `node:net` server that hands out paused sockets. */
 export function listenNode(
   address: Endpoint,
-  options: SocketOptions,
+  options: ListenOptions,
   onConnection: (conn: TcpConn) => void,
 ): Promise<Listener> {
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
@@ -252,7 +253,11 @@ export function listenNode(
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen({ host: address.host, port: address.port }, () => {
+    // `reusePort` is missing from @types/node 20; `exclusive` keeps a node:cluster
+    // worker from asking the primary for a shared handle.
+    const shared = options.reusePort ? { reusePort: true, exclusive: true } : {};
+    const listenOptions: net.ListenOptions = { host: address.host, port: address.port, ...shared };
+    server.listen(listenOptions, () => {
       server.off("error", reject);
       // Accept errors (EMFILE, ECONNABORTED) must not crash the process.
       server.on("error", () => {});

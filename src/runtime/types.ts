@@ -142,6 +142,17 @@ export interface SocketOptions {
   readonly keepAliveMs: number;
 }
 
+/** Settings of a listening socket. */
+export interface ListenOptions extends SocketOptions {
+  /**
+   * Binds with SO_REUSEPORT and its own socket even in a node:cluster worker,
+   * so that several processes each accept on the same port and the kernel
+   * spreads connections among them. Asked for only where the runtime honours
+   * it (see {@link WorkerLauncher.reusePort}).
+   */
+  readonly reusePort?: boolean;
+}
+
 /** A bound listening socket. */
 export interface Listener {
   /** The address actually bound (port 0 resolved). */
@@ -159,7 +170,7 @@ export interface Runtime {
   /** Binds `address` and calls `onConnection` for every accepted connection. */
   listen(
     address: Endpoint,
-    options: SocketOptions,
+    options: ListenOptions,
     onConnection: (conn: TcpConn) => void,
   ): Promise<Listener>;
   /** Opens a TCP connection; rejects after `timeoutMs`. */
@@ -185,6 +196,59 @@ export interface Runtime {
   ): Promise<RelayEnd>;
 }
 
+/** The signals pgtls acts on. */
+export type HostSignal = "SIGINT" | "SIGTERM" | "SIGHUP";
+
+/** What a supervisor tells a worker process it starts. */
+export interface WorkerInit {
+  /** 1 to `count`. */
+  readonly id: number;
+  readonly count: number;
+  /**
+   * Each worker binds its own socket with SO_REUSEPORT. When false the
+   * supervisor's runtime holds one listener and hands connections off.
+   */
+  readonly reusePort: boolean;
+  /** Ports to bind, by proxy index: those the first worker got for port 0. */
+  readonly ports?: readonly number[];
+  /** The supervisor's ephemeral certificate, so that every worker presents the same. */
+  readonly ephemeral?: { readonly certPem: string; readonly keyPem: string };
+}
+
+/** This process's side of being a worker. */
+export interface WorkerRole extends WorkerInit {
+  /** Tells the supervisor this worker listens, with its bound ports by proxy index. */
+  ready(ports: readonly number[]): void;
+}
+
+/** How a worker process ended. */
+export interface WorkerExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+/** A worker process, seen from its supervisor. */
+export interface WorkerProcess {
+  readonly id: number;
+  readonly pid: number;
+  /** Resolves with the bound ports, by proxy index, once the worker listens. */
+  readonly ready: Promise<readonly number[]>;
+  /** Resolves once the process has exited. */
+  readonly exited: Promise<WorkerExit>;
+  /** Passes on a signal the supervisor received; a no-op once the worker is gone. */
+  signal(signal: HostSignal): void;
+}
+
+/** Starts worker processes: pgtls again, with the same command line. */
+export interface WorkerLauncher {
+  /** Whether workers bind the port each with SO_REUSEPORT (see {@link WorkerInit.reusePort}). */
+  readonly reusePort: boolean;
+  /** CPUs this process may use: what `workers: auto` stands for. */
+  readonly cpus: number;
+  /** Starts one worker; throws when the process cannot be started. */
+  start(init: WorkerInit): WorkerProcess;
+}
+
 /** What the command line needs from the process, beyond sockets. */
 export interface Host {
   /** Command-line arguments after the program (and script) name. */
@@ -196,7 +260,14 @@ export interface Host {
   /** Writes text to standard output. */
   writeOut(text: string): void;
   /** Calls `handler` on each delivery of the signal; returns a function that stops it. */
-  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): () => void;
+  onSignal(signal: HostSignal, handler: () => void): () => void;
   /** Ends the process. */
   exit(code: number): never;
+  /**
+   * Set when this process is a worker started by a supervising pgtls; its
+   * {@link onSignal} then hears the signals the supervisor passes on.
+   */
+  readonly worker?: WorkerRole;
+  /** Starts workers; absent where the host cannot, and in a worker. */
+  readonly launcher?: WorkerLauncher;
 }

@@ -84,6 +84,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
     log: { level: "info", format: "text" },
     metrics: { listen: { host: "127.0.0.1", port: 9187 } },
     shutdownTimeoutMs: 30_000,
+    workers: 1,
     proxies: [{
       name: "main",
       listener: {

@@ -1,0 +1,122 @@
+/**
+ * `workers: N` with N > 1: this process accepts nothing itself; it starts N
+ * workers (pgtls again), passes SIGTERM, SIGINT and SIGHUP on to all of them
+ * and exits once they all have.
+ *
+ * A worker that dies unasked makes pgtls stop the others gracefully and exit
+ * 1, as a single process that crashed would: restarting is left to the
+ * service manager, which does it with backoff and makes the failure visible,
+ * instead of a supervisor that would hide a crash loop.
+ *
+ * @module
+ */
+
+import type {
+  Host,
+  HostSignal,
+  WorkerInit,
+  WorkerLauncher,
+  WorkerProcess,
+} from "../runtime/types.ts";
+import type { LogFields, Logger } from "../observe/log.ts";
+
+/** What the supervisor needs to start and watch workers. */
+export interface SuperviseOptions {
+  readonly host: Host;
+  readonly launcher: WorkerLauncher;
+  readonly logger: Logger;
+  readonly count: number;
+  readonly ephemeral?: WorkerInit["ephemeral"];
+  /** Fields of the "pgtls started" line. */
+  readonly banner: LogFields;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Runs the workers until a signal stops them or one dies; resolves with the exit code. */
+export async function supervise(options: SuperviseOptions): Promise<number> {
+  const { host, launcher, logger, count } = options;
+  const workers: WorkerProcess[] = [];
+  let stopping = false;
+  let failed = false;
+  const signalAll = (signal: HostSignal) => workers.forEach((w) => w.signal(signal));
+
+  const onSignal = (signal: HostSignal) => () => {
+    if (stopping) {
+      logger.warn("second signal: workers exit now", { signal });
+      failed = true;
+      return signalAll(signal);
+    }
+    stopping = true;
+    logger.info("shutting down: passing the signal to every worker", {
+      signal,
+      workers: workers.length,
+      shutdown_timeout_ms: options.shutdownTimeoutMs,
+    });
+    signalAll(signal);
+  };
+  const unsubscribe = [
+    host.onSignal("SIGTERM", onSignal("SIGTERM")),
+    host.onSignal("SIGINT", onSignal("SIGINT")),
+    host.onSignal("SIGHUP", () => signalAll("SIGHUP")),
+  ];
+
+  const watch = (worker: WorkerProcess) =>
+    worker.exited.then(({ code, signal }) => {
+      const expected = stopping && code === 0;
+      if (!expected) failed = true;
+      const fields = { worker: worker.id, pid: worker.pid, code, signal };
+      if (expected) return logger.debug("worker exited", fields);
+      logger.error(
+        stopping ? "worker exited with a failure" : "worker died; stopping the others",
+        fields,
+      );
+      if (!stopping) {
+        stopping = true;
+        signalAll("SIGTERM");
+      }
+    });
+  const watched: Promise<void>[] = [];
+  const start = (init: WorkerInit): WorkerProcess | undefined => {
+    try {
+      const worker = launcher.start(init);
+      workers.push(worker);
+      watched.push(watch(worker));
+      logger.debug("worker started", { worker: worker.id, pid: worker.pid });
+      return worker;
+    } catch (error) {
+      logger.error("could not start a worker", {
+        worker: init.id,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      failed = true;
+      stopping = true;
+      signalAll("SIGTERM");
+      return undefined;
+    }
+  };
+
+  const base = { count, reusePort: launcher.reusePort, ephemeral: options.ephemeral };
+  // With SO_REUSEPORT each worker binds for itself, so the first one settles
+  // what port 0 means and the rest bind the same port.
+  const first = start({ ...base, id: 1 });
+  const ports = await first?.ready.catch(() => undefined);
+  if (ports !== undefined && !stopping) {
+    for (let id = 2; id <= count; id++) {
+      if (!start({ ...base, id, ports: launcher.reusePort ? ports : undefined })) break;
+    }
+  }
+  const allReady = await Promise.all(workers.map((w) => w.ready)).then(() => true, () => false);
+  if (allReady && !stopping) {
+    logger.info("pgtls started", {
+      ...options.banner,
+      workers: count,
+      pids: workers.map((w) => w.pid).join(","),
+      accept: launcher.reusePort ? "reuseport" : "handoff",
+    });
+  }
+  await Promise.all(watched);
+  unsubscribe.forEach((off) => off());
+  if (failed) return 1;
+  logger.info("stopped");
+  return 0;
+}

@@ -1,0 +1,155 @@
+/**
+ * Worker processes on `node:cluster`, which Node.js, Deno and Bun all
+ * provide: it re-executes pgtls with the same command line under each target
+ * (script or bundle, `deno run`, the compiled executable) and gives an IPC
+ * channel. Where the runtime honours SO_REUSEPORT on Linux, each worker binds
+ * the port itself and the kernel spreads connections; elsewhere (Node.js
+ * before 22.12) node:cluster's primary holds the one listener and hands each
+ * connection to a worker in turn.
+ *
+ * Signals reach workers as IPC messages, never directly: a terminal's Ctrl-C
+ * or systemd's KillMode=control-group signal every process at once, and a
+ * worker that heard both the signal and the supervisor's relay of it would
+ * take the second for "exit now".
+ *
+ * @module
+ */
+
+import cluster, { type Worker } from "node:cluster";
+import os from "node:os";
+import process from "node:process";
+import type {
+  Host,
+  HostSignal,
+  WorkerExit,
+  WorkerInit,
+  WorkerLauncher,
+  WorkerProcess,
+  WorkerRole,
+} from "./types.ts";
+
+type ToWorker = { type: "init"; init: WorkerInit } | { type: "signal"; signal: HostSignal };
+type ToSupervisor = { type: "hello" } | { type: "ready"; ports: number[] };
+
+const SIGNALS: readonly HostSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * `host` with worker support: in a worker started by {@link clusterLauncher},
+ * waits for the supervisor's instructions and routes signals from it;
+ * otherwise adds the launcher.
+ */
+export async function withWorkers(host: Host, runtimeName: string): Promise<Host> {
+  if (!cluster.isWorker) return { ...host, launcher: clusterLauncher(runtimeName) };
+  const init = await firstInit();
+  const handlers = new Map<HostSignal, Set<() => void>>(SIGNALS.map((s) => [s, new Set()]));
+  const deliver = (signal: HostSignal) => handlers.get(signal)!.forEach((handler) => handler());
+  for (const signal of SIGNALS) process.on(signal, () => {});
+  process.on("message", (message: ToWorker) => {
+    if (message.type === "signal") deliver(message.signal);
+  });
+  // No handler for a vanished supervisor: node:cluster exits a worker whose
+  // IPC channel closes unasked, so none outlives a killed supervisor.
+  const role: WorkerRole = {
+    ...init,
+    ready: (ports) => send({ type: "ready", ports: [...ports] }),
+  };
+  return {
+    ...host,
+    args: ownArgs(host.args),
+    worker: role,
+    onSignal(signal, handler) {
+      handlers.get(signal)!.add(handler);
+      return () => handlers.get(signal)!.delete(handler);
+    },
+  };
+}
+
+/**
+ * A Bun single executable that node:cluster re-runs gets its embedded script
+ * path (`/$bunfs/root/pgtls`) again as the first argument.
+ */
+function ownArgs(args: readonly string[]): readonly string[] {
+  return args[0] !== undefined && args[0] === process.argv[1] ? args.slice(1) : args;
+}
+
+function firstInit(): Promise<WorkerInit> {
+  return new Promise((resolve) => {
+    const onMessage = (message: ToWorker) => {
+      if (message.type !== "init") return;
+      process.off("message", onMessage);
+      resolve(message.init);
+    };
+    process.on("message", onMessage);
+    // Asked for only once listening: a message sent earlier could be lost.
+    send({ type: "hello" });
+  });
+}
+
+function send(message: ToSupervisor): void {
+  process.send?.(message);
+}
+
+/** Starts workers with node:cluster. */
+export function clusterLauncher(runtimeName: string): WorkerLauncher {
+  return {
+    reusePort: honoursReusePort(runtimeName),
+    cpus: typeof os.availableParallelism === "function"
+      ? os.availableParallelism()
+      : os.cpus().length,
+    start: startWorker,
+  };
+}
+
+/**
+ * SO_REUSEPORT spreads connections over the sockets only on Linux (BSDs need
+ * SO_REUSEPORT_LB, macOS hands all to one). Deno's and Bun's node:net pass
+ * `reusePort` on; Node.js has it from 22.12 and 23.1 and ignores it before.
+ */
+function honoursReusePort(runtimeName: string): boolean {
+  if (process.platform !== "linux") return false;
+  if (runtimeName !== "node") return true;
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+interface DenoPermissions {
+  readonly Deno?: {
+    readonly permissions: { querySync(d: { name: "run" }): { readonly state: string } };
+  };
+}
+
+function startWorker(init: WorkerInit): WorkerProcess {
+  // Deno's node:cluster would fail later, in a callback that cannot be caught.
+  const deno = (globalThis as DenoPermissions).Deno;
+  if (deno && deno.permissions.querySync({ name: "run" }).state !== "granted") {
+    throw new Error(
+      "workers under deno run need --allow-run (deno re-runs itself for each worker)",
+    );
+  }
+  const worker: Worker = cluster.fork({ PGTLS_WORKER_ID: String(init.id) });
+  const exited = new Promise<WorkerExit>((resolve) =>
+    worker.once("exit", (code, signal) => resolve({ code, signal }))
+  );
+  const ready = new Promise<readonly number[]>((resolve, reject) => {
+    worker.on("message", (message: ToSupervisor) => {
+      if (message.type === "hello") deliver(worker, { type: "init", init });
+      if (message.type === "ready") resolve(message.ports);
+    });
+    exited.then(() => reject(new Error("the worker exited before it listened")));
+  });
+  // Unhandled, the rejection of a worker that never got ready would end the supervisor.
+  ready.catch(() => {});
+  return {
+    id: init.id,
+    pid: worker.process.pid ?? 0,
+    ready,
+    exited,
+    signal: (signal) => deliver(worker, { type: "signal", signal }),
+  };
+}
+
+function deliver(worker: Worker, message: ToWorker): void {
+  if (!worker.isConnected()) return;
+  // The channel can close between the check and the send; that worker is exiting anyway.
+  worker.send(message, undefined, () => {});
+}
