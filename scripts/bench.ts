@@ -911,15 +911,12 @@ async function ensurePgbouncer(): Promise<boolean> {
 
 /** The pgtls candidates available here; builds dist/ when the Node.js bundle is missing. */
 async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
-  try {
-    await Deno.stat(`${root}dist/pgtls.mjs`);
-  } catch {
-    log("dist/pgtls.mjs missing: running scripts/build.ts");
-    checked(
-      "scripts/build.ts",
-      await exec(`${bin}/deno`, ["run", "--allow-all", `${root}scripts/build.ts`]),
-    );
-  }
+  // Always rebuilt: a bundle older than the sources would measure other code.
+  log("building dist/ (scripts/build.ts)");
+  checked(
+    "scripts/build.ts",
+    await exec(`${bin}/deno`, ["run", "--allow-all", `${root}scripts/build.ts`]),
+  );
   // Private copies: others may rebuild dist/ while the benchmark runs.
   await Deno.copyFile(`${root}dist/pgtls.mjs`, `${dir}/pgtls.mjs`);
   const list: Candidate[] = [
