@@ -9,10 +9,8 @@
 import type { Runtime } from "./types.ts";
 import { denoRuntime } from "./deno.ts";
 import { nodeRuntime } from "./node.ts";
-
-interface BunGlobal {
-  readonly Bun: { readonly version: string };
-}
+import { bunRuntime } from "./bun.ts";
+import process from "node:process";
 
 /** Name of the runtime executing this code. */
 export function detectRuntimeName(): "deno" | "bun" | "node" {
@@ -28,12 +26,11 @@ export function detectRuntime(): Runtime {
     case "deno":
       return denoRuntime();
     case "bun":
-      // Bun runs the node:net/node:tls adapter until it has a native one.
-      return {
-        ...nodeRuntime(),
-        name: "bun",
-        version: (globalThis as unknown as BunGlobal).Bun.version,
-      };
+      // PGTLS_BUN_ADAPTER=node runs Bun on the node:net/node:tls adapter, to compare the two.
+      if (process.env.PGTLS_BUN_ADAPTER === "node") {
+        return { ...nodeRuntime(), name: "bun", version: bunRuntime().version };
+      }
+      return bunRuntime();
     default:
       return nodeRuntime();
   }

@@ -1,0 +1,222 @@
+/**
+ * TLS on Bun's native `socket.upgradeTLS`, both roles. Certificate checks
+ * that Bun leaves to the caller (verify-ca ignores the host name; an IP
+ * address gets no SNI, so Bun cannot check it) are made here after the
+ * handshake, before the connection is handed out.
+ *
+ * A direct-TLS ClientHello that was already read to classify the connection
+ * cannot be handed back to Bun's native TLS (Bun 1.4.5 has no way to unread
+ * bytes into a socket), so that one case goes through `node:tls`; see
+ * `bun_tls_replay.ts`.
+ *
+ * @module
+ */
+
+import tls from "node:tls";
+import net from "node:net";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import type {
+  ClientTlsOptions,
+  ClientTlsUpgrader,
+  ServerTlsOptions,
+  ServerTlsUpgrader,
+  TcpConn,
+  TlsConn,
+} from "./types.ts";
+import { TlsHandshakeError } from "./errors.ts";
+import {
+  type BunSocket,
+  type BunSocketHandlers,
+  type BunTlsOptions,
+  FORWARDING_HANDLERS,
+  type SocketEvents,
+} from "./bun_api.ts";
+import { type BunTcpConn, BunTlsConn, NativeTransport } from "./bun_conn.ts";
+import { concatAll, concatBytes } from "../protocol/bytes.ts";
+import { replayServerTls } from "./bun_tls_replay.ts";
+
+/** TLS protocol numbers, as Bun takes `minVersion`. */
+const TLS_1_2 = 0x0303;
+const TLS_1_3 = 0x0304;
+
+/** ALPN protocol names in wire format: each prefixed with its length. */
+export function alpnWire(protocols: readonly string[]): Uint8Array {
+  return concatAll(protocols.map((name) => {
+    const bytes = new TextEncoder().encode(name);
+    return concatBytes(Uint8Array.of(bytes.length), bytes);
+  }));
+}
+
+/** Decides, once the handshake has run, whether the session may go on. */
+type Verdict = (socket: BunSocket, success: boolean, error: Error | null) => Error | null;
+
+interface HandshakeEvents extends SocketEvents {
+  handshook(socket: BunSocket, success: boolean, error: Error | null): void;
+}
+
+const TLS_HANDLERS: BunSocketHandlers = {
+  ...FORWARDING_HANDLERS,
+  handshake: (socket, success, error) => {
+    const events = socket.data as HandshakeEvents | undefined;
+    events?.handshook?.(socket, success, error);
+  },
+};
+
+function errorCode(error: Error | null): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * Upgrades `tcp` natively and waits for the handshake. Until it is over, a
+ * watcher stands between the TLS socket and its connection, turning an early
+ * error or close into a {@link TlsHandshakeError}.
+ */
+function upgradeNative(
+  tcp: BunTcpConn,
+  options: BunTlsOptions,
+  isServer: boolean,
+  verdict: Verdict,
+  serverName: (socket: BunSocket) => string | null,
+): Promise<TlsConn> {
+  const raw = tcp.transport.socket!;
+  const transport = new NativeTransport(null);
+  const conn = new BunTlsConn(transport, tcp.remote, true);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      conn.close();
+      tcp.close();
+      reject(new TlsHandshakeError(error.message, errorCode(error)));
+    };
+    const watcher: HandshakeEvents = {
+      received: (chunk) => conn.received(chunk),
+      drained: () => conn.drained(),
+      ended: () => conn.ended(),
+      failed: (error) => {
+        conn.failed(error);
+        fail(error);
+      },
+      closed: () => {
+        conn.closed();
+        fail(new Error("connection closed during the TLS handshake"));
+      },
+      handshook: (socket, success, authorizationError) => {
+        if (settled) return;
+        const refusal = verdict(socket, success, authorizationError);
+        if (refusal !== null) return fail(refusal);
+        settled = true;
+        socket.data = conn;
+        conn.tls = {
+          protocol: socket.getTLSVersion() ?? "unknown",
+          alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
+          serverName: serverName(socket),
+          cipher: socket.getCipher()?.name ?? "unknown",
+        };
+        // Nobody reads until the session asks.
+        conn.handshakeDone();
+        resolve(conn);
+      },
+    };
+    tcp.detach();
+    let secured: BunSocket;
+    try {
+      secured = raw.upgradeTLS({ tls: options, isServer, socket: TLS_HANDLERS })[1];
+    } catch (error) {
+      return fail(error instanceof Error ? error : new Error(String(error)));
+    }
+    secured.data = watcher;
+    transport.socket = secured;
+    // Closing the TCP connection (the session's handshake timeout) must close
+    // what now owns the socket: ending the raw half of an upgrade does nothing.
+    tcp.transport.socket = secured;
+    secured.resume();
+  });
+}
+
+/** A handshake that produced no cipher did not complete (as opposed to one whose peer is unverified). */
+function completed(socket: BunSocket, success: boolean, error: Error | null): Error | null {
+  if (socket.getCipher()?.name) return null;
+  return error ?? new Error(success ? "TLS handshake produced no session" : "TLS handshake failed");
+}
+
+/** Server-side TLS on the native upgrade, with a `node:tls` replay for direct TLS. */
+export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
+  // A key that does not fit its certificate would fail every handshake; refuse it up front.
+  const leaf = new X509Certificate(options.certPem);
+  if (!leaf.checkPrivateKey(createPrivateKey(options.keyPem))) {
+    throw new Error("the private key does not match the certificate");
+  }
+  const requestCert = options.clientCaPem !== undefined;
+  const native: BunTlsOptions = {
+    key: options.keyPem,
+    cert: options.certPem,
+    ca: options.clientCaPem,
+    requestCert,
+    rejectUnauthorized: requestCert,
+    ALPNProtocols: alpnWire(options.alpnProtocols),
+    minVersion: options.minVersion === "1.3" ? TLS_1_3 : TLS_1_2,
+  };
+  const verdict: Verdict = (socket, success, error) => {
+    const incomplete = completed(socket, success, error);
+    if (incomplete !== null) return incomplete;
+    if (requestCert && !socket.authorized) {
+      return error ?? socket.getAuthorizationError() ?? new Error("client certificate rejected");
+    }
+    return null;
+  };
+  const sni = (socket: BunSocket) => socket.getServername() || null;
+  const replay = replayServerTls(options);
+  return {
+    upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
+      const tcp = conn as BunTcpConn;
+      const early = concatAll([prefix ?? new Uint8Array(0), ...tcp.takeQueued()]);
+      if (early.length > 0) return replay(tcp, early);
+      return upgradeNative(tcp, native, true, verdict, sni);
+    },
+  };
+}
+
+/** Client-side TLS on the native upgrade, verifying as `options.verify` says. */
+export function clientTlsBun(options: ClientTlsOptions): ClientTlsUpgrader {
+  const alpn = alpnWire(options.alpnProtocols);
+  return {
+    upgrade(conn: TcpConn, serverName: string): Promise<TlsConn> {
+      const tcp = conn as BunTcpConn;
+      if (tcp.takeQueued().length > 0) {
+        tcp.close();
+        return Promise.reject(
+          new TlsHandshakeError("backend sent bytes before the TLS handshake"),
+        );
+      }
+      // SNI may not carry an IP address (RFC 6066); Bun checks the name it is given.
+      const sni = net.isIP(serverName) ? undefined : serverName;
+      const native: BunTlsOptions = {
+        ca: options.caPem,
+        cert: options.certPem,
+        key: options.keyPem,
+        serverName: sni,
+        ALPNProtocols: alpn,
+        // Verification is decided below, per mode, once the handshake is done.
+        rejectUnauthorized: false,
+      };
+      const verdict: Verdict = (socket, success, error) => {
+        const incomplete = completed(socket, success, error);
+        if (incomplete !== null || options.verify === "none") return incomplete;
+        const hostMismatch = errorCode(error) === "ERR_TLS_CERT_ALTNAME_INVALID";
+        if (!socket.authorized && !hostMismatch) {
+          return error ?? socket.getAuthorizationError() ??
+            new Error("backend certificate not trusted");
+        }
+        if (options.verify === "ca") return null;
+        if (hostMismatch) return error;
+        const certificate = socket.getPeerCertificate();
+        if (certificate === null) return new Error("backend sent no certificate");
+        return tls.checkServerIdentity(serverName, certificate as tls.PeerCertificate) ?? null;
+      };
+      return upgradeNative(tcp, native, false, verdict, () => serverName);
+    },
+  };
+}

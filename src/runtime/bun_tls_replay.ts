@@ -1,0 +1,143 @@
+/**
+ * The one fallback of the Bun adapter: server TLS whose first bytes were
+ * already read. Direct TLS (PostgreSQL 17) is recognised by reading the
+ * ClientHello's first bytes, and Bun 1.4.5's native `upgradeTLS` cannot be
+ * given bytes back, so here `node:tls` runs the session over a small stream
+ * that replays them and then carries the native socket's bytes. Only direct
+ * TLS sessions take this path; everything else stays native.
+ *
+ * @module
+ */
+
+import tls from "node:tls";
+import { Duplex } from "node:stream";
+import type { ServerTlsOptions, TlsConn } from "./types.ts";
+import { TlsHandshakeError } from "./errors.ts";
+import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
+
+/** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
+class NodeTlsTransport implements Transport {
+  readonly #socket: tls.TLSSocket;
+
+  constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+  }
+
+  write(bytes: Uint8Array): number {
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) return -1;
+    if (socket.writableNeedDrain) return 0;
+    socket.write(bytes);
+    return bytes.length;
+  }
+  pause(): void {
+    this.#socket.pause();
+  }
+  resume(): void {
+    this.#socket.resume();
+  }
+  shutdown(): void {
+    this.#socket.end();
+  }
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+/** A stream over the native connection that first yields `prefix`. */
+function replayStream(tcp: BunTcpConn, prefix: Uint8Array): Duplex {
+  const stream = new Duplex({
+    read() {
+      tcp.release();
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      tcp.write(chunk).then(() => callback(), callback);
+    },
+    final(callback) {
+      tcp.closeWrite().then(() => callback(), callback);
+    },
+    destroy(error, callback) {
+      tcp.close();
+      callback(error);
+    },
+  });
+  // Bun's TLSSocket starts its handshake a tick after construction; feed it after that.
+  setTimeout(() => {
+    if (stream.destroyed) return;
+    stream.push(prefix);
+    tcp.attach({
+      data: (chunk) => {
+        if (!stream.push(chunk)) tcp.hold();
+      },
+      end: () => stream.push(null),
+      error: (error) => stream.destroy(error),
+      close: () => stream.destroy(),
+    });
+  }, 0);
+  return stream;
+}
+
+/** Builds the replaying upgrader; its secure context is made on first use. */
+export function replayServerTls(
+  options: ServerTlsOptions,
+): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<TlsConn> {
+  let secureContext: tls.SecureContext | undefined;
+  const requestCert = options.clientCaPem !== undefined;
+  return async (tcp, prefix) => {
+    secureContext ??= tls.createSecureContext({
+      cert: options.certPem,
+      key: options.keyPem,
+      ca: options.clientCaPem,
+      minVersion: options.minVersion === "1.3" ? "TLSv1.3" : "TLSv1.2",
+    });
+    const context = secureContext;
+    const socket = new tls.TLSSocket(replayStream(tcp, prefix), {
+      isServer: true,
+      secureContext: context,
+      requestCert,
+      rejectUnauthorized: requestCert,
+      ALPNProtocols: [...options.alpnProtocols],
+    });
+    try {
+      await secured(socket);
+    } catch (error) {
+      socket.destroy();
+      tcp.close();
+      throw error;
+    }
+    // Paused before the data listener goes on, so that nothing flows before the session reads.
+    socket.pause();
+    const conn = new BunTlsConn(new NodeTlsTransport(socket), tcp.remote);
+    conn.tls = {
+      protocol: socket.getProtocol() ?? "unknown",
+      alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
+      // Bun does not call SNICallback for a TLS socket over a JavaScript stream.
+      serverName: (socket as { servername?: string | false }).servername || null,
+      cipher: socket.getCipher()?.name ?? "unknown",
+    };
+    socket.on("data", (chunk: Uint8Array) => conn.received(chunk));
+    socket.on("end", () => conn.ended());
+    socket.on("error", (error: Error) => conn.failed(error));
+    socket.on("close", () => conn.closed());
+    socket.on("drain", () => conn.drained());
+    return conn;
+  };
+}
+
+function secured(socket: tls.TLSSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      socket.off("secure", ok);
+      socket.off("error", done);
+      socket.off("close", closed);
+      if (error === undefined) return resolve();
+      const code = (error as { code?: unknown }).code;
+      reject(new TlsHandshakeError(error.message, typeof code === "string" ? code : undefined));
+    };
+    const ok = () => done();
+    const closed = () => done(new Error("connection closed during the TLS handshake"));
+    socket.once("secure", ok);
+    socket.on("error", done);
+    socket.once("close", closed);
+  });
+}
