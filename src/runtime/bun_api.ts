@@ -90,6 +90,7 @@ export interface BunApi {
     hostname: string;
     port: number;
     allowHalfOpen: boolean;
+    reusePort: boolean;
     socket: BunSocketHandlers;
   }): BunListener;
   connect(options: {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Endpoint, Listener, SocketOptions, TcpConn } from "./types.ts";
+import type { Endpoint, Listener, ListenOptions, SocketOptions, TcpConn } from "./types.ts";
 import { ConnectTimeoutError } from "./errors.ts";
 import { bunApi, type BunSocket, type BunSocketHandlers, FORWARDING_HANDLERS } from "./bun_api.ts";
 import { BunTcpConn, NativeTransport } from "./bun_conn.ts";
@@ -20,7 +20,7 @@ function applySocketOptions(socket: BunSocket, options: SocketOptions): void {
 /** Binds a native listener; each accepted socket stays paused until the session reads. */
 export function listenBun(
   address: Endpoint,
-  options: SocketOptions,
+  options: ListenOptions,
   onConnection: (conn: TcpConn) => void,
 ): Promise<Listener> {
   const handlers: BunSocketHandlers = {
@@ -40,6 +40,8 @@ export function listenBun(
       hostname: address.host,
       port: address.port,
       allowHalfOpen: true,
+      // Workers each bind the port; Bun.listen knows nothing of node:cluster's hand-off.
+      reusePort: options.reusePort === true,
       socket: handlers,
     });
     return Promise.resolve({
