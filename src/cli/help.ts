@@ -9,7 +9,7 @@ export const MAIN_HELP = `pgtls: a PostgreSQL-aware TLS terminating proxy
 
 Usage:
   pgtls serve [--config FILE] [flags]   run the proxy
-  pgtls check [--config FILE]           validate the config and its certificate files
+  pgtls check [--config FILE] [--probe] validate the config and its certificate files
   pgtls --version                       print the version
   pgtls --help                          print this help
 
@@ -42,8 +42,14 @@ Flags:
 `;
 
 /** `pgtls check --help`. */
-export const CHECK_HELP = `Usage: pgtls check [--config FILE] [flags]
+export const CHECK_HELP = `Usage: pgtls check [--config FILE] [--probe] [flags]
 
 Validates the configuration (the same flags as serve apply) and loads every
-certificate and key it names. Exits 0 when all is well, 2 otherwise.
+certificate and key it names. Exits 0 when all is well, 2 when the
+configuration is wrong.
+
+  --probe   also connect to every backend as a session would (SSLRequest and
+            verified TLS when tls_enabled) and print its TLS version and
+            certificate subject, issuer and expiry; exits 1 if a backend
+            cannot be used or its certificate has expired
 `;

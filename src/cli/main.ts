@@ -17,7 +17,15 @@ import { selfSignedCertificate } from "../tls/self_signed.ts";
 import { VERSION } from "../version.ts";
 import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
 import { supervise } from "./supervise.ts";
-import { resolveConfig, SERVE_FLAG_SPEC, type ServeFlags, UsageError } from "./options.ts";
+import { probeBackends } from "../proxy/probe.ts";
+import { formatProbe, probeFailed } from "./probe_report.ts";
+import {
+  CHECK_FLAG_SPEC,
+  resolveConfig,
+  SERVE_FLAG_SPEC,
+  type ServeFlags,
+  UsageError,
+} from "./options.ts";
 
 /** Exit codes the contract defines. */
 export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const;
@@ -68,6 +76,16 @@ function reportFailure(host: Host, error: unknown): number {
 function parseFlags(args: readonly string[]): ServeFlags & { help?: boolean } {
   try {
     return parseArgs({ args: [...args], options: SERVE_FLAG_SPEC, strict: true }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function parseCheckFlags(
+  args: readonly string[],
+): ServeFlags & { help?: boolean; probe?: boolean } {
+  try {
+    return parseArgs({ args: [...args], options: CHECK_FLAG_SPEC, strict: true }).values;
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -136,7 +154,7 @@ function listenerTlsError(index: number, error: unknown): ConfigError {
 }
 
 async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args);
+  const flags = parseCheckFlags(args);
   if (flags.help) {
     host.writeOut(CHECK_HELP);
     return ExitCode.Ok;
@@ -151,7 +169,11 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
       workers > 1 ? `, ${workers} workers` : ""
     }\n`,
   );
-  return ExitCode.Ok;
+  if (!flags.probe) return ExitCode.Ok;
+  const results = await probeBackends(runtime, config.proxies, materials);
+  const now = new Date();
+  for (const result of results) host.writeOut(`${formatProbe(result, now)}\n`);
+  return results.some((r) => probeFailed(r, now)) ? ExitCode.Failure : ExitCode.Ok;
 }
 
 async function serve(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {

@@ -47,6 +47,9 @@ export const SERVE_FLAG_SPEC = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** `check` takes the serve flags plus `--probe`. */
+export const CHECK_FLAG_SPEC = { ...SERVE_FLAG_SPEC, probe: { type: "boolean" } } as const;
+
 /** Placeholder file names when pgtls makes its own certificate. */
 export const EPHEMERAL_CERT = "(ephemeral self-signed)";
 

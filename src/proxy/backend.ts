@@ -6,7 +6,13 @@
  * @module
  */
 
-import type { ByteConn, ClientTlsUpgrader, Runtime, SocketOptions } from "../runtime/types.ts";
+import type {
+  ClientTlsUpgrader,
+  Runtime,
+  SocketOptions,
+  TcpConn,
+  TlsConn,
+} from "../runtime/types.ts";
 import type { BackendConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
 import { ACCEPT_BYTE, DECLINE_BYTE } from "../protocol/codes.ts";
@@ -66,7 +72,7 @@ export async function openBackend(
   runtime: Runtime,
   target: BackendTarget,
   socket: SocketOptions,
-): Promise<ByteConn> {
+): Promise<TcpConn | TlsConn> {
   const { config } = target;
   const timeout = formatDuration(config.connectTimeoutMs);
   const started = Date.now();

@@ -135,6 +135,27 @@ export async function startProxy(options: {
   };
 }
 
+/** A backend ready to dial, with its client TLS context built from the loaded files. */
+export function prepareBackend(
+  runtime: Runtime,
+  backend: BackendConfig,
+  material: ProxyMaterial,
+): BackendTarget {
+  const pem = material.backends.get(backend) ?? {};
+  return backendTarget(
+    backend,
+    backend.tlsEnabled
+      ? runtime.clientTls({
+        caPem: pem.caPem,
+        certPem: pem.certPem,
+        keyPem: pem.keyPem,
+        verify: backend.tlsVerify,
+        alpnProtocols: [ALPN_POSTGRESQL],
+      })
+      : undefined,
+  );
+}
+
 /** Builds what sessions share: TLS contexts (costly, so once per load) and backend targets. */
 function sessionContext(
   runtime: Runtime,
@@ -149,21 +170,7 @@ function sessionContext(
     minVersion: config.listener.tls.minVersion,
     alpnProtocols: [ALPN_POSTGRESQL],
   });
-  const target = (backend: BackendConfig): BackendTarget => {
-    const pem = material.backends.get(backend) ?? {};
-    return backendTarget(
-      backend,
-      backend.tlsEnabled
-        ? runtime.clientTls({
-          caPem: pem.caPem,
-          certPem: pem.certPem,
-          keyPem: pem.keyPem,
-          verify: backend.tlsVerify,
-          alpnProtocols: [ALPN_POSTGRESQL],
-        })
-        : undefined,
-    );
-  };
+  const target = (backend: BackendConfig) => prepareBackend(runtime, backend, material);
   const defaultTarget = target(config.backend);
   const routes = config.routes.map((route) => ({ sni: route.sni, target: target(route.backend) }));
   return {

@@ -18,8 +18,10 @@ export interface SocketEvents {
 
 /** The peer certificate in the shape `node:tls` uses (for `checkServerIdentity`). */
 export interface BunPeerCertificate {
-  readonly subject?: { readonly CN?: string };
+  readonly subject?: Readonly<Record<string, string | string[] | undefined>>;
+  readonly issuer?: Readonly<Record<string, string | string[] | undefined>>;
   readonly subjectaltname?: string;
+  readonly valid_to?: string;
 }
 
 /** A native Bun socket, plain or TLS. */

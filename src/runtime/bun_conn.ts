@@ -8,7 +8,14 @@
  * @module
  */
 
-import type { ByteConn, Endpoint, TcpConn, TlsConn, TlsSessionInfo } from "./types.ts";
+import type {
+  ByteConn,
+  Endpoint,
+  PeerCertificate,
+  TcpConn,
+  TlsConn,
+  TlsSessionInfo,
+} from "./types.ts";
 import type { BunSocket, SocketEvents } from "./bun_api.ts";
 
 /** What a {@link BunConn} drives. */
@@ -301,4 +308,10 @@ export class BunTcpConn extends BunConn implements TcpConn {
 export class BunTlsConn extends BunConn implements TlsConn {
   readonly kind = "tls" as const;
   tls: TlsSessionInfo = { protocol: "unknown", alpnProtocol: null, serverName: null, cipher: "" };
+  /** Set once the handshake is done, by whoever holds the TLS socket. */
+  peer: () => PeerCertificate | null = () => null;
+
+  peerCertificate(): PeerCertificate | null {
+    return this.peer();
+  }
 }

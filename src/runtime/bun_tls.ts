@@ -32,6 +32,7 @@ import {
   type SocketEvents,
 } from "./bun_api.ts";
 import { type BunTcpConn, BunTlsConn, NativeTransport } from "./bun_conn.ts";
+import { describePeerCertificate } from "./peer_certificate.ts";
 import { concatAll, concatBytes } from "../protocol/bytes.ts";
 import { replayServerTls } from "./bun_tls_replay.ts";
 
@@ -115,6 +116,7 @@ function upgradeNative(
           serverName: serverName(socket),
           cipher: socket.getCipher()?.name ?? "unknown",
         };
+        conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
         // Nobody reads until the session asks.
         conn.handshakeDone();
         resolve(conn);

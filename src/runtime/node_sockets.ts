@@ -24,6 +24,7 @@ import type {
   Endpoint,
   Listener,
   ListenOptions,
+  PeerCertificate,
   RelayCounters,
   RelayEnd,
   RelayTap,
@@ -35,6 +36,7 @@ import type {
   TlsSessionInfo,
 } from "./types.ts";
 import { ConnectTimeoutError, TlsHandshakeError } from "./errors.ts";
+import { describePeerCertificate } from "./peer_certificate.ts";
 
 /** After one side of a relay ends, how long flushing the other may take. */
 const RELAY_LINGER_MS = 5000;
@@ -229,6 +231,10 @@ class NodeTlsConn extends NodeConn implements TlsConn {
       serverName,
       cipher: stream.getCipher()?.name ?? "unknown",
     };
+  }
+
+  peerCertificate(): PeerCertificate | null {
+    return describePeerCertificate(this.stream.getPeerCertificate());
   }
 }
 

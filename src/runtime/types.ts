@@ -49,11 +49,22 @@ export interface TlsSessionInfo {
   readonly cipher: string;
 }
 
+/** The peer's leaf certificate, as `pgtls check --probe` reports it. */
+export interface PeerCertificate {
+  /** Distinguished name, e.g. `CN=db.internal, O=Example`. */
+  readonly subject: string;
+  readonly issuer: string;
+  /** End of validity, or null when the runtime did not say. */
+  readonly notAfter: Date | null;
+}
+
 /** A TLS session over a {@link TcpConn}. */
 export interface TlsConn extends ByteConn {
   readonly kind: "tls";
   /** What the handshake negotiated. */
   readonly tls: TlsSessionInfo;
+  /** The peer's certificate, or null when it sent none; computed on demand (costly on Deno). */
+  peerCertificate(): PeerCertificate | null;
 }
 
 /** Server-side TLS settings for the listener. PEM text throughout. */

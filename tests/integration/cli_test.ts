@@ -1,5 +1,6 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
-import { fixture } from "../helpers/fixture.ts";
+import { fixture, plaintextCluster } from "../helpers/fixture.ts";
+import { freePort, run } from "../helpers/run.ts";
 import { runPgtls, spawnPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { VERSION } from "../../src/version.ts";
@@ -124,4 +125,84 @@ Deno.test("pgtls exits 2 when the listener key does not match its certificate", 
       /proxies\[0\]\.listener\.tls: certificate and key do not work together/,
     );
   }
+});
+
+Deno.test("pgtls check --probe reports each backend's TLS version and certificate, or plaintext", async () => {
+  const { dir, certs, pg } = await fixture();
+  const plain = await plaintextCluster();
+  const path = `${dir}/probe-good.yaml`;
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      proxies: [{
+        name: "main",
+        listener: { tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key } },
+        backend: {
+          address: `127.0.0.1:${pg.port}`,
+          tls_enabled: true,
+          ca_file: certs.dbCa,
+          server_name: "db.pgtls.test",
+        },
+        routes: [{ sni: "plain.example", backend: { address: `127.0.0.1:${plain.port}` } }],
+      }],
+    }),
+  );
+  const result = await runPgtls(["check", "--config", path, "--probe"]);
+  assertEquals(result.code, 0, result.stdout + result.stderr);
+  const endDate = (await run("openssl", ["x509", "-noout", "-enddate", "-in", certs.db.cert]))
+    .stdout.trim().replace(/^notAfter=/, "");
+  const expiry = new Date(endDate).toISOString().slice(0, 10);
+  const lines = result.stdout.trim().split("\n");
+  assertEquals(lines.length, 3, result.stdout);
+  assertMatch(
+    lines[1]!,
+    new RegExp(
+      `^ok +proxy main: backend db\\.pgtls\\.test \\(127\\.0\\.0\\.1:${pg.port}\\): TLSv1\\.[23], ` +
+        "certificate CN=localhost issued by CN=pgtls test db-ca, " +
+        `expires ${expiry} \\(in \\d+ days(: renew it soon)?\\)$`,
+    ),
+  );
+  assertMatch(
+    lines[2]!,
+    new RegExp(`^ok +proxy main: backend 127\\.0\\.0\\.1:${plain.port}: reachable, plaintext`),
+  );
+});
+
+Deno.test("pgtls check --probe exits 1 and says why when a backend cannot be used", async () => {
+  const { dir, certs, pg } = await fixture();
+  const path = `${dir}/probe-bad.yaml`;
+  const nobody = freePort();
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      proxies: [{
+        name: "wrong-name",
+        listener: { tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key } },
+        backend: {
+          address: `127.0.0.1:${pg.port}`,
+          tls_enabled: true,
+          ca_file: certs.dbCa,
+          server_name: "elsewhere.example",
+        },
+      }, {
+        name: "down",
+        listener: {
+          bind_address: "127.0.0.1:0",
+          tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+        },
+        backend: { address: `127.0.0.1:${nobody}`, connect_timeout: "2s" },
+      }],
+    }),
+  );
+  const result = await runPgtls(["check", "--config", path, "--probe"]);
+  assertEquals(result.code, 1, result.stdout + result.stderr);
+  assertMatch(
+    result.stdout,
+    /^FAILED proxy wrong-name: backend elsewhere\.example .*TLS handshake failed/m,
+  );
+  assertMatch(result.stdout, /server_name \("elsewhere\.example"\)/);
+  assertMatch(
+    result.stdout,
+    new RegExp(`^FAILED proxy down: backend 127\\.0\\.0\\.1:${nobody}: could not connect`, "m"),
+  );
 });

@@ -1,0 +1,41 @@
+/**
+ * Turns the peer-certificate object that `node:tls` and Bun's sockets return
+ * into the adapter interface's {@link PeerCertificate}.
+ *
+ * @module
+ */
+
+import type { PeerCertificate } from "./types.ts";
+
+/** The fields of `getPeerCertificate()` that pgtls reports (Node.js, Deno and Bun agree on them). */
+export interface LegacyPeerCertificate {
+  readonly subject?: Readonly<Record<string, string | string[] | undefined>>;
+  readonly issuer?: Readonly<Record<string, string | string[] | undefined>>;
+  readonly valid_to?: string;
+}
+
+/** Null for a missing or empty certificate (`getPeerCertificate()` gives `{}` when there is none). */
+export function describePeerCertificate(
+  certificate: LegacyPeerCertificate | null | undefined,
+): PeerCertificate | null {
+  if (!certificate || (certificate.subject === undefined && certificate.valid_to === undefined)) {
+    return null;
+  }
+  const notAfter = certificate.valid_to ? new Date(certificate.valid_to) : null;
+  return {
+    subject: distinguishedName(certificate.subject),
+    issuer: distinguishedName(certificate.issuer),
+    notAfter: notAfter && !Number.isNaN(notAfter.getTime()) ? notAfter : null,
+  };
+}
+
+function distinguishedName(
+  name: Readonly<Record<string, string | string[] | undefined>> | undefined,
+): string {
+  if (!name) return "";
+  return Object.entries(name)
+    .flatMap(([key, value]) =>
+      value === undefined ? [] : (Array.isArray(value) ? value : [value]).map((v) => `${key}=${v}`)
+    )
+    .join(", ");
+}
