@@ -70,6 +70,7 @@ const { values: flags } = parseArgs({
     json: { type: "string" },
     rounds: { type: "string" },
     candidates: { type: "string" },
+    baseline: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -77,7 +78,9 @@ if (flags.help) {
   console.log(
     "Usage: deno task bench [--quick] [--json FILE] [--rounds N] [--candidates direct,deno,...]\n" +
       "Candidates: direct, pgtls-deno, pgtls-node, pgtls-bun, pgtls-binary, pgbouncer;\n" +
-      "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) only when named.",
+      "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) only when named.\n" +
+      "--baseline DIR adds baseline-deno and baseline-bun: pgtls from another checkout (e.g. a\n" +
+      "git worktree of an older commit), for before/after ratios measured in the same run.",
   );
   Deno.exit(0);
 }
@@ -936,7 +939,21 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
     log("dist/pgtls not present: skipping the compiled executable");
   }
   const twoWorkers = list.map((c) => ({ ...c, name: `${c.name}-w2`, workers: 2, optIn: true }));
-  return [...list, ...twoWorkers];
+  const baseline: Candidate[] = flags.baseline
+    ? [
+      {
+        name: "baseline-deno",
+        kind: "pgtls",
+        command: [`${bin}/deno`, ["run", "--allow-all", `${flags.baseline}/mod.ts`]],
+      },
+      {
+        name: "baseline-bun",
+        kind: "pgtls",
+        command: [`${bin}/bun`, [`${flags.baseline}/mod.ts`]],
+      },
+    ]
+    : [];
+  return [...list, ...baseline, ...twoWorkers];
 }
 
 async function prepareData(env: Environment): Promise<Data> {
