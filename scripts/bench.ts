@@ -365,7 +365,8 @@ async function startPgtls(env: Environment, candidate: Candidate): Promise<Runni
     JSON.stringify({
       log: { level: "info", format: "json" },
       shutdown_timeout: "1s",
-      workers: candidate.workers ?? 1,
+      // Only when asked: a --baseline checkout may predate the key.
+      ...(candidate.workers ? { workers: candidate.workers } : {}),
       proxies: [{
         name: "bench",
         listener: {
