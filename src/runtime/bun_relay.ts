@@ -9,9 +9,7 @@
 
 import type { ByteConn, RelayCounters, RelayEnd, RelayTap } from "./types.ts";
 import type { BunConn } from "./bun_conn.ts";
-
-/** After one side of a relay ends, how long flushing the other may take. */
-const RELAY_LINGER_MS = 5000;
+import { RelayEnding } from "./relay_ending.ts";
 
 /** Pipes two Bun connections both ways with backpressure; see {@link Runtime.relay}. */
 export function relayBun(
@@ -24,41 +22,21 @@ export function relayBun(
   const client = clientConn as BunConn;
   const backend = backendConn as BunConn;
   return new Promise((resolve) => {
-    let firstEnd: RelayEnd | null = null;
-    let closedCount = 0;
-    let linger: ReturnType<typeof setTimeout> | undefined;
-    let done = false;
-
-    const finish = (end: RelayEnd) => {
-      if (done) return;
-      done = true;
-      clearTimeout(linger);
-      signal.removeEventListener("abort", onAbort);
+    const ending = new RelayEnding(signal, () => {
       client.onDrain = null;
       backend.onDrain = null;
       client.close();
       backend.close();
-      resolve(firstEnd ?? end);
-    };
-    const onAbort = () => finish("aborted");
-    // Once one side ends, the session is over: end the other side and finish
-    // as soon as what was queued for it is flushed.
-    const ended = (end: RelayEnd, other: BunConn) => () => {
-      firstEnd ??= end;
-      other.closeWrite().then(() => finish(end));
-      linger ??= setTimeout(() => finish(end), RELAY_LINGER_MS);
-    };
-    const closed = (end: RelayEnd) => () => {
-      firstEnd ??= end;
-      if (++closedCount === 2) finish(end);
-      else linger ??= setTimeout(() => finish(end), RELAY_LINGER_MS);
-    };
+    }, resolve);
+    const finish = ending.finish;
+    const ended = (end: RelayEnd, other: BunConn) =>
+      ending.ended(end, (flushed) => other.closeWrite().then(flushed));
+    const closed = (end: RelayEnd) => ending.closed(end);
     const peak = (queued: number) => {
       if (queued > counters.peakBuffered) counters.peakBuffered = queued;
     };
 
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
+    if (!ending.start()) return;
     peak(client.buffered + backend.buffered);
     backend.onDrain = () => client.release();
     client.onDrain = () => backend.release();

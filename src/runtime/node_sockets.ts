@@ -37,9 +37,7 @@ import type {
 } from "./types.ts";
 import { ConnectTimeoutError, TlsHandshakeError } from "./errors.ts";
 import { describePeerCertificate } from "./peer_certificate.ts";
-
-/** After one side of a relay ends, how long flushing the other may take. */
-const RELAY_LINGER_MS = 5000;
+import { RelayEnding } from "./relay_ending.ts";
 
 /**
  * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
@@ -499,31 +497,17 @@ export function relayNode(
   const clientFlow = (clientConn as NodeConn).flow;
   const backendFlow = (backendConn as NodeConn).flow;
   return new Promise((resolve) => {
-    let firstEnd: RelayEnd | null = null;
-    let closedCount = 0;
-    let linger: ReturnType<typeof setTimeout> | undefined;
-
-    const finish = (end: RelayEnd) => {
-      clearTimeout(linger);
-      signal.removeEventListener("abort", onAbort);
+    const ending = new RelayEnding(signal, () => {
       client.destroy();
       backend.destroy();
-      resolve(firstEnd ?? end);
-    };
-    const onAbort = () => finish("aborted");
-    // Once one side ends, the session is over: end the other side and finish
-    // as soon as what was queued for it is flushed.
-    const ended = (end: RelayEnd, other: Duplex) => () => {
-      firstEnd ??= end;
-      other.once("finish", () => finish(end));
-      other.end();
-      linger ??= setTimeout(() => finish(end), RELAY_LINGER_MS);
-    };
-    const closed = (end: RelayEnd) => () => {
-      firstEnd ??= end;
-      if (++closedCount === 2) finish(end);
-      else linger ??= setTimeout(() => finish(end), RELAY_LINGER_MS);
-    };
+    }, resolve);
+    const finish = ending.finish;
+    const ended = (end: RelayEnd, other: Duplex) =>
+      ending.ended(end, (flushed) => {
+        other.once("finish", flushed);
+        other.end();
+      });
+    const closed = (end: RelayEnd) => ending.closed(end);
 
     client.on("data", (chunk: Uint8Array) => {
       if (tap?.active) tap.fromClient(chunk);
@@ -550,8 +534,7 @@ export function relayNode(
     backend.on("error", () => finish("backend_error"));
     client.on("close", closed("client_closed"));
     backend.on("close", closed("backend_closed"));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
+    if (!ending.start()) return;
     // Either side may have ended while the session was still setting up,
     // before these listeners existed.
     counters.peakBuffered = Math.max(

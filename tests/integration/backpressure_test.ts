@@ -143,10 +143,18 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
     const block = new Uint8Array(chunk);
     const idle = residentBytes(pgtls.pid);
     const sampler = sampleResident(pgtls.pid);
-    for (let sent = 0; sent < total; sent += chunk) {
-      for (let i = 0; i < chunk; i++) block[i] = (sent + i) % 251;
-      let offset = 0;
-      while (offset < chunk) offset += await client.write(block.subarray(offset));
+    try {
+      for (let sent = 0; sent < total; sent += chunk) {
+        for (let i = 0; i < chunk; i++) block[i] = (sent + i) % 251;
+        let offset = 0;
+        while (offset < chunk) offset += await client.write(block.subarray(offset));
+      }
+    } catch (error) {
+      const closed = pgtls.logs.filter((l) => l.msg === "session closed");
+      throw new Error(
+        `sending failed after ${received} bytes reached the backend: ${error}; ` +
+          `pgtls logged ${JSON.stringify(closed)}`,
+      );
     }
     await Promise.all(backend.sessions);
     const peak = sampler.stop();

@@ -1,0 +1,72 @@
+/**
+ * How a relay ends, the same on every adapter: the first side to end or fail
+ * names the end; once one side sent end of stream the session is over, so the
+ * other side is ended as soon as what was queued for it is flushed; a side
+ * that cannot flush within {@link RELAY_LINGER_MS} is cut; shutdown aborts.
+ *
+ * @module
+ */
+
+import type { RelayEnd } from "./types.ts";
+
+/** After one side of a relay ends, how long flushing the other may take. */
+export const RELAY_LINGER_MS = 5000;
+
+/** The end of one relay; `release` closes both connections, once. */
+export class RelayEnding {
+  readonly #signal: AbortSignal;
+  readonly #release: () => void;
+  readonly #resolve: (end: RelayEnd) => void;
+  #firstEnd: RelayEnd | null = null;
+  #closedCount = 0;
+  #linger: ReturnType<typeof setTimeout> | undefined;
+  #done = false;
+  readonly #onAbort = () => this.finish("aborted");
+
+  constructor(signal: AbortSignal, release: () => void, resolve: (end: RelayEnd) => void) {
+    this.#signal = signal;
+    this.#release = release;
+    this.#resolve = resolve;
+  }
+
+  /** Starts listening for shutdown; false (and finished) when it already came. */
+  start(): boolean {
+    if (this.#signal.aborted) {
+      this.finish("aborted");
+      return false;
+    }
+    this.#signal.addEventListener("abort", this.#onAbort, { once: true });
+    return true;
+  }
+
+  /** Closes both sides now. */
+  readonly finish = (end: RelayEnd): void => {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#linger);
+    this.#signal.removeEventListener("abort", this.#onAbort);
+    this.#release();
+    this.#resolve(this.#firstEnd ?? end);
+  };
+
+  /**
+   * One side sent end of stream: `endOther` ends the other side and calls
+   * back once what was queued for it is flushed.
+   */
+  ended(end: RelayEnd, endOther: (flushed: () => void) => void): () => void {
+    return () => {
+      this.#firstEnd ??= end;
+      endOther(() => this.finish(end));
+      this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);
+    };
+  }
+
+  /** One side's socket closed: finish once both have, or after the linger time. */
+  closed(end: RelayEnd): () => void {
+    return () => {
+      this.#firstEnd ??= end;
+      if (++this.#closedCount === 2) this.finish(end);
+      else this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);
+    };
+  }
+}
