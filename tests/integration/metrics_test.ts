@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
-import { fixture } from "../helpers/fixture.ts";
+import { fixture, plaintextCluster } from "../helpers/fixture.ts";
 import { runPgtls, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort, run } from "../helpers/run.ts";
@@ -83,6 +83,40 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
   // The endpoint goes away with pgtls.
   const gone = await fetch(`${base}/healthz`).then(() => false, () => true);
   assert(gone, "metrics endpoint still answers after pgtls exited");
+});
+
+Deno.test("a backend that refuses TLS counts as a backend handshake failure and backend_error", async () => {
+  const { dir, certs } = await fixture();
+  const plain = await plaintextCluster();
+  const metricsPort = freePort();
+  const pgtls = await startPgtls(dir, {
+    metrics: { listen: `127.0.0.1:${metricsPort}` },
+    proxies: [{
+      name: "edge",
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+      },
+      backend: { address: `127.0.0.1:${plain.port}`, tls_enabled: true, ca_file: certs.dbCa },
+    }],
+  });
+  try {
+    await pgtls.waitForLog((l) => l.msg === "metrics listening");
+    const target = { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" };
+    assertEquals((await psql(target, "SELECT 1", { check: false })).code, 2);
+    await pgtls.waitForLog((l) => l.msg === "session closed");
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const series = (s: string) => sampleOf(text, s);
+    assertEquals(series('pgtls_connections_total{proxy="edge",result="backend_error"}'), 1, text);
+    assertEquals(
+      series('pgtls_handshake_failures_total{proxy="edge",side="backend",reason="tls_refused"}'),
+      1,
+      text,
+    );
+    assertEquals(series('pgtls_backend_connect_seconds_count{proxy="edge"}'), undefined, text);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
 });
 
 Deno.test("metrics with workers > 1 is a configuration error", async () => {
