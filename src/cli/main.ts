@@ -6,11 +6,15 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Host, Runtime } from "../runtime/types.ts";
+import type { Host, Listener, Runtime } from "../runtime/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import type { Config } from "../config/types.ts";
 import { checkWorkerCount, resolveWorkers, workerConfig } from "../config/workers.ts";
 import { Logger } from "../observe/log.ts";
+import { Registry } from "../observe/metrics.ts";
+import { metricsHandler } from "../observe/metrics_http.ts";
+import { PgtlsMetrics } from "../proxy/metrics.ts";
+import { formatAddress } from "../config/address.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
 import { type ProxyHandle, startProxy } from "../proxy/server.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
@@ -217,6 +221,10 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
   }
 
   const proxies: ProxyHandle[] = [];
+  // Only a single process serves metrics: workerCount refuses `metrics` with workers > 1.
+  const metrics = config.metrics ? new PgtlsMetrics(new Registry()) : undefined;
+  let serving = true;
+  let metricsListener: Listener | undefined;
   try {
     for (const [i, proxy] of config.proxies.entries()) {
       proxies.push(
@@ -226,8 +234,22 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
           material: materials[i]!,
           logger,
           reusePort: role?.reusePort,
+          meter: metrics?.forProxy(proxy.name),
         }),
       );
+    }
+    if (metrics && config.metrics) {
+      metricsListener = await runtime.serveHttp(
+        config.metrics.listen,
+        metricsHandler(metrics.registry, () => serving),
+      ).catch((error: unknown) => {
+        throw new Error(
+          `metrics: cannot listen on ${formatAddress(config.metrics!.listen)}: ${
+            error instanceof Error ? error.message : error
+          }`,
+        );
+      });
+      logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
     }
   } catch (error) {
     await Promise.all(proxies.map((p) => p.stop(0)));
@@ -244,7 +266,8 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     "SIGHUP",
     () => void reloadCertificates(host, logger, config, proxies, ephemeral, flags.config),
   );
-  await waitForShutdown(host, logger, config, proxies);
+  await waitForShutdown(host, logger, config, proxies, () => serving = false);
+  await metricsListener?.close();
   stopReloading();
   return ExitCode.Ok;
 }
@@ -257,6 +280,13 @@ function workerCount(host: Host, config: Config, file: string | undefined): numb
       throw new ConfigError("workers", "this host cannot start worker processes; use 1");
     }
     checkWorkerCount(config, count);
+    if (count > 1 && config.metrics !== undefined) {
+      // Each worker is a process with its own counters; one port cannot show their sum.
+      throw new ConfigError(
+        "metrics",
+        `is not available with workers > 1 (got ${count}): use workers: 1 to expose metrics`,
+      );
+    }
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) {
       throw new ConfigError(error.path, `${error.message} (in ${file})`);
@@ -305,6 +335,8 @@ function waitForShutdown(
   logger: Logger,
   config: Config,
   proxies: readonly ProxyHandle[],
+  /** Called once the first signal arrives, before sessions drain. */
+  onStopping: () => void,
 ): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
@@ -314,6 +346,7 @@ function waitForShutdown(
         host.exit(ExitCode.Failure);
       }
       stopping = true;
+      onStopping();
       const active = proxies.reduce((n, p) => n + p.activeSessions(), 0);
       logger.info("shutting down: no new connections", {
         signal,

@@ -28,12 +28,15 @@ export class BackendError extends Error {
   readonly stage: BackendStage;
   /** A suggestion for the person reading the client's error. */
   readonly hint: string | undefined;
+  /** The stage ran out of connect_timeout (as opposed to failing outright). */
+  readonly timedOut: boolean;
 
-  constructor(stage: BackendStage, message: string, hint?: string) {
+  constructor(stage: BackendStage, message: string, hint?: string, timedOut = false) {
     super(message);
     this.name = "BackendError";
     this.stage = stage;
     this.hint = hint;
+    this.timedOut = timedOut;
   }
 }
 
@@ -103,7 +106,12 @@ export async function openBackend(
   } catch (error) {
     conn.close();
     if (timedOut) {
-      throw new BackendError(stage, `TLS negotiation timed out (connect_timeout ${timeout})`);
+      throw new BackendError(
+        stage,
+        `TLS negotiation timed out (connect_timeout ${timeout})`,
+        undefined,
+        true,
+      );
     }
     if (error instanceof BackendError) throw error;
     if (stage === "tls_handshake") {

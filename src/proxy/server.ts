@@ -14,6 +14,8 @@ import { type BackendTarget, backendTarget } from "./backend.ts";
 import { runSession, type SessionContext, type SessionRecord } from "./session.ts";
 import { selectRoute } from "./routes.ts";
 import type { ProxyMaterial } from "./material.ts";
+import type { ProxyMeter } from "./metrics.ts";
+import { certificateExpiry } from "./certificate_expiry.ts";
 
 /** TCP keepalive idle time on both legs: dead peers are noticed within minutes. */
 const KEEPALIVE_MS = 60_000;
@@ -54,34 +56,46 @@ export async function startProxy(options: {
   logger: Logger;
   /** Bind with SO_REUSEPORT: other worker processes accept on the same port. */
   reusePort?: boolean;
+  /** Where sessions are counted, when metrics are on. */
+  meter?: ProxyMeter;
 }): Promise<ProxyHandle> {
-  const { runtime, config, logger } = options;
+  const { runtime, config, logger, meter } = options;
   const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
   const sessions = new Set<Promise<void>>();
   // One controller per session rather than one shared signal: thousands of
   // listeners on one AbortSignal make Node.js warn of a leak.
   const aborters = new Set<AbortController>();
   let accepting = true;
-  let context = sessionContext(runtime, config, options.material, socketOptions);
+  let context = { ...sessionContext(runtime, config, options.material, socketOptions), meter };
+  meter?.certificates(certificateExpiry(config, options.material));
 
   let refusing = 0;
   const onConnection = (conn: TcpConn) => {
-    if (!accepting) return conn.close();
+    if (!accepting) return drop(conn);
     const full = sessions.size >= config.listener.maxConnections;
-    if (full && refusing >= MAX_CONCURRENT_REFUSALS) return conn.close();
+    if (full && refusing >= MAX_CONCURRENT_REFUSALS) return drop(conn);
     const id = nextSessionId++;
     const started = Date.now();
     if (full) refusing++;
     const aborter = new AbortController();
     aborters.add(aborter);
     const own = { ...context, signal: aborter.signal };
-    const session = runSession(conn, id, own, full ? { refusal } : {}).then((record) => {
-      aborters.delete(aborter);
-      if (full) refusing--;
-      else sessions.delete(session);
-      logSession(logger, config.name, record, Date.now() - started);
-    });
+    const counters = { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 };
+    meter?.sessionOpened(counters);
+    const session = runSession(conn, id, own, full ? { refusal, counters } : { counters }).then(
+      (record) => {
+        meter?.sessionClosed(record);
+        aborters.delete(aborter);
+        if (full) refusing--;
+        else sessions.delete(session);
+        logSession(logger, config.name, record, Date.now() - started);
+      },
+    );
     if (!full) sessions.add(session);
+  };
+  const drop = (conn: TcpConn) => {
+    meter?.connectionDropped();
+    conn.close();
   };
   const refusal = {
     severity: "FATAL",
@@ -108,8 +122,12 @@ export async function startProxy(options: {
     address: listener.address,
     activeSessions: () => sessions.size,
     prepareReload(material: ProxyMaterial): () => void {
-      const next = sessionContext(runtime, config, material, socketOptions);
-      return () => context = next;
+      const next = { ...sessionContext(runtime, config, material, socketOptions), meter };
+      const expiry = meter && certificateExpiry(config, material);
+      return () => {
+        context = next;
+        if (expiry) meter?.certificates(expiry);
+      };
     },
     async stop(graceMs: number): Promise<void> {
       accepting = false;

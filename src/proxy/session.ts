@@ -28,6 +28,7 @@ import {
 } from "../protocol/startup_reader.ts";
 import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
 import { AuthWatch } from "./auth_watch.ts";
+import type { SessionMeter } from "./metrics.ts";
 
 /** Why a session ended, as logged. */
 export type SessionEnd =
@@ -69,6 +70,8 @@ export interface SessionContext {
   readonly socketOptions: SocketOptions;
   /** Aborted when pgtls shuts down and the drain time is over. */
   readonly signal: AbortSignal;
+  /** Told how opening the backend went, when metrics are on. */
+  readonly meter?: SessionMeter;
 }
 
 /** How one session differs from the others. */
@@ -78,6 +81,8 @@ export interface SessionOptions {
    * in (inside TLS, so the client can read it); cancels are still forwarded.
    */
   readonly refusal?: ErrorFields;
+  /** The byte counters to fill, so that the caller can read them while the session runs. */
+  readonly counters?: RelayCounters;
 }
 
 /** Ends the session early with a reason, optionally telling the client first. */
@@ -106,7 +111,7 @@ export async function runSession(
     backend: null,
     user: null,
     database: null,
-    counters: { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 },
+    counters: options.counters ?? { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 },
     end: "client_gone",
     error: null,
   };
@@ -353,9 +358,22 @@ async function serve(
   }
 }
 
+/** Opens the backend, telling the meter how long it took or why it failed. */
+async function openMetered(target: BackendTarget, context: SessionContext): Promise<ByteConn> {
+  const started = performance.now();
+  try {
+    const conn = await openBackend(context.runtime, target, context.socketOptions);
+    context.meter?.backendOpened((performance.now() - started) / 1000);
+    return conn;
+  } catch (error) {
+    context.meter?.backendFailed(error);
+    throw error;
+  }
+}
+
 async function dialBackend(target: BackendTarget, context: SessionContext): Promise<ByteConn> {
   try {
-    return await openBackend(context.runtime, target, context.socketOptions);
+    return await openMetered(target, context);
   } catch (error) {
     const cause = error instanceof Error ? error.message : String(error);
     throw new SessionAbort("backend_unavailable", cause, {
@@ -376,7 +394,7 @@ async function forwardCancel(
   target: BackendTarget,
   context: SessionContext,
 ): Promise<void> {
-  const backend = await openBackend(context.runtime, target, context.socketOptions).catch(
+  const backend = await openMetered(target, context).catch(
     (error: unknown) => {
       throw new SessionAbort(
         "backend_unavailable",

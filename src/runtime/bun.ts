@@ -7,6 +7,7 @@
  */
 
 import type { Runtime } from "./types.ts";
+import { serveHttpNode } from "./node_http.ts";
 import { bunApi } from "./bun_api.ts";
 import { connectBun, listenBun } from "./bun_sockets.ts";
 import { clientTlsBun, serverTlsBun } from "./bun_tls.ts";
@@ -22,5 +23,6 @@ export function bunRuntime(): Runtime {
     serverTls: serverTlsBun,
     clientTls: clientTlsBun,
     relay: relayBun,
+    serveHttp: serveHttpNode,
   };
 }

@@ -13,6 +13,7 @@
  */
 
 import type { Runtime } from "./types.ts";
+import { serveHttpNode } from "./node_http.ts";
 import {
   clientTlsNode,
   connectNode,
@@ -38,5 +39,6 @@ export function denoRuntime(): Runtime {
     serverTls: (options) => serverTlsNode(options, "gated"),
     clientTls: (options) => clientTlsNode(options, "gated"),
     relay: relayNode,
+    serveHttp: serveHttpNode,
   };
 }

@@ -6,6 +6,7 @@
 
 import process from "node:process";
 import type { Runtime } from "./types.ts";
+import { serveHttpNode } from "./node_http.ts";
 import {
   clientTlsNode,
   connectNode,
@@ -24,5 +25,6 @@ export function nodeRuntime(): Runtime {
     serverTls: serverTlsNode,
     clientTls: clientTlsNode,
     relay: relayNode,
+    serveHttp: serveHttpNode,
   };
 }

@@ -172,6 +172,20 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/** An HTTP request as the metrics endpoint sees it. */
+export interface HttpRequest {
+  readonly method: string;
+  /** The path, query string removed. */
+  readonly path: string;
+}
+
+/** A complete HTTP response with a text body. */
+export interface HttpResponse {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
 /** What a runtime adapter provides to the core. */
 export interface Runtime {
   /** `deno`, `bun` or `node`. */
@@ -205,6 +219,12 @@ export interface Runtime {
     signal: AbortSignal,
     tap?: RelayTap,
   ): Promise<RelayEnd>;
+  /**
+   * Serves plain HTTP on `address` (the metrics endpoint): every request is
+   * answered with what `handler` returns. Closing stops the listener and
+   * drops idle keep-alive connections so that shutdown is not held up.
+   */
+  serveHttp(address: Endpoint, handler: (request: HttpRequest) => HttpResponse): Promise<Listener>;
 }
 
 /** The signals pgtls acts on. */

@@ -1,0 +1,33 @@
+/**
+ * What the metrics endpoint answers: `GET /metrics` (Prometheus text),
+ * `GET /healthz` (200 while pgtls serves, 503 once it is shutting down), 404
+ * for anything else. Runtime-free; the adapter runs the HTTP server.
+ *
+ * @module
+ */
+
+import type { HttpRequest, HttpResponse } from "../runtime/types.ts";
+import { PROMETHEUS_CONTENT_TYPE, type Registry } from "./metrics.ts";
+
+const TEXT = "text/plain; charset=utf-8";
+
+/** The request handler over `registry`; `serving()` decides /healthz. */
+export function metricsHandler(
+  registry: Registry,
+  serving: () => boolean,
+): (request: HttpRequest) => HttpResponse {
+  return ({ method, path }) => {
+    if (path !== "/metrics" && path !== "/healthz") {
+      return { status: 404, contentType: TEXT, body: "not found\n" };
+    }
+    if (method !== "GET" && method !== "HEAD") {
+      return { status: 405, contentType: TEXT, body: "method not allowed\n" };
+    }
+    if (path === "/healthz") {
+      return serving()
+        ? { status: 200, contentType: TEXT, body: "ok\n" }
+        : { status: 503, contentType: TEXT, body: "shutting down\n" };
+    }
+    return { status: 200, contentType: PROMETHEUS_CONTENT_TYPE, body: registry.encode() };
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * The metrics endpoint's HTTP server on `node:http`, which Deno, Node.js
+ * and Bun all provide; scrapes are rare, so no runtime-native path is worth
+ * its own code.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Endpoint, HttpRequest, HttpResponse, Listener } from "./types.ts";
+
+/** Binds `address` and answers every request with `handler`'s response. */
+export function serveHttpNode(
+  address: Endpoint,
+  handler: (request: HttpRequest) => HttpResponse,
+): Promise<Listener> {
+  const server = createServer((req, res) => {
+    let response: HttpResponse;
+    try {
+      const path = (req.url ?? "/").split("?")[0]!;
+      response = handler({ method: req.method ?? "GET", path });
+    } catch (error) {
+      response = {
+        status: 500,
+        contentType: "text/plain; charset=utf-8",
+        body: `${error instanceof Error ? error.message : String(error)}\n`,
+      };
+    }
+    res.writeHead(response.status, {
+      "content-type": response.contentType,
+      "content-length": Buffer.byteLength(response.body),
+    });
+    res.end(req.method === "HEAD" ? undefined : response.body);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => {
+      server.off("error", reject);
+      const bound = server.address() as AddressInfo;
+      resolve({
+        address: { host: bound.address, port: bound.port },
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            // A scraper's keep-alive connection would otherwise hold close() open.
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

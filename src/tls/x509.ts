@@ -1,0 +1,103 @@
+/**
+ * Reads the end of validity (notAfter) of the certificates in PEM text: just
+ * enough DER to walk to tbsCertificate.validity, so that the metrics of every
+ * runtime get certificate expiry without a runtime X.509 API.
+ *
+ * @module
+ */
+
+const SEQUENCE = 0x30;
+const CONTEXT_0 = 0xa0;
+const UTC_TIME = 0x17;
+const GENERALIZED_TIME = 0x18;
+
+/** One DER element: its tag and where its contents lie. */
+interface Element {
+  readonly tag: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+function readElement(der: Uint8Array, offset: number, limit: number): Element {
+  if (offset + 2 > limit) throw new Error("truncated DER");
+  const tag = der[offset]!;
+  let length = der[offset + 1]!;
+  let start = offset + 2;
+  if (length & 0x80) {
+    const octets = length & 0x7f;
+    // Certificates are far below 2^32 bytes; more length octets mean garbage.
+    if (octets === 0 || octets > 4 || start + octets > limit) throw new Error("bad DER length");
+    length = 0;
+    for (let i = 0; i < octets; i++) length = length * 256 + der[start + i]!;
+    start += octets;
+  }
+  if (start + length > limit) throw new Error("truncated DER");
+  return { tag, start, end: start + length };
+}
+
+function expect(der: Uint8Array, offset: number, limit: number, tag: number): Element {
+  const element = readElement(der, offset, limit);
+  if (element.tag !== tag) throw new Error(`expected DER tag 0x${tag.toString(16)}`);
+  return element;
+}
+
+/** notAfter of one DER certificate. */
+export function certificateNotAfter(der: Uint8Array): Date {
+  const cert = expect(der, 0, der.length, SEQUENCE);
+  const tbs = expect(der, cert.start, cert.end, SEQUENCE);
+  let at = tbs.start;
+  const first = readElement(der, at, tbs.end);
+  if (first.tag === CONTEXT_0) at = first.end; // version [0], absent in v1 certificates
+  at = readElement(der, at, tbs.end).end; // serialNumber
+  at = readElement(der, at, tbs.end).end; // signature algorithm
+  at = readElement(der, at, tbs.end).end; // issuer
+  const validity = expect(der, at, tbs.end, SEQUENCE);
+  const notBefore = readElement(der, validity.start, validity.end);
+  const notAfter = readElement(der, notBefore.end, validity.end);
+  return parseTime(
+    notAfter.tag,
+    new TextDecoder().decode(der.subarray(notAfter.start, notAfter.end)),
+  );
+}
+
+/** UTCTime (YYMMDDHHMMSSZ, years 1950-2049 per RFC 5280) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
+function parseTime(tag: number, text: string): Date {
+  let match: RegExpExecArray | null;
+  let year: number;
+  if (tag === UTC_TIME && (match = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text))) {
+    const yy = Number(match[1]);
+    year = yy < 50 ? 2000 + yy : 1900 + yy;
+  } else if (
+    tag === GENERALIZED_TIME &&
+    (match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text))
+  ) {
+    year = Number(match[1]);
+  } else {
+    throw new Error(`unsupported certificate time ${JSON.stringify(text)}`);
+  }
+  const [, , mo, d, h, mi, s] = match.map(Number);
+  return new Date(Date.UTC(year, mo! - 1, d!, h!, mi!, s!));
+}
+
+/** The DER bodies of every CERTIFICATE block in PEM text, in order. */
+export function pemCertificates(pem: string): Uint8Array[] {
+  const blocks = pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g);
+  return [...blocks].map((block) => {
+    const binary = atob(block[1]!.replace(/\s+/g, ""));
+    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  });
+}
+
+/**
+ * The earliest notAfter among the certificates in PEM text (a chain or CA
+ * bundle stops working when its first member expires), or null when it holds
+ * none.
+ */
+export function earliestNotAfter(pem: string): Date | null {
+  let earliest: Date | null = null;
+  for (const der of pemCertificates(pem)) {
+    const notAfter = certificateNotAfter(der);
+    if (earliest === null || notAfter < earliest) earliest = notAfter;
+  }
+  return earliest;
+}

@@ -1,0 +1,144 @@
+/**
+ * The metrics endpoint of a running pgtls: counters move with real psql
+ * sessions, certificate expiry matches openssl, /healthz and 404; and
+ * `metrics` is refused with workers > 1.
+ */
+
+import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
+import { fixture, plaintextCluster } from "../helpers/fixture.ts";
+import { runPgtls, startPgtls } from "../helpers/pgtls.ts";
+import { psql } from "../helpers/clients.ts";
+import { freePort, run } from "../helpers/run.ts";
+
+/** The value of one series in exposition text, or undefined when absent. */
+function sampleOf(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function notAfterSeconds(file: string): Promise<number> {
+  const { stdout } = await run("openssl", ["x509", "-noout", "-enddate", "-in", file]);
+  return Date.parse(stdout.trim().replace(/^notAfter=/, "")) / 1000;
+}
+
+Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /healthz; 404", async () => {
+  const { dir, certs, pg } = await fixture();
+  const metricsPort = freePort();
+  const pgtls = await startPgtls(dir, {
+    metrics: { listen: `127.0.0.1:${metricsPort}` },
+    proxies: [{
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+      },
+      backend: {
+        address: `127.0.0.1:${pg.port}`,
+        tls_enabled: true,
+        ca_file: certs.dbCa,
+        server_name: "db.pgtls.test",
+      },
+    }],
+  });
+  const base = `http://127.0.0.1:${metricsPort}`;
+  try {
+    await pgtls.waitForLog((l) => l.msg === "metrics listening");
+    const target = { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" };
+    assertEquals((await psql(target, "SELECT 42")).stdout.trim(), "42");
+    const plaintext = await psql({ ...target, sslmode: "disable" }, "SELECT 1", { check: false });
+    assertEquals(plaintext.code, 2);
+    await pgtls.waitForLog((l) => l.msg === "session closed" && l.reason === "plaintext_rejected");
+    await pgtls.waitForLog((l) => l.msg === "session closed" && l.reason !== "plaintext_rejected");
+
+    const response = await fetch(`${base}/metrics`);
+    assertEquals(response.status, 200);
+    assertEquals(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    const text = await response.text();
+    assertMatch(text, /^# HELP pgtls_connections_active /m);
+    assertMatch(text, /^# TYPE pgtls_backend_connect_seconds histogram$/m);
+    const series = (s: string) => sampleOf(text, s);
+    assertEquals(series('pgtls_connections_active{proxy="main"}'), 0);
+    assertEquals(series('pgtls_connections_total{proxy="main",result="ok"}'), 1, text);
+    assertEquals(series('pgtls_connections_total{proxy="main",result="client_tls"}'), 1, text);
+    assertEquals(
+      series('pgtls_handshake_failures_total{proxy="main",side="client",reason="plaintext"}'),
+      1,
+    );
+    assert(series('pgtls_bytes_total{proxy="main",direction="client_to_backend"}')! > 0, text);
+    assert(series('pgtls_bytes_total{proxy="main",direction="backend_to_client"}')! > 0, text);
+    assertEquals(series('pgtls_backend_connect_seconds_count{proxy="main"}'), 1, text);
+    assertEquals(series('pgtls_backend_connect_seconds_bucket{proxy="main",le="+Inf"}'), 1);
+    const expiry = (file: string) =>
+      series(`pgtls_certificate_expiry_timestamp_seconds{proxy="main",certificate="${file}"}`);
+    assertEquals(expiry(certs.proxy.cert), await notAfterSeconds(certs.proxy.cert), text);
+    assertEquals(expiry(certs.dbCa), await notAfterSeconds(certs.dbCa), text);
+
+    const health = await fetch(`${base}/healthz`);
+    assertEquals([health.status, await health.text()], [200, "ok\n"]);
+    const missing = await fetch(`${base}/nope`);
+    await missing.body?.cancel();
+    assertEquals(missing.status, 404);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+  // The endpoint goes away with pgtls.
+  const gone = await fetch(`${base}/healthz`).then(() => false, () => true);
+  assert(gone, "metrics endpoint still answers after pgtls exited");
+});
+
+Deno.test("a backend that refuses TLS counts as a backend handshake failure and backend_error", async () => {
+  const { dir, certs } = await fixture();
+  const plain = await plaintextCluster();
+  const metricsPort = freePort();
+  const pgtls = await startPgtls(dir, {
+    metrics: { listen: `127.0.0.1:${metricsPort}` },
+    proxies: [{
+      name: "edge",
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+      },
+      backend: { address: `127.0.0.1:${plain.port}`, tls_enabled: true, ca_file: certs.dbCa },
+    }],
+  });
+  try {
+    await pgtls.waitForLog((l) => l.msg === "metrics listening");
+    const target = { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" };
+    assertEquals((await psql(target, "SELECT 1", { check: false })).code, 2);
+    await pgtls.waitForLog((l) => l.msg === "session closed");
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const series = (s: string) => sampleOf(text, s);
+    assertEquals(series('pgtls_connections_total{proxy="edge",result="backend_error"}'), 1, text);
+    assertEquals(
+      series('pgtls_handshake_failures_total{proxy="edge",side="backend",reason="tls_refused"}'),
+      1,
+      text,
+    );
+    assertEquals(series('pgtls_backend_connect_seconds_count{proxy="edge"}'), undefined, text);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("metrics with workers > 1 is a configuration error", async () => {
+  const { dir, certs } = await fixture();
+  const config = `${dir}/metrics-workers.yaml`;
+  await Deno.writeTextFile(
+    config,
+    [
+      "workers: 2",
+      `metrics: { listen: "127.0.0.1:${freePort()}" }`,
+      "proxies:",
+      "  - listener:",
+      '      bind_address: "127.0.0.1:0"',
+      `      tls: { cert_file: "${certs.proxy.cert}", key_file: "${certs.proxy.key}" }`,
+      '    backend: { address: "127.0.0.1:5432" }',
+      "",
+    ].join("\n"),
+  );
+  const result = await runPgtls(["check", "--config", config]);
+  assertEquals(result.code, 2, result.stderr);
+  assertMatch(
+    result.stderr,
+    /configuration error: metrics: (metrics: )?is not available with workers > 1/,
+  );
+});

@@ -1,0 +1,186 @@
+/**
+ * The metrics registry's Prometheus text: exact output, escaping, histogram
+ * buckets; and how pgtls's sessions feed its metric families.
+ */
+
+import { escapeLabelValue, Registry } from "../../src/observe/metrics.ts";
+import { metricsHandler } from "../../src/observe/metrics_http.ts";
+import { PgtlsMetrics } from "../../src/proxy/metrics.ts";
+import { BackendError } from "../../src/proxy/backend.ts";
+import type { SessionEnd, SessionRecord } from "../../src/proxy/session.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
+
+Deno.test("Registry.encode writes HELP, TYPE and samples in registration order", () => {
+  const registry = new Registry();
+  const requests = registry.counter("demo_requests_total", "Requests served.");
+  const open = registry.gauge("demo_open", "Open things.");
+  requests.inc({ code: "200" });
+  requests.inc({ code: "200" }, 2);
+  requests.inc({ code: "500" });
+  open.set({}, 4);
+  open.dec();
+  assertEquals(
+    registry.encode(),
+    [
+      "# HELP demo_requests_total Requests served.",
+      "# TYPE demo_requests_total counter",
+      'demo_requests_total{code="200"} 3',
+      'demo_requests_total{code="500"} 1',
+      "# HELP demo_open Open things.",
+      "# TYPE demo_open gauge",
+      "demo_open 3",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("label values escape backslash, quote and newline; HELP escapes backslash and newline", () => {
+  assertEquals(escapeLabelValue('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
+  const registry = new Registry();
+  registry.counter("x_total", 'back\\slash "quoted"\nnext').inc({ path: 'C:\\"x"\n' });
+  assertEquals(
+    registry.encode(),
+    '# HELP x_total back\\\\slash "quoted"\\nnext\n# TYPE x_total counter\n' +
+      'x_total{path="C:\\\\\\"x\\"\\n"} 1\n',
+  );
+});
+
+Deno.test("series with the same labels in another key order are one series", () => {
+  const registry = new Registry();
+  const c = registry.counter("c_total", "c");
+  c.inc({ a: "1", b: "2" });
+  c.inc({ b: "2", a: "1" });
+  assertEquals(registry.encode().split("\n")[2], 'c_total{a="1",b="2"} 2');
+});
+
+Deno.test("histogram buckets are cumulative and end with +Inf, _sum and _count", () => {
+  const registry = new Registry();
+  const h = registry.histogram("lat_seconds", "Latency.", [0.01, 0.1, 1]);
+  for (const v of [0.005, 0.01, 0.05, 2]) h.observe({ proxy: "p" }, v);
+  assertEquals(
+    registry.encode(),
+    [
+      "# HELP lat_seconds Latency.",
+      "# TYPE lat_seconds histogram",
+      'lat_seconds_bucket{proxy="p",le="0.01"} 2',
+      'lat_seconds_bucket{proxy="p",le="0.1"} 3',
+      'lat_seconds_bucket{proxy="p",le="1"} 3',
+      'lat_seconds_bucket{proxy="p",le="+Inf"} 4',
+      'lat_seconds_sum{proxy="p"} 2.065',
+      'lat_seconds_count{proxy="p"} 4',
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("the registry refuses bad names, duplicates, decreasing counters and unsorted buckets", () => {
+  const registry = new Registry();
+  registry.counter("ok_total", "x");
+  assertThrows(() => registry.counter("ok_total", "x"), RangeError);
+  assertThrows(() => registry.gauge("bad-name", "x"), RangeError);
+  assertThrows(() => registry.counter("c2_total", "x").inc({}, -1), RangeError);
+  assertThrows(() => registry.histogram("h", "x", [1, 1]), RangeError);
+});
+
+Deno.test("metricsHandler serves /metrics and /healthz, 404 elsewhere, 503 health once stopping", () => {
+  const registry = new Registry();
+  registry.gauge("g", "g").set({}, 1);
+  let serving = true;
+  const handle = metricsHandler(registry, () => serving);
+  const metrics = handle({ method: "GET", path: "/metrics" });
+  assertEquals(metrics.status, 200);
+  assertEquals(metrics.contentType, "text/plain; version=0.0.4; charset=utf-8");
+  assertEquals(metrics.body, "# HELP g g\n# TYPE g gauge\ng 1\n");
+  assertEquals(handle({ method: "GET", path: "/healthz" }).body, "ok\n");
+  assertEquals(handle({ method: "GET", path: "/" }).status, 404);
+  assertEquals(handle({ method: "POST", path: "/metrics" }).status, 405);
+  serving = false;
+  assertEquals(handle({ method: "GET", path: "/healthz" }).status, 503);
+});
+
+function record(end: SessionEnd, up: number, down: number): SessionRecord {
+  return {
+    id: 1,
+    client: "127.0.0.1:1",
+    sni: null,
+    tlsVersion: null,
+    backend: null,
+    user: null,
+    database: null,
+    counters: { clientToBackend: up, backendToClient: down, peakBuffered: 0 },
+    end,
+    error: null,
+  };
+}
+
+function sampleOf(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+Deno.test("PgtlsMetrics counts sessions by result class, bytes live and at close, handshake failures", () => {
+  const metrics = new PgtlsMetrics(new Registry());
+  const meter = metrics.forProxy("main");
+  const ok = record("client_closed", 0, 0);
+  meter.sessionOpened(ok.counters);
+  ok.counters.clientToBackend = 100;
+  ok.counters.backendToClient = 1000;
+  let text = metrics.registry.encode();
+  assertEquals(sampleOf(text, 'pgtls_connections_active{proxy="main"}'), 1);
+  assertEquals(
+    sampleOf(text, 'pgtls_bytes_total{proxy="main",direction="client_to_backend"}'),
+    100,
+    "bytes of an open session are counted at scrape time",
+  );
+  ok.counters.backendToClient = 1500;
+  meter.sessionClosed(ok);
+  const tls = record("client_tls_failed", 0, 0);
+  meter.sessionOpened(tls.counters);
+  meter.sessionClosed(tls);
+  meter.connectionDropped();
+  meter.backendOpened(0.003);
+  meter.backendFailed(new BackendError("tls_handshake", "bad certificate"));
+  meter.backendFailed(new BackendError("tls_request", "timed out", undefined, true));
+  meter.backendFailed(new BackendError("connect", "refused"));
+  text = metrics.registry.encode();
+  assertEquals(sampleOf(text, 'pgtls_connections_active{proxy="main"}'), 0);
+  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="ok"}'), 1);
+  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="client_tls"}'), 1);
+  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="refused"}'), 1);
+  assertEquals(
+    sampleOf(text, 'pgtls_bytes_total{proxy="main",direction="backend_to_client"}'),
+    1500,
+  );
+  assertEquals(
+    sampleOf(text, 'pgtls_handshake_failures_total{proxy="main",side="client",reason="tls_error"}'),
+    1,
+  );
+  assertEquals(
+    sampleOf(
+      text,
+      'pgtls_handshake_failures_total{proxy="main",side="backend",reason="tls_error"}',
+    ),
+    1,
+  );
+  assertEquals(
+    sampleOf(text, 'pgtls_handshake_failures_total{proxy="main",side="backend",reason="timeout"}'),
+    1,
+  );
+  assert(!text.includes('reason="connect"'), "a refused connect is no handshake failure");
+  assertEquals(sampleOf(text, 'pgtls_backend_connect_seconds_bucket{proxy="main",le="0.001"}'), 0);
+  assertEquals(sampleOf(text, 'pgtls_backend_connect_seconds_bucket{proxy="main",le="0.005"}'), 1);
+  assertEquals(sampleOf(text, 'pgtls_backend_connect_seconds_count{proxy="main"}'), 1);
+});
+
+Deno.test("certificate expiry series are replaced on reload", () => {
+  const metrics = new PgtlsMetrics(new Registry());
+  const meter = metrics.forProxy("p");
+  meter.certificates(new Map([["/a.pem", new Date(Date.UTC(2030, 0, 1))]]));
+  meter.certificates(new Map([["/b.pem", new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 999))]]));
+  const text = metrics.registry.encode();
+  assert(!text.includes("/a.pem"), text);
+  assertEquals(
+    sampleOf(text, 'pgtls_certificate_expiry_timestamp_seconds{proxy="p",certificate="/b.pem"}'),
+    Date.UTC(2031, 0, 1) / 1000,
+  );
+});
