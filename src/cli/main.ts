@@ -113,7 +113,7 @@ async function loadConfig(host: Host, flags: ServeFlags) {
     return resolveConfig(flags, text);
   } catch (error) {
     if (error instanceof ConfigError && flags.config !== undefined) {
-      throw new ConfigError(error.path, `${error.message} (in ${flags.config})`);
+      throw error.inFile(flags.config);
     }
     throw error;
   }
@@ -133,7 +133,7 @@ async function loadAllMaterial(
     );
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) {
-      throw new ConfigError(error.path, `${error.message} (in ${file})`);
+      throw error.inFile(file);
     }
     throw error;
   }
@@ -289,7 +289,7 @@ function workerCount(host: Host, config: Config, file: string | undefined): numb
     }
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) {
-      throw new ConfigError(error.path, `${error.message} (in ${file})`);
+      throw error.inFile(file);
     }
     throw error;
   }

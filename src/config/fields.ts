@@ -13,11 +13,19 @@ import type { Endpoint } from "../runtime/types.ts";
 export class ConfigError extends Error {
   /** Dotted key path, e.g. `proxies[0].backend.address`. */
   readonly path: string;
+  /** What is wrong, without the path. */
+  readonly detail: string;
 
-  constructor(path: string, message: string) {
-    super(path ? `${path}: ${message}` : message);
+  constructor(path: string, detail: string) {
+    super(path ? `${path}: ${detail}` : detail);
     this.name = "ConfigError";
     this.path = path;
+    this.detail = detail;
+  }
+
+  /** The same error, naming the file it came from. */
+  inFile(file: string): ConfigError {
+    return new ConfigError(this.path, `${this.detail} (in ${file})`);
   }
 }
 

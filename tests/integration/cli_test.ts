@@ -55,6 +55,7 @@ Deno.test("pgtls exits 2 on a bad config and names the key path and the file", a
   assertEquals(result.code, 2);
   assertMatch(result.stderr, /proxies\[0\]\.backend\.tls_verify: must be one of full, ca, none/);
   assertMatch(result.stderr, new RegExp(path));
+  assertEquals(result.stderr.split("tls_verify").length - 1, 1, "the key path is said once");
   const check = await runPgtls(["check", "--config", path]);
   assertEquals(check.code, 2);
 });

@@ -139,6 +139,6 @@ Deno.test("metrics with workers > 1 is a configuration error", async () => {
   assertEquals(result.code, 2, result.stderr);
   assertMatch(
     result.stderr,
-    /configuration error: metrics: (metrics: )?is not available with workers > 1/,
+    /configuration error: metrics: is not available with workers > 1/,
   );
 });
