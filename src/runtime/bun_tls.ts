@@ -167,6 +167,12 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     if (requestCert && !socket.authorized) {
       return error ?? socket.getAuthorizationError() ?? new Error("client certificate rejected");
     }
+    // OpenSSL calls "no certificate" verified; client_ca_file means one is required.
+    if (requestCert && !socket.getPeerCertificate()?.subject) {
+      return new Error(
+        "the client presented no certificate (listener.tls.client_ca_file requires one)",
+      );
+    }
     return null;
   };
   const sni = (socket: BunSocket) => socket.getServername() || null;

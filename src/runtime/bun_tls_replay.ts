@@ -12,6 +12,7 @@
 import tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { ServerTlsOptions, TlsConn } from "./types.ts";
+import { clientCertificateRefusal } from "./client_certificate.ts";
 import { TlsHandshakeError } from "./errors.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
@@ -100,6 +101,8 @@ export function replayServerTls(
     });
     try {
       await secured(socket);
+      const refusal = requestCert ? clientCertificateRefusal(socket) : null;
+      if (refusal) throw new TlsHandshakeError(refusal.message, "CLIENT_CERTIFICATE_REJECTED");
     } catch (error) {
       socket.destroy();
       tcp.close();

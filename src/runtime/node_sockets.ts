@@ -38,6 +38,7 @@ import type {
 import { ConnectTimeoutError, TlsHandshakeError } from "./errors.ts";
 import { describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "./relay_ending.ts";
+import { clientCertificateRefusal } from "./client_certificate.ts";
 
 /**
  * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
@@ -432,6 +433,8 @@ export function serverTlsNode(
       });
       try {
         await handshake(socket, "secure");
+        const refusal = requestCert ? clientCertificateRefusal(socket) : null;
+        if (refusal) throw new TlsHandshakeError(refusal.message, "CLIENT_CERTIFICATE_REJECTED");
       } catch (error) {
         socket.destroy();
         raw.destroy();

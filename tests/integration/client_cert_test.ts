@@ -2,6 +2,44 @@ import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
+import { startupMessage } from "../helpers/wire.ts";
+import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
+
+/**
+ * Opens direct TLS with a client certificate, sends a StartupMessage and
+ * returns the type of the first message back, or "closed".
+ */
+async function directStartup(
+  port: number,
+  caFile: string,
+  certFile: string,
+  keyFile: string,
+): Promise<string> {
+  let conn: Deno.TlsConn | undefined;
+  try {
+    conn = await Deno.connectTls({
+      hostname: "localhost",
+      port,
+      caCerts: [await Deno.readTextFile(caFile)],
+      alpnProtocols: ["postgresql"],
+      cert: await Deno.readTextFile(certFile),
+      key: await Deno.readTextFile(keyFile),
+    });
+    await conn.handshake();
+    await conn.write(startupMessage({ user: TEST_USER, database: TEST_DATABASE }));
+    const first = new Uint8Array(1);
+    const n = await conn.read(first);
+    return n === null ? "closed" : String.fromCharCode(first[0]!);
+  } catch {
+    return "closed";
+  } finally {
+    try {
+      conn?.close();
+    } catch {
+      // already closed by the peer
+    }
+  }
+}
 
 Deno.test("listener.tls.client_ca_file admits clients with a certificate from that CA only", async () => {
   const { dir, certs, pg } = await fixture();
@@ -9,6 +47,9 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
   const key = `${dir}/client.key`;
   await Deno.copyFile(certs.proxy.key, key);
   await Deno.chmod(key, 0o600);
+  const foreignKey = `${dir}/foreign-client.key`;
+  await Deno.copyFile(certs.db.key, foreignKey);
+  await Deno.chmod(foreignKey, 0o600);
   const pgtls = await startPgtls(dir, {
     proxies: [{
       listener: {
@@ -33,6 +74,24 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
     assertEquals(without.code, 2);
     const failed = await pgtls.waitForLog((l) => l.reason === "client_tls_failed");
     assertMatch(String(failed.error), /TLS handshake with the client failed/);
+
+    // A certificate from another CA must not pass either: a bare server-side
+    // TLSSocket completes the handshake with it unless pgtls checks.
+    const foreign = await psql(
+      { ...target, extra: `sslcert=${certs.db.cert} sslkey=${foreignKey}` },
+      "SELECT 7",
+      { check: false },
+    );
+    assertEquals(foreign.code, 2, foreign.stdout);
+    // Bun refuses it inside the handshake, Node.js and Deno just after (with pgtls's own message).
+    await pgtls.waitForLog((l) => l.reason === "client_tls_failed" && l.id !== failed.id);
+
+    // The same over direct TLS (PostgreSQL 17's sslnegotiation=direct).
+    assertEquals(await directStartup(pgtls.port, certs.proxyCa, certs.proxy.cert, key), "R");
+    assertEquals(
+      await directStartup(pgtls.port, certs.proxyCa, certs.db.cert, foreignKey),
+      "closed",
+    );
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }

@@ -1,0 +1,51 @@
+/**
+ * Whether a client's certificate passed `listener.tls.client_ca_file`.
+ *
+ * A bare `node:tls` TLSSocket in the server role (what pgtls must use, as it
+ * upgrades a socket it has already read from) never refuses a client
+ * certificate by itself: `rejectUnauthorized` is applied by `tls.Server`'s
+ * connection handler, which such a socket does not go through. The handshake
+ * then completes with a certificate from any issuer, so pgtls checks the
+ * verification result itself before reading a byte from the client.
+ *
+ * @module
+ */
+
+import type tls from "node:tls";
+import type { LegacyPeerCertificate } from "./peer_certificate.ts";
+
+/** The parts of a server-side TLS socket the check reads. */
+interface VerifiableSocket {
+  readonly authorized: boolean;
+  readonly authorizationError?: Error | string | null;
+  getPeerCertificate(): LegacyPeerCertificate | null;
+}
+
+/** Null when the client presented a certificate that verified; otherwise why not. */
+export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocket): Error | null {
+  const peer = (socket as VerifiableSocket).getPeerCertificate();
+  if (!peer || Object.keys(peer).length === 0) {
+    return new Error(
+      "the client presented no certificate (listener.tls.client_ca_file requires one)",
+    );
+  }
+  // Node.js and Deno keep the TLS library's verdict on the handle: Node.js
+  // gives null or an Error, Deno 2.9 "" or an error code such as
+  // "UNABLE_TO_VERIFY_LEAF_SIGNATURE".
+  const handle = (socket as { ssl?: { verifyError?: () => Error | string | null } }).ssl;
+  const reason = typeof handle?.verifyError === "function"
+    ? handle.verifyError()
+    : (socket as VerifiableSocket).authorized
+    ? null
+    : (socket as VerifiableSocket).authorizationError ?? "certificate not verified";
+  if (!reason) return null;
+  const verdict = toError(reason);
+  return new Error(
+    `the client's certificate is not issued by listener.tls.client_ca_file: ${verdict.message}`,
+  );
+}
+
+function toError(reason: Error | string | null | undefined): Error {
+  if (reason instanceof Error) return reason;
+  return new Error(reason ? String(reason) : "certificate not verified");
+}
