@@ -55,6 +55,8 @@ export class RelayEnding {
    */
   ended(end: RelayEnd, endOther: (flushed: () => void) => void): () => void {
     return () => {
+      // Closing both sides in finish() reports their ends again: no new timer for them.
+      if (this.#done) return;
       this.#firstEnd ??= end;
       endOther(() => this.finish(end));
       this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);
@@ -64,6 +66,7 @@ export class RelayEnding {
   /** One side's socket closed: finish once both have, or after the linger time. */
   closed(end: RelayEnd): () => void {
     return () => {
+      if (this.#done) return;
       this.#firstEnd ??= end;
       if (++this.#closedCount === 2) this.finish(end);
       else this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);
