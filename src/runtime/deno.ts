@@ -6,8 +6,9 @@
  * TCP socket, and flow control starts and stops reads on the TCP handle
  * beneath (see `TlsLayering`): Deno 2.9's `node:tls` ignores a pause of the
  * TLS socket and loses end of stream while paused. Measured against a
- * JavaScript transport stream in between, this cut pgtls's user CPU per
- * select-only transaction from ~80 to ~50 µs and per GB of COPY by a third.
+ * JavaScript transport stream in between, this cut pgtls's CPU per select-only
+ * transaction by a tenth and, with a less frequent forced collection (see
+ * `deno_memory.ts`), per GB of COPY by half (docs/performance.md).
  *
  * @module
  */
@@ -27,10 +28,7 @@ declare const Deno: { readonly version: { readonly deno: string } };
 
 /** The adapter for Deno 2. */
 export function denoRuntime(): Runtime {
-  if (
-    !(globalThis as unknown as { Deno: { env: { get(k: string): string | undefined } } }).Deno.env
-      .get("NOWATCH")
-  ) watchExternalMemory();
+  watchExternalMemory();
   return {
     name: "deno",
     version: Deno.version.deno,
