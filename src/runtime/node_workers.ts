@@ -42,7 +42,15 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
   if (!cluster.isWorker) return { ...host, launcher: clusterLauncher(runtimeName) };
   const init = await firstInit();
   const handlers = new Map<HostSignal, Set<() => void>>(SIGNALS.map((s) => [s, new Set()]));
-  const deliver = (signal: HostSignal) => handlers.get(signal)!.forEach((handler) => handler());
+  // A signal relayed while the worker is still starting (before serve listens
+  // for it) is kept and delivered once a handler exists, or a stop during
+  // start-up would be lost and the supervisor would wait for ever.
+  const early = new Set<HostSignal>();
+  const deliver = (signal: HostSignal) => {
+    const listening = handlers.get(signal)!;
+    if (listening.size === 0) early.add(signal);
+    listening.forEach((handler) => handler());
+  };
   for (const signal of SIGNALS) process.on(signal, () => {});
   process.on("message", (message: ToWorker) => {
     if (message.type === "signal") deliver(message.signal);
@@ -59,6 +67,7 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     worker: role,
     onSignal(signal, handler) {
       handlers.get(signal)!.add(handler);
+      if (early.delete(signal)) setTimeout(handler, 0);
       return () => handlers.get(signal)!.delete(handler);
     },
   };
