@@ -187,10 +187,7 @@ export class BunConn implements ByteConn, SocketEvents {
     this.#handshaking = true;
     this.#apply();
     this.#detached = true;
-    const queue = this.#queue;
-    this.#queue = [];
-    this.#queued = 0;
-    return queue;
+    return this.takeQueued();
   }
 
   /** Unread chunks, removed. */

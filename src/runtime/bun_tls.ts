@@ -14,7 +14,7 @@
 
 import tls from "node:tls";
 import net from "node:net";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { assertKeyFitsCertificate } from "./key_pair.ts";
 import type {
   ClientTlsOptions,
   ClientTlsUpgrader,
@@ -23,7 +23,7 @@ import type {
   TcpConn,
   TlsConn,
 } from "./types.ts";
-import { TlsHandshakeError } from "./errors.ts";
+import { errorCode, TlsHandshakeError } from "./errors.ts";
 import {
   type BunSocket,
   type BunSocketHandlers,
@@ -33,7 +33,7 @@ import {
 } from "./bun_api.ts";
 import { type BunTcpConn, BunTlsConn, NativeTransport } from "./bun_conn.ts";
 import { describePeerCertificate } from "./peer_certificate.ts";
-import { concatAll, concatBytes } from "../protocol/bytes.ts";
+import { concatAll, concatBytes, EMPTY_BYTES } from "../protocol/bytes.ts";
 import { replayServerTls } from "./bun_tls_replay.ts";
 
 /** TLS protocol numbers, as Bun takes `minVersion`. */
@@ -62,11 +62,6 @@ const TLS_HANDLERS: BunSocketHandlers = {
     events?.handshook?.(socket, success, error);
   },
 };
-
-function errorCode(error: Error | null): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
 
 /**
  * Upgrades `tcp` natively and waits for the handshake. Until it is over, a
@@ -146,11 +141,7 @@ function completed(socket: BunSocket, success: boolean, error: Error | null): Er
 
 /** Server-side TLS on the native upgrade, with a `node:tls` replay for direct TLS. */
 export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
-  // A key that does not fit its certificate would fail every handshake; refuse it up front.
-  const leaf = new X509Certificate(options.certPem);
-  if (!leaf.checkPrivateKey(createPrivateKey(options.keyPem))) {
-    throw new Error("the private key does not match the certificate");
-  }
+  assertKeyFitsCertificate(options.certPem, options.keyPem);
   const requestCert = options.clientCaPem !== undefined;
   const native: BunTlsOptions = {
     key: options.keyPem,
@@ -180,7 +171,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   return {
     upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const tcp = conn as BunTcpConn;
-      const early = concatAll([prefix ?? new Uint8Array(0), ...tcp.takeQueued()]);
+      const early = concatAll([prefix ?? EMPTY_BYTES, ...tcp.takeQueued()]);
       if (early.length > 0) return replay(tcp, early);
       return upgradeNative(tcp, native, true, verdict, sni);
     },

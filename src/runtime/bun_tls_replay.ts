@@ -12,8 +12,7 @@
 import tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { ServerTlsOptions, TlsConn } from "./types.ts";
-import { clientCertificateRefusal } from "./client_certificate.ts";
-import { TlsHandshakeError } from "./errors.ts";
+import { serverHandshake } from "./tls_handshake.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
 /** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
@@ -100,9 +99,7 @@ export function replayServerTls(
       ALPNProtocols: [...options.alpnProtocols],
     });
     try {
-      await secured(socket);
-      const refusal = requestCert ? clientCertificateRefusal(socket) : null;
-      if (refusal) throw new TlsHandshakeError(refusal.message, "CLIENT_CERTIFICATE_REJECTED");
+      await serverHandshake(socket, requestCert);
     } catch (error) {
       socket.destroy();
       tcp.close();
@@ -125,22 +122,4 @@ export function replayServerTls(
     socket.on("drain", () => conn.drained());
     return conn;
   };
-}
-
-function secured(socket: tls.TLSSocket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (error?: Error) => {
-      socket.off("secure", ok);
-      socket.off("error", done);
-      socket.off("close", closed);
-      if (error === undefined) return resolve();
-      const code = (error as { code?: unknown }).code;
-      reject(new TlsHandshakeError(error.message, typeof code === "string" ? code : undefined));
-    };
-    const ok = () => done();
-    const closed = () => done(new Error("connection closed during the TLS handshake"));
-    socket.once("secure", ok);
-    socket.on("error", done);
-    socket.once("close", closed);
-  });
 }

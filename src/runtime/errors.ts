@@ -26,3 +26,9 @@ export class TlsHandshakeError extends Error {
     this.code = code;
   }
 }
+
+/** The runtime's string `code` of an error, if it has one. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}

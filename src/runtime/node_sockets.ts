@@ -16,7 +16,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { assertKeyFitsCertificate } from "./key_pair.ts";
 import type {
   ByteConn,
   ClientTlsOptions,
@@ -35,10 +35,10 @@ import type {
   TlsConn,
   TlsSessionInfo,
 } from "./types.ts";
-import { ConnectTimeoutError, TlsHandshakeError } from "./errors.ts";
+import { ConnectTimeoutError } from "./errors.ts";
 import { describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "./relay_ending.ts";
-import { clientCertificateRefusal } from "./client_certificate.ts";
+import { handshake, serverHandshake } from "./tls_handshake.ts";
 
 /**
  * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
@@ -373,40 +373,12 @@ function tlsTransport(
   return { transport: socket, flow: undefined, reading: undefined };
 }
 
-/** Waits for a TLS socket's handshake, mapping failures to {@link TlsHandshakeError}. */
-function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnect"): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (error?: Error) => {
-      socket.off(event, ok);
-      socket.off("error", done);
-      socket.off("close", closed);
-      if (error) reject(new TlsHandshakeError(error.message, errorCode(error)));
-      else resolve();
-    };
-    const ok = () => done();
-    const closed = () => done(new Error("connection closed during the TLS handshake"));
-    socket.once(event, ok);
-    socket.on("error", done);
-    socket.once("close", closed);
-  });
-}
-
-function errorCode(error: Error): string | undefined {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" ? code : undefined;
-}
-
 /** Server-side TLS with one secure context per listener. */
 export function serverTlsNode(
   options: ServerTlsOptions,
   layering: TlsLayering = "native",
 ): ServerTlsUpgrader {
-  // Deno's createSecureContext accepts a key that does not match the
-  // certificate and fails every handshake later; check the pair up front.
-  const leaf = new X509Certificate(options.certPem);
-  if (!leaf.checkPrivateKey(createPrivateKey(options.keyPem))) {
-    throw new Error("the private key does not match the certificate");
-  }
+  assertKeyFitsCertificate(options.certPem, options.keyPem);
   const secureContext = tls.createSecureContext({
     cert: options.certPem,
     key: options.keyPem,
@@ -432,9 +404,7 @@ export function serverTlsNode(
         },
       });
       try {
-        await handshake(socket, "secure");
-        const refusal = requestCert ? clientCertificateRefusal(socket) : null;
-        if (refusal) throw new TlsHandshakeError(refusal.message, "CLIENT_CERTIFICATE_REJECTED");
+        await serverHandshake(socket, requestCert);
       } catch (error) {
         socket.destroy();
         raw.destroy();

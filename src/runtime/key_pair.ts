@@ -1,0 +1,17 @@
+/**
+ * The listener's key must belong to its certificate. Deno's
+ * `createSecureContext` accepts a key that does not and Bun's `upgradeTLS`
+ * takes PEM text unchecked; either way every handshake would fail later, so
+ * the pair is refused up front, when the configuration is loaded.
+ *
+ * @module
+ */
+
+import { createPrivateKey, X509Certificate } from "node:crypto";
+
+/** Throws when `keyPem` is not the private key of `certPem`'s leaf. */
+export function assertKeyFitsCertificate(certPem: string, keyPem: string): void {
+  if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) {
+    throw new Error("the private key does not match the certificate");
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Waiting for a `node:tls` handshake, shared by the `node:net` adapter and the
+ * Bun adapter's replay fallback (both build server sockets with `node:tls`).
+ *
+ * @module
+ */
+
+import type tls from "node:tls";
+import { errorCode, TlsHandshakeError } from "./errors.ts";
+import { clientCertificateRefusal } from "./client_certificate.ts";
+
+/** Waits for a TLS socket's handshake, mapping failures to {@link TlsHandshakeError}. */
+export function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnect"): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      socket.off(event, ok);
+      socket.off("error", done);
+      socket.off("close", closed);
+      if (error) reject(new TlsHandshakeError(error.message, errorCode(error)));
+      else resolve();
+    };
+    const ok = () => done();
+    const closed = () => done(new Error("connection closed during the TLS handshake"));
+    socket.once(event, ok);
+    socket.on("error", done);
+    socket.once("close", closed);
+  });
+}
+
+/**
+ * The server side's handshake, then, when `requestCert`, the check of the
+ * client's certificate that a bare server-side TLSSocket does not make itself
+ * (see `client_certificate.ts`).
+ */
+export async function serverHandshake(socket: tls.TLSSocket, requestCert: boolean): Promise<void> {
+  await handshake(socket, "secure");
+  const refusal = requestCert ? clientCertificateRefusal(socket) : null;
+  if (refusal) throw new TlsHandshakeError(refusal.message, "CLIENT_CERTIFICATE_REJECTED");
+}
