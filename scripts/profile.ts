@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { makeTestCertificates } from "../tests/helpers/certs.ts";
 import { startCluster, TEST_DATABASE, TEST_PASSWORD, TEST_USER } from "../tests/helpers/pg.ts";
 import { freePort, run } from "../tests/helpers/run.ts";
+import { proxyConfig } from "../tests/helpers/pgtls.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const { values: flags } = parseArgs({
@@ -59,19 +60,7 @@ try {
     JSON.stringify({
       log: { level: "warn" },
       shutdown_timeout: "1s",
-      proxies: [{
-        name: "profile",
-        listener: {
-          bind_address: "127.0.0.1:0",
-          tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-        },
-        backend: {
-          address: `127.0.0.1:${pg.port}`,
-          tls_enabled: true,
-          ca_file: certs.dbCa,
-          server_name: "db.pgtls.test",
-        },
-      }],
+      proxies: [{ name: "profile", ...proxyConfig(certs, pg.port) }],
     }),
   );
   const port = freePort();

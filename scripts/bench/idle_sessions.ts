@@ -10,6 +10,8 @@
  * @module
  */
 
+import { concatAll } from "../../src/protocol/bytes.ts";
+
 /** Where and as whom the sessions connect. */
 export interface IdleSessionOptions {
   readonly hostname: string;
@@ -45,15 +47,7 @@ function int32(value: number): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]) => concatAll(parts);
 
 /** A typed frontend message: type byte, length, body. */
 function message(type: string, body: Uint8Array): Uint8Array {

@@ -70,21 +70,30 @@ export function startProxyTo(
   port: number,
   backendTls: boolean,
 ): Promise<PgtlsProcess> {
-  const { dir, certs } = fixture;
-  return startPgtls(dir, {
-    proxies: [{
-      listener: {
-        bind_address: "127.0.0.1:0",
-        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-      },
-      backend: {
-        address: `127.0.0.1:${port}`,
-        tls_enabled: backendTls,
-        ca_file: certs.dbCa,
-        server_name: "db.pgtls.test",
-      },
-    }],
-  });
+  return startPgtls(fixture.dir, { proxies: [proxyConfig(fixture.certs, port, backendTls)] });
+}
+
+/**
+ * One proxy's config: the test listener certificate on an ephemeral port, in
+ * front of the backend on `port`, verified as db.pgtls.test when `backendTls`.
+ */
+export function proxyConfig(
+  certs: TestCertificates,
+  port: number,
+  backendTls = true,
+): Record<string, unknown> {
+  return {
+    listener: {
+      bind_address: "127.0.0.1:0",
+      tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+    },
+    backend: {
+      address: `127.0.0.1:${port}`,
+      tls_enabled: backendTls,
+      ca_file: certs.dbCa,
+      server_name: "db.pgtls.test",
+    },
+  };
 }
 
 /** Runs pgtls with `args` as it is, for CLI tests. */

@@ -12,7 +12,7 @@
 
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { NORMAL_ENDS, type PgtlsProcess, startPgtls } from "../helpers/pgtls.ts";
+import { NORMAL_ENDS, type PgtlsProcess, proxyConfig, startPgtls } from "../helpers/pgtls.ts";
 import { type ClientTarget, connString, libpqEnv } from "../helpers/clients.ts";
 import { TEST_DATABASE, TEST_PASSWORD, TEST_USER } from "../helpers/pg.ts";
 import { run } from "../helpers/run.ts";
@@ -64,20 +64,7 @@ async function throughPgtls(
 ): Promise<PgtlsProcess> {
   const { dir, certs, pg } = await fixture();
   const pgtls = await startPgtls(dir, {
-    proxies: [{
-      name: "clients",
-      listener: {
-        bind_address: "127.0.0.1:0",
-        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-      },
-      backend: {
-        address: `127.0.0.1:${pg.port}`,
-        tls_enabled: true,
-        tls_verify: "full",
-        ca_file: certs.dbCa,
-        server_name: "db.pgtls.test",
-      },
-    }],
+    proxies: [{ name: "clients", ...proxyConfig(certs, pg.port) }],
   });
   const target: ClientTarget = {
     port: pgtls.port,

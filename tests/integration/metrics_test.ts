@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture, plaintextCluster } from "../helpers/fixture.ts";
-import { runPgtls, startPgtls } from "../helpers/pgtls.ts";
+import { proxyConfig, runPgtls, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort, run } from "../helpers/run.ts";
 
@@ -26,18 +26,7 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
   const metricsPort = freePort();
   const pgtls = await startPgtls(dir, {
     metrics: { listen: `127.0.0.1:${metricsPort}` },
-    proxies: [{
-      listener: {
-        bind_address: "127.0.0.1:0",
-        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-      },
-      backend: {
-        address: `127.0.0.1:${pg.port}`,
-        tls_enabled: true,
-        ca_file: certs.dbCa,
-        server_name: "db.pgtls.test",
-      },
-    }],
+    proxies: [proxyConfig(certs, pg.port)],
   });
   const base = `http://127.0.0.1:${metricsPort}`;
   try {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { concatAll } from "../../src/protocol/bytes.ts";
+
 /** 80877103: 1234 << 16 | 5679. */
 export const SSL_CODE = (1234 << 16) | 5679;
 /** 80877104: 1234 << 16 | 5680. */
@@ -22,13 +24,7 @@ export function u32(n: number): Uint8Array {
 
 /** Joins byte arrays. */
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatAll(parts);
 }
 
 /** Bytes written as hex, e.g. `"00 00 00 08"` or `"0000 0008"`. */
