@@ -154,8 +154,8 @@ async function terminateAppBackends(pg: PgCluster): Promise<void> {
 
 /**
  * Tries a new connection to `port`: `served` is false when pgtls does not
- * serve it (the TCP connect is refused, or the socket closes without an
- * answer to SSLRequest).
+ * serve it (the TCP connect is refused or reset, or the socket closes
+ * without an answer to SSLRequest).
  */
 async function tryConnect(port: number): Promise<{ served: boolean; detail: string }> {
   let conn: Deno.TcpConn;
@@ -164,6 +164,11 @@ async function tryConnect(port: number): Promise<{ served: boolean; detail: stri
   } catch (error) {
     if (error instanceof Deno.errors.ConnectionRefused) {
       return { served: false, detail: "connect refused" };
+    }
+    // The connection reached the accept queue just as pgtls closed its
+    // listener: the kernel resets it, which is also "not served".
+    if (error instanceof Deno.errors.ConnectionReset) {
+      return { served: false, detail: "connect reset" };
     }
     throw error;
   }
