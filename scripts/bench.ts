@@ -927,7 +927,7 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
     {
       name: "pgtls-deno",
       kind: "pgtls",
-      command: [`${bin}/deno`, ["run", "--allow-all", `${root}mod.ts`]],
+      command: [`${bin}/deno`, ["run", "--allow-all", "--v8-flags=--expose-gc", `${root}mod.ts`]],
     },
     { name: "pgtls-node", kind: "pgtls", command: ["node", [`${dir}/pgtls.mjs`]] },
     { name: "pgtls-bun", kind: "pgtls", command: [`${bin}/bun`, [`${root}mod.ts`]] },

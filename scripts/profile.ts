@@ -68,6 +68,7 @@ try {
     ? [`${root}node_modules/.bin/deno`, [
       "run",
       "--allow-all",
+      "--v8-flags=--expose-gc",
       "--cpu-prof",
       `--cpu-prof-dir=${outDir}`,
       `${root}mod.ts`,

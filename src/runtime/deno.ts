@@ -8,7 +8,9 @@
  * TLS socket and loses end of stream while paused. Measured against a
  * JavaScript transport stream in between, this cut pgtls's CPU per select-only
  * transaction by a tenth and, with a less frequent forced collection (see
- * `deno_memory.ts`), per GB of COPY by half (docs/performance.md).
+ * `deno_memory.ts`), per GB of COPY by half (docs/performance.md). Started
+ * with `--v8-flags=--expose-gc`, the relay runs cheap young-generation
+ * collections instead (`young_collection.ts`).
  *
  * @module
  */
@@ -23,12 +25,16 @@ import {
   serverTlsNode,
 } from "./node_sockets.ts";
 import { watchExternalMemory } from "./deno_memory.ts";
+import { exposedYoungCollection } from "./young_collection.ts";
 
 declare const Deno: { readonly version: { readonly deno: string } };
 
 /** The adapter for Deno 2. */
 export function denoRuntime(): Runtime {
-  watchExternalMemory();
+  // With --v8-flags=--expose-gc the relay frees its garbage as it goes;
+  // without, a watcher runs full collections now and then.
+  const young = exposedYoungCollection();
+  if (young === undefined) watchExternalMemory();
   return {
     name: "deno",
     version: Deno.version.deno,
@@ -36,7 +42,10 @@ export function denoRuntime(): Runtime {
     connect: connectNode,
     serverTls: (options) => serverTlsNode(options, "gated"),
     clientTls: (options) => clientTlsNode(options, "gated"),
-    relay: relayNode,
+    relay: young
+      ? (client, backend, counters, signal, tap) =>
+        relayNode(client, backend, counters, signal, tap, young.relayed)
+      : relayNode,
     serveHttp: serveHttpNode,
   };
 }

@@ -14,9 +14,11 @@ import {
   relayNode,
   serverTlsNode,
 } from "./node_sockets.ts";
+import { exposedYoungCollection, vmYoungCollection } from "./young_collection.ts";
 
 /** The adapter for Node.js 20+. */
 export function nodeRuntime(): Runtime {
+  const young = exposedYoungCollection() ?? vmYoungCollection();
   return {
     name: "node",
     version: process.versions.node,
@@ -24,7 +26,10 @@ export function nodeRuntime(): Runtime {
     connect: connectNode,
     serverTls: serverTlsNode,
     clientTls: clientTlsNode,
-    relay: relayNode,
+    relay: young
+      ? (client, backend, counters, signal, tap) =>
+        relayNode(client, backend, counters, signal, tap, young.relayed)
+      : relayNode,
     serveHttp: serveHttpNode,
   };
 }

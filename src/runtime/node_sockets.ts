@@ -457,13 +457,18 @@ export function clientTlsNode(
   };
 }
 
-/** Pipes two Node streams both ways with backpressure; see {@link Runtime.relay}. */
+/**
+ * Pipes two Node streams both ways with backpressure; see {@link Runtime.relay}.
+ * `relayed`, when given, hears the size of every chunk read (for
+ * `young_collection.ts`).
+ */
 export function relayNode(
   clientConn: ByteConn,
   backendConn: ByteConn,
   counters: RelayCounters,
   signal: AbortSignal,
   tap?: RelayTap,
+  relayed?: (bytes: number) => void,
 ): Promise<RelayEnd> {
   const client = (clientConn as NodeConn).stream;
   const backend = (backendConn as NodeConn).stream;
@@ -483,6 +488,7 @@ export function relayNode(
     const closed = (end: RelayEnd) => ending.closed(end);
 
     client.on("data", (chunk: Uint8Array) => {
+      relayed?.(chunk.length);
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
       if (!backend.write(chunk)) {
@@ -491,6 +497,7 @@ export function relayNode(
       }
     });
     backend.on("data", (data: Uint8Array) => {
+      relayed?.(data.length);
       const chunk = tap?.active ? tap.fromBackend(data) : data;
       if (chunk.length === 0) return;
       counters.backendToClient += chunk.length;

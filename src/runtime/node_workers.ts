@@ -135,6 +135,12 @@ function startWorker(init: WorkerInit): WorkerProcess {
       "workers under deno run need --allow-run (deno re-runs itself for each worker)",
     );
   }
+  // Deno's workers do not inherit --v8-flags; passed as a Node.js option it
+  // reaches their V8, so their relays free garbage as cheaply as the
+  // supervisor's would (young_collection.ts).
+  if (deno && typeof (globalThis as { gc?: unknown }).gc === "function") {
+    cluster.setupPrimary({ execArgv: ["--expose-gc"] });
+  }
   const worker: Worker = cluster.fork({ PGTLS_WORKER_ID: String(init.id) });
   const exited = new Promise<WorkerExit>((resolve) =>
     worker.once("exit", (code, signal) => resolve({ code, signal }))

@@ -18,7 +18,7 @@ const bin = `${root}node_modules/.bin`;
 export function pgtlsCommand(): [string, string[]] {
   switch (TARGET) {
     case "deno":
-      return [`${bin}/deno`, ["run", "--allow-all", `${root}mod.ts`]];
+      return [`${bin}/deno`, ["run", "--allow-all", "--v8-flags=--expose-gc", `${root}mod.ts`]];
     case "bun":
       return [`${bin}/bun`, [`${root}mod.ts`]];
     case "node":

@@ -13,11 +13,17 @@ import { connectTls, startupMessage } from "../helpers/wire.ts";
 const ALLOWED_BUFFERED = 4 * 1024 * 1024;
 /**
  * How far above its idle size pgtls's resident memory may grow while 1 GiB
- * passes. Buffering the stream would cost hundreds of MiB; what remains is
- * allocator and garbage-collector churn of the runtime (measured 25-80 MiB
- * across Deno, Node.js and Bun), not data held.
+ * passes. Buffering the stream would cost hundreds of MiB. On Deno and
+ * Node.js the relay frees its garbage Buffers as it goes
+ * (src/runtime/young_collection.ts; measured growth 0-5 MiB, against 12-63
+ * MiB without). Under Bun, JavaScriptCore's own collector and allocator let
+ * it swing by 5-25 MiB whatever pgtls asks of them (measured with eden and
+ * asynchronous collections every 4 MiB too), none of it data held.
  */
-const ALLOWED_GROWTH = 96 * 1024 * 1024;
+const ALLOWED_GROWTH = (TARGET === "bun" || TARGET === "binary" ? 40 : 16) * 1024 * 1024;
+
+/** Bytes the slow-backend test sends before it takes pgtls's idle size. */
+const WARM_UP = 64 * 1024 * 1024;
 
 const ROWS = "SELECT repeat('x', 1000) || i FROM generate_series(1, 1000000) i";
 
@@ -141,10 +147,17 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
     const client = await connectTls(pgtls.port, certs.proxyCa);
     await client.write(startupMessage({ user: "slow" }));
     const block = new Uint8Array(chunk);
-    const idle = residentBytes(pgtls.pid);
-    const sampler = sampleResident(pgtls.pid);
+    // The first WARM_UP bytes warm up the data path (code, TLS state, the
+    // backend connection) so the idle size includes them, as for the slow client.
+    let idle = 0;
+    let sampler = { stop: () => 0 };
     try {
       for (let sent = 0; sent < total; sent += chunk) {
+        if (sent === WARM_UP) {
+          while (received < WARM_UP) await new Promise((resolve) => setTimeout(resolve, 20));
+          idle = residentBytes(pgtls.pid);
+          sampler = sampleResident(pgtls.pid);
+        }
         for (let i = 0; i < chunk; i++) block[i] = (sent + i) % 251;
         let offset = 0;
         while (offset < chunk) offset += await client.write(block.subarray(offset));
