@@ -71,12 +71,14 @@ const { values: flags } = parseArgs({
     rounds: { type: "string" },
     candidates: { type: "string" },
     baseline: { type: "string" },
+    workloads: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (flags.help) {
   console.log(
     "Usage: deno task bench [--quick] [--json FILE] [--rounds N] [--candidates direct,deno,...]\n" +
+      "       [--workloads idle,select,connect,copy_out,copy_in]\n" +
       "Candidates: direct, pgtls-deno, pgtls-node, pgtls-bun, pgtls-binary, pgbouncer;\n" +
       "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) only when named.\n" +
       "--baseline DIR adds baseline-deno and baseline-bun: pgtls from another checkout (e.g. a\n" +
@@ -1055,6 +1057,10 @@ async function setupPgbouncer(env: Environment): Promise<void> {
 // ---------------------------------------------------------------- main
 
 const WORKLOADS = ["select", "connect", "copy_out", "copy_in"] as const;
+/** The workloads this run measures (`--workloads`, default all). */
+const wantedWorkloads = new Set(
+  flags.workloads?.split(",") ?? ["idle", ...WORKLOADS],
+);
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -1088,9 +1094,11 @@ async function main(): Promise<void> {
   }));
 
   for (let round = 1; round <= rounds; round++) {
-    log(`round ${round}/${rounds}: idle sessions (${settings.idleSessions} per proxy)`);
+    if (wantedWorkloads.has("idle")) {
+      log(`round ${round}/${rounds}: idle sessions (${settings.idleSessions} per proxy)`);
+    }
     for (const candidate of candidates) {
-      if (candidate.kind === "direct") continue;
+      if (candidate.kind === "direct" || !wantedWorkloads.has("idle")) continue;
       const sample: Sample = {
         round,
         workload: "idle",
@@ -1113,6 +1121,7 @@ async function main(): Promise<void> {
       samples.push(sample);
     }
 
+    if (!WORKLOADS.some((w) => wantedWorkloads.has(w))) continue;
     log(`round ${round}/${rounds}: starting the proxies, warming up`);
     const running = new Map<string, Running>();
     try {
@@ -1125,7 +1134,7 @@ async function main(): Promise<void> {
           log(`  ${candidate.name}: failed to start or warm up: ${error}`);
         }
       }
-      for (const workload of WORKLOADS) {
+      for (const workload of WORKLOADS.filter((w) => wantedWorkloads.has(w))) {
         for (const candidate of candidates) {
           const sample: Sample = {
             round,

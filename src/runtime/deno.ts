@@ -25,7 +25,7 @@ import {
   serverTlsNode,
 } from "./node_sockets.ts";
 import { watchExternalMemory } from "./deno_memory.ts";
-import { exposedYoungCollection } from "./young_collection.ts";
+import { exposedGc, YoungCollection } from "./young_collection.ts";
 
 declare const Deno: { readonly version: { readonly deno: string } };
 
@@ -33,8 +33,9 @@ declare const Deno: { readonly version: { readonly deno: string } };
 export function denoRuntime(): Runtime {
   // With --v8-flags=--expose-gc the relay frees its garbage as it goes;
   // without, a watcher runs full collections now and then.
-  const young = exposedYoungCollection();
-  if (young === undefined) watchExternalMemory();
+  const gc = exposedGc();
+  const young = gc && new YoungCollection(gc);
+  if (gc === undefined) watchExternalMemory();
   return {
     name: "deno",
     version: Deno.version.deno,

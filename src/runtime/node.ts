@@ -14,11 +14,12 @@ import {
   relayNode,
   serverTlsNode,
 } from "./node_sockets.ts";
-import { exposedYoungCollection, vmYoungCollection } from "./young_collection.ts";
+import { exposedGc, vmGc, YoungCollection } from "./young_collection.ts";
 
 /** The adapter for Node.js 20+. */
 export function nodeRuntime(): Runtime {
-  const young = exposedYoungCollection() ?? vmYoungCollection();
+  const gc = exposedGc() ?? vmGc();
+  const young = gc && new YoungCollection(gc);
   return {
     name: "node",
     version: process.versions.node,

@@ -20,20 +20,25 @@ import v8 from "node:v8";
 /** Bytes relayed between two young-generation collections. */
 export const STEP_BYTES = 4 * 1024 * 1024;
 
-type Gc = (options?: { type?: "minor" | "major" }) => void;
+export type Gc = (options?: { type?: "minor" | "major" }) => void;
 
 /** Counts relayed bytes and runs a young-generation collection every step. */
 export class YoungCollection {
   #relayed = 0;
 
-  constructor(readonly collect: () => void, readonly step: number = STEP_BYTES) {}
+  readonly #collect: () => void;
+
+  /** `gc` must honour `{ type: "minor" }` (see {@link vmGc}). */
+  constructor(gc: Gc, readonly step: number = STEP_BYTES) {
+    this.#collect = () => gc({ type: "minor" });
+  }
 
   /** Notes `bytes` more relayed; collects once a step is reached. */
   readonly relayed = (bytes: number): void => {
     this.#relayed += bytes;
     if (this.#relayed < this.step) return;
     this.#relayed = 0;
-    this.collect();
+    this.#collect();
   };
 }
 
@@ -41,22 +46,20 @@ export class YoungCollection {
  * The global `gc`, present when V8 was started with `--expose-gc` (Node.js's
  * flag, or Deno's `--v8-flags=--expose-gc`).
  */
-export function exposedYoungCollection(): YoungCollection | undefined {
+export function exposedGc(): Gc | undefined {
   const gc = (globalThis as { gc?: Gc }).gc;
-  if (typeof gc !== "function") return undefined;
-  return new YoungCollection(() => gc({ type: "minor" }));
+  return typeof gc === "function" ? gc : undefined;
 }
 
 /**
  * The `gc` of a new vm context, after turning on `--expose-gc` at run time.
  * Node.js honours `{ type: "minor" }` there; Deno 2.9 does not (it runs a
- * full collection), so Deno uses this only through `deno_memory.ts`.
+ * full collection of ~10 ms), so Deno uses it only for full collections.
  */
-export function vmYoungCollection(): YoungCollection | undefined {
+export function vmGc(): Gc | undefined {
   try {
     v8.setFlagsFromString("--expose-gc");
-    const gc = vm.runInNewContext("gc") as Gc;
-    return new YoungCollection(() => gc({ type: "minor" }));
+    return vm.runInNewContext("gc") as Gc;
   } catch {
     return undefined;
   }

@@ -1,0 +1,82 @@
+/**
+ * The memory floor of an idle pgtls session: resident memory per idle
+ * connection pair (a server-side socket made from an accepted connection,
+ * as pgtls makes for the client leg, and a client socket, as for the backend
+ * leg) with both ends in this process, after one 100-byte exchange each
+ * way, with nothing else attached. Measured
+ * once over plain `node:net` and once with `node:tls` on top, on whichever
+ * runtime runs this file. Plain JavaScript so that Node.js, Deno and Bun all
+ * run it as is.
+ *
+ * Usage: node|bun|deno run -A scripts/bench/idle_floor.mjs CERT KEY [COUNT]
+ */
+
+import fs from "node:fs";
+import net from "node:net";
+import process from "node:process";
+import tls from "node:tls";
+
+const [certFile, keyFile, countText = "1000"] = process.argv.slice(2);
+if (!keyFile) {
+  console.error("usage: idle_floor.mjs CERT KEY [COUNT]");
+  process.exit(2);
+}
+const count = Number(countText);
+const cert = fs.readFileSync(certFile);
+const key = fs.readFileSync(keyFile);
+// One context per side, shared by every connection, as pgtls does.
+const serverContext = tls.createSecureContext({ cert, key });
+const clientContext = tls.createSecureContext({ ca: cert });
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const held = [];
+const PING = new Uint8Array(100);
+
+/** Opens `n` idle pairs over `layer` ("tcp" or "tls") and keeps them. */
+async function openPairs(layer, port, n) {
+  for (let i = 0; i < n; i++) {
+    await new Promise((resolve, reject) => {
+      // One small exchange each way, like a startup and a `SELECT 1`.
+      const ready = () => socket.write(PING);
+      const socket = layer === "tcp" ? net.connect(port, "127.0.0.1", ready) : tls.connect({
+        port,
+        host: "127.0.0.1",
+        secureContext: clientContext,
+        servername: "localhost",
+      }, ready);
+      socket.once("data", resolve);
+      socket.once("error", reject);
+      held.push(socket);
+    });
+  }
+}
+
+async function measure(layer) {
+  const server = net.createServer((socket) => {
+    const end = layer === "tcp"
+      ? socket
+      : new tls.TLSSocket(socket, { isServer: true, secureContext: serverContext });
+    end.once("data", () => end.write(PING));
+    end.on("error", () => {});
+    held.push(end);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  // Lazy initialisation and JIT belong to the process, not to a session.
+  await openPairs(layer, port, 20);
+  await sleep(500);
+  const before = process.memoryUsage().rss;
+  await openPairs(layer, port, count);
+  await sleep(2_000);
+  const after = process.memoryUsage().rss;
+  server.close();
+  return (after - before) / 1024 / count;
+}
+
+const runtime = globalThis.Deno ? "deno" : globalThis.Bun ? "bun" : "node";
+const tcp = await measure("tcp");
+const both = await measure("tls");
+console.log(
+  `${runtime}: ${count} idle pairs: node:net ${tcp.toFixed(1)} KiB per pair, ` +
+    `node:tls ${both.toFixed(1)} KiB per pair`,
+);
+process.exit(0);
