@@ -7,25 +7,23 @@
  * (measured while 1 GB passed a slow backend: resident memory +363 MiB
  * without this). This watches external memory and asks V8 for a collection
  * when it has grown by {@link GROWTH_BEFORE_COLLECTION} since the last one.
- * The only collection reachable without `--v8-flags=--expose-gc` is a full
- * one (the `gc` of a new vm context ignores `{ type: "minor" }`), which costs
- * milliseconds: at 8 MiB it took half of pgtls's CPU during a COPY; at
- * 32 MiB resident memory during a COPY peaked at ~130 MB against ~100 MB
- * (and ~300 MB with no collection at all).
+ * It is the fallback for a Deno started without `--v8-flags=--expose-gc`
+ * (otherwise `young_collection.ts` does better): the only collection then
+ * reachable is a full one (the `gc` of a new vm context ignores
+ * `{ type: "minor" }`), which costs milliseconds: at 8 MiB it took half of
+ * pgtls's CPU during a COPY; at 32 MiB resident memory during a COPY peaked
+ * at ~130 MB against ~100 MB (and ~300 MB with no collection at all).
  *
  * @module
  */
 
 import process from "node:process";
-import v8 from "node:v8";
-import vm from "node:vm";
+import { vmGc } from "./young_collection.ts";
 
 /** How much external memory may pile up before a collection is requested. */
 const GROWTH_BEFORE_COLLECTION = 32 * 1024 * 1024;
 /** How often external memory is checked. */
 const CHECK_INTERVAL_MS = 100;
-
-type Collect = (options?: { type?: "minor" | "major" }) => void;
 
 let started = false;
 
@@ -33,18 +31,13 @@ let started = false;
 export function watchExternalMemory(): void {
   if (started) return;
   started = true;
-  let collect: Collect;
-  try {
-    v8.setFlagsFromString("--expose-gc");
-    collect = vm.runInNewContext("gc") as Collect;
-  } catch {
-    return;
-  }
+  const collect = vmGc();
+  if (collect === undefined) return;
   let baseline = process.memoryUsage().external;
   const timer = setInterval(() => {
     const external = process.memoryUsage().external;
     if (external - baseline < GROWTH_BEFORE_COLLECTION) return;
-    collect({ type: "minor" });
+    collect();
     baseline = process.memoryUsage().external;
   }, CHECK_INTERVAL_MS);
   // The watcher must not keep an otherwise finished process alive.
