@@ -80,7 +80,8 @@ if (flags.help) {
     "Usage: deno task bench [--quick] [--json FILE] [--rounds N] [--candidates direct,deno,...]\n" +
       "       [--workloads idle,select,connect,copy_out,copy_in]\n" +
       "Candidates: direct, pgtls-deno, pgtls-node, pgtls-bun, pgtls-binary, pgbouncer;\n" +
-      "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) only when named.\n" +
+      "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) and\n" +
+      "naive-deno, naive-node, naive-bun (scripts/bench/naive_proxy.mjs) only when named.\n" +
       "--baseline DIR adds baseline-deno and baseline-bun: pgtls from another checkout (e.g. a\n" +
       "git worktree of an older commit), for before/after ratios measured in the same run.",
   );
@@ -942,6 +943,18 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
     log("dist/pgtls not present: skipping the compiled executable");
   }
   const twoWorkers = list.map((c) => ({ ...c, name: `${c.name}-w2`, workers: 2, optIn: true }));
+  // The issue's reference point: node:tls and pipe() on each runtime, no pgtls code.
+  const naive = `${root}scripts/bench/naive_proxy.mjs`;
+  const naiveProxies: Candidate[] = [
+    {
+      name: "naive-deno",
+      kind: "pgtls",
+      optIn: true,
+      command: [`${bin}/deno`, ["run", "-A", naive]],
+    },
+    { name: "naive-node", kind: "pgtls", optIn: true, command: ["node", [naive]] },
+    { name: "naive-bun", kind: "pgtls", optIn: true, command: [`${bin}/bun`, [naive]] },
+  ];
   const baseline: Candidate[] = flags.baseline
     ? [
       {
@@ -956,7 +969,7 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
       },
     ]
     : [];
-  return [...list, ...baseline, ...twoWorkers];
+  return [...list, ...baseline, ...twoWorkers, ...naiveProxies];
 }
 
 async function prepareData(env: Environment): Promise<Data> {
