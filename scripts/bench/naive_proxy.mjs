@@ -28,7 +28,11 @@ const backendCa = fs.readFileSync(backend.ca_file);
 const [backendHost, backendPort] = backend.address.split(":");
 const SSL_REQUEST = Uint8Array.of(0, 0, 0, 8, 4, 210, 22, 47);
 
-/** Reads exactly `n` bytes from a paused socket. */
+/**
+ * Reads exactly `n` bytes through 'readable', which keeps the socket out of
+ * flowing mode (Deno's TLSSocket can only wrap a socket that is not flowing;
+ * an explicit pause() there stops 'readable' from ever firing).
+ */
 function readExactly(socket, n) {
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -42,12 +46,10 @@ function readExactly(socket, n) {
 }
 
 async function session(raw) {
-  raw.pause();
   await readExactly(raw, 8); // SSLRequest (any other first packet is not handled)
   raw.write("S");
   const client = new tls.TLSSocket(raw, { isServer: true, secureContext: serverContext });
   const plain = net.connect(Number(backendPort), backendHost);
-  plain.pause();
   await new Promise((resolve) => plain.once("connect", resolve));
   plain.write(SSL_REQUEST);
   await readExactly(plain, 1);
