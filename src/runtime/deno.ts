@@ -21,7 +21,7 @@ import {
   clientTlsNode,
   connectNode,
   listenNode,
-  relayNode,
+  relayNodeWith,
   serverTlsNode,
 } from "./node_sockets.ts";
 import { watchExternalMemory } from "./deno_memory.ts";
@@ -43,10 +43,7 @@ export function denoRuntime(): Runtime {
     connect: connectNode,
     serverTls: (options) => serverTlsNode(options, "gated"),
     clientTls: (options) => clientTlsNode(options, "gated"),
-    relay: young
-      ? (client, backend, counters, signal, tap) =>
-        relayNode(client, backend, counters, signal, tap, young.relayed)
-      : relayNode,
+    relay: relayNodeWith(young?.relayed),
     serveHttp: serveHttpNode,
   };
 }

@@ -11,7 +11,7 @@ import {
   clientTlsNode,
   connectNode,
   listenNode,
-  relayNode,
+  relayNodeWith,
   serverTlsNode,
 } from "./node_sockets.ts";
 import { exposedGc, vmGc, YoungCollection } from "./young_collection.ts";
@@ -27,10 +27,7 @@ export function nodeRuntime(): Runtime {
     connect: connectNode,
     serverTls: serverTlsNode,
     clientTls: clientTlsNode,
-    relay: young
-      ? (client, backend, counters, signal, tap) =>
-        relayNode(client, backend, counters, signal, tap, young.relayed)
-      : relayNode,
+    relay: relayNodeWith(young?.relayed),
     serveHttp: serveHttpNode,
   };
 }

@@ -28,6 +28,7 @@ import type {
   RelayCounters,
   RelayEnd,
   RelayTap,
+  Runtime,
   ServerTlsOptions,
   ServerTlsUpgrader,
   SocketOptions,
@@ -528,4 +529,14 @@ export function relayNode(
     clientFlow.resume();
     backendFlow.resume();
   });
+}
+
+/**
+ * {@link relayNode} as a {@link Runtime.relay}, telling `relayed` (when
+ * given) the size of every chunk read.
+ */
+export function relayNodeWith(relayed?: (bytes: number) => void): Runtime["relay"] {
+  if (relayed === undefined) return relayNode;
+  return (client, backend, counters, signal, tap) =>
+    relayNode(client, backend, counters, signal, tap, relayed);
 }
