@@ -18,9 +18,10 @@ const ALLOWED_BUFFERED = 4 * 1024 * 1024;
  * (src/runtime/young_collection.ts; measured growth 0-5 MiB, against 12-63
  * MiB without). Under Bun, JavaScriptCore's own collector and allocator let
  * it swing by 5-25 MiB whatever pgtls asks of them (measured with eden and
- * asynchronous collections every 4 MiB too), none of it data held.
+ * asynchronous collections every 4 MiB too), none of it data held; its
+ * bound leaves room for that swing and still catches buffering.
  */
-const ALLOWED_GROWTH = (TARGET === "bun" || TARGET === "binary" ? 40 : 16) * 1024 * 1024;
+const ALLOWED_GROWTH = (TARGET === "bun" || TARGET === "binary" ? 64 : 16) * 1024 * 1024;
 
 /** Bytes the slow-backend test sends before it takes pgtls's idle size. */
 const WARM_UP = 64 * 1024 * 1024;
