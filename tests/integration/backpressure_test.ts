@@ -15,13 +15,14 @@ const ALLOWED_BUFFERED = 4 * 1024 * 1024;
  * How far above its idle size pgtls's resident memory may grow while 1 GiB
  * passes. Buffering the stream would cost hundreds of MiB. On Deno and
  * Node.js the relay frees its garbage Buffers as it goes
- * (src/runtime/young_collection.ts; measured growth 0-6 MiB, against 12-63
+ * (src/runtime/young_collection.ts; measured growth 0-8 MiB, against 12-63
  * MiB without). Under Bun, JavaScriptCore's own collector and allocator let
- * it swing by 5-25 MiB whatever pgtls asks of them (measured with eden and
- * asynchronous collections every 4 MiB too), none of it data held; its
- * bound leaves room for that swing and still catches buffering.
+ * it swing by up to ~30 MiB whatever pgtls asks of them (measured with eden
+ * and asynchronous collections every 4 MiB too), none of it data held. The
+ * bounds leave room for those swings on a loaded machine and still catch
+ * buffering.
  */
-const ALLOWED_GROWTH = (TARGET === "bun" || TARGET === "binary" ? 64 : 16) * 1024 * 1024;
+const ALLOWED_GROWTH = (TARGET === "bun" || TARGET === "binary" ? 64 : 24) * 1024 * 1024;
 
 /** Bytes the slow-backend test sends before it takes pgtls's idle size. */
 const WARM_UP = 64 * 1024 * 1024;
