@@ -66,7 +66,7 @@ export async function startProxy(options: {
   // listeners on one AbortSignal make Node.js warn of a leak.
   const aborters = new Set<AbortController>();
   let accepting = true;
-  let context = { ...sessionContext(runtime, config, options.material, socketOptions), meter };
+  let context = sessionContext(runtime, config, options.material, socketOptions, meter);
   meter?.certificates(certificateExpiry(config, options.material));
 
   let refusing = 0;
@@ -122,7 +122,7 @@ export async function startProxy(options: {
     address: listener.address,
     activeSessions: () => sessions.size,
     prepareReload(material: ProxyMaterial): () => void {
-      const next = { ...sessionContext(runtime, config, material, socketOptions), meter };
+      const next = sessionContext(runtime, config, material, socketOptions, meter);
       const expiry = meter && certificateExpiry(config, material);
       return () => {
         context = next;
@@ -180,6 +180,7 @@ function sessionContext(
   config: ProxyConfig,
   material: ProxyMaterial,
   socketOptions: SocketOptions,
+  meter: ProxyMeter | undefined,
 ): Omit<SessionContext, "signal"> {
   const serverTls = runtime.serverTls({
     certPem: material.listener.certPem,
@@ -197,6 +198,7 @@ function sessionContext(
     serverTls,
     selectBackend: (sni) => selectRoute(routes, sni, defaultTarget),
     socketOptions,
+    meter,
   };
 }
 

@@ -157,10 +157,7 @@ export class BunConn implements ByteConn, SocketEvents {
   /** Hands every chunk (queued ones first) and every event to `sink` from now on. */
   attach(sink: ConnSink): void {
     this.#sink = sink;
-    const queue = this.#queue;
-    this.#queue = [];
-    this.#queued = 0;
-    for (const chunk of queue) sink.data(chunk);
+    for (const chunk of this.takeQueued()) sink.data(chunk);
     if (this.#failure !== null) sink.error(this.#failure);
     if (this.#ended) sink.end();
     if (this.#closed) sink.close();
@@ -204,16 +201,14 @@ export class BunConn implements ByteConn, SocketEvents {
    */
   send(bytes: Uint8Array): boolean {
     if (this.#closed) return true;
-    if (this.#pending.length > 0) {
-      this.#pending.push(bytes);
-      this.#pendingBytes += bytes.length;
-      return false;
+    let rest = bytes;
+    // Behind queued bytes nothing may be written, or the order would break.
+    if (this.#pending.length === 0) {
+      const written = this.transport.write(bytes);
+      // A closed socket (negative): its close event ends whoever is writing.
+      if (written < 0 || written === bytes.length) return true;
+      rest = bytes.subarray(written);
     }
-    const written = this.transport.write(bytes);
-    // A closed socket: its close event ends whoever is writing.
-    if (written < 0) return true;
-    if (written === bytes.length) return true;
-    const rest = bytes.subarray(written);
     this.#pending.push(rest);
     this.#pendingBytes += rest.length;
     return false;

@@ -13,6 +13,7 @@ import tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { ServerTlsOptions, TlsConn } from "./types.ts";
 import { serverHandshake } from "./tls_handshake.ts";
+import { serverSecureContext } from "./node_sockets.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
 /** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
@@ -84,12 +85,7 @@ export function replayServerTls(
   let secureContext: tls.SecureContext | undefined;
   const requestCert = options.clientCaPem !== undefined;
   return async (tcp, prefix) => {
-    secureContext ??= tls.createSecureContext({
-      cert: options.certPem,
-      key: options.keyPem,
-      ca: options.clientCaPem,
-      minVersion: options.minVersion === "1.3" ? "TLSv1.3" : "TLSv1.2",
-    });
+    secureContext ??= serverSecureContext(options);
     const context = secureContext;
     const socket = new tls.TLSSocket(replayStream(tcp, prefix), {
       isServer: true,

@@ -374,18 +374,23 @@ function tlsTransport(
   return { transport: socket, flow: undefined, reading: undefined };
 }
 
+/** The listener's `node:tls` context: its certificate, key, client CA and minimum version. */
+export function serverSecureContext(options: ServerTlsOptions): tls.SecureContext {
+  return tls.createSecureContext({
+    cert: options.certPem,
+    key: options.keyPem,
+    ca: options.clientCaPem,
+    minVersion: tlsVersion(options.minVersion),
+  });
+}
+
 /** Server-side TLS with one secure context per listener. */
 export function serverTlsNode(
   options: ServerTlsOptions,
   layering: TlsLayering = "native",
 ): ServerTlsUpgrader {
   assertKeyFitsCertificate(options.certPem, options.keyPem);
-  const secureContext = tls.createSecureContext({
-    cert: options.certPem,
-    key: options.keyPem,
-    ca: options.clientCaPem,
-    minVersion: tlsVersion(options.minVersion),
-  });
+  const secureContext = serverSecureContext(options);
   const requestCert = options.clientCaPem !== undefined;
   const alpn = [...options.alpnProtocols];
   return {

@@ -25,7 +25,12 @@ export interface TestCertificates {
   readonly db: LeafFiles;
 }
 
-async function makeCa(dir: string, name: string): Promise<{ cert: string; key: string }> {
+/** A self-signed P-256 CA, `name`.crt and `name`.key in `dir`, valid for `days`. */
+export async function makeCa(
+  dir: string,
+  name: string,
+  days = 30,
+): Promise<{ cert: string; key: string }> {
   const cert = `${dir}/${name}.crt`;
   const key = `${dir}/${name}.key`;
   await run("openssl", [
@@ -41,7 +46,7 @@ async function makeCa(dir: string, name: string): Promise<{ cert: string; key: s
     "-out",
     cert,
     "-days",
-    "30",
+    String(days),
     "-subj",
     `/CN=pgtls test ${name}`,
     "-addext",

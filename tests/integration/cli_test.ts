@@ -1,7 +1,7 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture, plaintextCluster } from "../helpers/fixture.ts";
 import { freePort, run } from "../helpers/run.ts";
-import { runPgtls, spawnPgtls } from "../helpers/pgtls.ts";
+import { proxyConfig, runPgtls, spawnPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { VERSION } from "../../src/version.ts";
 
@@ -137,13 +137,7 @@ Deno.test("pgtls check --probe reports each backend's TLS version and certificat
     JSON.stringify({
       proxies: [{
         name: "main",
-        listener: { tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key } },
-        backend: {
-          address: `127.0.0.1:${pg.port}`,
-          tls_enabled: true,
-          ca_file: certs.dbCa,
-          server_name: "db.pgtls.test",
-        },
+        ...proxyConfig(certs, pg.port),
         routes: [{ sni: "plain.example", backend: { address: `127.0.0.1:${plain.port}` } }],
       }],
     }),
@@ -173,18 +167,14 @@ Deno.test("pgtls check --probe exits 1 and says why when a backend cannot be use
   const { dir, certs, pg } = await fixture();
   const path = `${dir}/probe-bad.yaml`;
   const nobody = freePort();
+  const wrongName = proxyConfig(certs, pg.port);
   await Deno.writeTextFile(
     path,
     JSON.stringify({
       proxies: [{
         name: "wrong-name",
-        listener: { tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key } },
-        backend: {
-          address: `127.0.0.1:${pg.port}`,
-          tls_enabled: true,
-          ca_file: certs.dbCa,
-          server_name: "elsewhere.example",
-        },
+        ...wrongName,
+        backend: { ...wrongName.backend as object, server_name: "elsewhere.example" },
       }, {
         name: "down",
         listener: {

@@ -7,6 +7,7 @@ import { X509Certificate } from "node:crypto";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { earliestNotAfter, pemCertificates } from "../../src/tls/x509.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { makeCa } from "../helpers/certs.ts";
 
 Deno.test("earliestNotAfter agrees with X509Certificate.validTo", async () => {
   const { certPem } = await selfSignedCertificate();
@@ -19,29 +20,9 @@ Deno.test("earliestNotAfter agrees with X509Certificate.validTo", async () => {
 Deno.test("earliestNotAfter reads GeneralizedTime and takes the earliest of a bundle", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const far = `${dir}/far.pem`;
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "40000",
-        "-subj",
-        "/CN=far",
-        "-keyout",
-        `${dir}/far.key`,
-        "-out",
-        far,
-      ],
-      stderr: "null",
-    }).output();
-    assertEquals(out.code, 0);
-    const farPem = await Deno.readTextFile(far);
+    // 40,000 days ends after 2049, so notAfter is a GeneralizedTime.
+    const far = await makeCa(dir, "far", 40_000);
+    const farPem = await Deno.readTextFile(far.cert);
     const expected = Date.parse(new X509Certificate(farPem).validTo);
     assertEquals(earliestNotAfter(farPem)?.getTime(), expected);
     const near = (await selfSignedCertificate()).certPem;
