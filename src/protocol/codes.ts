@@ -15,6 +15,11 @@ export const CANCEL_REQUEST_CODE = 80877102;
 export const NEGOTIATION_REQUEST_LENGTH = 8;
 /** Shortest CancelRequest: length, code, process id, a 4-byte secret (protocol 3.0). */
 export const CANCEL_REQUEST_MIN_LENGTH = 16;
+/**
+ * Where a CancelRequest's key starts: its process id and secret, the same
+ * bytes as the body of the BackendKeyData that gave the session its key.
+ */
+export const CANCEL_KEY_OFFSET = 8;
 /** Longest CancelRequest: protocol 3.2 (PostgreSQL 18) allows secret keys of up to 256 bytes. */
 export const CANCEL_REQUEST_MAX_LENGTH = 12 + 256;
 

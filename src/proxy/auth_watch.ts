@@ -1,6 +1,9 @@
 /**
- * Watches a session's authentication exchange to explain a failure pgtls
- * causes by being in the middle: SCRAM channel binding.
+ * Watches a session's authentication exchange, up to ReadyForQuery, for two
+ * things pgtls needs from it: the backend's cancel key (BackendKeyData), so
+ * that a later CancelRequest reaches the backend that holds the session, and
+ * an explanation of a failure pgtls causes by being in the middle: SCRAM
+ * channel binding.
  *
  * A client on TLS to pgtls that picks SCRAM-SHA-256-PLUS binds to pgtls's
  * certificate; a backend reached over TLS checks the binding against its own
@@ -22,6 +25,7 @@ import {
 } from "../protocol/error_response.ts";
 
 const AUTHENTICATION = 0x52; // 'R'
+const BACKEND_KEY_DATA = 0x4b; // 'K'
 const READY_FOR_QUERY = 0x5a; // 'Z'
 const SASL_INITIAL_RESPONSE = 0x70; // 'p'
 const AUTH_OK = 0;
@@ -42,8 +46,17 @@ export class AuthWatch implements RelayTap {
   #clientScanned = false;
   readonly #backend = new MessageScanner();
   readonly #client = new MessageScanner();
+  readonly #onBackendKey: ((key: Uint8Array) => void) | undefined;
   /** Set when pgtls explained a channel binding failure to the client. */
   channelBindingFailure = false;
+
+  /**
+   * `onBackendKey` hears the body of the backend's BackendKeyData: the
+   * process id and secret key a CancelRequest for this session will carry.
+   */
+  constructor(onBackendKey?: (key: Uint8Array) => void) {
+    this.#onBackendKey = onBackendKey;
+  }
 
   get active(): boolean {
     return this.#active;
@@ -80,6 +93,10 @@ export class AuthWatch implements RelayTap {
       const code = readUint32(body, 0);
       if (code === AUTH_SASL) this.#backendOfferedPlus = saslMechanisms(body).includes(SCRAM_PLUS);
       if (code === AUTH_OK) this.#backendOfferedPlus = false;
+      return undefined;
+    }
+    if (type === BACKEND_KEY_DATA) {
+      this.#onBackendKey?.(body.slice());
       return undefined;
     }
     if (type === READY_FOR_QUERY) {

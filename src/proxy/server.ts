@@ -13,6 +13,7 @@ import type { Logger } from "../observe/log.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
 import { runSession, type SessionContext, type SessionRecord } from "./session.ts";
 import { selectRoute } from "./routes.ts";
+import { CancelKeys } from "./cancel_keys.ts";
 import type { ProxyMaterial } from "./material.ts";
 import type { ProxyMeter } from "./metrics.ts";
 import { certificateExpiry } from "./certificate_expiry.ts";
@@ -66,7 +67,11 @@ export async function startProxy(options: {
   // listeners on one AbortSignal make Node.js warn of a leak.
   const aborters = new Set<AbortController>();
   let accepting = true;
-  let context = sessionContext(runtime, config, options.material, socketOptions, meter);
+  // Outlives reloads: sessions started before one are still cancelled through it.
+  const cancelKeys = config.routes.length > 0 ? new CancelKeys<BackendTarget>() : undefined;
+  const contextFor = (material: ProxyMaterial) =>
+    sessionContext(runtime, config, material, { socketOptions, meter, cancelKeys });
+  let context = contextFor(options.material);
   meter?.certificates(certificateExpiry(config, options.material));
 
   let refusing = 0;
@@ -122,7 +127,7 @@ export async function startProxy(options: {
     address: listener.address,
     activeSessions: () => sessions.size,
     prepareReload(material: ProxyMaterial): () => void {
-      const next = sessionContext(runtime, config, material, socketOptions, meter);
+      const next = contextFor(material);
       const expiry = meter && certificateExpiry(config, material);
       return () => {
         context = next;
@@ -179,8 +184,7 @@ function sessionContext(
   runtime: Runtime,
   config: ProxyConfig,
   material: ProxyMaterial,
-  socketOptions: SocketOptions,
-  meter: ProxyMeter | undefined,
+  shared: Pick<SessionContext, "socketOptions" | "meter" | "cancelKeys">,
 ): Omit<SessionContext, "signal"> {
   const serverTls = runtime.serverTls({
     certPem: material.listener.certPem,
@@ -197,8 +201,7 @@ function sessionContext(
     listener: config.listener,
     serverTls,
     selectBackend: (sni) => selectRoute(routes, sni, defaultTarget),
-    socketOptions,
-    meter,
+    ...shared,
   };
 }
 

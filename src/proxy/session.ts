@@ -17,7 +17,12 @@ import type {
   TlsConn,
 } from "../runtime/types.ts";
 import type { ListenerConfig } from "../config/types.ts";
-import { ACCEPT_BYTE, ALPN_POSTGRESQL, DECLINE_BYTE } from "../protocol/codes.ts";
+import {
+  ACCEPT_BYTE,
+  ALPN_POSTGRESQL,
+  CANCEL_KEY_OFFSET,
+  DECLINE_BYTE,
+} from "../protocol/codes.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
@@ -28,6 +33,7 @@ import {
 } from "../protocol/startup_reader.ts";
 import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
 import { AuthWatch } from "./auth_watch.ts";
+import type { CancelKeys } from "./cancel_keys.ts";
 import type { SessionMeter } from "./metrics.ts";
 
 /** Why a session ended, as logged. */
@@ -70,6 +76,11 @@ export interface SessionContext {
   readonly socketOptions: SocketOptions;
   /** Aborted when pgtls shuts down and the drain time is over. */
   readonly signal: AbortSignal;
+  /**
+   * Where live sessions' cancel keys lead, when there is more than one
+   * backend to choose from; without it cancels go where the SNI routes them.
+   */
+  readonly cancelKeys?: CancelKeys<BackendTarget>;
   /** Told how opening the backend went, when metrics are on. */
   readonly meter?: SessionMeter;
 }
@@ -324,25 +335,32 @@ async function serve(
       },
     );
   }
-  const target = context.selectBackend(record.sni);
-  record.backend = target.label;
   if (packet.kind === "cancel_request") {
+    const target = context.cancelKeys?.find(startup.bytes.subarray(CANCEL_KEY_OFFSET)) ??
+      context.selectBackend(record.sni);
+    record.backend = target.label;
     await forwardCancel(startup.bytes, target, context);
     record.end = "cancel_forwarded";
     return;
   }
+  const target = context.selectBackend(record.sni);
+  record.backend = target.label;
   record.user = packet.parameters.get("user") ?? null;
   record.database = packet.parameters.get("database") ?? record.user;
   if (options.refusal) {
     throw new SessionAbort("too_many_connections", options.refusal.message, options.refusal);
   }
   const backend = await dialBackend(target, context);
+  let forgetKey: (() => void) | undefined;
   try {
     const first = concatBytes(startup.bytes, startup.leftover);
     await backend.write(first);
     record.counters.clientToBackend += first.length;
-    // Only a TLS backend can offer SCRAM-SHA-256-PLUS, so only then is there anything to watch.
-    const watch = target.tls ? new AuthWatch() : undefined;
+    const cancelKeys = context.cancelKeys;
+    // Only a TLS backend can offer SCRAM-SHA-256-PLUS, and only routes make cancel keys matter.
+    const watch = target.tls || cancelKeys
+      ? new AuthWatch(cancelKeys && ((key) => forgetKey = cancelKeys.remember(key, target)))
+      : undefined;
     record.end = await context.runtime.relay(
       client,
       backend,
@@ -354,6 +372,7 @@ async function serve(
       record.error = "SCRAM channel binding failed: the client bound to pgtls's certificate";
     }
   } finally {
+    forgetKey?.();
     backend.close();
   }
 }

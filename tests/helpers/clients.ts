@@ -49,3 +49,45 @@ export function psql(
     check: options.check,
   });
 }
+
+/** The query {@link interruptedSleep} runs and interrupts. */
+const SLEEP_QUERY = "SELECT pg_sleep(30)";
+
+/**
+ * Runs `SELECT pg_sleep(30)` with psql, waits until `backendSql` sees it
+ * running, then sends psql SIGINT (Ctrl-C), which makes libpq send a
+ * CancelRequest on a new connection. Returns psql's stderr and exit code.
+ */
+export async function interruptedSleep(
+  target: ClientTarget,
+  backendSql: (query: string) => Promise<string>,
+): Promise<{ stderr: string; code: number }> {
+  const child = new Deno.Command("psql", {
+    args: [connString(target), "-X", "-c", SLEEP_QUERY],
+    env: libpqEnv(),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    await waitUntilRunning(backendSql);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.output();
+    throw error;
+  }
+  child.kill("SIGINT");
+  const output = await child.output();
+  return { stderr: new TextDecoder().decode(output.stderr), code: output.code };
+}
+
+/** Polls pg_stat_activity until the sleep is running. */
+async function waitUntilRunning(sql: (query: string) => Promise<string>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const count = await sql(
+      `SELECT count(*) FROM pg_stat_activity WHERE query = '${SLEEP_QUERY}' AND state = 'active'`,
+    );
+    if (count === "1") return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("the query never started");
+}

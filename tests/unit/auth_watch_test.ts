@@ -65,7 +65,8 @@ Deno.test("AuthWatch passes a wrong-password failure unchanged when the client c
 });
 
 Deno.test("AuthWatch forwards a successful exchange byte for byte and stops at ReadyForQuery", () => {
-  const watch = new AuthWatch();
+  const keys: Uint8Array[] = [];
+  const watch = new AuthWatch((key) => keys.push(key));
   const backend = join(
     authSasl("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"),
     message("R", Uint8Array.of(0, 0, 0, 0)),
@@ -77,6 +78,8 @@ Deno.test("AuthWatch forwards a successful exchange byte for byte and stops at R
   assertEquals(received, backend);
   assertEquals(watch.active, false);
   assertEquals(watch.channelBindingFailure, false);
+  // BackendKeyData's body: what a CancelRequest for this session carries after its code.
+  assertEquals(keys, [Uint8Array.of(0, 0, 0, 42, 1, 2, 3, 4)]);
   // The relay stops consulting the tap; had it not, the bytes would still pass unchanged.
   assertEquals(watch.fromBackend(after), after);
 });
