@@ -82,8 +82,9 @@ if (flags.help) {
       "Candidates: direct, pgtls-deno, pgtls-node, pgtls-bun, pgtls-binary, pgbouncer;\n" +
       "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) and\n" +
       "naive-deno, naive-node, naive-bun (scripts/bench/naive_proxy.mjs) only when named.\n" +
-      "--baseline DIR adds baseline-deno and baseline-bun: pgtls from another checkout (e.g. a\n" +
-      "git worktree of an older commit), for before/after ratios measured in the same run.",
+      "--baseline DIR adds baseline-deno, baseline-node and baseline-bun: pgtls from another\n" +
+      "checkout (e.g. a git worktree of an older commit), for before/after ratios measured in\n" +
+      "the same run.",
   );
   Deno.exit(0);
 }
@@ -955,12 +956,34 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
     { name: "naive-node", kind: "pgtls", optIn: true, command: ["node", [naive]] },
     { name: "naive-bun", kind: "pgtls", optIn: true, command: [`${bin}/bun`, [naive]] },
   ];
+  if (flags.baseline) {
+    log("bundling the baseline for Node.js");
+    checked(
+      "bun build (baseline)",
+      await exec(`${bin}/bun`, [
+        "build",
+        `${flags.baseline}/src/cli/bin.ts`,
+        "--target=node",
+        "--format=esm",
+        "--outfile",
+        `${dir}/baseline.mjs`,
+      ]),
+    );
+  }
   const baseline: Candidate[] = flags.baseline
     ? [
       {
         name: "baseline-deno",
         kind: "pgtls",
-        command: [`${bin}/deno`, ["run", "--allow-all", `${flags.baseline}/mod.ts`]],
+        command: [
+          `${bin}/deno`,
+          ["run", "--allow-all", "--v8-flags=--expose-gc", `${flags.baseline}/mod.ts`],
+        ],
+      },
+      {
+        name: "baseline-node",
+        kind: "pgtls",
+        command: ["node", [`${dir}/baseline.mjs`]],
       },
       {
         name: "baseline-bun",

@@ -464,6 +464,14 @@ export function clientTlsNode(
 }
 
 /**
+ * Bytes a relay direction may have in flight to its destination before it
+ * stops reading from the source. A stream's own limit (16 KiB) is below one
+ * chunk read (up to 64 KiB), so obeying it stopped and restarted the source
+ * around every chunk of a bulk transfer.
+ */
+export const RELAY_IN_FLIGHT = 256 * 1024;
+
+/**
  * Pipes two Node streams both ways with backpressure; see {@link Runtime.relay}.
  * `relayed`, when given, hears the size of every chunk read (for
  * `young_collection.ts`).
@@ -497,7 +505,7 @@ export function relayNode(
       relayed?.(chunk.length);
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
-      if (!backend.write(chunk)) {
+      if (!backend.write(chunk) && backend.writableLength >= RELAY_IN_FLIGHT) {
         clientFlow.pause();
         counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
       }
@@ -507,7 +515,7 @@ export function relayNode(
       const chunk = tap?.active ? tap.fromBackend(data) : data;
       if (chunk.length === 0) return;
       counters.backendToClient += chunk.length;
-      if (!client.write(chunk)) {
+      if (!client.write(chunk) && client.writableLength >= RELAY_IN_FLIGHT) {
         backendFlow.pause();
         counters.peakBuffered = Math.max(counters.peakBuffered, client.writableLength);
       }
