@@ -4,6 +4,14 @@
  * @module
  */
 
+/**
+ * The longest duration accepted, written as in the file. Timers hold at most
+ * 2^31-1 ms (about 24.8 days) and fire at once beyond it; a day is far
+ * longer than any sensible timeout and well inside that.
+ */
+export const MAX_DURATION = "24h";
+export const MAX_DURATION_MS = 24 * 3_600_000;
+
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses a duration to milliseconds; returns `undefined` when it is not one. */

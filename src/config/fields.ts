@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseDuration } from "./duration.ts";
+import { MAX_DURATION, MAX_DURATION_MS, parseDuration } from "./duration.ts";
 import { parseAddress } from "./address.ts";
 import type { Endpoint } from "../runtime/types.ts";
 
@@ -125,7 +125,8 @@ export class Fields {
   }
 
   /** A duration in milliseconds. */
-  duration(key: string, fallbackMs: number): number {
+  /** A duration in milliseconds, above zero unless `allowZero`, and one a timer can wait. */
+  duration(key: string, fallbackMs: number, options: { allowZero?: boolean } = {}): number {
     const value = this.raw(key);
     if (value === undefined) return fallbackMs;
     const ms = typeof value === "string" ? parseDuration(value) : undefined;
@@ -133,6 +134,15 @@ export class Fields {
       throw new ConfigError(
         this.at(key),
         `must be a duration such as 500ms, 10s or 2m, got ${describe(value)}`,
+      );
+    }
+    if (ms === 0 && !options.allowZero) {
+      throw new ConfigError(this.at(key), `must be longer than 0, got ${describe(value)}`);
+    }
+    if (ms > MAX_DURATION_MS) {
+      throw new ConfigError(
+        this.at(key),
+        `must be at most ${MAX_DURATION}, got ${describe(value)}`,
       );
     }
     return ms;

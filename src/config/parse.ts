@@ -61,7 +61,9 @@ export function readConfig(value: unknown): Config {
       format: log?.oneOf("format", LOG_FORMATS, "text") ?? "text",
     },
     metrics: metrics ? { listen: metrics.requiredAddress("listen") } : undefined,
-    shutdownTimeoutMs: root.duration("shutdown_timeout", DEFAULTS.shutdownTimeoutMs),
+    shutdownTimeoutMs: root.duration("shutdown_timeout", DEFAULTS.shutdownTimeoutMs, {
+      allowZero: true,
+    }),
     workers: readWorkers(root),
     proxies: root.list("proxies").map(readProxy),
   };

@@ -270,6 +270,35 @@ Deno.test("parseConfig rejects a duration that is not a number and a unit", () =
   );
 });
 
+Deno.test("parseConfig rejects a zero timeout, which would fail every session at once", () => {
+  assertConfigError(
+    oneProxy({ listener: "handshake_timeout: 0s" }),
+    "proxies[0].listener.handshake_timeout",
+    "longer than 0",
+  );
+  assertConfigError(
+    oneProxy({ backend: "connect_timeout: 0ms" }),
+    "proxies[0].backend.connect_timeout",
+    "longer than 0",
+  );
+  // No drain at all is a choice a user may make.
+  assertEquals(parseConfig(oneProxy({ top: "shutdown_timeout: 0s" })).shutdownTimeoutMs, 0);
+});
+
+Deno.test("parseConfig rejects a duration beyond 24h, past what a timer can wait", () => {
+  assertConfigError(oneProxy({ top: "shutdown_timeout: 600h" }), "shutdown_timeout", "24h");
+  assertConfigError(
+    oneProxy({ backend: "connect_timeout: 1441m" }),
+    "proxies[0].backend.connect_timeout",
+    "at most 24h",
+  );
+  assertEquals(
+    parseConfig(oneProxy({ listener: "handshake_timeout: 24h" })).proxies[0]!.listener
+      .handshakeTimeoutMs,
+    86_400_000,
+  );
+});
+
 Deno.test("parseConfig rejects an address without a port", () => {
   assertConfigError(
     oneProxy({ listener: "bind_address: 0.0.0.0" }),
