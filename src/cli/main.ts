@@ -17,6 +17,7 @@ import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { formatAddress } from "../config/address.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
 import { type ProxyHandle, startProxy } from "../proxy/server.ts";
+import { checkTlsMaterial } from "../proxy/tls_check.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
 import { VERSION } from "../version.ts";
 import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
@@ -139,22 +140,19 @@ async function loadAllMaterial(
   }
 }
 
-/** Builds each listener's TLS context once, so a key that does not fit its certificate is a config error. */
-function checkListenerTls(runtime: Runtime, config: Config, materials: readonly ProxyMaterial[]) {
-  config.proxies.forEach((_proxy, i) => {
-    try {
-      runtime.serverTls({ ...materials[i]!.listener, alpnProtocols: [] });
-    } catch (error) {
-      throw listenerTlsError(i, error);
-    }
-  });
-}
-
-function listenerTlsError(index: number, error: unknown): ConfigError {
-  return new ConfigError(
-    `proxies[${index}].listener.tls`,
-    `certificate and key do not work together: ${error instanceof Error ? error.message : error}`,
-  );
+/** {@link checkTlsMaterial}, its error naming the config file. */
+function checkTls(
+  runtime: Runtime,
+  config: Config,
+  materials: readonly ProxyMaterial[],
+  file: string | undefined,
+): void {
+  try {
+    checkTlsMaterial(runtime, config, materials);
+  } catch (error) {
+    if (error instanceof ConfigError && file !== undefined) throw error.inFile(file);
+    throw error;
+  }
 }
 
 async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
@@ -166,7 +164,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   const { config, ephemeralCertificate } = await loadConfig(host, flags);
   const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
-  checkListenerTls(runtime, config, materials);
+  checkTls(runtime, config, materials, flags.config);
   const workers = workerCount(host, config, flags.config);
   host.writeOut(
     `configuration ok: ${config.proxies.length} proxy(ies)${
@@ -202,7 +200,7 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     );
   }
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
-  checkListenerTls(runtime, config, materials);
+  checkTls(runtime, config, materials, flags.config);
   const banner = {
     version: VERSION,
     runtime: `${runtime.name} ${runtime.version}`,
@@ -264,7 +262,7 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
   }
   const stopReloading = host.onSignal(
     "SIGHUP",
-    () => void reloadCertificates(host, logger, config, proxies, ephemeral, flags.config),
+    () => void reloadCertificates(runtime, host, logger, config, proxies, ephemeral, flags.config),
   );
   await waitForShutdown(host, logger, config, proxies, () => serving = false);
   await metricsListener?.close();
@@ -303,6 +301,7 @@ function workerCount(host: Host, config: Config, file: string | undefined): numb
  * reloaded: listeners and backends are fixed for the life of the process.
  */
 async function reloadCertificates(
+  runtime: Runtime,
   host: Host,
   logger: Logger,
   config: Config,
@@ -313,13 +312,8 @@ async function reloadCertificates(
   try {
     const materials = await loadAllMaterial(host, config, ephemeral, file);
     // Build every TLS context before putting any in use, so a bad key changes nothing.
-    const commits = proxies.map((proxy, i) => {
-      try {
-        return proxy.prepareReload(materials[i]!);
-      } catch (error) {
-        throw listenerTlsError(i, error);
-      }
-    });
+    checkTls(runtime, config, materials, file);
+    const commits = proxies.map((proxy, i) => proxy.prepareReload(materials[i]!));
     commits.forEach((commit) => commit());
     logger.info("certificates reloaded", { proxies: proxies.length });
   } catch (error) {

@@ -48,14 +48,7 @@ export async function loadProxyMaterial(
     "CERTIFICATE",
   );
   const backends = new Map<BackendConfig, PemMaterial>();
-  const all: [BackendConfig, string][] = [
-    [proxy.backend, `${base}.backend`],
-    ...proxy.routes.map((
-      r,
-      i,
-    ): [BackendConfig, string] => [r.backend, `${base}.routes[${i}].backend`]),
-  ];
-  for (const [backend, path] of all) {
+  for (const [backend, path] of backendsOf(proxy, index)) {
     backends.set(backend, {
       caPem: backend.caFile === undefined
         ? undefined
@@ -69,6 +62,18 @@ export async function loadProxyMaterial(
     });
   }
   return { listener: { ...listener, clientCaPem }, backends };
+}
+
+/** The proxy's default backend and each route's, with their key paths. */
+export function backendsOf(proxy: ProxyConfig, index: number): [BackendConfig, string][] {
+  const base = `proxies[${index}]`;
+  return [
+    [proxy.backend, `${base}.backend`],
+    ...proxy.routes.map((
+      r,
+      i,
+    ): [BackendConfig, string] => [r.backend, `${base}.routes[${i}].backend`]),
+  ];
 }
 
 async function readPem(

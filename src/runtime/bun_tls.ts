@@ -180,6 +180,9 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
 
 /** Client-side TLS on the native upgrade, verifying as `options.verify` says. */
 export function clientTlsBun(options: ClientTlsOptions): ClientTlsUpgrader {
+  if (options.certPem !== undefined && options.keyPem !== undefined) {
+    assertKeyFitsCertificate(options.certPem, options.keyPem);
+  }
   const alpn = alpnWire(options.alpnProtocols);
   return {
     upgrade(conn: TcpConn, serverName: string): Promise<TlsConn> {

@@ -1,8 +1,9 @@
 /**
- * The listener's key must belong to its certificate. Deno's
- * `createSecureContext` accepts a key that does not and Bun's `upgradeTLS`
- * takes PEM text unchecked; either way every handshake would fail later, so
- * the pair is refused up front, when the configuration is loaded.
+ * A key must belong to its certificate: the listener's, and the one pgtls
+ * presents to a backend. Deno's `createSecureContext` accepts a key that does
+ * not and Bun's TLS takes PEM text unchecked; either way every handshake
+ * would fail later, so the pair is refused up front, when the configuration
+ * is loaded.
  *
  * @module
  */

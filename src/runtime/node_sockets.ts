@@ -430,6 +430,9 @@ export function clientTlsNode(
   options: ClientTlsOptions,
   layering: TlsLayering = "native",
 ): ClientTlsUpgrader {
+  if (options.certPem !== undefined && options.keyPem !== undefined) {
+    assertKeyFitsCertificate(options.certPem, options.keyPem);
+  }
   const secureContext = tls.createSecureContext({
     ca: options.caPem,
     cert: options.certPem,

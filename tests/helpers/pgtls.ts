@@ -96,6 +96,9 @@ export function proxyConfig(
   };
 }
 
+/** How long a CLI run may take before it is stopped (SIGTERM), so a regression fails, not hangs. */
+const CLI_RUN_LIMIT_MS = 60_000;
+
 /** Runs pgtls with `args` as it is, for CLI tests. */
 export async function runPgtls(
   args: readonly string[],
@@ -103,6 +106,7 @@ export async function runPgtls(
   const [command, base] = pgtlsCommand();
   const output = await new Deno.Command(command, {
     args: [...base, ...args],
+    signal: AbortSignal.timeout(CLI_RUN_LIMIT_MS),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -128,6 +128,32 @@ Deno.test("pgtls exits 2 when the listener key does not match its certificate", 
   }
 });
 
+Deno.test("pgtls exits 2 when the client key it would present to a backend does not match", async () => {
+  const { dir, certs, pg } = await fixture();
+  const path = `${dir}/backend-mismatch.yaml`;
+  const routed = {
+    address: `127.0.0.1:${pg.port}`,
+    tls_enabled: true,
+    cert_file: certs.proxy.cert,
+    key_file: certs.db.key,
+  };
+  const config = {
+    proxies: [{
+      ...proxyConfig(certs, pg.port),
+      routes: [{ sni: "other.example", backend: routed }],
+    }],
+  };
+  await Deno.writeTextFile(path, JSON.stringify(config));
+  for (const command of ["check", "serve"]) {
+    const result = await runPgtls([command, "--config", path]);
+    assertEquals(result.code, 2, `${command}: ${result.stderr}`);
+    assertMatch(
+      result.stderr,
+      /proxies\[0\]\.routes\[0\]\.backend: certificate and key do not work together \(.*proxy\.crt, .*db\.key\).*\(in .*backend-mismatch\.yaml\)/,
+    );
+  }
+});
+
 Deno.test("pgtls check --probe reports each backend's TLS version and certificate, or plaintext", async () => {
   const { dir, certs, pg } = await fixture();
   const plain = await plaintextCluster();
