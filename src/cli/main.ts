@@ -218,6 +218,9 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     });
   }
 
+  // From here until the handlers below are in place, a signal would otherwise
+  // kill the process (SIGHUP) or end it without the drain (SIGTERM/SIGINT).
+  const held = holdSignals(host);
   const proxies: ProxyHandle[] = [];
   // Only a single process serves metrics: workerCount refuses `metrics` with workers > 1.
   const metrics = config.metrics ? new PgtlsMetrics(new Registry()) : undefined;
@@ -250,6 +253,7 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
       logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
     }
   } catch (error) {
+    held.release();
     await Promise.all(proxies.map((p) => p.stop(0)));
     const message = error instanceof Error ? error.message : String(error);
     logger.error("could not start", { error: message });
@@ -260,11 +264,14 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
   } else {
     logger.info("pgtls started", banner);
   }
-  const stopReloading = host.onSignal(
-    "SIGHUP",
-    () => void reloadCertificates(runtime, host, logger, config, proxies, ephemeral, flags.config),
-  );
-  await waitForShutdown(host, logger, config, proxies, () => serving = false);
+  const reload = () =>
+    void reloadCertificates(runtime, host, logger, config, proxies, ephemeral, flags.config);
+  const stopReloading = host.onSignal("SIGHUP", reload);
+  const shutdown = waitForShutdown(host, logger, config, proxies, () => serving = false);
+  const early = held.release();
+  if (early.stop !== null) shutdown.stop(early.stop);
+  else if (early.reload) reload();
+  await shutdown.done;
   await metricsListener?.close();
   stopReloading();
   return ExitCode.Ok;
@@ -323,7 +330,33 @@ async function reloadCertificates(
   }
 }
 
-/** Resolves after SIGTERM/SIGINT once sessions drained; a second signal exits at once. */
+/** Signals that arrived while pgtls was starting, held until it serves. */
+interface HeldSignals {
+  /** The first SIGTERM or SIGINT, if one came. */
+  readonly stop: string | null;
+  readonly reload: boolean;
+}
+
+/** Holds SIGTERM, SIGINT and SIGHUP until `release`, which tells what came. */
+function holdSignals(host: Host): { release(): HeldSignals } {
+  const held = { stop: null as string | null, reload: false };
+  const off = [
+    host.onSignal("SIGTERM", () => held.stop ??= "SIGTERM"),
+    host.onSignal("SIGINT", () => held.stop ??= "SIGINT"),
+    host.onSignal("SIGHUP", () => held.reload = true),
+  ];
+  return {
+    release() {
+      off.forEach((unsubscribe) => unsubscribe());
+      return held;
+    },
+  };
+}
+
+/**
+ * Drains and stops after SIGTERM/SIGINT (or `stop`), `done` resolving once
+ * sessions drained; a second signal exits at once.
+ */
 function waitForShutdown(
   host: Host,
   logger: Logger,
@@ -331,8 +364,9 @@ function waitForShutdown(
   proxies: readonly ProxyHandle[],
   /** Called once the first signal arrives, before sessions drain. */
   onStopping: () => void,
-): Promise<void> {
-  return new Promise((resolve) => {
+): { done: Promise<void>; stop(signal: string): void } {
+  let stop: (signal: string) => void = () => {};
+  const done = new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: string) => () => {
       if (stopping) {
@@ -357,5 +391,7 @@ function waitForShutdown(
       host.onSignal("SIGTERM", onSignal("SIGTERM")),
       host.onSignal("SIGINT", onSignal("SIGINT")),
     ];
+    stop = (signal) => onSignal(signal)();
   });
+  return { done, stop };
 }
