@@ -48,6 +48,8 @@ if (values.deno || values["deno-only"]) {
     "--allow-read",
     "--allow-env",
     "--allow-sys",
+    // node:cluster starts `workers` as child processes.
+    "--allow-run",
     // young_collection.ts: cheap collections of the relay's garbage Buffers.
     "--v8-flags=--expose-gc",
     ...(values.target ? ["--target", values.target] : []),
