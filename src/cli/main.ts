@@ -236,6 +236,7 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
           logger,
           reusePort: role?.reusePort,
           meter: metrics?.forProxy(proxy.name),
+          shareCancel: role && ((request) => role.shareCancel(i, request)),
         }),
       );
     }
@@ -260,6 +261,7 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     return ExitCode.Failure;
   }
   if (role) {
+    role.onSharedCancel((proxy, request) => proxies[proxy]?.cancelShared(request));
     role.ready(proxies.map((p) => p.address.port));
   } else {
     logger.info("pgtls started", banner);

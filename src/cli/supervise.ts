@@ -79,6 +79,11 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const start = (init: WorkerInit): WorkerProcess | undefined => {
     try {
       const worker = launcher.start(init);
+      // A cancel a worker could not place goes to every other worker; the one
+      // holding the session's key forwards it.
+      worker.onCancel((proxy, request) =>
+        workers.forEach((other) => other !== worker && other.passCancel(proxy, request))
+      );
       workers.push(worker);
       watched.push(watch(worker));
       logger.debug("worker started", { worker: worker.id, pid: worker.pid });

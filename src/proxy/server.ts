@@ -11,7 +11,12 @@ import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { Logger } from "../observe/log.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
-import { runSession, type SessionContext, type SessionRecord } from "./session.ts";
+import {
+  forwardSharedCancel,
+  runSession,
+  type SessionContext,
+  type SessionRecord,
+} from "./session.ts";
 import { selectRoute } from "./routes.ts";
 import { CancelKeys } from "./cancel_keys.ts";
 import type { ProxyMaterial } from "./material.ts";
@@ -45,6 +50,11 @@ export interface ProxyHandle {
    * does not match its certificate).
    */
   prepareReload(material: ProxyMaterial): () => void;
+  /**
+   * Forwards a CancelRequest another worker could not place, if one of this
+   * proxy's sessions holds its key (with `routes`; a no-op otherwise).
+   */
+  cancelShared(request: Uint8Array): void;
 }
 
 let nextSessionId = 1;
@@ -59,6 +69,8 @@ export async function startProxy(options: {
   reusePort?: boolean;
   /** Where sessions are counted, when metrics are on. */
   meter?: ProxyMeter;
+  /** With workers: hands a cancel no session here can place to the other workers. */
+  shareCancel?: (request: Uint8Array) => void;
 }): Promise<ProxyHandle> {
   const { runtime, config, logger, meter } = options;
   const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
@@ -69,8 +81,10 @@ export async function startProxy(options: {
   let accepting = true;
   // Outlives reloads: sessions started before one are still cancelled through it.
   const cancelKeys = config.routes.length > 0 ? new CancelKeys<BackendTarget>() : undefined;
+  // Only routes make a cancel's backend depend on its key; without them every worker knows it.
+  const shareCancel = cancelKeys && options.shareCancel;
   const contextFor = (material: ProxyMaterial) =>
-    sessionContext(runtime, config, material, { socketOptions, meter, cancelKeys });
+    sessionContext(runtime, config, material, { socketOptions, meter, cancelKeys, shareCancel });
   let context = contextFor(options.material);
   meter?.certificates(certificateExpiry(config, options.material));
 
@@ -134,6 +148,24 @@ export async function startProxy(options: {
         if (expiry) meter?.certificates(expiry);
       };
     },
+    cancelShared(request: Uint8Array): void {
+      forwardSharedCancel(request, context).then(
+        (backend) => {
+          if (backend !== null) {
+            logger.info("cancel forwarded", {
+              proxy: config.name,
+              backend,
+              from: "another worker",
+            });
+          }
+        },
+        (error: unknown) =>
+          logger.warn("cancel not forwarded", {
+            proxy: config.name,
+            error: error instanceof Error ? error.message : String(error),
+          }),
+      );
+    },
     async stop(graceMs: number): Promise<void> {
       accepting = false;
       await listener.close();
@@ -184,7 +216,7 @@ function sessionContext(
   runtime: Runtime,
   config: ProxyConfig,
   material: ProxyMaterial,
-  shared: Pick<SessionContext, "socketOptions" | "meter" | "cancelKeys">,
+  shared: Pick<SessionContext, "socketOptions" | "meter" | "cancelKeys" | "shareCancel">,
 ): Omit<SessionContext, "signal"> {
   const serverTls = runtime.serverTls({
     certPem: material.listener.certPem,

@@ -81,6 +81,11 @@ export interface SessionContext {
    * backend to choose from; without it cancels go where the SNI routes them.
    */
   readonly cancelKeys?: CancelKeys<BackendTarget>;
+  /**
+   * With workers, hands a CancelRequest whose key no session here holds to
+   * the other workers: the session it cancels may be one of theirs.
+   */
+  readonly shareCancel?: (request: Uint8Array) => void;
   /** Told how opening the backend went, when metrics are on. */
   readonly meter?: SessionMeter;
 }
@@ -336,8 +341,14 @@ async function serve(
     );
   }
   if (packet.kind === "cancel_request") {
-    const target = context.cancelKeys?.find(startup.bytes.subarray(CANCEL_KEY_OFFSET)) ??
-      context.selectBackend(record.sni);
+    const known = context.cancelKeys?.find(startup.bytes.subarray(CANCEL_KEY_OFFSET));
+    if (known === undefined && context.shareCancel) {
+      context.shareCancel(startup.bytes);
+      record.backend = "(passed to the other workers)";
+      record.end = "cancel_forwarded";
+      return;
+    }
+    const target = known ?? context.selectBackend(record.sni);
     record.backend = target.label;
     await forwardCancel(startup.bytes, target, context);
     record.end = "cancel_forwarded";
@@ -378,7 +389,10 @@ async function serve(
 }
 
 /** Opens the backend, telling the meter how long it took or why it failed. */
-async function openMetered(target: BackendTarget, context: SessionContext): Promise<ByteConn> {
+async function openMetered(
+  target: BackendTarget,
+  context: Omit<SessionContext, "signal">,
+): Promise<ByteConn> {
   const started = performance.now();
   try {
     const conn = await openBackend(context.runtime, target, context.socketOptions);
@@ -405,13 +419,27 @@ async function dialBackend(target: BackendTarget, context: SessionContext): Prom
 }
 
 /**
+ * Forwards a CancelRequest another worker shared, if one of this process's
+ * sessions holds its key; resolves with the backend's label, or null.
+ */
+export async function forwardSharedCancel(
+  request: Uint8Array,
+  context: Omit<SessionContext, "signal">,
+): Promise<string | null> {
+  const target = context.cancelKeys?.find(request.subarray(CANCEL_KEY_OFFSET));
+  if (target === undefined) return null;
+  await forwardCancel(request, target, context);
+  return target.label;
+}
+
+/**
  * Sends a CancelRequest to the backend and waits for it to close, as
  * PostgreSQL does once it has acted on it. The client gets no reply either way.
  */
 async function forwardCancel(
   bytes: Uint8Array,
   target: BackendTarget,
-  context: SessionContext,
+  context: Omit<SessionContext, "signal">,
 ): Promise<void> {
   const backend = await openMetered(target, context).catch(
     (error: unknown) => {

@@ -28,8 +28,17 @@ import type {
   WorkerRole,
 } from "./types.ts";
 
-type ToWorker = { type: "init"; init: WorkerInit } | { type: "signal"; signal: HostSignal };
-type ToSupervisor = { type: "hello" } | { type: "ready"; ports: number[] };
+/** A CancelRequest on its way between workers (IPC carries JSON, so bytes as numbers). */
+type SharedCancel = { type: "cancel"; proxy: number; request: number[] };
+type ToWorker =
+  | { type: "init"; init: WorkerInit }
+  | { type: "signal"; signal: HostSignal }
+  | SharedCancel;
+type ToSupervisor = { type: "hello" } | { type: "ready"; ports: number[] } | SharedCancel;
+
+function sharedCancel(proxy: number, request: Uint8Array): SharedCancel {
+  return { type: "cancel", proxy, request: [...request] };
+}
 
 const SIGNALS: readonly HostSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
@@ -51,15 +60,21 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     if (listening.size === 0) early.add(signal);
     listening.forEach((handler) => handler());
   };
+  let onSharedCancel: ((proxy: number, request: Uint8Array) => void) | undefined;
   for (const signal of SIGNALS) process.on(signal, () => {});
   process.on("message", (message: ToWorker) => {
     if (message.type === "signal") deliver(message.signal);
+    if (message.type === "cancel") {
+      onSharedCancel?.(message.proxy, Uint8Array.from(message.request));
+    }
   });
   // No handler for a vanished supervisor: node:cluster exits a worker whose
   // IPC channel closes unasked, so none outlives a killed supervisor.
   const role: WorkerRole = {
     ...init,
     ready: (ports) => send({ type: "ready", ports: [...ports] }),
+    shareCancel: (proxy, request) => send(sharedCancel(proxy, request)),
+    onSharedCancel: (handler) => onSharedCancel = handler,
   };
   return {
     ...host,
@@ -145,10 +160,12 @@ function startWorker(init: WorkerInit): WorkerProcess {
   const exited = new Promise<WorkerExit>((resolve) =>
     worker.once("exit", (code, signal) => resolve({ code, signal }))
   );
+  let onCancel: ((proxy: number, request: Uint8Array) => void) | undefined;
   const ready = new Promise<readonly number[]>((resolve, reject) => {
     worker.on("message", (message: ToSupervisor) => {
       if (message.type === "hello") deliver(worker, { type: "init", init });
       if (message.type === "ready") resolve(message.ports);
+      if (message.type === "cancel") onCancel?.(message.proxy, Uint8Array.from(message.request));
     });
     exited.then(() => reject(new Error("the worker exited before it listened")));
   });
@@ -160,6 +177,8 @@ function startWorker(init: WorkerInit): WorkerProcess {
     ready,
     exited,
     signal: (signal) => deliver(worker, { type: "signal", signal }),
+    onCancel: (handler) => onCancel = handler,
+    passCancel: (proxy, request) => deliver(worker, sharedCancel(proxy, request)),
   };
 }
 

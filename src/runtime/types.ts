@@ -250,6 +250,13 @@ export interface WorkerInit {
 export interface WorkerRole extends WorkerInit {
   /** Tells the supervisor this worker listens, with its bound ports by proxy index. */
   ready(ports: readonly number[]): void;
+  /**
+   * Hands a CancelRequest whose key this worker does not hold to the other
+   * workers, through the supervisor: the session may be one of theirs.
+   */
+  shareCancel(proxy: number, request: Uint8Array): void;
+  /** Hears CancelRequests that other workers shared, by proxy index. */
+  onSharedCancel(handler: (proxy: number, request: Uint8Array) => void): void;
 }
 
 /** How a worker process ended. */
@@ -268,6 +275,10 @@ export interface WorkerProcess {
   readonly exited: Promise<WorkerExit>;
   /** Passes on a signal the supervisor received; a no-op once the worker is gone. */
   signal(signal: HostSignal): void;
+  /** Hears the CancelRequests this worker shares (see {@link WorkerRole.shareCancel}). */
+  onCancel(handler: (proxy: number, request: Uint8Array) => void): void;
+  /** Passes another worker's CancelRequest on to this one; a no-op once it is gone. */
+  passCancel(proxy: number, request: Uint8Array): void;
 }
 
 /** Starts worker processes: pgtls again, with the same command line. */

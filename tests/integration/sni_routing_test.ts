@@ -10,7 +10,7 @@ const ROUTED_NAME = "proxy.pgtls.test";
  * pgtls in front of two clusters: by default the plaintext one, and the TLS
  * one for clients whose SNI is {@link ROUTED_NAME}.
  */
-async function routedProxy() {
+async function routedProxy(top: Record<string, unknown> = {}) {
   const { dir, certs, pg } = await fixture();
   const plain = await plaintextCluster();
   const routed = proxyConfig(certs, pg.port, true);
@@ -18,7 +18,7 @@ async function routedProxy() {
     ...proxyConfig(certs, plain.port, false),
     routes: [{ sni: ROUTED_NAME, backend: routed.backend }],
   };
-  const pgtls = await startPgtls(dir, { proxies: [config] });
+  const pgtls = await startPgtls(dir, { ...top, proxies: [config] });
   // libpq sends the host name as SNI and connects to hostaddr.
   const routedClient: ClientTarget = {
     port: pgtls.port,
@@ -53,6 +53,25 @@ Deno.test("psql's Ctrl-C reaches the routed backend, though its cancel carries n
     const cancel = await pgtls.waitForLog((l) => l.reason === "cancel_forwarded");
     assertEquals(cancel.backend, `db.pgtls.test (127.0.0.1:${pg.port})`);
     assertEquals(cancel.sni, null);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("with workers: 2 every Ctrl-C reaches the routed backend, whichever worker it lands on", async () => {
+  const { pgtls, pg, routedClient } = await routedProxy({ workers: 2 });
+  try {
+    await pgtls.waitForLog((l) => l.msg === "pgtls started");
+    // The kernel spreads connections over the workers: a cancel lands on the
+    // session's worker about half the time, so six in a row on it by chance
+    // would be 1 in 64.
+    for (let i = 1; i <= 6; i++) {
+      const { stderr, code } = await interruptedSleep(routedClient, pg.sql.bind(pg));
+      assertMatch(stderr, /canceling statement due to user request/, `cancel ${i}`);
+      assertEquals(code, 1);
+    }
+    const warnings = pgtls.logs.filter((l) => l.msg === "cancel not forwarded");
+    assertEquals(warnings, []);
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }
