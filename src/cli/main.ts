@@ -6,10 +6,11 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Host, Listener, Runtime } from "../runtime/types.ts";
+import type { Host, Listener, Runtime, WorkerRole } from "../runtime/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import type { Config } from "../config/types.ts";
 import { checkWorkerCount, resolveWorkers, workerConfig } from "../config/workers.ts";
+import { assertReloadable } from "../config/reload.ts";
 import { Logger } from "../observe/log.ts";
 import { Registry } from "../observe/metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
@@ -266,10 +267,19 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
   } else {
     logger.info("pgtls started", banner);
   }
-  const reload = () =>
-    void reloadCertificates(runtime, host, logger, config, proxies, ephemeral, flags.config);
+  let current = config;
+  // One reload at a time: a second SIGHUP while one runs is served after it.
+  let reloading = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      current = await reloadAll(
+        { runtime, host, logger, flags, role, proxies, ephemeral },
+        current,
+      );
+    });
+  };
   const stopReloading = host.onSignal("SIGHUP", reload);
-  const shutdown = waitForShutdown(host, logger, config, proxies, () => serving = false);
+  const shutdown = waitForShutdown(host, logger, () => current, proxies, () => serving = false);
   const early = held.release();
   if (early.stop !== null) shutdown.stop(early.stop);
   else if (early.reload) reload();
@@ -303,32 +313,50 @@ function workerCount(host: Host, config: Config, file: string | undefined): numb
   return count;
 }
 
+/** What a reload needs from the serving process. */
+interface ReloadScope {
+  readonly runtime: Runtime;
+  readonly host: Host;
+  readonly logger: Logger;
+  readonly flags: ServeFlags;
+  readonly role: WorkerRole | undefined;
+  readonly proxies: readonly ProxyHandle[];
+  readonly ephemeral: { certPem: string; keyPem: string } | undefined;
+}
+
 /**
- * SIGHUP: reads every certificate and key again and serves new sessions
- * with them. All proxies load first; if any file is bad nothing changes and
- * the old certificates stay in use. The rest of the configuration is not
- * reloaded: listeners and backends are fixed for the life of the process.
+ * SIGHUP: reads the config file (flags still override it) and every
+ * certificate and key again, and serves new sessions with them; open
+ * sessions keep what they started with. Everything is loaded and every TLS
+ * context built before anything is put in use, so a bad file, a key that
+ * does not fit, or a change that needs a restart (see `assertReloadable`)
+ * changes nothing. Resolves with the configuration now in use.
  */
-async function reloadCertificates(
-  runtime: Runtime,
-  host: Host,
-  logger: Logger,
-  config: Config,
-  proxies: readonly ProxyHandle[],
-  ephemeral: { certPem: string; keyPem: string } | undefined,
-  file: string | undefined,
-): Promise<void> {
+async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
+  const { runtime, host, logger, flags, role, proxies, ephemeral } = scope;
+  const file = flags.config;
   try {
-    const materials = await loadAllMaterial(host, config, ephemeral, file);
-    // Build every TLS context before putting any in use, so a bad key changes nothing.
-    checkTls(runtime, config, materials, file);
-    const commits = proxies.map((proxy, i) => proxy.prepareReload(materials[i]!));
+    let next = current;
+    if (file !== undefined) {
+      const { config: read } = await loadConfig(host, flags);
+      next = role ? workerConfig(read, role.id, role.count, role.ports) : read;
+      try {
+        assertReloadable(current, next);
+      } catch (error) {
+        throw error instanceof ConfigError ? error.inFile(file) : error;
+      }
+    }
+    const materials = await loadAllMaterial(host, next, ephemeral, file);
+    checkTls(runtime, next, materials, file);
+    const commits = proxies.map((proxy, i) => proxy.prepareReload(materials[i]!, next.proxies[i]));
     commits.forEach((commit) => commit());
-    logger.info("certificates reloaded", { proxies: proxies.length });
+    logger.info("configuration reloaded", { proxies: proxies.length, file: file ?? null });
+    return next;
   } catch (error) {
-    logger.error("reload failed; the certificates in use are kept", {
+    logger.error("reload failed; the configuration and certificates in use are kept", {
       error: error instanceof Error ? error.message : String(error),
     });
+    return current;
   }
 }
 
@@ -362,7 +390,8 @@ function holdSignals(host: Host): { release(): HeldSignals } {
 function waitForShutdown(
   host: Host,
   logger: Logger,
-  config: Config,
+  /** The configuration in use when the signal comes (reloads may change shutdown_timeout). */
+  configNow: () => Config,
   proxies: readonly ProxyHandle[],
   /** Called once the first signal arrives, before sessions drain. */
   onStopping: () => void,
@@ -377,6 +406,7 @@ function waitForShutdown(
       }
       stopping = true;
       onStopping();
+      const config = configNow();
       const active = proxies.reduce((n, p) => n + p.activeSessions(), 0);
       logger.info("shutting down: no new connections", {
         signal,

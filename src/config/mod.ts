@@ -10,3 +10,4 @@ export * from "./duration.ts";
 export * from "./address.ts";
 export { ConfigError } from "./fields.ts";
 export * from "./workers.ts";
+export * from "./reload.ts";

@@ -44,12 +44,13 @@ export interface ProxyHandle {
    */
   stop(graceMs: number): Promise<void>;
   /**
-   * Prepares freshly loaded certificates and keys and returns the function
-   * that puts them in use for new sessions (open sessions keep theirs).
-   * Throws, changing nothing, when the material is unusable (e.g. a key that
-   * does not match its certificate).
+   * Prepares freshly loaded certificates and keys, and the proxy's settings
+   * when given (its name and listener address must be the same), and returns
+   * the function that puts them in use for new sessions (open sessions keep
+   * theirs). Throws, changing nothing, when the material is unusable (e.g. a
+   * key that does not match its certificate).
    */
-  prepareReload(material: ProxyMaterial): () => void;
+  prepareReload(material: ProxyMaterial, proxy?: ProxyConfig): () => void;
   /**
    * Forwards a CancelRequest another worker could not place, if one of this
    * proxy's sessions holds its key (with `routes`; a no-op otherwise).
@@ -72,7 +73,9 @@ export async function startProxy(options: {
   /** With workers: hands a cancel no session here can place to the other workers. */
   shareCancel?: (request: Uint8Array) => void;
 }): Promise<ProxyHandle> {
-  const { runtime, config, logger, meter } = options;
+  const { runtime, logger, meter } = options;
+  // Replaced by reloads; the name and listener address never change.
+  let config = options.config;
   const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
   const sessions = new Set<Promise<void>>();
   // One controller per session rather than one shared signal: thousands of
@@ -80,12 +83,15 @@ export async function startProxy(options: {
   const aborters = new Set<AbortController>();
   let accepting = true;
   // Outlives reloads: sessions started before one are still cancelled through it.
-  const cancelKeys = config.routes.length > 0 ? new CancelKeys<BackendTarget>() : undefined;
-  // Only routes make a cancel's backend depend on its key; without them every worker knows it.
-  const shareCancel = cancelKeys && options.shareCancel;
-  const contextFor = (material: ProxyMaterial) =>
-    sessionContext(runtime, config, material, { socketOptions, meter, cancelKeys, shareCancel });
-  let context = contextFor(options.material);
+  const cancelKeys = new CancelKeys<BackendTarget>();
+  const contextFor = (proxy: ProxyConfig, material: ProxyMaterial) =>
+    sessionContext(runtime, proxy, material, {
+      socketOptions,
+      meter,
+      // Only routes make a cancel's backend depend on its key; without them every worker knows it.
+      ...(proxy.routes.length > 0 ? { cancelKeys, shareCancel: options.shareCancel } : {}),
+    });
+  let context = contextFor(config, options.material);
   meter?.certificates(certificateExpiry(config, options.material));
 
   let refusing = 0;
@@ -101,7 +107,8 @@ export async function startProxy(options: {
     const own = { ...context, signal: aborter.signal };
     const counters = { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 };
     meter?.sessionOpened(counters);
-    const session = runSession(conn, id, own, full ? { refusal, counters } : { counters }).then(
+    const sessionOptions = full ? { refusal: refusal(), counters } : { counters };
+    const session = runSession(conn, id, own, sessionOptions).then(
       (record) => {
         meter?.sessionClosed(record);
         aborters.delete(aborter);
@@ -116,12 +123,13 @@ export async function startProxy(options: {
     meter?.connectionDropped();
     conn.close();
   };
-  const refusal = {
-    severity: "FATAL",
-    code: SqlState.TooManyConnections,
-    message:
-      `sorry, too many clients already (pgtls max_connections ${config.listener.maxConnections})`,
-  } as const;
+  const refusal = () =>
+    ({
+      severity: "FATAL",
+      code: SqlState.TooManyConnections,
+      message:
+        `sorry, too many clients already (pgtls max_connections ${config.listener.maxConnections})`,
+    }) as const;
 
   const listener = await runtime.listen(
     config.listener.bindAddress,
@@ -140,10 +148,11 @@ export async function startProxy(options: {
     name: config.name,
     address: listener.address,
     activeSessions: () => sessions.size,
-    prepareReload(material: ProxyMaterial): () => void {
-      const next = contextFor(material);
-      const expiry = meter && certificateExpiry(config, material);
+    prepareReload(material: ProxyMaterial, proxy: ProxyConfig = config): () => void {
+      const next = contextFor(proxy, material);
+      const expiry = meter && certificateExpiry(proxy, material);
       return () => {
+        config = proxy;
         context = next;
         if (expiry) meter?.certificates(expiry);
       };

@@ -1,7 +1,17 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { startPgtls } from "../helpers/pgtls.ts";
+import { type PgtlsProcess, spawnPgtls, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
+import { freePort } from "../helpers/run.ts";
+
+/** Sends SIGHUP and returns the reload log line it causes. */
+async function hangUpOn(pgtls: PgtlsProcess) {
+  const reloadLines = () => pgtls.logs.filter((l) => /reload/.test(l.msg));
+  const before = reloadLines().length;
+  pgtls.kill("SIGHUP");
+  await pgtls.waitForLog(() => reloadLines().length > before);
+  return reloadLines()[before]!;
+}
 
 Deno.test("SIGHUP reloads the listener certificate, and a bad file keeps the old one", async () => {
   const { dir, certs, pg } = await fixture();
@@ -17,14 +27,7 @@ Deno.test("SIGHUP reloads the listener certificate, and a bad file keeps the old
   });
   const verifiedBy = async (caFile: string) =>
     (await psql({ port: pgtls.port, caFile }, "SELECT 1", { check: false })).code;
-  const reloadLines = () => pgtls.logs.filter((l) => /reload/.test(l.msg));
-  /** Sends SIGHUP and returns the reload log line it causes. */
-  const hangUp = async () => {
-    const before = reloadLines().length;
-    pgtls.kill("SIGHUP");
-    await pgtls.waitForLog(() => reloadLines().length > before);
-    return reloadLines()[before]!;
-  };
+  const hangUp = () => hangUpOn(pgtls);
   try {
     assertEquals(await verifiedBy(certs.proxyCa), 0);
     assertEquals(await verifiedBy(certs.dbCa), 2);
@@ -33,7 +36,7 @@ Deno.test("SIGHUP reloads the listener certificate, and a bad file keeps the old
     await Deno.copyFile(certs.db.cert, liveCert);
     await Deno.copyFile(certs.db.key, liveKey);
     const reloaded = await hangUp();
-    assertEquals(reloaded.msg, "certificates reloaded");
+    assertEquals(reloaded.msg, "configuration reloaded");
     assertEquals(await verifiedBy(certs.dbCa), 0, "new sessions get the new certificate");
     assertEquals(await verifiedBy(certs.proxyCa), 2);
 
@@ -46,6 +49,49 @@ Deno.test("SIGHUP reloads the listener certificate, and a bad file keeps the old
       /proxies\[0\]\.listener\.tls: certificate and key do not work/,
     );
     assertEquals(await verifiedBy(certs.dbCa), 0, "the certificate in use is kept");
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("SIGHUP applies a changed setting to new sessions; a change that needs a restart changes nothing", async () => {
+  const { dir, certs, pg } = await fixture();
+  const path = `${dir}/reload-settings.yaml`;
+  const write = (plaintext: string, bindAddress = "127.0.0.1:0") =>
+    Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        proxies: [{
+          listener: {
+            bind_address: bindAddress,
+            tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+            plaintext,
+          },
+          backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
+        }],
+      }),
+    );
+  await write("reject");
+  const pgtls = await spawnPgtls(["--config", path]);
+  const withoutTls = async () =>
+    (await psql({ port: pgtls.port, sslmode: "disable" }, "SELECT 1", { check: false })).code;
+  try {
+    assertEquals(await withoutTls(), 2, "plaintext is rejected");
+
+    // Another listen address needs a restart; the plaintext change in the same file is not applied.
+    await write("allow", `127.0.0.1:${freePort()}`);
+    const refused = await hangUpOn(pgtls);
+    assertEquals(refused.level, "error");
+    assertMatch(
+      String(refused.error),
+      /proxies\[0\]\.listener\.bind_address: cannot change without a restart .*\(in .*reload-settings\.yaml\)/,
+    );
+    assertEquals(await withoutTls(), 2, "nothing changed");
+
+    await write("allow");
+    const reloaded = await hangUpOn(pgtls);
+    assertEquals(reloaded.msg, "configuration reloaded");
+    assertEquals(await withoutTls(), 0, "new sessions follow plaintext: allow");
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }

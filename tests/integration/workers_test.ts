@@ -132,7 +132,7 @@ Deno.test("workers: 2: SIGHUP reloads the certificate in every worker", async ()
     await Deno.copyFile(certs.db.key, key);
     pgtls.kill("SIGHUP");
     const reloaded = () =>
-      pgtls.logs.filter((l) => l.msg === "certificates reloaded").map((l) => l.worker).sort();
+      pgtls.logs.filter((l) => l.msg === "configuration reloaded").map((l) => l.worker).sort();
     await pgtls.waitForLog(() => reloaded().length === 2);
     assertEquals(reloaded(), [1, 2]);
     const mark = pgtls.logs.length;

@@ -85,9 +85,9 @@ Deno.test("a SIGTERM that arrives while pgtls starts is held: it starts, drains,
 Deno.test("a SIGHUP that arrives while pgtls starts reloads once it serves, not kills it", async () => {
   const host = new SignalHost(SERVE, ["SIGHUP"]);
   const exited = main(denoRuntime(), host);
-  await waitFor(host, () => host.logged("certificates reloaded"));
+  await waitFor(host, () => host.logged("configuration reloaded"));
   host.deliver("SIGTERM");
   assertEquals(await exited, 0);
   assertEquals(host.killedBy, null);
-  assert(host.logged("certificates reloaded"));
+  assert(host.logged("configuration reloaded"));
 });
