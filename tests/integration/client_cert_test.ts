@@ -1,9 +1,9 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { startPgtls } from "../helpers/pgtls.ts";
+import { proxyConfig, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { startupMessage } from "../helpers/wire.ts";
-import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
+import { startCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 
 /**
  * Opens direct TLS with a client certificate, sends a StartupMessage and
@@ -94,5 +94,52 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
     );
   } finally {
     assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("backend.cert_file/key_file: pgtls presents its certificate to a backend that requires one", async () => {
+  const { dir, certs } = await fixture();
+  const pg = await startCluster(`${dir}/client-cert-backend`, certs.db);
+  try {
+    // The backend trusts the test proxy CA for client certificates and requires one over TCP.
+    const caCopy = `${pg.dataDir}/clients-ca.crt`;
+    await Deno.copyFile(certs.proxyCa, caCopy);
+    await Deno.chmod(caCopy, 0o644);
+    await Deno.writeTextFile(
+      `${pg.dataDir}/pg_hba.conf`,
+      "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca\n",
+    );
+    await pg.sql("ALTER SYSTEM SET ssl_ca_file = 'clients-ca.crt'");
+    await pg.sql("SELECT pg_reload_conf()");
+
+    const backend = proxyConfig(certs, pg.port, true).backend as Record<string, unknown>;
+    const listener = proxyConfig(certs, pg.port, true).listener;
+    const pgtls = await startPgtls(dir, {
+      proxies: [
+        {
+          name: "with-cert",
+          listener,
+          backend: { ...backend, cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+        },
+        { name: "without-cert", listener, backend },
+      ],
+    });
+    try {
+      const through = (name: string) =>
+        psql(
+          { port: pgtls.ports.get(name)!, caFile: certs.proxyCa, extra: "channel_binding=disable" },
+          "SELECT 7",
+          { check: false },
+        );
+      const accepted = await through("with-cert");
+      assertEquals(accepted.stdout.trim(), "7", accepted.stderr);
+      const refused = await through("without-cert");
+      assertEquals(refused.code, 2);
+      assertMatch(refused.stderr, /connection requires a valid client certificate/);
+    } finally {
+      assertEquals(await pgtls.stop(), 0);
+    }
+  } finally {
+    pg.stopSync();
   }
 });
