@@ -216,6 +216,8 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
       ephemeral,
       banner,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
+      serveMetrics: config.metrics &&
+        ((handler) => runtime.serveHttp(config.metrics!.listen, handler)),
     });
   }
 
@@ -223,7 +225,7 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
   // kill the process (SIGHUP) or end it without the drain (SIGTERM/SIGINT).
   const held = holdSignals(host);
   const proxies: ProxyHandle[] = [];
-  // Only a single process serves metrics: workerCount refuses `metrics` with workers > 1.
+  // A worker counts its own sessions; its supervisor serves every worker's in one scrape.
   const metrics = config.metrics ? new PgtlsMetrics(new Registry()) : undefined;
   let serving = true;
   let metricsListener: Listener | undefined;
@@ -241,10 +243,13 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
         }),
       );
     }
-    if (metrics && config.metrics) {
+    if (metrics && role) {
+      const workerLabel = { worker: String(role.id) };
+      role.onMetricsRequest(() => metrics.registry.families(workerLabel));
+    } else if (metrics && config.metrics) {
       metricsListener = await runtime.serveHttp(
         config.metrics.listen,
-        metricsHandler(metrics.registry, () => serving),
+        metricsHandler(() => metrics.registry.encode(), () => serving),
       ).catch((error: unknown) => {
         throw new Error(
           `metrics: cannot listen on ${formatAddress(config.metrics!.listen)}: ${
@@ -297,13 +302,6 @@ function workerCount(host: Host, config: Config, file: string | undefined): numb
       throw new ConfigError("workers", "this host cannot start worker processes; use 1");
     }
     checkWorkerCount(config, count);
-    if (count > 1 && config.metrics !== undefined) {
-      // Each worker is a process with its own counters; one port cannot show their sum.
-      throw new ConfigError(
-        "metrics",
-        `is not available with workers > 1 (got ${count}): use workers: 1 to expose metrics`,
-      );
-    }
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) {
       throw error.inFile(file);

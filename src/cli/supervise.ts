@@ -14,11 +14,20 @@
 import type {
   Host,
   HostSignal,
+  HttpRequest,
+  HttpResponse,
+  Listener,
   WorkerInit,
   WorkerLauncher,
   WorkerProcess,
 } from "../runtime/types.ts";
 import type { LogFields, Logger } from "../observe/log.ts";
+import { encodeFamilies, mergeFamilies, type MetricFamily } from "../observe/metrics.ts";
+import { metricsHandler } from "../observe/metrics_http.ts";
+import { formatAddress } from "../config/address.ts";
+
+/** How long a scrape waits for each worker's metrics; a worker that is late is left out. */
+const WORKER_SCRAPE_TIMEOUT_MS = 2000;
 
 /** What the supervisor needs to start and watch workers. */
 export interface SuperviseOptions {
@@ -30,6 +39,13 @@ export interface SuperviseOptions {
   /** Fields of the "pgtls started" line. */
   readonly banner: LogFields;
   readonly shutdownTimeoutMs: number;
+  /**
+   * With `metrics` configured: binds the endpoint, which then serves every
+   * worker's metric families (each labelled with its `worker`) in one scrape.
+   */
+  readonly serveMetrics?: (
+    handler: (request: HttpRequest) => Promise<HttpResponse>,
+  ) => Promise<Listener>;
 }
 
 /** Runs the workers until a signal stops them or one dies; resolves with the exit code. */
@@ -111,6 +127,26 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     }
   }
   const allReady = await Promise.all(workers.map((w) => w.ready)).then(() => true, () => false);
+  let metricsListener: Listener | undefined;
+  if (allReady && !stopping && options.serveMetrics) {
+    const scrape = async () => {
+      const answers = await Promise.all(workers.map((w) => w.metrics(WORKER_SCRAPE_TIMEOUT_MS)));
+      return encodeFamilies(
+        mergeFamilies(answers.filter((a): a is readonly MetricFamily[] => a !== null)),
+      );
+    };
+    try {
+      metricsListener = await options.serveMetrics(metricsHandler(scrape, () => !stopping));
+      logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
+    } catch (error) {
+      logger.error("could not start", {
+        error: `metrics: ${error instanceof Error ? error.message : String(error)}`,
+      });
+      failed = true;
+      stopping = true;
+      signalAll("SIGTERM");
+    }
+  }
   if (allReady && !stopping) {
     logger.info("pgtls started", {
       ...options.banner,
@@ -120,6 +156,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     });
   }
   await Promise.all(watched);
+  await metricsListener?.close();
   unsubscribe.forEach((off) => off());
   if (failed) return 1;
   logger.info("stopped");

@@ -16,8 +16,19 @@ interface Metric {
   readonly name: string;
   readonly help: string;
   readonly type: "counter" | "gauge" | "histogram";
-  /** Sample lines, without the HELP/TYPE header. */
-  samples(): string[];
+  /** Sample lines, without the HELP/TYPE header; `extra` labels go on every one. */
+  samples(extra?: Labels): string[];
+}
+
+/**
+ * One metric's header and sample lines: what a worker process sends its
+ * supervisor, which serves every worker's under one header per metric.
+ */
+export interface MetricFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly type: "counter" | "gauge" | "histogram";
+  readonly samples: readonly string[];
 }
 
 /** Series by their encoded label set, so equal labels in any key order meet. */
@@ -55,8 +66,10 @@ export class Counter implements Metric {
     this.#series.get(labels).n += by;
   }
 
-  samples(): string[] {
-    return [...this.#series].map(({ labels, value }) => sample(this.name, labels, value.n));
+  samples(extra: Labels = {}): string[] {
+    return [...this.#series].map(({ labels, value }) =>
+      sample(this.name, { ...labels, ...extra }, value.n)
+    );
   }
 }
 
@@ -83,8 +96,10 @@ export class Gauge implements Metric {
     this.#series.delete(labels);
   }
 
-  samples(): string[] {
-    return [...this.#series].map(({ labels, value }) => sample(this.name, labels, value.n));
+  samples(extra: Labels = {}): string[] {
+    return [...this.#series].map(({ labels, value }) =>
+      sample(this.name, { ...labels, ...extra }, value.n)
+    );
   }
 }
 
@@ -121,9 +136,10 @@ export class Histogram implements Metric {
     state.count++;
   }
 
-  samples(): string[] {
+  samples(extra: Labels = {}): string[] {
     const lines: string[] = [];
-    for (const { labels, value } of this.#series) {
+    for (const { labels: own, value } of this.#series) {
+      const labels = { ...own, ...extra };
       let cumulative = 0;
       this.buckets.forEach((bound, i) => {
         cumulative += value.counts[i]!;
@@ -163,14 +179,18 @@ export class Registry {
 
   /** The exposition text: HELP and TYPE for every metric, then its samples. */
   encode(): string {
+    return encodeFamilies(this.families());
+  }
+
+  /** Every metric with its current samples, `extra` labels added to each. */
+  families(extra: Labels = {}): MetricFamily[] {
     for (const collect of this.#collectors) collect();
-    let text = "";
-    for (const metric of this.#metrics) {
-      text += `# HELP ${metric.name} ${escapeHelp(metric.help)}\n`;
-      text += `# TYPE ${metric.name} ${metric.type}\n`;
-      for (const line of metric.samples()) text += `${line}\n`;
-    }
-    return text;
+    return this.#metrics.map((metric) => ({
+      name: metric.name,
+      help: metric.help,
+      type: metric.type,
+      samples: metric.samples(extra),
+    }));
   }
 
   #add<M extends Metric>(metric: M): M {
@@ -183,6 +203,30 @@ export class Registry {
     this.#metrics.push(metric);
     return metric;
   }
+}
+
+/** Several processes' families as one exposition: one header per metric, then all samples. */
+export function mergeFamilies(lists: readonly (readonly MetricFamily[])[]): MetricFamily[] {
+  const merged = new Map<string, MetricFamily & { samples: string[] }>();
+  for (const list of lists) {
+    for (const family of list) {
+      const known = merged.get(family.name);
+      if (known) known.samples.push(...family.samples);
+      else merged.set(family.name, { ...family, samples: [...family.samples] });
+    }
+  }
+  return [...merged.values()];
+}
+
+/** The exposition text of `families`. */
+export function encodeFamilies(families: readonly MetricFamily[]): string {
+  let text = "";
+  for (const family of families) {
+    text += `# HELP ${family.name} ${escapeHelp(family.help)}\n`;
+    text += `# TYPE ${family.name} ${family.type}\n`;
+    for (const line of family.samples) text += `${line}\n`;
+  }
+  return text;
 }
 
 function sample(name: string, labels: Labels, value: number): string {

@@ -7,16 +7,19 @@
  */
 
 import type { HttpRequest, HttpResponse } from "../runtime/types.ts";
-import { PROMETHEUS_CONTENT_TYPE, type Registry } from "./metrics.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 
 const TEXT = "text/plain; charset=utf-8";
 
-/** The request handler over `registry`; `serving()` decides /healthz. */
+/**
+ * The request handler: `exposition()` gives the /metrics text (a registry's
+ * own, or every worker's gathered), `serving()` decides /healthz.
+ */
 export function metricsHandler(
-  registry: Registry,
+  exposition: () => string | Promise<string>,
   serving: () => boolean,
-): (request: HttpRequest) => HttpResponse {
-  return ({ method, path }) => {
+): (request: HttpRequest) => Promise<HttpResponse> {
+  return async ({ method, path }) => {
     if (path !== "/metrics" && path !== "/healthz") {
       return { status: 404, contentType: TEXT, body: "not found\n" };
     }
@@ -28,6 +31,6 @@ export function metricsHandler(
         ? { status: 200, contentType: TEXT, body: "ok\n" }
         : { status: 503, contentType: TEXT, body: "shutting down\n" };
     }
-    return { status: 200, contentType: PROMETHEUS_CONTENT_TYPE, body: registry.encode() };
+    return { status: 200, contentType: PROMETHEUS_CONTENT_TYPE, body: await exposition() };
   };
 }

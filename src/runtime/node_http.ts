@@ -14,13 +14,13 @@ import type { Endpoint, HttpRequest, HttpResponse, Listener } from "./types.ts";
 /** Binds `address` and answers every request with `handler`'s response. */
 export function serveHttpNode(
   address: Endpoint,
-  handler: (request: HttpRequest) => HttpResponse,
+  handler: (request: HttpRequest) => HttpResponse | Promise<HttpResponse>,
 ): Promise<Listener> {
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     let response: HttpResponse;
     try {
       const path = (req.url ?? "/").split("?")[0]!;
-      response = handler({ method: req.method ?? "GET", path });
+      response = await handler({ method: req.method ?? "GET", path });
     } catch (error) {
       response = {
         status: 500,

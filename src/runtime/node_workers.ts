@@ -18,6 +18,7 @@
 import cluster, { type Worker } from "node:cluster";
 import os from "node:os";
 import process from "node:process";
+import type { MetricFamily } from "../observe/metrics.ts";
 import type {
   Host,
   HostSignal,
@@ -33,8 +34,13 @@ type SharedCancel = { type: "cancel"; proxy: number; request: number[] };
 type ToWorker =
   | { type: "init"; init: WorkerInit }
   | { type: "signal"; signal: HostSignal }
+  | { type: "metrics-request"; id: number }
   | SharedCancel;
-type ToSupervisor = { type: "hello" } | { type: "ready"; ports: number[] } | SharedCancel;
+type ToSupervisor =
+  | { type: "hello" }
+  | { type: "ready"; ports: number[] }
+  | { type: "metrics"; id: number; families: readonly MetricFamily[] }
+  | SharedCancel;
 
 function sharedCancel(proxy: number, request: Uint8Array): SharedCancel {
   return { type: "cancel", proxy, request: [...request] };
@@ -61,11 +67,15 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     listening.forEach((handler) => handler());
   };
   let onSharedCancel: ((proxy: number, request: Uint8Array) => void) | undefined;
+  let provideMetrics: (() => readonly MetricFamily[]) | undefined;
   for (const signal of SIGNALS) process.on(signal, () => {});
   process.on("message", (message: ToWorker) => {
     if (message.type === "signal") deliver(message.signal);
     if (message.type === "cancel") {
       onSharedCancel?.(message.proxy, Uint8Array.from(message.request));
+    }
+    if (message.type === "metrics-request") {
+      send({ type: "metrics", id: message.id, families: provideMetrics?.() ?? [] });
     }
   });
   // No handler for a vanished supervisor: node:cluster exits a worker whose
@@ -75,6 +85,7 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     ready: (ports) => send({ type: "ready", ports: [...ports] }),
     shareCancel: (proxy, request) => send(sharedCancel(proxy, request)),
     onSharedCancel: (handler) => onSharedCancel = handler,
+    onMetricsRequest: (provide) => provideMetrics = provide,
   };
   return {
     ...host,
@@ -161,14 +172,18 @@ function startWorker(init: WorkerInit): WorkerProcess {
     worker.once("exit", (code, signal) => resolve({ code, signal }))
   );
   let onCancel: ((proxy: number, request: Uint8Array) => void) | undefined;
+  const scrapes = new Map<number, (families: readonly MetricFamily[] | null) => void>();
   const ready = new Promise<readonly number[]>((resolve, reject) => {
     worker.on("message", (message: ToSupervisor) => {
       if (message.type === "hello") deliver(worker, { type: "init", init });
       if (message.type === "ready") resolve(message.ports);
       if (message.type === "cancel") onCancel?.(message.proxy, Uint8Array.from(message.request));
+      if (message.type === "metrics") scrapes.get(message.id)?.(message.families);
     });
     exited.then(() => reject(new Error("the worker exited before it listened")));
   });
+  // A scrape waiting on a worker that exits gets nothing rather than waiting for its timeout.
+  exited.then(() => [...scrapes.values()].forEach((settle) => settle(null)));
   // Unhandled, the rejection of a worker that never got ready would end the supervisor.
   ready.catch(() => {});
   return {
@@ -179,8 +194,24 @@ function startWorker(init: WorkerInit): WorkerProcess {
     signal: (signal) => deliver(worker, { type: "signal", signal }),
     onCancel: (handler) => onCancel = handler,
     passCancel: (proxy, request) => deliver(worker, sharedCancel(proxy, request)),
+    metrics(timeoutMs) {
+      if (!worker.isConnected()) return Promise.resolve(null);
+      const id = nextScrape++;
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => settle(null), timeoutMs);
+        const settle = (families: readonly MetricFamily[] | null) => {
+          clearTimeout(timer);
+          scrapes.delete(id);
+          resolve(families);
+        };
+        scrapes.set(id, settle);
+        deliver(worker, { type: "metrics-request", id });
+      });
+    },
   };
 }
+
+let nextScrape = 1;
 
 function deliver(worker: Worker, message: ToWorker): void {
   if (!worker.isConnected()) return;

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { MetricFamily } from "../observe/metrics.ts";
+
 /** A host and port. */
 export interface Endpoint {
   readonly host: string;
@@ -224,7 +226,10 @@ export interface Runtime {
    * answered with what `handler` returns. Closing stops the listener and
    * drops idle keep-alive connections so that shutdown is not held up.
    */
-  serveHttp(address: Endpoint, handler: (request: HttpRequest) => HttpResponse): Promise<Listener>;
+  serveHttp(
+    address: Endpoint,
+    handler: (request: HttpRequest) => HttpResponse | Promise<HttpResponse>,
+  ): Promise<Listener>;
 }
 
 /** The signals pgtls acts on. */
@@ -257,6 +262,8 @@ export interface WorkerRole extends WorkerInit {
   shareCancel(proxy: number, request: Uint8Array): void;
   /** Hears CancelRequests that other workers shared, by proxy index. */
   onSharedCancel(handler: (proxy: number, request: Uint8Array) => void): void;
+  /** Answers the supervisor's metrics scrapes with this worker's metric families. */
+  onMetricsRequest(provide: () => readonly MetricFamily[]): void;
 }
 
 /** How a worker process ended. */
@@ -279,6 +286,8 @@ export interface WorkerProcess {
   onCancel(handler: (proxy: number, request: Uint8Array) => void): void;
   /** Passes another worker's CancelRequest on to this one; a no-op once it is gone. */
   passCancel(proxy: number, request: Uint8Array): void;
+  /** This worker's metric families, or null if it does not answer within `timeoutMs`. */
+  metrics(timeoutMs: number): Promise<readonly MetricFamily[] | null>;
 }
 
 /** Starts worker processes: pgtls again, with the same command line. */

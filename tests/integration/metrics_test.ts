@@ -1,12 +1,12 @@
 /**
  * The metrics endpoint of a running pgtls: counters move with real psql
  * sessions, certificate expiry matches openssl, /healthz and 404; and
- * `metrics` is refused with workers > 1.
+ * with workers, one scrape gathers every worker's series.
  */
 
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture, plaintextCluster } from "../helpers/fixture.ts";
-import { proxyConfig, runPgtls, startPgtls } from "../helpers/pgtls.ts";
+import { proxyConfig, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort, run } from "../helpers/run.ts";
 
@@ -108,26 +108,35 @@ Deno.test("a backend that refuses TLS counts as a backend handshake failure and 
   }
 });
 
-Deno.test("metrics with workers > 1 is a configuration error", async () => {
-  const { dir, certs } = await fixture();
-  const config = `${dir}/metrics-workers.yaml`;
-  await Deno.writeTextFile(
-    config,
-    [
-      "workers: 2",
-      `metrics: { listen: "127.0.0.1:${freePort()}" }`,
-      "proxies:",
-      "  - listener:",
-      '      bind_address: "127.0.0.1:0"',
-      `      tls: { cert_file: "${certs.proxy.cert}", key_file: "${certs.proxy.key}" }`,
-      '    backend: { address: "127.0.0.1:5432" }',
-      "",
-    ].join("\n"),
-  );
-  const result = await runPgtls(["check", "--config", config]);
-  assertEquals(result.code, 2, result.stderr);
-  assertMatch(
-    result.stderr,
-    /configuration error: metrics: is not available with workers > 1/,
-  );
+Deno.test("with workers: 2 one scrape shows every worker's series, labelled by worker", async () => {
+  const { dir, certs, pg } = await fixture();
+  const metricsPort = freePort();
+  const pgtls = await startPgtls(dir, {
+    workers: 2,
+    metrics: { listen: `127.0.0.1:${metricsPort}` },
+    proxies: [proxyConfig(certs, pg.port)],
+  });
+  try {
+    await pgtls.waitForLog((l) => l.msg === "metrics listening");
+    const target = { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" };
+    const sessions = 6;
+    for (let i = 0; i < sessions; i++) {
+      assertEquals((await psql(target, "SELECT 1")).stdout.trim(), "1");
+    }
+    const closed = () => pgtls.logs.filter((l) => l.msg === "session closed").length;
+    await pgtls.waitForLog(() => closed() >= sessions);
+
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const ok = (worker: string) =>
+      sampleOf(text, `pgtls_connections_total{proxy="main",result="ok",worker="${worker}"}`) ?? 0;
+    assertEquals(ok("1") + ok("2"), sessions, text);
+    assertEquals(text.match(/^# HELP pgtls_connections_total /gm)?.length, 1, text);
+    // Each worker loaded the certificate: its series appears once per worker.
+    const expiry =
+      `pgtls_certificate_expiry_timestamp_seconds{proxy="main",certificate="${certs.proxy.cert}"`;
+    assertEquals(sampleOf(text, `${expiry},worker="1"}`), await notAfterSeconds(certs.proxy.cert));
+    assertEquals(sampleOf(text, `${expiry},worker="2"}`), await notAfterSeconds(certs.proxy.cert));
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
 });

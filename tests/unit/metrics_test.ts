@@ -3,7 +3,12 @@
  * buckets; and how pgtls's sessions feed its metric families.
  */
 
-import { escapeLabelValue, Registry } from "../../src/observe/metrics.ts";
+import {
+  encodeFamilies,
+  escapeLabelValue,
+  mergeFamilies,
+  Registry,
+} from "../../src/observe/metrics.ts";
 import { metricsHandler } from "../../src/observe/metrics_http.ts";
 import { PgtlsMetrics } from "../../src/proxy/metrics.ts";
 import { BackendError } from "../../src/proxy/backend.ts";
@@ -82,20 +87,49 @@ Deno.test("the registry refuses bad names, duplicates, decreasing counters and u
   assertThrows(() => registry.histogram("h", "x", [1, 1]), RangeError);
 });
 
-Deno.test("metricsHandler serves /metrics and /healthz, 404 elsewhere, 503 health once stopping", () => {
+Deno.test("metricsHandler serves /metrics and /healthz, 404 elsewhere, 503 health once stopping", async () => {
   const registry = new Registry();
   registry.gauge("g", "g").set({}, 1);
   let serving = true;
-  const handle = metricsHandler(registry, () => serving);
-  const metrics = handle({ method: "GET", path: "/metrics" });
+  const handle = metricsHandler(() => registry.encode(), () => serving);
+  const metrics = await handle({ method: "GET", path: "/metrics" });
   assertEquals(metrics.status, 200);
   assertEquals(metrics.contentType, "text/plain; version=0.0.4; charset=utf-8");
   assertEquals(metrics.body, "# HELP g g\n# TYPE g gauge\ng 1\n");
-  assertEquals(handle({ method: "GET", path: "/healthz" }).body, "ok\n");
-  assertEquals(handle({ method: "GET", path: "/" }).status, 404);
-  assertEquals(handle({ method: "POST", path: "/metrics" }).status, 405);
+  assertEquals((await handle({ method: "GET", path: "/healthz" })).body, "ok\n");
+  assertEquals((await handle({ method: "GET", path: "/" })).status, 404);
+  assertEquals((await handle({ method: "POST", path: "/metrics" })).status, 405);
   serving = false;
-  assertEquals(handle({ method: "GET", path: "/healthz" }).status, 503);
+  assertEquals((await handle({ method: "GET", path: "/healthz" })).status, 503);
+});
+
+Deno.test("mergeFamilies puts every process's samples under one header per metric", () => {
+  const worker = (id: string, sessions: number) => {
+    const registry = new Registry();
+    registry.counter("sessions_total", "sessions").inc({ result: "ok" }, sessions);
+    registry.histogram("connect_seconds", "connect", [0.1]).observe({}, 0.05);
+    return registry.families({ worker: id });
+  };
+  assertEquals(
+    encodeFamilies(mergeFamilies([worker("1", 3), worker("2", 5)])),
+    [
+      "# HELP sessions_total sessions",
+      "# TYPE sessions_total counter",
+      'sessions_total{result="ok",worker="1"} 3',
+      'sessions_total{result="ok",worker="2"} 5',
+      "# HELP connect_seconds connect",
+      "# TYPE connect_seconds histogram",
+      'connect_seconds_bucket{worker="1",le="0.1"} 1',
+      'connect_seconds_bucket{worker="1",le="+Inf"} 1',
+      'connect_seconds_sum{worker="1"} 0.05',
+      'connect_seconds_count{worker="1"} 1',
+      'connect_seconds_bucket{worker="2",le="0.1"} 1',
+      'connect_seconds_bucket{worker="2",le="+Inf"} 1',
+      'connect_seconds_sum{worker="2"} 0.05',
+      'connect_seconds_count{worker="2"} 1',
+      "",
+    ].join("\n"),
+  );
 });
 
 function record(end: SessionEnd, up: number, down: number): SessionRecord {
