@@ -185,6 +185,22 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     host.writeOut(SERVE_HELP);
     return ExitCode.Ok;
   }
+  // Until pgtls's own handlers are in place, a signal would otherwise kill
+  // the process (SIGHUP) or end it without the drain (SIGTERM/SIGINT).
+  const held = holdSignals(host);
+  try {
+    return await serveHolding(runtime, host, flags, held);
+  } finally {
+    held.release();
+  }
+}
+
+async function serveHolding(
+  runtime: Runtime,
+  host: Host,
+  flags: ServeFlags,
+  held: { release(): HeldSignals },
+): Promise<number> {
   const { config: file, ephemeralCertificate } = await loadConfig(host, flags);
   const role = host.worker;
   const count = role?.count ?? workerCount(host, file, flags.config);
@@ -208,6 +224,12 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     proxies: config.proxies.length,
   };
   if (role === undefined && count > 1) {
+    // supervise() subscribes to signals before it awaits anything, so none falls between.
+    const early = held.release();
+    if (early.stop !== null) {
+      logger.info("stopped before starting workers", { signal: early.stop });
+      return ExitCode.Ok;
+    }
     return supervise({
       host,
       launcher: host.launcher!,
@@ -221,9 +243,6 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
     });
   }
 
-  // From here until the handlers below are in place, a signal would otherwise
-  // kill the process (SIGHUP) or end it without the drain (SIGTERM/SIGINT).
-  const held = holdSignals(host);
   const proxies: ProxyHandle[] = [];
   // A worker counts its own sessions; its supervisor serves every worker's in one scrape.
   const metrics = config.metrics ? new PgtlsMetrics(new Registry()) : undefined;
@@ -260,14 +279,15 @@ async function serve(runtime: Runtime, host: Host, args: readonly string[]): Pro
       logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
     }
   } catch (error) {
-    held.release();
     await Promise.all(proxies.map((p) => p.stop(0)));
     const message = error instanceof Error ? error.message : String(error);
     logger.error("could not start", { error: message });
     return ExitCode.Failure;
   }
   if (role) {
-    role.onSharedCancel((proxy, request) => proxies[proxy]?.cancelShared(request));
+    role.onSharedCancel((proxy, request) =>
+      proxies[proxy]?.cancelShared(request) ?? Promise.resolve(false)
+    );
     role.ready(proxies.map((p) => p.address.port));
   } else {
     logger.info("pgtls started", banner);
@@ -339,6 +359,8 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
       const { config: read } = await loadConfig(host, flags);
       next = role ? workerConfig(read, role.id, role.count, role.ports) : read;
       try {
+        // Each worker's share of max_connections must stay at least 1, as at start.
+        if (role) checkWorkerCount(read, role.count);
         assertReloadable(current, next);
       } catch (error) {
         throw error instanceof ConfigError ? error.inFile(file) : error;
@@ -365,7 +387,7 @@ interface HeldSignals {
   readonly reload: boolean;
 }
 
-/** Holds SIGTERM, SIGINT and SIGHUP until `release`, which tells what came. */
+/** Holds SIGTERM, SIGINT and SIGHUP until `release` (idempotent), which tells what came. */
 function holdSignals(host: Host): { release(): HeldSignals } {
   const held = { stop: null as string | null, reload: false };
   const off = [
@@ -375,7 +397,7 @@ function holdSignals(host: Host): { release(): HeldSignals } {
   ];
   return {
     release() {
-      off.forEach((unsubscribe) => unsubscribe());
+      off.splice(0).forEach((unsubscribe) => unsubscribe());
       return held;
     },
   };

@@ -98,7 +98,9 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       // A cancel a worker could not place goes to every other worker; the one
       // holding the session's key forwards it.
       worker.onCancel((proxy, request) =>
-        workers.forEach((other) => other !== worker && other.passCancel(proxy, request))
+        anyTrue(
+          workers.filter((other) => other !== worker).map((o) => o.passCancel(proxy, request)),
+        )
       );
       workers.push(worker);
       watched.push(watch(worker));
@@ -116,19 +118,9 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     }
   };
 
-  const base = { count, reusePort: launcher.reusePort, ephemeral: options.ephemeral };
-  // With SO_REUSEPORT each worker binds for itself, so the first one settles
-  // what port 0 means and the rest bind the same port.
-  const first = start({ ...base, id: 1 });
-  const ports = await first?.ready.catch(() => undefined);
-  if (ports !== undefined && !stopping) {
-    for (let id = 2; id <= count; id++) {
-      if (!start({ ...base, id, ports: launcher.reusePort ? ports : undefined })) break;
-    }
-  }
-  const allReady = await Promise.all(workers.map((w) => w.ready)).then(() => true, () => false);
+  // Bound before any worker starts, so that a port in use fails at once, as it does without workers.
   let metricsListener: Listener | undefined;
-  if (allReady && !stopping && options.serveMetrics) {
+  if (options.serveMetrics) {
     const scrape = async () => {
       const answers = await Promise.all(workers.map((w) => w.metrics(WORKER_SCRAPE_TIMEOUT_MS)));
       return encodeFamilies(
@@ -137,16 +129,28 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     };
     try {
       metricsListener = await options.serveMetrics(metricsHandler(scrape, () => !stopping));
-      logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
     } catch (error) {
+      unsubscribe.forEach((off) => off());
       logger.error("could not start", {
         error: `metrics: ${error instanceof Error ? error.message : String(error)}`,
       });
-      failed = true;
-      stopping = true;
-      signalAll("SIGTERM");
+      return 1;
+    }
+    logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
+  }
+
+  const base = { count, reusePort: launcher.reusePort, ephemeral: options.ephemeral };
+  // With SO_REUSEPORT each worker binds for itself, so the first one settles
+  // what port 0 means and the rest bind the same port.
+  // A signal that came while the metrics port was being bound: start nothing.
+  const first = stopping ? undefined : start({ ...base, id: 1 });
+  const ports = await first?.ready.catch(() => undefined);
+  if (ports !== undefined && !stopping) {
+    for (let id = 2; id <= count; id++) {
+      if (!start({ ...base, id, ports: launcher.reusePort ? ports : undefined })) break;
     }
   }
+  const allReady = await Promise.all(workers.map((w) => w.ready)).then(() => true, () => false);
   if (allReady && !stopping) {
     logger.info("pgtls started", {
       ...options.banner,
@@ -161,4 +165,19 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   if (failed) return 1;
   logger.info("stopped");
   return 0;
+}
+
+/** Resolves true as soon as one answer is true, false once all are false (or there are none). */
+function anyTrue(answers: readonly Promise<boolean>[]): Promise<boolean> {
+  return new Promise((resolve) => {
+    let left = answers.length;
+    if (left === 0) resolve(false);
+    for (const answer of answers) {
+      answer.then((yes) => {
+        left--;
+        if (yes) resolve(true);
+        else if (left === 0) resolve(false);
+      });
+    }
+  });
 }

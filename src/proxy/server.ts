@@ -53,9 +53,9 @@ export interface ProxyHandle {
   prepareReload(material: ProxyMaterial, proxy?: ProxyConfig): () => void;
   /**
    * Forwards a CancelRequest another worker could not place, if one of this
-   * proxy's sessions holds its key (with `routes`; a no-op otherwise).
+   * proxy's sessions holds its key; resolves false when none does.
    */
-  cancelShared(request: Uint8Array): void;
+  cancelShared(request: Uint8Array): Promise<boolean>;
 }
 
 let nextSessionId = 1;
@@ -71,7 +71,7 @@ export async function startProxy(options: {
   /** Where sessions are counted, when metrics are on. */
   meter?: ProxyMeter;
   /** With workers: hands a cancel no session here can place to the other workers. */
-  shareCancel?: (request: Uint8Array) => void;
+  shareCancel?: (request: Uint8Array) => Promise<boolean>;
 }): Promise<ProxyHandle> {
   const { runtime, logger, meter } = options;
   // Replaced by reloads; the name and listener address never change.
@@ -89,7 +89,10 @@ export async function startProxy(options: {
       socketOptions,
       meter,
       // Only routes make a cancel's backend depend on its key; without them every worker knows it.
-      ...(proxy.routes.length > 0 ? { cancelKeys, shareCancel: options.shareCancel } : {}),
+      cancelKeys,
+      ...(proxy.routes.length > 0
+        ? { recordCancelKeys: true, shareCancel: options.shareCancel }
+        : {}),
     });
   let context = contextFor(config, options.material);
   meter?.certificates(certificateExpiry(config, options.material));
@@ -157,22 +160,21 @@ export async function startProxy(options: {
         if (expiry) meter?.certificates(expiry);
       };
     },
-    cancelShared(request: Uint8Array): void {
-      forwardSharedCancel(request, context).then(
+    cancelShared(request: Uint8Array): Promise<boolean> {
+      return forwardSharedCancel(request, context).then(
         (backend) => {
-          if (backend !== null) {
-            logger.info("cancel forwarded", {
-              proxy: config.name,
-              backend,
-              from: "another worker",
-            });
-          }
+          if (backend === null) return false;
+          logger.info("cancel forwarded", { proxy: config.name, backend, from: "another worker" });
+          return true;
         },
-        (error: unknown) =>
+        (error: unknown) => {
+          // The key was held here: no other worker will forward it either.
           logger.warn("cancel not forwarded", {
             proxy: config.name,
             error: error instanceof Error ? error.message : String(error),
-          }),
+          });
+          return true;
+        },
       );
     },
     async stop(graceMs: number): Promise<void> {
@@ -225,7 +227,10 @@ function sessionContext(
   runtime: Runtime,
   config: ProxyConfig,
   material: ProxyMaterial,
-  shared: Pick<SessionContext, "socketOptions" | "meter" | "cancelKeys" | "shareCancel">,
+  shared: Pick<
+    SessionContext,
+    "socketOptions" | "meter" | "cancelKeys" | "recordCancelKeys" | "shareCancel"
+  >,
 ): Omit<SessionContext, "signal"> {
   const serverTls = runtime.serverTls({
     certPem: material.listener.certPem,

@@ -77,15 +77,18 @@ export interface SessionContext {
   /** Aborted when pgtls shuts down and the drain time is over. */
   readonly signal: AbortSignal;
   /**
-   * Where live sessions' cancel keys lead, when there is more than one
-   * backend to choose from; without it cancels go where the SNI routes them.
+   * Where live sessions' cancel keys lead; a cancel whose key is not there
+   * goes where its own SNI routes it. Consulted always (sessions keep their
+   * keys across a reload that drops the routes), filled as `recordCancelKeys` says.
    */
   readonly cancelKeys?: CancelKeys<BackendTarget>;
+  /** Whether new sessions record their keys: when there is more than one backend (routes). */
+  readonly recordCancelKeys?: boolean;
   /**
-   * With workers, hands a CancelRequest whose key no session here holds to
-   * the other workers: the session it cancels may be one of theirs.
+   * With workers, offers a CancelRequest whose key no session here holds to
+   * the other workers: true once one of them forwarded it.
    */
-  readonly shareCancel?: (request: Uint8Array) => void;
+  readonly shareCancel?: (request: Uint8Array) => Promise<boolean>;
   /** Told how opening the backend went, when metrics are on. */
   readonly meter?: SessionMeter;
 }
@@ -342,9 +345,9 @@ async function serve(
   }
   if (packet.kind === "cancel_request") {
     const known = context.cancelKeys?.find(startup.bytes.subarray(CANCEL_KEY_OFFSET));
-    if (known === undefined && context.shareCancel) {
-      context.shareCancel(startup.bytes);
-      record.backend = "(passed to the other workers)";
+    // Like PostgreSQL, closes the client only once the cancel was acted on.
+    if (known === undefined && await context.shareCancel?.(startup.bytes)) {
+      record.backend = "(another worker's session)";
       record.end = "cancel_forwarded";
       return;
     }
@@ -367,10 +370,16 @@ async function serve(
     const first = concatBytes(startup.bytes, startup.leftover);
     await backend.write(first);
     record.counters.clientToBackend += first.length;
-    const cancelKeys = context.cancelKeys;
+    const cancelKeys = context.recordCancelKeys ? context.cancelKeys : undefined;
     // Only a TLS backend can offer SCRAM-SHA-256-PLUS, and only routes make cancel keys matter.
     const watch = target.tls || cancelKeys
-      ? new AuthWatch(cancelKeys && ((key) => forgetKey = cancelKeys.remember(key, target)))
+      ? new AuthWatch(
+        cancelKeys && ((key) => {
+          // A backend sends one BackendKeyData; should it send more, only the last counts.
+          forgetKey?.();
+          forgetKey = cancelKeys.remember(key, target);
+        }),
+      )
       : undefined;
     record.end = await context.runtime.relay(
       client,

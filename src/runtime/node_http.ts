@@ -28,11 +28,17 @@ export function serveHttpNode(
         body: `${error instanceof Error ? error.message : String(error)}\n`,
       };
     }
-    res.writeHead(response.status, {
-      "content-type": response.contentType,
-      "content-length": Buffer.byteLength(response.body),
-    });
-    res.end(req.method === "HEAD" ? undefined : response.body);
+    // The scraper may have gone, or the server closed, while the handler ran.
+    if (res.destroyed || res.writableEnded) return;
+    try {
+      res.writeHead(response.status, {
+        "content-type": response.contentType,
+        "content-length": Buffer.byteLength(response.body),
+      });
+      res.end(req.method === "HEAD" ? undefined : response.body);
+    } catch {
+      res.destroy();
+    }
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);

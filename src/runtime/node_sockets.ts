@@ -508,9 +508,9 @@ export function relayNode(
       relayed?.(chunk.length);
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
-      if (!backend.write(chunk) && backend.writableLength >= RELAY_IN_FLIGHT) {
-        clientFlow.pause();
+      if (!backend.write(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
+        if (backend.writableLength >= RELAY_IN_FLIGHT) clientFlow.pause();
       }
     });
     backend.on("data", (data: Uint8Array) => {
@@ -518,9 +518,9 @@ export function relayNode(
       const chunk = tap?.active ? tap.fromBackend(data) : data;
       if (chunk.length === 0) return;
       counters.backendToClient += chunk.length;
-      if (!client.write(chunk) && client.writableLength >= RELAY_IN_FLIGHT) {
-        backendFlow.pause();
+      if (!client.write(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, client.writableLength);
+        if (client.writableLength >= RELAY_IN_FLIGHT) backendFlow.pause();
       }
     });
     backend.on("drain", () => clientFlow.resume());

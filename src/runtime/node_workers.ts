@@ -19,6 +19,7 @@ import cluster, { type Worker } from "node:cluster";
 import os from "node:os";
 import process from "node:process";
 import type { MetricFamily } from "../observe/metrics.ts";
+import { PendingAnswers } from "./pending_answers.ts";
 import type {
   Host,
   HostSignal,
@@ -29,22 +30,30 @@ import type {
   WorkerRole,
 } from "./types.ts";
 
-/** A CancelRequest on its way between workers (IPC carries JSON, so bytes as numbers). */
-type SharedCancel = { type: "cancel"; proxy: number; request: number[] };
+/**
+ * A CancelRequest on its way between workers, by proxy index (IPC carries
+ * JSON, so the bytes as numbers): a worker shares one it cannot place, the
+ * supervisor passes it to the others, and each answers whether it forwarded it.
+ */
+type CancelQuestion = { id: number; proxy: number; request: number[] };
 type ToWorker =
   | { type: "init"; init: WorkerInit }
   | { type: "signal"; signal: HostSignal }
   | { type: "metrics-request"; id: number }
-  | SharedCancel;
+  | { type: "pass-cancel" } & CancelQuestion
+  | { type: "share-answer"; id: number; forwarded: boolean };
 type ToSupervisor =
   | { type: "hello" }
   | { type: "ready"; ports: number[] }
   | { type: "metrics"; id: number; families: readonly MetricFamily[] }
-  | SharedCancel;
+  | { type: "share-cancel" } & CancelQuestion
+  | { type: "cancel-answer"; id: number; forwarded: boolean };
 
-function sharedCancel(proxy: number, request: Uint8Array): SharedCancel {
-  return { type: "cancel", proxy, request: [...request] };
-}
+/**
+ * How long a shared cancel may take: the backend connect (connect_timeout,
+ * 5 s by default) and PostgreSQL acting on it, with room to spare.
+ */
+const CANCEL_ANSWER_TIMEOUT_MS = 15_000;
 
 const SIGNALS: readonly HostSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
@@ -66,14 +75,20 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     if (listening.size === 0) early.add(signal);
     listening.forEach((handler) => handler());
   };
-  let onSharedCancel: ((proxy: number, request: Uint8Array) => void) | undefined;
+  let onSharedCancel: ((proxy: number, request: Uint8Array) => Promise<boolean>) | undefined;
   let provideMetrics: (() => readonly MetricFamily[]) | undefined;
+  const shared = new PendingAnswers<boolean>();
   for (const signal of SIGNALS) process.on(signal, () => {});
   process.on("message", (message: ToWorker) => {
     if (message.type === "signal") deliver(message.signal);
-    if (message.type === "cancel") {
-      onSharedCancel?.(message.proxy, Uint8Array.from(message.request));
+    if (message.type === "pass-cancel") {
+      const { id } = message;
+      (onSharedCancel?.(message.proxy, Uint8Array.from(message.request)) ??
+        Promise.resolve(false))
+        .catch(() => false)
+        .then((forwarded) => send({ type: "cancel-answer", id, forwarded }));
     }
+    if (message.type === "share-answer") shared.answer(message.id, message.forwarded);
     if (message.type === "metrics-request") {
       send({ type: "metrics", id: message.id, families: provideMetrics?.() ?? [] });
     }
@@ -83,7 +98,12 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
   const role: WorkerRole = {
     ...init,
     ready: (ports) => send({ type: "ready", ports: [...ports] }),
-    shareCancel: (proxy, request) => send(sharedCancel(proxy, request)),
+    shareCancel: (proxy, request) =>
+      shared.ask(
+        (id) => send({ type: "share-cancel", id, proxy, request: [...request] }),
+        CANCEL_ANSWER_TIMEOUT_MS,
+        false,
+      ),
     onSharedCancel: (handler) => onSharedCancel = handler,
     onMetricsRequest: (provide) => provideMetrics = provide,
   };
@@ -93,7 +113,11 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     worker: role,
     onSignal(signal, handler) {
       handlers.get(signal)!.add(handler);
-      if (early.delete(signal)) setTimeout(handler, 0);
+      // Delivered a tick later; if this handler unsubscribed by then (a
+      // start-up hold released), whoever listens now hears it instead.
+      if (early.delete(signal)) {
+        setTimeout(() => handlers.get(signal)!.has(handler) ? handler() : deliver(signal), 0);
+      }
       return () => handlers.get(signal)!.delete(handler);
     },
   };
@@ -171,19 +195,29 @@ function startWorker(init: WorkerInit): WorkerProcess {
   const exited = new Promise<WorkerExit>((resolve) =>
     worker.once("exit", (code, signal) => resolve({ code, signal }))
   );
-  let onCancel: ((proxy: number, request: Uint8Array) => void) | undefined;
-  const scrapes = new Map<number, (families: readonly MetricFamily[] | null) => void>();
+  let onCancel: ((proxy: number, request: Uint8Array) => Promise<boolean>) | undefined;
+  const scrapes = new PendingAnswers<readonly MetricFamily[] | null>();
+  const passed = new PendingAnswers<boolean>();
   const ready = new Promise<readonly number[]>((resolve, reject) => {
     worker.on("message", (message: ToSupervisor) => {
       if (message.type === "hello") deliver(worker, { type: "init", init });
       if (message.type === "ready") resolve(message.ports);
-      if (message.type === "cancel") onCancel?.(message.proxy, Uint8Array.from(message.request));
-      if (message.type === "metrics") scrapes.get(message.id)?.(message.families);
+      if (message.type === "share-cancel") {
+        const { id } = message;
+        (onCancel?.(message.proxy, Uint8Array.from(message.request)) ?? Promise.resolve(false))
+          .catch(() => false)
+          .then((forwarded) => deliver(worker, { type: "share-answer", id, forwarded }));
+      }
+      if (message.type === "cancel-answer") passed.answer(message.id, message.forwarded);
+      if (message.type === "metrics") scrapes.answer(message.id, message.families);
     });
     exited.then(() => reject(new Error("the worker exited before it listened")));
   });
-  // A scrape waiting on a worker that exits gets nothing rather than waiting for its timeout.
-  exited.then(() => [...scrapes.values()].forEach((settle) => settle(null)));
+  // Questions waiting on a worker that exits get nothing rather than waiting for their timeout.
+  exited.then(() => {
+    scrapes.settleAll(null);
+    passed.settleAll(false);
+  });
   // Unhandled, the rejection of a worker that never got ready would end the supervisor.
   ready.catch(() => {});
   return {
@@ -193,25 +227,20 @@ function startWorker(init: WorkerInit): WorkerProcess {
     exited,
     signal: (signal) => deliver(worker, { type: "signal", signal }),
     onCancel: (handler) => onCancel = handler,
-    passCancel: (proxy, request) => deliver(worker, sharedCancel(proxy, request)),
+    passCancel(proxy, request) {
+      if (!worker.isConnected()) return Promise.resolve(false);
+      return passed.ask(
+        (id) => deliver(worker, { type: "pass-cancel", id, proxy, request: [...request] }),
+        CANCEL_ANSWER_TIMEOUT_MS,
+        false,
+      );
+    },
     metrics(timeoutMs) {
       if (!worker.isConnected()) return Promise.resolve(null);
-      const id = nextScrape++;
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => settle(null), timeoutMs);
-        const settle = (families: readonly MetricFamily[] | null) => {
-          clearTimeout(timer);
-          scrapes.delete(id);
-          resolve(families);
-        };
-        scrapes.set(id, settle);
-        deliver(worker, { type: "metrics-request", id });
-      });
+      return scrapes.ask((id) => deliver(worker, { type: "metrics-request", id }), timeoutMs, null);
     },
   };
 }
-
-let nextScrape = 1;
 
 function deliver(worker: Worker, message: ToWorker): void {
   if (!worker.isConnected()) return;

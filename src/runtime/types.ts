@@ -258,10 +258,15 @@ export interface WorkerRole extends WorkerInit {
   /**
    * Hands a CancelRequest whose key this worker does not hold to the other
    * workers, through the supervisor: the session may be one of theirs.
+   * Resolves true once one of them forwarded it and its backend closed the
+   * cancel connection, false if none holds the key.
    */
-  shareCancel(proxy: number, request: Uint8Array): void;
-  /** Hears CancelRequests that other workers shared, by proxy index. */
-  onSharedCancel(handler: (proxy: number, request: Uint8Array) => void): void;
+  shareCancel(proxy: number, request: Uint8Array): Promise<boolean>;
+  /**
+   * Answers CancelRequests other workers shared: true when a session of this
+   * worker holds the key (it forwarded the cancel, or logged why it could not).
+   */
+  onSharedCancel(handler: (proxy: number, request: Uint8Array) => Promise<boolean>): void;
   /** Answers the supervisor's metrics scrapes with this worker's metric families. */
   onMetricsRequest(provide: () => readonly MetricFamily[]): void;
 }
@@ -282,10 +287,13 @@ export interface WorkerProcess {
   readonly exited: Promise<WorkerExit>;
   /** Passes on a signal the supervisor received; a no-op once the worker is gone. */
   signal(signal: HostSignal): void;
-  /** Hears the CancelRequests this worker shares (see {@link WorkerRole.shareCancel}). */
-  onCancel(handler: (proxy: number, request: Uint8Array) => void): void;
-  /** Passes another worker's CancelRequest on to this one; a no-op once it is gone. */
-  passCancel(proxy: number, request: Uint8Array): void;
+  /**
+   * Answers the CancelRequests this worker shares (see {@link WorkerRole.shareCancel}):
+   * true when another worker forwarded it.
+   */
+  onCancel(handler: (proxy: number, request: Uint8Array) => Promise<boolean>): void;
+  /** Passes another worker's CancelRequest on to this one: true if it forwarded it. */
+  passCancel(proxy: number, request: Uint8Array): Promise<boolean>;
   /** This worker's metric families, or null if it does not answer within `timeoutMs`. */
   metrics(timeoutMs: number): Promise<readonly MetricFamily[] | null>;
 }
