@@ -5,7 +5,13 @@
 
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { type LogLine, type PgtlsProcess, runPgtls, startPgtls } from "../helpers/pgtls.ts";
+import {
+  type LogLine,
+  type PgtlsProcess,
+  runPgtls,
+  spawnPgtls,
+  startPgtls,
+} from "../helpers/pgtls.ts";
 import { connString, libpqEnv, psql } from "../helpers/clients.ts";
 import { run } from "../helpers/run.ts";
 
@@ -148,6 +154,45 @@ Deno.test("workers: 2: SIGHUP reloads the certificate in every worker", async ()
     assertEquals(old.code, 2, "the old certificate is no longer presented");
   } finally {
     await stopAndCheck(pgtls, pids);
+  }
+});
+
+Deno.test("workers: 2: a reload that would leave a worker no share of max_connections changes nothing", async () => {
+  const { dir, certs, pg } = await fixture();
+  const path = `${dir}/workers-reload.yaml`;
+  const write = (maxConnections: number) =>
+    Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        workers: 2,
+        proxies: [{
+          listener: {
+            bind_address: "127.0.0.1:0",
+            tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+            max_connections: maxConnections,
+          },
+          backend: { address: `127.0.0.1:${pg.port}` },
+        }],
+      }),
+    );
+  await write(10);
+  const pgtls = await spawnPgtls(["--config", path]);
+  try {
+    await pgtls.waitForLog((l) => l.msg === "pgtls started");
+    await write(1);
+    pgtls.kill("SIGHUP");
+    const failures = () => pgtls.logs.filter((l) => l.msg.startsWith("reload failed"));
+    await pgtls.waitForLog(() => failures().length === 2);
+    for (const failure of failures()) {
+      assertMatch(
+        String(failure.error),
+        /proxies\[0\]\.listener\.max_connections: must be at least the number of workers/,
+      );
+    }
+    const served = await psql({ port: pgtls.port, caFile: certs.proxyCa }, "SELECT 1");
+    assertEquals(served.stdout.trim(), "1");
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
   }
 });
 
