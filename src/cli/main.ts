@@ -18,7 +18,7 @@ import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { formatAddress } from "../config/address.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
 import { type ProxyHandle, startProxy } from "../proxy/server.ts";
-import { checkTlsMaterial } from "../proxy/tls_check.ts";
+import { type PreparedProxy, prepareProxies } from "../proxy/prepare.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
 import { VERSION } from "../version.ts";
 import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
@@ -141,15 +141,15 @@ async function loadAllMaterial(
   }
 }
 
-/** {@link checkTlsMaterial}, its error naming the config file. */
-function checkTls(
+/** {@link prepareProxies}, its error naming the config file. */
+function prepareAll(
   runtime: Runtime,
   config: Config,
   materials: readonly ProxyMaterial[],
   file: string | undefined,
-): void {
+): PreparedProxy[] {
   try {
-    checkTlsMaterial(runtime, config, materials);
+    return prepareProxies(runtime, config, materials);
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) throw error.inFile(file);
     throw error;
@@ -165,7 +165,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   const { config, ephemeralCertificate } = await loadConfig(host, flags);
   const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
-  checkTls(runtime, config, materials, flags.config);
+  prepareAll(runtime, config, materials, flags.config);
   const workers = workerCount(host, config, flags.config);
   host.writeOut(
     `configuration ok: ${config.proxies.length} proxy(ies)${
@@ -217,7 +217,7 @@ async function serveHolding(
     );
   }
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
-  checkTls(runtime, config, materials, flags.config);
+  const prepared = prepareAll(runtime, config, materials, flags.config);
   const banner = {
     version: VERSION,
     runtime: `${runtime.name} ${runtime.version}`,
@@ -255,6 +255,7 @@ async function serveHolding(
           runtime,
           config: proxy,
           material: materials[i]!,
+          prepared: prepared[i]!,
           logger,
           reusePort: role?.reusePort,
           meter: metrics?.forProxy(proxy.name),
@@ -367,9 +368,8 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
       }
     }
     const materials = await loadAllMaterial(host, next, ephemeral, file);
-    checkTls(runtime, next, materials, file);
-    const commits = proxies.map((proxy, i) => proxy.prepareReload(materials[i]!, next.proxies[i]));
-    commits.forEach((commit) => commit());
+    const prepared = prepareAll(runtime, next, materials, file);
+    proxies.forEach((proxy, i) => proxy.reload(next.proxies[i]!, materials[i]!, prepared[i]!));
     logger.info("configuration reloaded", { proxies: proxies.length, file: file ?? null });
     return next;
   } catch (error) {

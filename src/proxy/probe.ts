@@ -11,7 +11,7 @@ import type { PeerCertificate, Runtime } from "../runtime/types.ts";
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
 import type { ProxyMaterial } from "./material.ts";
 import { BackendError, openBackend } from "./backend.ts";
-import { prepareBackend } from "./server.ts";
+import { prepareBackend } from "./prepare.ts";
 
 /** What probing one backend found. */
 export interface ProbeResult {

@@ -5,12 +5,11 @@
  */
 
 import type { Endpoint, Runtime, SocketOptions, TcpConn } from "../runtime/types.ts";
-import type { BackendConfig, ProxyConfig } from "../config/types.ts";
+import type { ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
-import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { Logger } from "../observe/log.ts";
-import { type BackendTarget, backendTarget } from "./backend.ts";
+import type { BackendTarget } from "./backend.ts";
 import {
   forwardSharedCancel,
   runSession,
@@ -20,6 +19,7 @@ import {
 import { selectRoute } from "./routes.ts";
 import { CancelKeys } from "./cancel_keys.ts";
 import type { ProxyMaterial } from "./material.ts";
+import type { PreparedProxy } from "./prepare.ts";
 import type { ProxyMeter } from "./metrics.ts";
 import { certificateExpiry } from "./certificate_expiry.ts";
 
@@ -44,13 +44,10 @@ export interface ProxyHandle {
    */
   stop(graceMs: number): Promise<void>;
   /**
-   * Prepares freshly loaded certificates and keys, and the proxy's settings
-   * when given (its name and listener address must be the same), and returns
-   * the function that puts them in use for new sessions (open sessions keep
-   * theirs). Throws, changing nothing, when the material is unusable (e.g. a
-   * key that does not match its certificate).
+   * Serves new sessions with reloaded settings (the same name and listener
+   * address), files and their prepared TLS; open sessions keep theirs.
    */
-  prepareReload(material: ProxyMaterial, proxy?: ProxyConfig): () => void;
+  reload(proxy: ProxyConfig, material: ProxyMaterial, prepared: PreparedProxy): void;
   /**
    * Forwards a CancelRequest another worker could not place, if one of this
    * proxy's sessions holds its key; resolves false when none does.
@@ -65,6 +62,8 @@ export async function startProxy(options: {
   runtime: Runtime;
   config: ProxyConfig;
   material: ProxyMaterial;
+  /** The listener's TLS and the backends, built from `material` (see `prepare.ts`). */
+  prepared: PreparedProxy;
   logger: Logger;
   /** Bind with SO_REUSEPORT: other worker processes accept on the same port. */
   reusePort?: boolean;
@@ -84,17 +83,23 @@ export async function startProxy(options: {
   let accepting = true;
   // Outlives reloads: sessions started before one are still cancelled through it.
   const cancelKeys = new CancelKeys<BackendTarget>();
-  const contextFor = (proxy: ProxyConfig, material: ProxyMaterial) =>
-    sessionContext(runtime, proxy, material, {
-      socketOptions,
-      meter,
-      // Only routes make a cancel's backend depend on its key; without them every worker knows it.
-      cancelKeys,
-      ...(proxy.routes.length > 0
-        ? { recordCancelKeys: true, shareCancel: options.shareCancel }
-        : {}),
-    });
-  let context = contextFor(config, options.material);
+  const contextFor = (proxy: ProxyConfig, prepared: PreparedProxy): Omit<
+    SessionContext,
+    "signal"
+  > => ({
+    runtime,
+    listener: proxy.listener,
+    serverTls: prepared.serverTls,
+    selectBackend: (sni) => selectRoute(prepared.routes, sni, prepared.backend),
+    socketOptions,
+    meter,
+    cancelKeys,
+    // Only routes make a cancel's backend depend on its key; without them every worker knows it.
+    ...(proxy.routes.length > 0
+      ? { recordCancelKeys: true, shareCancel: options.shareCancel }
+      : {}),
+  });
+  let context = contextFor(config, options.prepared);
   meter?.certificates(certificateExpiry(config, options.material));
 
   let refusing = 0;
@@ -151,14 +156,10 @@ export async function startProxy(options: {
     name: config.name,
     address: listener.address,
     activeSessions: () => sessions.size,
-    prepareReload(material: ProxyMaterial, proxy: ProxyConfig = config): () => void {
-      const next = contextFor(proxy, material);
-      const expiry = meter && certificateExpiry(proxy, material);
-      return () => {
-        config = proxy;
-        context = next;
-        if (expiry) meter?.certificates(expiry);
-      };
+    reload(proxy: ProxyConfig, material: ProxyMaterial, prepared: PreparedProxy): void {
+      config = proxy;
+      context = contextFor(proxy, prepared);
+      meter?.certificates(certificateExpiry(proxy, material));
     },
     cancelShared(request: Uint8Array): Promise<boolean> {
       return forwardSharedCancel(request, context).then(
@@ -198,56 +199,6 @@ export async function startProxy(options: {
         }
       }
     },
-  };
-}
-
-/** A backend ready to dial, with its client TLS context built from the loaded files. */
-export function prepareBackend(
-  runtime: Runtime,
-  backend: BackendConfig,
-  material: ProxyMaterial,
-): BackendTarget {
-  const pem = material.backends.get(backend) ?? {};
-  return backendTarget(
-    backend,
-    backend.tlsEnabled
-      ? runtime.clientTls({
-        caPem: pem.caPem,
-        certPem: pem.certPem,
-        keyPem: pem.keyPem,
-        verify: backend.tlsVerify,
-        alpnProtocols: [ALPN_POSTGRESQL],
-      })
-      : undefined,
-  );
-}
-
-/** Builds what sessions share: TLS contexts (costly, so once per load) and backend targets. */
-function sessionContext(
-  runtime: Runtime,
-  config: ProxyConfig,
-  material: ProxyMaterial,
-  shared: Pick<
-    SessionContext,
-    "socketOptions" | "meter" | "cancelKeys" | "recordCancelKeys" | "shareCancel"
-  >,
-): Omit<SessionContext, "signal"> {
-  const serverTls = runtime.serverTls({
-    certPem: material.listener.certPem,
-    keyPem: material.listener.keyPem,
-    clientCaPem: material.listener.clientCaPem,
-    minVersion: config.listener.tls.minVersion,
-    alpnProtocols: [ALPN_POSTGRESQL],
-  });
-  const target = (backend: BackendConfig) => prepareBackend(runtime, backend, material);
-  const defaultTarget = target(config.backend);
-  const routes = config.routes.map((route) => ({ sni: route.sni, target: target(route.backend) }));
-  return {
-    runtime,
-    listener: config.listener,
-    serverTls,
-    selectBackend: (sni) => selectRoute(routes, sni, defaultTarget),
-    ...shared,
   };
 }
 

@@ -1,0 +1,116 @@
+/**
+ * Builds what a proxy's sessions share from its configuration and loaded
+ * files: the listener's TLS and a dialable target for each backend, with its
+ * client TLS. TLS contexts are costly, so this runs once per start or reload,
+ * before anything is put in use: a key that does not belong to its
+ * certificate is then a configuration error naming the key path and files
+ * (exit 2 at start, the old ones kept on reload), not a failure of every
+ * session later.
+ *
+ * @module
+ */
+
+import type { Runtime, ServerTlsUpgrader } from "../runtime/types.ts";
+import type { BackendConfig, Config, ProxyConfig } from "../config/types.ts";
+import { ConfigError } from "../config/fields.ts";
+import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
+import { type BackendTarget, backendTarget } from "./backend.ts";
+import { backendsOf, type ProxyMaterial } from "./material.ts";
+
+/** One proxy's TLS and backends, ready for sessions. */
+export interface PreparedProxy {
+  readonly serverTls: ServerTlsUpgrader;
+  readonly backend: BackendTarget;
+  readonly routes: readonly { readonly sni: string; readonly target: BackendTarget }[];
+}
+
+/** Prepares every proxy of `config`; throws a {@link ConfigError} for the first pair that does not fit. */
+export function prepareProxies(
+  runtime: Runtime,
+  config: Config,
+  materials: readonly ProxyMaterial[],
+): PreparedProxy[] {
+  return config.proxies.map((proxy, i) => prepareProxy(runtime, proxy, i, materials[i]!));
+}
+
+function prepareProxy(
+  runtime: Runtime,
+  proxy: ProxyConfig,
+  index: number,
+  material: ProxyMaterial,
+): PreparedProxy {
+  const tls = proxy.listener.tls;
+  const serverTls = attempt(
+    `proxies[${index}].listener.tls`,
+    tls.certFile,
+    tls.keyFile,
+    () =>
+      runtime.serverTls({
+        certPem: material.listener.certPem,
+        keyPem: material.listener.keyPem,
+        clientCaPem: material.listener.clientCaPem,
+        minVersion: tls.minVersion,
+        alpnProtocols: [ALPN_POSTGRESQL],
+      }),
+  );
+  const targets = new Map(
+    backendsOf(proxy, index).map(([backend, path]) => [
+      backend,
+      attempt(
+        path,
+        backend.certFile,
+        backend.keyFile,
+        () => prepareBackend(runtime, backend, material),
+      ),
+    ]),
+  );
+  return {
+    serverTls,
+    backend: targets.get(proxy.backend)!,
+    routes: proxy.routes.map((route) => ({ sni: route.sni, target: targets.get(route.backend)! })),
+  };
+}
+
+/** A backend ready to dial, with its client TLS context built from the loaded files. */
+export function prepareBackend(
+  runtime: Runtime,
+  backend: BackendConfig,
+  material: ProxyMaterial,
+): BackendTarget {
+  const pem = material.backends.get(backend) ?? {};
+  return backendTarget(
+    backend,
+    backend.tlsEnabled
+      ? runtime.clientTls({
+        caPem: pem.caPem,
+        certPem: pem.certPem,
+        keyPem: pem.keyPem,
+        verify: backend.tlsVerify,
+        alpnProtocols: [ALPN_POSTGRESQL],
+      })
+      : undefined,
+  );
+}
+
+/**
+ * Runs `build`; where a certificate and key were configured, a failure is
+ * theirs and becomes a {@link ConfigError} at `path`.
+ */
+function attempt<T>(
+  path: string,
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  build: () => T,
+): T {
+  try {
+    return build();
+  } catch (error) {
+    if (certFile === undefined) throw error;
+    throw new ConfigError(
+      path,
+      `certificate and key do not work together (${certFile}, ${keyFile}): ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+  }
+}
