@@ -416,34 +416,32 @@ function waitForShutdown(
   /** Called once the first signal arrives, before sessions drain. */
   onStopping: () => void,
 ): { done: Promise<void>; stop(signal: string): void } {
-  let stop: (signal: string) => void = () => {};
-  const done = new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: string) => () => {
-      if (stopping) {
-        logger.warn("second signal: exiting now", { signal });
-        host.exit(ExitCode.Failure);
-      }
-      stopping = true;
-      onStopping();
-      const config = configNow();
-      const active = proxies.reduce((n, p) => n + p.activeSessions(), 0);
-      logger.info("shutting down: no new connections", {
-        signal,
-        sessions: active,
-        shutdown_timeout_ms: config.shutdownTimeoutMs,
-      });
-      Promise.all(proxies.map((p) => p.stop(config.shutdownTimeoutMs))).then(() => {
-        logger.info("stopped");
-        unsubscribe.forEach((off) => off());
-        resolve();
-      });
-    };
-    const unsubscribe = [
-      host.onSignal("SIGTERM", onSignal("SIGTERM")),
-      host.onSignal("SIGINT", onSignal("SIGINT")),
-    ];
-    stop = (signal) => onSignal(signal)();
-  });
+  let finished = () => {};
+  const done = new Promise<void>((resolve) => finished = resolve);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn("second signal: exiting now", { signal });
+      host.exit(ExitCode.Failure);
+    }
+    stopping = true;
+    onStopping();
+    const config = configNow();
+    const active = proxies.reduce((n, p) => n + p.activeSessions(), 0);
+    logger.info("shutting down: no new connections", {
+      signal,
+      sessions: active,
+      shutdown_timeout_ms: config.shutdownTimeoutMs,
+    });
+    Promise.all(proxies.map((p) => p.stop(config.shutdownTimeoutMs))).then(() => {
+      logger.info("stopped");
+      unsubscribe.forEach((off) => off());
+      finished();
+    });
+  };
+  const unsubscribe = [
+    host.onSignal("SIGTERM", () => stop("SIGTERM")),
+    host.onSignal("SIGINT", () => stop("SIGINT")),
+  ];
   return { done, stop };
 }

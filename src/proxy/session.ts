@@ -344,7 +344,7 @@ async function serve(
     );
   }
   if (packet.kind === "cancel_request") {
-    const known = context.cancelKeys?.find(startup.bytes.subarray(CANCEL_KEY_OFFSET));
+    const known = heldCancelTarget(startup.bytes, context);
     // Like PostgreSQL, closes the client only once the cancel was acted on.
     if (known === undefined && await context.shareCancel?.(startup.bytes)) {
       record.backend = "(another worker's session)";
@@ -435,10 +435,18 @@ export async function forwardSharedCancel(
   request: Uint8Array,
   context: Omit<SessionContext, "signal">,
 ): Promise<string | null> {
-  const target = context.cancelKeys?.find(request.subarray(CANCEL_KEY_OFFSET));
+  const target = heldCancelTarget(request, context);
   if (target === undefined) return null;
   await forwardCancel(request, target, context);
   return target.label;
+}
+
+/** The backend of this process's session that holds the CancelRequest's key, if any. */
+function heldCancelTarget(
+  request: Uint8Array,
+  context: Omit<SessionContext, "signal">,
+): BackendTarget | undefined {
+  return context.cancelKeys?.find(request.subarray(CANCEL_KEY_OFFSET));
 }
 
 /**

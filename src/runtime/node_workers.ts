@@ -55,6 +55,20 @@ type ToSupervisor =
  */
 const CANCEL_ANSWER_TIMEOUT_MS = 15_000;
 
+/** What answers a cancel question: resolves true when it was forwarded. */
+type CancelHandler = (proxy: number, request: Uint8Array) => Promise<boolean>;
+
+/** Puts `question` to `handler` and replies with its answer; false without one, or on failure. */
+function answerCancel(
+  handler: CancelHandler | undefined,
+  question: CancelQuestion,
+  reply: (id: number, forwarded: boolean) => void,
+): void {
+  (handler?.(question.proxy, Uint8Array.from(question.request)) ?? Promise.resolve(false))
+    .catch(() => false)
+    .then((forwarded) => reply(question.id, forwarded));
+}
+
 const SIGNALS: readonly HostSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
@@ -75,18 +89,18 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     if (listening.size === 0) early.add(signal);
     listening.forEach((handler) => handler());
   };
-  let onSharedCancel: ((proxy: number, request: Uint8Array) => Promise<boolean>) | undefined;
+  let onSharedCancel: CancelHandler | undefined;
   let provideMetrics: (() => readonly MetricFamily[]) | undefined;
   const shared = new PendingAnswers<boolean>();
   for (const signal of SIGNALS) process.on(signal, () => {});
   process.on("message", (message: ToWorker) => {
     if (message.type === "signal") deliver(message.signal);
     if (message.type === "pass-cancel") {
-      const { id } = message;
-      (onSharedCancel?.(message.proxy, Uint8Array.from(message.request)) ??
-        Promise.resolve(false))
-        .catch(() => false)
-        .then((forwarded) => send({ type: "cancel-answer", id, forwarded }));
+      answerCancel(
+        onSharedCancel,
+        message,
+        (id, forwarded) => send({ type: "cancel-answer", id, forwarded }),
+      );
     }
     if (message.type === "share-answer") shared.answer(message.id, message.forwarded);
     if (message.type === "metrics-request") {
@@ -195,7 +209,7 @@ function startWorker(init: WorkerInit): WorkerProcess {
   const exited = new Promise<WorkerExit>((resolve) =>
     worker.once("exit", (code, signal) => resolve({ code, signal }))
   );
-  let onCancel: ((proxy: number, request: Uint8Array) => Promise<boolean>) | undefined;
+  let onCancel: CancelHandler | undefined;
   const scrapes = new PendingAnswers<readonly MetricFamily[] | null>();
   const passed = new PendingAnswers<boolean>();
   const ready = new Promise<readonly number[]>((resolve, reject) => {
@@ -203,10 +217,11 @@ function startWorker(init: WorkerInit): WorkerProcess {
       if (message.type === "hello") deliver(worker, { type: "init", init });
       if (message.type === "ready") resolve(message.ports);
       if (message.type === "share-cancel") {
-        const { id } = message;
-        (onCancel?.(message.proxy, Uint8Array.from(message.request)) ?? Promise.resolve(false))
-          .catch(() => false)
-          .then((forwarded) => deliver(worker, { type: "share-answer", id, forwarded }));
+        answerCancel(
+          onCancel,
+          message,
+          (id, forwarded) => deliver(worker, { type: "share-answer", id, forwarded }),
+        );
       }
       if (message.type === "cancel-answer") passed.answer(message.id, message.forwarded);
       if (message.type === "metrics") scrapes.answer(message.id, message.families);

@@ -26,19 +26,15 @@ export type Gc = (options?: { type?: "minor" | "major" }) => void;
 export class YoungCollection {
   #relayed = 0;
 
-  readonly #collect: () => void;
-
   /** `gc` must honour `{ type: "minor" }` (see {@link vmGc}). */
-  constructor(gc: Gc, readonly step: number = STEP_BYTES) {
-    this.#collect = () => gc({ type: "minor" });
-  }
+  constructor(private readonly gc: Gc, readonly step: number = STEP_BYTES) {}
 
   /** Notes `bytes` more relayed; collects once a step is reached. */
   readonly relayed = (bytes: number): void => {
     this.#relayed += bytes;
     if (this.#relayed < this.step) return;
     this.#relayed = 0;
-    this.#collect();
+    this.gc({ type: "minor" });
   };
 }
 
