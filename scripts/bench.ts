@@ -16,7 +16,8 @@
  * Every client connects to 127.0.0.1 with `sslmode=require channel_binding=disable` and
  * authenticates with SCRAM-SHA-256. pgtls verifies PostgreSQL (tls_verify full, the test CA,
  * server_name); PgBouncer uses server_tls_sslmode=require. Each round: idle sessions, then
- * pgbench -S, pgbench -S -C, COPY out, COPY in, each for every candidate in turn. Metrics:
+ * pgbench -S, pgbench -S -C, TLS handshakes only, COPY out, COPY in, each for every candidate
+ * in turn. Metrics:
  *
  * - pgbench -S: `pgbench -n -S -c 8 -j 2 -T N`, its "tps" (without initial connection time)
  *   and "latency average"; proxy CPU µs per transaction = proxy utime+stime over the run
@@ -25,6 +26,11 @@
  *   backend connection and TLS session) per transaction: "tps" (including reconnection
  *   times), "average connection time", proxy CPU ms per connection = CPU / transactions.
  *   PgBouncer keeps server connections pooled in session mode, so only its client leg is new.
+ * - TLS handshakes only: scripts/bench/handshake_storm.mjs under Bun, 16 loops of SSLRequest,
+ *   'S', a verified TLS handshake and a close, for N seconds: handshakes per second and proxy
+ *   CPU ms per handshake. No StartupMessage follows, so a proxy opens no backend: the proxy is
+ *   the busy party, which is what shows whether `workers: 2` spreads over two cores
+ *   (PostgreSQL itself, as "direct", forks a backend per connection).
  * - COPY TO STDOUT: `psql -c "COPY bench_blob TO STDOUT"` to /dev/null; MB/s = exact bytes of
  *   COPY text output (1 MB = 10^6 B) / wall time of the psql process (connection included);
  *   proxy CPU seconds per GB (10^9 B) of that payload.
@@ -37,7 +43,8 @@
  *
  * Candidates `pgtls-deno-w2`, `pgtls-bun-w2`, `pgtls-node-w2`, `pgtls-binary-w2` run the same
  * pgtls with `workers: 2`, only when named in --candidates; their CPU and memory are those of
- * the supervisor and both workers together.
+ * the supervisor and both workers together. When a -w2 candidate runs with its one-worker
+ * candidate, a second table gives workers: 2 against 1 for every rate.
  *
  * Usage: deno task bench [--quick] [--json FILE] [--rounds N] [--candidates a,b,...]
  *
@@ -45,7 +52,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { makeTestCertificates, type TestCertificates } from "../tests/helpers/certs.ts";
+import {
+  type LeafKey,
+  makeTestCertificates,
+  type TestCertificates,
+} from "../tests/helpers/certs.ts";
 import {
   PG_BIN,
   type PgCluster,
@@ -72,22 +83,30 @@ const { values: flags } = parseArgs({
     candidates: { type: "string" },
     baseline: { type: "string" },
     workloads: { type: "string" },
+    "listener-key": { type: "string", default: "p256" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (flags.help) {
   console.log(
     "Usage: deno task bench [--quick] [--json FILE] [--rounds N] [--candidates direct,deno,...]\n" +
-      "       [--workloads idle,select,connect,copy_out,copy_in]\n" +
+      "       [--workloads idle,select,connect,handshake,copy_out,copy_in]\n" +
+      "       [--listener-key p256|rsa2048]\n" +
       "Candidates: direct, pgtls-deno, pgtls-node, pgtls-bun, pgtls-binary, pgbouncer;\n" +
       "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) and\n" +
       "naive-deno, naive-node, naive-bun (scripts/bench/naive_proxy.mjs) only when named.\n" +
       "--baseline DIR adds baseline-deno, baseline-node and baseline-bun: pgtls from another\n" +
       "checkout (e.g. a git worktree of an older commit), for before/after ratios measured in\n" +
-      "the same run.",
+      "the same run.\n" +
+      "--listener-key: the key of the certificate pgtls and PgBouncer present to clients.",
   );
   Deno.exit(0);
 }
+if (flags["listener-key"] !== "p256" && flags["listener-key"] !== "rsa2048") {
+  console.error(`bench: --listener-key must be p256 or rsa2048, not ${flags["listener-key"]}`);
+  Deno.exit(2);
+}
+const listenerKey: LeafKey = flags["listener-key"];
 
 interface Settings {
   readonly rounds: number;
@@ -95,6 +114,8 @@ interface Settings {
   readonly selectSeconds: number;
   /** pgbench -T for the -S -C workload, seconds. */
   readonly connectSeconds: number;
+  /** Length of the handshake storm, seconds. */
+  readonly handshakeSeconds: number;
   /** pgbench -S run after each (re)start, not recorded, seconds. */
   readonly warmupSeconds: number;
   readonly scale: number;
@@ -108,6 +129,7 @@ const settings: Settings = flags.quick
     rounds: 1,
     selectSeconds: 2,
     connectSeconds: 2,
+    handshakeSeconds: 2,
     warmupSeconds: 1,
     scale: 1,
     copyOutBytes: 50e6,
@@ -118,6 +140,7 @@ const settings: Settings = flags.quick
     rounds: 3,
     selectSeconds: 8,
     connectSeconds: 6,
+    handshakeSeconds: 6,
     warmupSeconds: 2,
     scale: 10,
     copyOutBytes: 300e6,
@@ -128,6 +151,8 @@ const rounds = flags.rounds ? Number(flags.rounds) : settings.rounds;
 const jsonPath = flags.json ?? `${root}bench-results.json`;
 const CLIENTS = 8;
 const THREADS = 2;
+/** Concurrent handshake loops in the handshake storm. */
+const HANDSHAKE_LOOPS = 16;
 /** Bytes of one COPY text line of bench_blob, about: 31 md5s plus the id. */
 const BLOB_PAYLOAD_CHARS = 31 * 32;
 
@@ -304,6 +329,8 @@ interface Running {
   readonly pid?: number;
   /** Every process whose CPU and memory count: the proxy and, with workers, each worker. */
   readonly pids?: readonly number[];
+  /** The CA and name that verify this candidate's certificate; the proxy's when absent. */
+  readonly trust?: { readonly caFile: string; readonly serverName: string };
   stop(): Promise<void>;
 }
 
@@ -510,7 +537,11 @@ async function startPgbouncer(env: Environment, maxSessions: number): Promise<Ru
 function start(env: Environment, candidate: Candidate): Promise<Running> {
   switch (candidate.kind) {
     case "direct":
-      return Promise.resolve({ port: env.pg.port, stop: () => Promise.resolve() });
+      return Promise.resolve({
+        port: env.pg.port,
+        trust: { caFile: env.certs.dbCa, serverName: "db.pgtls.test" },
+        stop: () => Promise.resolve(),
+      });
     case "pgtls":
       return startPgtls(env, candidate);
     case "pgbouncer":
@@ -569,6 +600,20 @@ const ROWS: readonly Row[] = [
     workload: "connect",
     metric: "cpu_ms_per_conn",
     label: "pgbench -S -C: proxy CPU ms/conn",
+    ratio: false,
+    digits: 3,
+  },
+  {
+    workload: "handshake",
+    metric: "per_s",
+    label: "TLS handshakes only: per s",
+    ratio: true,
+    digits: 0,
+  },
+  {
+    workload: "handshake",
+    metric: "cpu_ms_per_handshake",
+    label: "TLS handshakes only: proxy CPU ms each",
     ratio: false,
     digits: 3,
   },
@@ -644,7 +689,7 @@ function table(candidates: readonly Candidate[]): string {
   const med = medians(candidates);
   const header = ["workload (median)", ...candidates.map((c) => c.name)];
   const lines: string[][] = [header];
-  for (const row of ROWS) {
+  for (const row of measuredRows()) {
     const values = med[row.workload]![row.metric]!;
     const base = values.direct;
     const cells = candidates.map((c) => {
@@ -661,13 +706,49 @@ function table(candidates: readonly Candidate[]): string {
     });
     lines.push([row.label, ...cells]);
   }
-  const widths = header.map((_, i) => Math.max(...lines.map((l) => [...l[i]!].length)));
-  const render = (l: string[]) =>
+  return render(lines);
+}
+
+/** The rows of the workloads this run measures. */
+function measuredRows(): readonly Row[] {
+  return ROWS.filter((row) => wantedWorkloads.has(row.workload));
+}
+
+/** Each -w2 candidate's rates against its one-worker twin, or null when no pair ran. */
+function workersTable(candidates: readonly Candidate[]): string | null {
+  const names = new Set(candidates.map((c) => c.name));
+  const pairs = candidates.filter((c) => c.workers === 2 && names.has(c.name.slice(0, -3)));
+  if (pairs.length === 0) return null;
+  const med = medians(candidates);
+  const rates = measuredRows().filter((r) =>
+    r.ratio && r.metric !== "latency_ms" && r.metric !== "conn_ms"
+  );
+  const lines: string[][] = [
+    ["rate (median)", ...pairs.map((c) => `${c.name} ÷ ${c.name.slice(0, -3)}`)],
+  ];
+  for (const row of rates) {
+    const values = med[row.workload]![row.metric]!;
+    lines.push([
+      row.label,
+      ...pairs.map((c) => {
+        const two = values[c.name];
+        const one = values[c.name.slice(0, -3)];
+        return two && one ? `${(two / one).toFixed(2)}x` : "—";
+      }),
+    ]);
+  }
+  return render(lines);
+}
+
+/** Aligned columns, the first left-aligned, with a rule under the header. */
+function render(lines: readonly string[][]): string {
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => [...l[i]!].length)));
+  const line = (l: readonly string[]) =>
     l.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join("  ");
   return [
-    render(lines[0]!),
+    line(lines[0]!),
     widths.map((w) => "-".repeat(w)).join("  "),
-    ...lines.slice(1).map(render),
+    ...lines.slice(1).map(line),
   ].join("\n");
 }
 
@@ -702,6 +783,34 @@ async function pgbench(port: number, seconds: number, connect: boolean) {
     latency_ms: number(/latency average = ([\d.]+) ms/),
     conn_ms: number(/(?:average|initial) connection time = ([\d.]+) ms/),
   };
+}
+
+/** The handshake storm against one candidate; fails if any handshake failed. */
+async function handshakeStorm(env: Environment, running: Running) {
+  const trust = running.trust ?? { caFile: env.certs.proxyCa, serverName: "localhost" };
+  const seconds = settings.handshakeSeconds;
+  const result = checked(
+    "handshake_storm.mjs",
+    await exec(`${bin}/bun`, [
+      `${root}scripts/bench/handshake_storm.mjs`,
+      "127.0.0.1",
+      String(running.port),
+      trust.caFile,
+      trust.serverName,
+      String(HANDSHAKE_LOOPS),
+      String(seconds),
+    ], { timeoutMs: (seconds + 60) * 1000 }),
+  );
+  const counts = JSON.parse(result.stdout) as {
+    handshakes: number;
+    failures: number;
+    seconds: number;
+    client_cpu_ms: number;
+  };
+  if (counts.failures > 0 || counts.handshakes === 0) {
+    throw new Error(`handshake storm: ${counts.failures} of ${counts.handshakes} failed`);
+  }
+  return { ...counts, per_s: counts.handshakes / counts.seconds };
 }
 
 /** Runs `measure` with the proxy's CPU seconds (all its processes) read before and after. */
@@ -742,6 +851,15 @@ async function runWorkload(
         else out.cpu_us_per_txn = cpu * 1e6 / result.transactions;
       }
       if (!connect) delete out.conn_ms;
+      return out;
+    }
+    case "handshake": {
+      const { result, cpu } = await withCpu(pid, () => handshakeStorm(env, running));
+      const out: Record<string, number> = { ...result };
+      if (cpu !== undefined) {
+        out.cpu_s = cpu;
+        out.cpu_ms_per_handshake = cpu * 1000 / result.handshakes;
+      }
       return out;
     }
     case "copy_out": {
@@ -882,6 +1000,7 @@ async function machineInfo(): Promise<void> {
   meta.mem_total_gib = Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1] ?? 0) / 2 ** 20;
   meta.kernel = Deno.osRelease();
   meta.load_average = Deno.loadavg();
+  meta.listener_key = listenerKey;
   meta.versions = {
     deno: await firstLine(`${bin}/deno`, ["--version"]),
     bun: await firstLine(`${bin}/bun`, ["--version"]),
@@ -1049,7 +1168,7 @@ async function setup(): Promise<Environment> {
   await Deno.chmod(dir, 0o755);
   undo.push(() => Deno.removeSync(dir, { recursive: true }));
   log(`working directory ${dir}`);
-  const certs = await makeTestCertificates(dir);
+  const certs = await makeTestCertificates(dir, listenerKey);
   log("starting PostgreSQL 15");
   const pg = await startCluster(`${dir}/pg`, certs.db);
   undo.push(() => pg.stopSync());
@@ -1092,7 +1211,7 @@ async function setupPgbouncer(env: Environment): Promise<void> {
 
 // ---------------------------------------------------------------- main
 
-const WORKLOADS = ["select", "connect", "copy_out", "copy_in"] as const;
+const WORKLOADS = ["select", "connect", "handshake", "copy_out", "copy_in"] as const;
 /** The workloads this run measures (`--workloads`, default all). */
 const wantedWorkloads = new Set(
   flags.workloads?.split(",") ?? ["idle", ...WORKLOADS],
@@ -1184,6 +1303,8 @@ async function main(): Promise<void> {
             Object.assign(sample, await runWorkload(workload, env, data, r));
             const headline = workload === "select" || workload === "connect"
               ? `${Number(sample.tps).toFixed(0)} TPS`
+              : workload === "handshake"
+              ? `${Number(sample.per_s).toFixed(0)} handshakes/s`
               : `${Number(sample.mb_s).toFixed(0)} MB/s`;
             log(`  ${workload} ${candidate.name}: ${headline}`);
           } catch (error) {
@@ -1216,11 +1337,15 @@ async function main(): Promise<void> {
     `  ${rounds} round(s), medians; pgbench -c ${CLIENTS} -j ${THREADS} -T ${settings.selectSeconds}` +
       ` (-C: -T ${settings.connectSeconds}), scale ${settings.scale}; COPY out ` +
       `${(data.copyOutBytes / 1e6).toFixed(0)} MB, in ${(data.copyInBytes / 1e6).toFixed(0)} MB; ` +
-      `${settings.idleSessions} idle sessions; TLS on both legs; ratio = value / direct`,
+      `${settings.idleSessions} idle sessions; handshake storm ${HANDSHAKE_LOOPS} loops, ` +
+      `${settings.handshakeSeconds} s; listener key ${listenerKey}; TLS on both legs; ` +
+      "ratio = value / direct",
   );
   console.log("");
   console.log(table(candidates));
   console.log("");
+  const scaling = workersTable(candidates);
+  if (scaling) console.log(`workers: 2 against 1 (same run, ratio of medians)\n\n${scaling}\n`);
   console.log(
     `raw samples and medians: ${jsonPath} (${duration.toFixed(0)} s in all)`,
   );

@@ -14,6 +14,16 @@ export interface LeafFiles {
   readonly key: string;
 }
 
+/** The key of a leaf certificate: P-256 (the default) or RSA-2048, what most sites still use. */
+export type LeafKey = "p256" | "rsa2048";
+
+/** `openssl req -newkey` arguments for a key of that kind. */
+function newKeyArgs(kind: LeafKey): string[] {
+  return kind === "rsa2048"
+    ? ["-newkey", "rsa:2048"]
+    : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+}
+
 /** All certificate files of a test run. */
 export interface TestCertificates {
   /** CA that signed the proxy's listener certificate. */
@@ -62,6 +72,7 @@ async function makeLeaf(
   name: string,
   ca: { cert: string; key: string },
   dnsNames: readonly string[],
+  kind: LeafKey = "p256",
 ): Promise<LeafFiles> {
   const cert = `${dir}/${name}.crt`;
   const key = `${dir}/${name}.key`;
@@ -75,10 +86,7 @@ async function makeLeaf(
   await run("openssl", [
     "req",
     "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
+    ...newKeyArgs(kind),
     "-nodes",
     "-keyout",
     key,
@@ -107,13 +115,16 @@ async function makeLeaf(
   return { cert, key };
 }
 
-/** Creates a fresh set of test certificates in `dir`. */
-export async function makeTestCertificates(dir: string): Promise<TestCertificates> {
+/** Creates a fresh set of test certificates in `dir`; `proxyKey` is the listener leaf's key. */
+export async function makeTestCertificates(
+  dir: string,
+  proxyKey: LeafKey = "p256",
+): Promise<TestCertificates> {
   const proxyCa = await makeCa(dir, "proxy-ca");
   const dbCa = await makeCa(dir, "db-ca");
   return {
     proxyCa: proxyCa.cert,
-    proxy: await makeLeaf(dir, "proxy", proxyCa, ["localhost", "proxy.pgtls.test"]),
+    proxy: await makeLeaf(dir, "proxy", proxyCa, ["localhost", "proxy.pgtls.test"], proxyKey),
     dbCa: dbCa.cert,
     db: await makeLeaf(dir, "db", dbCa, ["localhost", "db.pgtls.test"]),
   };
