@@ -68,6 +68,7 @@ import {
 import { freePort, run } from "../tests/helpers/run.ts";
 import { residentBytes } from "../tests/helpers/rss.ts";
 import { openIdleSessions } from "./bench/idle_sessions.ts";
+import { denoV8Flag, V8_FLAGS } from "../src/runtime/v8_flags.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const bin = `${root}node_modules/.bin`;
@@ -1050,9 +1051,9 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
     {
       name: "pgtls-deno",
       kind: "pgtls",
-      command: [`${bin}/deno`, ["run", "--allow-all", "--v8-flags=--expose-gc", `${root}mod.ts`]],
+      command: [`${bin}/deno`, ["run", "--allow-all", denoV8Flag(), `${root}mod.ts`]],
     },
-    { name: "pgtls-node", kind: "pgtls", command: ["node", [`${dir}/pgtls.mjs`]] },
+    { name: "pgtls-node", kind: "pgtls", command: ["node", [...V8_FLAGS, `${dir}/pgtls.mjs`]] },
     { name: "pgtls-bun", kind: "pgtls", command: [`${bin}/bun`, [`${root}mod.ts`]] },
   ];
   try {
@@ -1096,13 +1097,13 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
         kind: "pgtls",
         command: [
           `${bin}/deno`,
-          ["run", "--allow-all", "--v8-flags=--expose-gc", `${flags.baseline}/mod.ts`],
+          ["run", "--allow-all", denoV8Flag(), `${flags.baseline}/mod.ts`],
         ],
       },
       {
         name: "baseline-node",
         kind: "pgtls",
-        command: ["node", [`${dir}/baseline.mjs`]],
+        command: ["node", [...V8_FLAGS, `${dir}/baseline.mjs`]],
       },
       {
         name: "baseline-bun",

@@ -11,6 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { denoV8Flag } from "../src/runtime/v8_flags.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const bin = `${root}node_modules/.bin`;
@@ -50,8 +51,8 @@ if (values.deno || values["deno-only"]) {
     "--allow-sys",
     // node:cluster starts `workers` as child processes.
     "--allow-run",
-    // young_collection.ts: cheap collections of the relay's garbage Buffers.
-    "--v8-flags=--expose-gc",
+    // src/runtime/v8_flags.ts: cheap collections, a bounded young generation.
+    denoV8Flag(),
     ...(values.target ? ["--target", values.target] : []),
     "--output",
     values.output ?? `${root}dist/pgtls-deno`,

@@ -19,6 +19,7 @@ import { makeTestCertificates } from "../tests/helpers/certs.ts";
 import { startCluster, TEST_DATABASE, TEST_PASSWORD, TEST_USER } from "../tests/helpers/pg.ts";
 import { freePort, run } from "../tests/helpers/run.ts";
 import { proxyConfig } from "../tests/helpers/pgtls.ts";
+import { denoV8Flag, V8_FLAGS } from "../src/runtime/v8_flags.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const { values: flags } = parseArgs({
@@ -68,12 +69,12 @@ try {
     ? [`${root}node_modules/.bin/deno`, [
       "run",
       "--allow-all",
-      "--v8-flags=--expose-gc",
+      denoV8Flag(),
       "--cpu-prof",
       `--cpu-prof-dir=${outDir}`,
       `${root}mod.ts`,
     ]]
-    : ["node", ["--cpu-prof", `--cpu-prof-dir=${outDir}`, `${root}dist/pgtls.mjs`]];
+    : ["node", [...V8_FLAGS, "--cpu-prof", `--cpu-prof-dir=${outDir}`, `${root}dist/pgtls.mjs`]];
   const pgtls = new Deno.Command(command, {
     args: [...args, "serve", "--config", configFile, "--listen", `127.0.0.1:${port}`],
     stdout: "inherit",

@@ -20,6 +20,7 @@ import os from "node:os";
 import process from "node:process";
 import type { MetricFamily } from "../observe/metrics.ts";
 import { PendingAnswers } from "./pending_answers.ts";
+import { V8_FLAGS } from "./v8_flags.ts";
 import type {
   Host,
   HostSignal,
@@ -199,11 +200,11 @@ function startWorker(init: WorkerInit): WorkerProcess {
       "workers under deno run need --allow-run (deno re-runs itself for each worker)",
     );
   }
-  // Deno's workers do not inherit --v8-flags; passed as a Node.js option it
-  // reaches their V8, so their relays free garbage as cheaply as the
-  // supervisor's would (young_collection.ts).
+  // Deno's workers do not inherit --v8-flags; passed as Node.js options they
+  // reach their V8, so the workers run as the supervisor was meant to
+  // (v8_flags.ts). A Deno started without --expose-gc gets no flags added.
   if (deno && typeof (globalThis as { gc?: unknown }).gc === "function") {
-    cluster.setupPrimary({ execArgv: ["--expose-gc"] });
+    cluster.setupPrimary({ execArgv: [...V8_FLAGS] });
   }
   const worker: Worker = cluster.fork({ PGTLS_WORKER_ID: String(init.id) });
   const exited = new Promise<WorkerExit>((resolve) =>

@@ -7,6 +7,7 @@
 
 import { stringify } from "yaml";
 import type { TestCertificates } from "./certs.ts";
+import { denoV8Flag, V8_FLAGS } from "../../src/runtime/v8_flags.ts";
 
 /** How pgtls is started: `deno`, `bun`, `node` (the bundle) or `binary`. */
 export const TARGET = Deno.env.get("PGTLS_TARGET") ?? "deno";
@@ -18,11 +19,11 @@ const bin = `${root}node_modules/.bin`;
 export function pgtlsCommand(): [string, string[]] {
   switch (TARGET) {
     case "deno":
-      return [`${bin}/deno`, ["run", "--allow-all", "--v8-flags=--expose-gc", `${root}mod.ts`]];
+      return [`${bin}/deno`, ["run", "--allow-all", denoV8Flag(), `${root}mod.ts`]];
     case "bun":
       return [`${bin}/bun`, [`${root}mod.ts`]];
     case "node":
-      return ["node", [`${root}dist/pgtls.mjs`]];
+      return ["node", [...V8_FLAGS, `${root}dist/pgtls.mjs`]];
     case "binary":
       return [`${root}dist/pgtls`, []];
     default:
