@@ -37,27 +37,23 @@ const HANDSHAKE_LIMIT_MS = 10_000;
 function handshakeOnce() {
   return new Promise((resolve) => {
     const raw = net.connect({ host, port, noDelay: true });
-    const limit = setTimeout(() => fail(), HANDSHAKE_LIMIT_MS);
-    const fail = () => {
+    let secured;
+    const finish = (completed) => {
       clearTimeout(limit);
-      raw.destroy();
-      resolve(false);
+      (secured ?? raw).destroy();
+      resolve(completed);
     };
-    raw.once("error", fail);
+    const limit = setTimeout(() => finish(false), HANDSHAKE_LIMIT_MS);
+    // Any error, or a close before the handshake completed, is a failure (resolve takes the first).
+    raw.on("error", () => finish(false));
+    raw.once("close", () => finish(false));
     raw.once("connect", () => raw.write(SSL_REQUEST));
     raw.once("data", (answer) => {
-      if (answer.length !== 1 || answer[0] !== 0x53) return fail();
+      if (answer.length !== 1 || answer[0] !== 0x53) return finish(false);
       raw.pause();
-      const secured = tls.connect({ socket: raw, secureContext: context, servername });
-      secured.once("error", () => {
-        secured.destroy();
-        fail();
-      });
-      secured.once("secureConnect", () => {
-        clearTimeout(limit);
-        secured.destroy();
-        resolve(true);
-      });
+      secured = tls.connect({ socket: raw, secureContext: context, servername });
+      secured.on("error", () => finish(false));
+      secured.once("secureConnect", () => finish(true));
     });
   });
 }

@@ -20,6 +20,7 @@ import v8 from "node:v8";
 import { makeTestCertificates } from "../../tests/helpers/certs.ts";
 import {
   PG_BIN,
+  type PgCluster,
   startCluster,
   TEST_DATABASE,
   TEST_PASSWORD,
@@ -94,6 +95,22 @@ async function hold(port: number, count: number, ca: string): Promise<() => Prom
   };
 }
 
+/** Waits until pgtls accepts on `port`; throws if it stopped instead. */
+async function listening(port: number, served: Promise<number>): Promise<void> {
+  let stopped: number | undefined;
+  served.then((code) => stopped = code);
+  for (let tries = 0; tries < 100; tries++) {
+    if (stopped !== undefined) throw new Error(`pgtls exited with ${stopped} before listening`);
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error("pgtls did not listen within 10 s");
+}
+
 /** Memory after a full collection; the snapshot, if any, is written after reading it. */
 function measure(snapshot?: string): Deno.MemoryUsage {
   gc!();
@@ -103,8 +120,9 @@ function measure(snapshot?: string): Deno.MemoryUsage {
 }
 
 /** Room for the sessions: PostgreSQL reads max_connections only at start. */
-async function allowConnections(dataDir: string, count: number): Promise<void> {
+async function allowConnections(pg: PgCluster, count: number): Promise<void> {
   await pg.sql(`ALTER SYSTEM SET max_connections = ${count + 50}`);
+  const { dataDir } = pg;
   const pgCtl = [`${PG_BIN}/pg_ctl`, "-D", dataDir, "-l", `${dataDir}/server.log`, "-w"];
   const command = Deno.uid() === 0 ? ["runuser", "-u", "postgres", "--", ...pgCtl] : pgCtl;
   const restart = await new Deno.Command(command[0]!, {
@@ -114,12 +132,13 @@ async function allowConnections(dataDir: string, count: number): Promise<void> {
   if (!restart.success) throw new Error("pg_ctl restart failed");
 }
 
+if (flags.snapshots) await Deno.mkdir(flags.snapshots, { recursive: true });
 const dir = await Deno.makeTempDir({ prefix: "pgtls-idle-heap-" });
 await Deno.chmod(dir, 0o755);
 const certs = await makeTestCertificates(dir);
 const pg = await startCluster(`${dir}/pg`, certs.db);
 try {
-  await allowConnections(pg.dataDir, sessions);
+  await allowConnections(pg, sessions);
   const port = freePort();
   const config = `${dir}/pgtls.yaml`;
   // JSON is YAML.
@@ -143,9 +162,9 @@ try {
       }],
     }),
   );
-  // Serves until this script exits.
-  main(detectRuntime(), nodeHost(["serve", "--config", config]));
-  await sleep(1_000);
+  // Serves until this script exits; returns only if serving failed.
+  const served = main(detectRuntime(), nodeHost(["serve", "--config", config]));
+  await listening(port, served);
   // Lazy initialisation and JIT belong to the process, not to a session.
   await (await hold(port, 20, certs.proxyCa))();
   await sleep(1_000);
