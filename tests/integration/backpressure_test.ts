@@ -121,6 +121,10 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
   const chunk = 1 << 20;
   let received = 0;
   let orderOk = true;
+  // The backend hangs up only once the client's last write has returned: its
+  // close, relayed by pgtls, must not race the client's final write.
+  let sendingDone = () => {};
+  const sent = new Promise<void>((resolve) => sendingDone = resolve);
   const backend = await startMockBackend(async (conn) => {
     const startup = startupMessage({ user: "slow" });
     await conn.read(startup.length);
@@ -135,6 +139,7 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
       const ahead = received / 150e3 - (performance.now() - started);
       if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
     }
+    await sent;
   });
   const pgtls = await startPgtls(dir, {
     proxies: [{
@@ -170,6 +175,8 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
         `sending failed after ${received} bytes reached the backend: ${error}; ` +
           `pgtls logged ${JSON.stringify(closed)}`,
       );
+    } finally {
+      sendingDone();
     }
     await Promise.all(backend.sessions);
     const peak = sampler.stop();
