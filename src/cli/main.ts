@@ -25,6 +25,7 @@ import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
 import { supervise } from "./supervise.ts";
 import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
+import { StopSignals } from "./stop_signals.ts";
 import {
   CHECK_FLAG_SPEC,
   resolveConfig,
@@ -405,7 +406,8 @@ function holdSignals(host: Host): { release(): HeldSignals } {
 
 /**
  * Drains and stops after SIGTERM/SIGINT (or `stop`), `done` resolving once
- * sessions drained; a second signal exits at once.
+ * sessions drained; a second signal exits at once, unless it is the first
+ * one relayed again (stop_signals.ts).
  */
 function waitForShutdown(
   host: Host,
@@ -419,7 +421,12 @@ function waitForShutdown(
   let finished = () => {};
   const done = new Promise<void>((resolve) => finished = resolve);
   let stopping = false;
+  const signals = new StopSignals();
   const stop = (signal: string) => {
+    if (signals.isEcho()) {
+      logger.debug("stop signal repeated at once, taken as the same one", { signal });
+      return;
+    }
     if (stopping) {
       logger.warn("second signal: exiting now", { signal });
       host.exit(ExitCode.Failure);

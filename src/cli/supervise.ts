@@ -25,6 +25,7 @@ import type { LogFields, Logger } from "../observe/log.ts";
 import { encodeFamilies, mergeFamilies, type MetricFamily } from "../observe/metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { formatAddress } from "../config/address.ts";
+import { StopSignals } from "./stop_signals.ts";
 
 /** How long a scrape waits for each worker's metrics; a worker that is late is left out. */
 const WORKER_SCRAPE_TIMEOUT_MS = 2000;
@@ -55,8 +56,13 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   let stopping = false;
   let failed = false;
   const signalAll = (signal: HostSignal) => workers.forEach((w) => w.signal(signal));
+  const signals = new StopSignals();
 
   const onSignal = (signal: HostSignal) => () => {
+    if (signals.isEcho()) {
+      logger.debug("stop signal repeated at once, taken as the same one", { signal });
+      return;
+    }
     if (stopping) {
       logger.warn("second signal: workers exit now", { signal });
       failed = true;

@@ -4,6 +4,7 @@ import { type LogLine, NORMAL_ENDS, type PgtlsProcess, startPgtls } from "../hel
 import { type ClientTarget, connString, libpqEnv, psql } from "../helpers/clients.ts";
 import { type PgCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import type { RunResult } from "../helpers/run.ts";
+import { SIGNAL_ECHO_MS } from "../../src/cli/stop_signals.ts";
 import {
   connectTls,
   errorFields,
@@ -260,6 +261,8 @@ for (const second of ["SIGTERM", "SIGINT"] as const) {
       await waitForSleep(pg, "lifecycle_second");
       pgtls.kill("SIGTERM");
       await pgtls.waitForLog((l) => l.msg === "shutting down: no new connections");
+      // Sooner, it would be taken for the first signal relayed again (stop_signals.ts).
+      await new Promise((resolve) => setTimeout(resolve, 2 * SIGNAL_ECHO_MS));
       pgtls.kill(second);
       const status = await pgtls.status;
       const psqlStillRunning = !sleeper.exited;
@@ -289,6 +292,35 @@ for (const second of ["SIGTERM", "SIGINT"] as const) {
 // max_connections
 
 /** A wire client through pgtls that sent its StartupMessage and got the backend's first answer. */
+Deno.test("one Ctrl-C delivered twice at once (by the terminal and by npm) drains as one signal", async () => {
+  const { pgtls, target, pg } = await proxyToPg();
+  let sleeper: RunningPsql | undefined;
+  try {
+    sleeper = spawnPsql(target, "SELECT 'slept' FROM pg_sleep(1)", "lifecycle_echo");
+    await waitForSleep(pg, "lifecycle_echo");
+    // Two signals sent back to back reach a process as one; a relay's copy
+    // comes once the first was handled, as it does here after its log line.
+    const first = performance.now();
+    pgtls.kill("SIGINT");
+    await pgtls.waitForLog((l) => l.msg === "shutting down: no new connections");
+    const gap = performance.now() - first;
+    pgtls.kill("SIGINT");
+    assert(gap < SIGNAL_ECHO_MS, `the first signal took ${gap.toFixed(0)} ms to be logged`);
+    const status = await pgtls.status;
+    assertEquals(status.code, 0, "pgtls drained and exited 0");
+    assert(
+      !pgtls.logs.some((l) => String(l.msg).startsWith("second signal")),
+      "no second signal was seen",
+    );
+    const result = await sleeper.result;
+    assertEquals(result.code, 0, `the running query finished: ${result.stderr}`);
+  } finally {
+    await reap(sleeper);
+    await pgtls.stop();
+    await terminateAppBackends(pg);
+  }
+});
+
 async function openIdleSession(port: number, caFile: string): Promise<Deno.TlsConn> {
   const conn = await connectTls(port, caFile);
   try {

@@ -1,0 +1,30 @@
+/**
+ * One Ctrl-C can reach pgtls several times within milliseconds: from the
+ * terminal, which signals the whole foreground process group, and again from
+ * each wrapper that relays it (`npm start`, `deno task`). A stop signal that
+ * follows the first within {@link SIGNAL_ECHO_MS} is taken as that same
+ * interrupt; only a later one is the operator's second signal, which means
+ * "exit now" and would cut the sessions the first one lets drain.
+ *
+ * @module
+ */
+
+/** Long enough for any relay, short of a deliberate second Ctrl-C. */
+export const SIGNAL_ECHO_MS = 300;
+
+/** Remembers when the first stop signal came, to recognise its relayed copies. */
+export class StopSignals {
+  #firstAt: number | undefined;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Notes a stop signal arriving now; true when it repeats the first one. */
+  isEcho(): boolean {
+    const now = this.now();
+    if (this.#firstAt === undefined) {
+      this.#firstAt = now;
+      return false;
+    }
+    return now - this.#firstAt < SIGNAL_ECHO_MS;
+  }
+}
