@@ -27,6 +27,7 @@ import {
   TEST_USER,
 } from "../../tests/helpers/pg.ts";
 import { freePort } from "../../tests/helpers/run.ts";
+import { proxyConfig } from "../../tests/helpers/pgtls.ts";
 import { detectRuntime } from "../../src/runtime/detect.ts";
 import { nodeHost } from "../../src/runtime/node_host.ts";
 import { main } from "../../src/cli/main.ts";
@@ -146,24 +147,14 @@ try {
     config,
     JSON.stringify({
       log: { level: "warn" },
-      proxies: [{
-        name: "probe",
-        listener: {
-          bind_address: `127.0.0.1:${port}`,
-          tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-        },
-        backend: {
-          address: `127.0.0.1:${pg.port}`,
-          tls_enabled: true,
-          tls_verify: "full",
-          ca_file: certs.dbCa,
-          server_name: "db.pgtls.test",
-        },
-      }],
+      proxies: [{ name: "probe", ...proxyConfig(certs, pg.port) }],
     }),
   );
   // Serves until this script exits; returns only if serving failed.
-  const served = main(detectRuntime(), nodeHost(["serve", "--config", config]));
+  const served = main(
+    detectRuntime(),
+    nodeHost(["serve", "--config", config, "--listen", `127.0.0.1:${port}`]),
+  );
   await listening(port, served);
   // Lazy initialisation and JIT belong to the process, not to a session.
   await (await hold(port, 20, certs.proxyCa))();
