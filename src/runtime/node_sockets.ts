@@ -6,9 +6,10 @@
  * a socket into flowing mode).
  *
  * Deno 2.9's `node:tls` loses the peer's end of stream when a TLS socket is
- * paused or read slowly, so on Deno the TLS socket is layered over a small
- * JavaScript transport stream and flow control pauses the raw TCP socket
- * beneath it; the TLS socket itself always flows. See {@link TlsLayering}.
+ * paused or read slowly, so on Deno flow control stops and starts reads on
+ * the TCP handle beneath the TLS socket, which itself always flows (a small
+ * JavaScript transport stream stands in between only to replay bytes already
+ * read, or where the handle is out of reach). See {@link TlsLayering}.
  *
  * @module
  */
