@@ -338,18 +338,29 @@ function transportStream(
       callback(error);
     },
   });
-  socket.on("data", (data: Uint8Array) => {
-    if (!stream.push(data)) gate.setTransportFull(true);
-  });
-  socket.on("end", () => stream.push(null));
-  socket.on("close", () => stream.destroy());
   // Deno 2.9's TLSSocket starts its handshake a tick after construction and
-  // crashes if the replayed bytes already failed it; so replay (and read on)
-  // only after that tick.
+  // crashes the process if bytes it was given before then already failed it;
+  // so nothing reaches it before that tick. Bytes the socket delivers sooner
+  // (the rest of a ClientHello that came in two segments) wait behind the
+  // prefix, which they follow on the wire; reading stops until then.
+  let early: (Uint8Array | null)[] | null = [];
+  const deliver = (data: Uint8Array | null) => {
+    if (early !== null) {
+      early.push(data);
+      gate.setTransportFull(true);
+    } else if (!stream.push(data)) gate.setTransportFull(true);
+  };
+  socket.on("data", deliver);
+  socket.on("end", () => deliver(null));
+  socket.on("close", () => stream.destroy());
   setTimeout(() => {
     if (stream.destroyed) return;
-    if (prefix && prefix.length > 0) stream.push(prefix);
-    gate.setTransportFull(false);
+    const held = early ?? [];
+    early = null;
+    let room = true;
+    if (prefix && prefix.length > 0) room = stream.push(prefix);
+    for (const data of held) room = stream.push(data);
+    gate.setTransportFull(!room);
   }, 0);
   return { transport: stream, flow: gate.relay, reading: gate.reader };
 }

@@ -25,6 +25,8 @@ import {
   writeAll,
 } from "../helpers/wire.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
+import tls from "node:tls";
+import { Duplex } from "node:stream";
 
 const concat = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
 
@@ -399,6 +401,64 @@ Deno.test({
         "nothing from PostgreSQL arrives",
       );
       await sessionClosed(pgtls, "client_tls_failed");
+      await assertStillServing(pgtls);
+    });
+  },
+});
+
+/** A ClientHello for direct TLS (SNI localhost, ALPN postgresql), as `node:tls` writes it. */
+function directTlsClientHello(): Promise<Uint8Array> {
+  return new Promise((resolve) => {
+    const wire = new Duplex({
+      read() {},
+      write(chunk: Uint8Array, _encoding, callback) {
+        resolve(Uint8Array.from(chunk));
+        callback();
+        socket.destroy();
+      },
+    });
+    const socket = tls.connect({
+      socket: wire,
+      servername: "localhost",
+      ALPNProtocols: ["postgresql"],
+    });
+    socket.on("error", () => {});
+  });
+}
+
+/** Busy-waits `ms`: a timer cannot place a write a fraction of a millisecond later. */
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // Waiting.
+  }
+}
+
+Deno.test({
+  name:
+    "a direct-TLS ClientHello that arrives in two segments gets a ServerHello, however far apart",
+  fn: async () => {
+    const hello = await directTlsClientHello();
+    await withProxy(await startProxy(await realTlsBackend()), async (pgtls) => {
+      // A second segment that lands while pgtls starts its handshake on the first was once
+      // handed to TLS before the first (Deno crashed, Node.js failed the handshake). Where
+      // that window falls depends on the machine, so the gaps sweep 0 to 1.5 ms.
+      const answers: string[] = [];
+      for (let attempt = 0; attempt < 64; attempt++) {
+        const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
+        tcp.setNoDelay(true);
+        try {
+          await writeAll(tcp, hello.subarray(0, 100));
+          spin((attempt % 16) * 0.1);
+          await writeAll(tcp, hello.subarray(100));
+          const record = await readExactly(tcp, 3).catch(() => new Uint8Array(0));
+          answers.push(record.join(","));
+        } finally {
+          tcp.close();
+        }
+      }
+      const handshakes = answers.filter((a) => a === "22,3,3").length;
+      assertEquals(handshakes, answers.length, `TLS records received: ${answers.join(" ")}`);
       await assertStillServing(pgtls);
     });
   },

@@ -1,0 +1,109 @@
+/**
+ * The `node:tls` server upgrade with bytes already read (a direct-TLS
+ * ClientHello's first segment) when the rest of the ClientHello has reached
+ * the socket too: the TLS socket must see the prefix first and the rest after
+ * it. Deterministic: the rest is waiting in the socket before the upgrade
+ * starts, which is what a ClientHello split over two TCP segments produces
+ * when the second lands while pgtls is starting the handshake.
+ */
+
+import net from "node:net";
+import tls from "node:tls";
+import { Duplex } from "node:stream";
+import { assertEquals } from "../helpers/assert.ts";
+import { makeTestCertificates } from "../helpers/certs.ts";
+import { listenNode, serverTlsNode, type TlsLayering } from "../../src/runtime/node_sockets.ts";
+import type { TcpConn } from "../../src/runtime/types.ts";
+
+/** Bytes of the ClientHello sent in the first segment. */
+const FIRST_SEGMENT = 100;
+
+/**
+ * A TLS client over a TCP connection whose first write (the ClientHello)
+ * goes out in two parts, the second only when `sendRest` is called.
+ */
+function splitHelloClient(port: number, caPem: string) {
+  const tcp = net.connect({ host: "127.0.0.1", port, noDelay: true });
+  let rest: Uint8Array | null = null;
+  let first = true;
+  const wire = new Duplex({
+    read() {},
+    write(chunk: Uint8Array, _encoding, callback) {
+      if (first) {
+        first = false;
+        tcp.write(chunk.subarray(0, FIRST_SEGMENT));
+        rest = chunk.subarray(FIRST_SEGMENT);
+        callback();
+      } else {
+        tcp.write(chunk, callback);
+      }
+    },
+    final(callback) {
+      tcp.end();
+      callback();
+    },
+  });
+  tcp.on("data", (data: Uint8Array) => wire.push(data));
+  tcp.on("end", () => wire.push(null));
+  tcp.on("error", (error) => wire.destroy(error));
+  const socket = tls.connect({
+    socket: wire,
+    ca: caPem,
+    servername: "localhost",
+    ALPNProtocols: ["postgresql"],
+  });
+  const secure = new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", resolve);
+    socket.once("error", reject);
+  });
+  return {
+    socket,
+    secure,
+    sendRest: () => {
+      if (rest === null) throw new Error("the ClientHello was not written yet");
+      tcp.write(rest);
+    },
+    close: () => {
+      socket.destroy();
+      tcp.destroy();
+    },
+  };
+}
+
+for (const layering of ["native", "gated"] satisfies TlsLayering[]) {
+  Deno.test(`${layering} layering: a ClientHello's second segment, already received, follows the replayed first`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pgtls-replay-" });
+    const certs = await makeTestCertificates(dir);
+    const upgrader = serverTlsNode({
+      certPem: await Deno.readTextFile(certs.proxy.cert),
+      keyPem: await Deno.readTextFile(certs.proxy.key),
+      alpnProtocols: ["postgresql"],
+    }, layering);
+    let accepted!: (conn: TcpConn) => void;
+    const connection = new Promise<TcpConn>((resolve) => accepted = resolve);
+    const listener = await listenNode({ host: "127.0.0.1", port: 0 }, { keepAliveMs: 0 }, accepted);
+    const client = splitHelloClient(listener.address.port, await Deno.readTextFile(certs.proxyCa));
+    const server = await connection;
+    try {
+      const prefix = await server.read();
+      assertEquals(prefix?.length, FIRST_SEGMENT, "the first read holds the first segment");
+      client.sendRest();
+      // Loopback delivers it well within this; the upgrade then finds it waiting.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const upgraded = await upgrader.upgrade(server, prefix ?? undefined);
+      await client.secure;
+      assertEquals(upgraded.tls.alpnProtocol, "postgresql");
+      client.socket.write("after the handshake");
+      assertEquals(
+        new TextDecoder().decode(await upgraded.read() ?? undefined),
+        "after the handshake",
+      );
+      upgraded.close();
+    } finally {
+      client.close();
+      server.close();
+      await listener.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
