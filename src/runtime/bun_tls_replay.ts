@@ -45,8 +45,11 @@ class NodeTlsTransport implements Transport {
   }
 }
 
-/** A stream over the native connection that first yields `prefix`. */
-function replayStream(tcp: BunTcpConn, prefix: Uint8Array): Duplex {
+/**
+ * A stream over the native connection that first yields `prefix`;
+ * `peerEnded` hears the peer's end of stream.
+ */
+function replayStream(tcp: BunTcpConn, prefix: Uint8Array, peerEnded: () => void): Duplex {
   const stream = new Duplex({
     read() {
       tcp.release();
@@ -70,7 +73,10 @@ function replayStream(tcp: BunTcpConn, prefix: Uint8Array): Duplex {
       data: (chunk) => {
         if (!stream.push(chunk)) tcp.hold();
       },
-      end: () => stream.push(null),
+      end: () => {
+        stream.push(null);
+        peerEnded();
+      },
       error: (error) => stream.destroy(error),
       close: () => stream.destroy(),
     });
@@ -87,7 +93,14 @@ export function replayServerTls(
   return async (tcp, prefix) => {
     secureContext ??= serverSecureContext(options);
     const context = secureContext;
-    const socket = new tls.TLSSocket(replayStream(tcp, prefix), {
+    let handshaking = true;
+    // Bun's TLSSocket says nothing when its stream ends mid-handshake, which
+    // would hold the session (and its max_connections slot) until
+    // handshake_timeout; fail the handshake as the other runtimes do.
+    const peerEnded = () => {
+      if (handshaking) socket.destroy(new Error("connection closed during the TLS handshake"));
+    };
+    const socket: tls.TLSSocket = new tls.TLSSocket(replayStream(tcp, prefix, peerEnded), {
       isServer: true,
       secureContext: context,
       requestCert,
@@ -100,6 +113,8 @@ export function replayServerTls(
       socket.destroy();
       tcp.close();
       throw error;
+    } finally {
+      handshaking = false;
     }
     // Paused before the data listener goes on, so that nothing flows before the session reads.
     socket.pause();

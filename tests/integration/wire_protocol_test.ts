@@ -464,6 +464,25 @@ Deno.test({
   },
 });
 
+for (const [what, part] of [["its ClientHello", 1], ["half its ClientHello", 0.5]] as const) {
+  Deno.test(`a direct-TLS client that sends ${what} and then its FIN is let go at once, not at handshake_timeout`, async () => {
+    const hello = await directTlsClientHello();
+    // Far beyond the wait for the log line below: a missed FIN shows as that wait failing.
+    const pgtls = await startProxy(await realTlsBackend(), { handshake_timeout: "60s" });
+    await withProxy(pgtls, async () => {
+      const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
+      await writeAll(tcp, hello.subarray(0, Math.round(hello.length * part)));
+      await tcp.closeWrite();
+      const ending = await readUntilClosed(tcp);
+      assert(ending.closedByPeer, "pgtls closes the connection");
+      const closed = await pgtls.waitForLog((l) => l.msg === "session closed", 10_000);
+      assertEquals(closed.reason, "client_tls_failed", JSON.stringify(closed));
+      assertMatch(String(closed.error), /connection closed during the TLS handshake/);
+      assertEquals(closed.user, null, "the startup packet was never read");
+    });
+  });
+}
+
 Deno.test("with direct_tls false a direct-TLS client is closed even when it offers ALPN postgresql", async () => {
   const pgtls = await startProxy(await realTlsBackend(), { direct_tls: false });
   await withProxy(pgtls, async () => {
