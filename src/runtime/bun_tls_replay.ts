@@ -122,7 +122,6 @@ export function replayServerTls(
     conn.tls = {
       protocol: socket.getProtocol() ?? "unknown",
       alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
-      // Bun does not call SNICallback for a TLS socket over a JavaScript stream.
       serverName: (socket as { servername?: string | false }).servername || null,
       cipher: socket.getCipher()?.name ?? "unknown",
     };

@@ -409,17 +409,15 @@ export function serverTlsNode(
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
       const { transport, flow, reading } = tlsTransport(raw, layering, prefix);
-      let serverName: string | null = null;
+      // No SNICallback: the client's server name is read after the handshake
+      // instead. On Deno 2.9 the callback switches the socket to a ClientHello
+      // acceptor that keeps ~28 KiB of every connection after it has closed.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
         secureContext,
         requestCert,
         rejectUnauthorized: requestCert,
         ALPNProtocols: alpn,
-        SNICallback: (name, callback) => {
-          serverName = name;
-          callback(null, secureContext);
-        },
       });
       try {
         await serverHandshake(socket, requestCert);
@@ -428,8 +426,7 @@ export function serverTlsNode(
         raw.destroy();
         throw error;
       }
-      // Bun does not call SNICallback for a TLS socket over a JavaScript stream.
-      serverName ??= (socket as { servername?: string | false }).servername || null;
+      const serverName = (socket as { servername?: string | false | null }).servername || null;
       // Nobody reads until the session asks for its startup packet.
       reading?.pause();
       return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
