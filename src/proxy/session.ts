@@ -346,14 +346,17 @@ async function serve(
   if (packet.kind === "cancel_request") {
     const known = heldCancelTarget(startup.bytes, context);
     // Like PostgreSQL, closes the client only once the cancel was acted on.
-    if (known === undefined && await context.shareCancel?.(startup.bytes)) {
+    const shared = context.shareCancel && !known
+      ? await orShutdown(context.shareCancel(startup.bytes), context.signal)
+      : false;
+    if (shared) {
       record.backend = "(another worker's session)";
       record.end = "cancel_forwarded";
       return;
     }
     const target = known ?? context.selectBackend(record.sni);
     record.backend = target.label;
-    await forwardCancel(startup.bytes, target, context);
+    await orShutdown(forwardCancel(startup.bytes, target, context), context.signal);
     record.end = "cancel_forwarded";
     return;
   }
@@ -364,7 +367,11 @@ async function serve(
   if (options.refusal) {
     throw new SessionAbort("too_many_connections", options.refusal.message, options.refusal);
   }
-  const backend = await dialBackend(target, context);
+  const backend = await orShutdown(
+    dialBackend(target, context),
+    context.signal,
+    (late) => late.close(),
+  );
   let forgetKey: (() => void) | undefined;
   try {
     const first = concatBytes(startup.bytes, startup.leftover);
@@ -395,6 +402,34 @@ async function serve(
     forgetKey?.();
     backend.close();
   }
+}
+
+/**
+ * `work`, or a rejection as soon as pgtls shuts down: a backend slow to
+ * answer (bounded only by its connect_timeout) must not hold the shutdown
+ * past shutdown_timeout. What `work` yields after that goes to `discard`.
+ */
+function orShutdown<T>(
+  work: Promise<T>,
+  signal: AbortSignal,
+  discard: (late: T) => void = () => {},
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new Error("pgtls is shutting down"));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) discard(value);
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Opens the backend, telling the meter how long it took or why it failed. */

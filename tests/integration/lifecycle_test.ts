@@ -3,6 +3,7 @@ import { fixture } from "../helpers/fixture.ts";
 import { type LogLine, NORMAL_ENDS, type PgtlsProcess, startPgtls } from "../helpers/pgtls.ts";
 import { type ClientTarget, connString, libpqEnv, psql } from "../helpers/clients.ts";
 import { type PgCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
+import { startMockBackend } from "../helpers/mock_backend.ts";
 import type { RunResult } from "../helpers/run.ts";
 import { SIGNAL_ECHO_MS } from "../../src/cli/stop_signals.ts";
 import {
@@ -248,6 +249,61 @@ Deno.test({
       await reap(sleeper);
       await pgtls.stop();
       await terminateAppBackends(pg);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a session still opening its backend at shutdown_timeout is cut then, not at connect_timeout",
+  fn: async () => {
+    const { dir, certs } = await fixture();
+    let reached!: () => void;
+    const backendReached = new Promise<void>((resolve) => reached = resolve);
+    // Answers the SSLRequest and then never starts its TLS handshake.
+    const backend = await startMockBackend(async (conn) => {
+      await conn.read(8);
+      await conn.write("S");
+      reached();
+      // Reads the ClientHello and whatever follows, answering nothing, until pgtls hangs up.
+      await (async () => {
+        for (;;) await conn.read(1);
+      })().catch(() => {});
+    });
+    const pgtls = await startPgtls(dir, {
+      shutdown_timeout: "1s",
+      proxies: [{
+        listener: {
+          bind_address: "127.0.0.1:0",
+          tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+        },
+        backend: {
+          address: `127.0.0.1:${backend.port}`,
+          tls_enabled: true,
+          ca_file: certs.dbCa,
+          connect_timeout: "1h",
+        },
+      }],
+    });
+    let client: Deno.TlsConn | undefined;
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    try {
+      client = await connectTls(pgtls.port, certs.proxyCa);
+      await writeAll(client, startupMessage({ user: TEST_USER, database: TEST_DATABASE }));
+      await backendReached;
+      pgtls.kill("SIGTERM");
+      // Only a guard against hanging the suite: connect_timeout alone would take an hour.
+      const hung = new Promise<null>((resolve) => guard = setTimeout(() => resolve(null), 30_000));
+      const status = await Promise.race([pgtls.status, hung]);
+      assert(status !== null, "pgtls exits although the backend never answers");
+      assertEquals(status.code, 0);
+      const closed = sessionsClosed(pgtls);
+      assertEquals(closed.map((l) => l.reason), ["shutdown"]);
+    } finally {
+      clearTimeout(guard);
+      client?.close();
+      await pgtls.stop();
+      await backend.close();
     }
   },
 });
