@@ -155,6 +155,10 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   const verdict: Verdict = (socket, success, error) => {
     const incomplete = completed(socket, success, error);
     if (incomplete !== null) return incomplete;
+    // A client that aborts after the ServerHello (say it rejects pgtls's
+    // certificate) leaves a TLS 1.3 cipher behind; Bun then says success
+    // false, with the cause (ECONNRESET) as the error.
+    if (!success && !requestCert) return error ?? new Error("TLS handshake failed");
     if (requestCert && !socket.authorized) {
       return error ?? socket.getAuthorizationError() ?? new Error("client certificate rejected");
     }

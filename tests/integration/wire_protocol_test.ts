@@ -483,6 +483,34 @@ for (const [what, part] of [["its ClientHello", 1], ["half its ClientHello", 0.5
   });
 }
 
+for (const path of ["SSLRequest", "direct TLS"] as const) {
+  Deno.test(`a client that rejects pgtls's certificate (${path}) is logged as a failed TLS handshake`, async () => {
+    await withProxy(await startProxy(await realTlsBackend()), async (pgtls) => {
+      const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
+      if (path === "SSLRequest") {
+        await writeAll(tcp, SSL_REQUEST);
+        assertEquals(await readExactly(tcp, 1), Uint8Array.of(0x53));
+      }
+      // No caCerts: the client does not trust the test CA and aborts with an alert.
+      const conn = await Deno.startTls(tcp, {
+        hostname: "localhost",
+        alpnProtocols: ["postgresql"],
+      });
+      let failed = false;
+      try {
+        await conn.handshake();
+      } catch {
+        failed = true;
+      } finally {
+        conn.close();
+      }
+      assert(failed, "the client refuses the handshake");
+      const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
+      assertEquals(closed.reason, "client_tls_failed", JSON.stringify(closed));
+    });
+  });
+}
+
 Deno.test("with direct_tls false a direct-TLS client is closed even when it offers ALPN postgresql", async () => {
   const pgtls = await startProxy(await realTlsBackend(), { direct_tls: false });
   await withProxy(pgtls, async () => {
