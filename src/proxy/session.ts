@@ -346,10 +346,10 @@ async function serve(
   if (packet.kind === "cancel_request") {
     const known = heldCancelTarget(startup.bytes, context);
     // Like PostgreSQL, closes the client only once the cancel was acted on.
-    const shared = context.shareCancel && !known
-      ? await orShutdown(context.shareCancel(startup.bytes), context.signal)
-      : false;
-    if (shared) {
+    if (
+      known === undefined && context.shareCancel &&
+      await orShutdown(context.shareCancel(startup.bytes), context.signal)
+    ) {
       record.backend = "(another worker's session)";
       record.end = "cancel_forwarded";
       return;

@@ -13,7 +13,7 @@ import tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { ServerTlsOptions, TlsConn } from "./types.ts";
 import { serverHandshake } from "./tls_handshake.ts";
-import { serverSecureContext } from "./node_sockets.ts";
+import { clientServerName, serverSecureContext } from "./node_sockets.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
 /** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
@@ -122,7 +122,7 @@ export function replayServerTls(
     conn.tls = {
       protocol: socket.getProtocol() ?? "unknown",
       alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
-      serverName: (socket as { servername?: string | false }).servername || null,
+      serverName: clientServerName(socket),
       cipher: socket.getCipher()?.name ?? "unknown",
     };
     socket.on("data", (chunk: Uint8Array) => conn.received(chunk));

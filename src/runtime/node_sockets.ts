@@ -396,6 +396,16 @@ export function serverSecureContext(options: ServerTlsOptions): tls.SecureContex
   });
 }
 
+/**
+ * The server name a client asked for (SNI), read after the handshake. Not
+ * through an SNICallback: on Deno 2.9 the callback switches the socket to a
+ * ClientHello acceptor that keeps ~28 KiB of every connection after it has
+ * closed.
+ */
+export function clientServerName(socket: tls.TLSSocket): string | null {
+  return (socket as { servername?: string | false | null }).servername || null;
+}
+
 /** Server-side TLS with one secure context per listener. */
 export function serverTlsNode(
   options: ServerTlsOptions,
@@ -409,9 +419,7 @@ export function serverTlsNode(
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
       const { transport, flow, reading } = tlsTransport(raw, layering, prefix);
-      // No SNICallback: the client's server name is read after the handshake
-      // instead. On Deno 2.9 the callback switches the socket to a ClientHello
-      // acceptor that keeps ~28 KiB of every connection after it has closed.
+      // No SNICallback: see clientServerName.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
         secureContext,
@@ -426,7 +434,7 @@ export function serverTlsNode(
         raw.destroy();
         throw error;
       }
-      const serverName = (socket as { servername?: string | false | null }).servername || null;
+      const serverName = clientServerName(socket);
       // Nobody reads until the session asks for its startup packet.
       reading?.pause();
       return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);

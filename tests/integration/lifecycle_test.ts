@@ -344,10 +344,6 @@ for (const second of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
-// ---------------------------------------------------------------------------
-// max_connections
-
-/** A wire client through pgtls that sent its StartupMessage and got the backend's first answer. */
 Deno.test("one Ctrl-C delivered twice at once (by the terminal and by npm) drains as one signal", async () => {
   const { pgtls, target, pg } = await proxyToPg();
   let sleeper: RunningPsql | undefined;
@@ -377,6 +373,10 @@ Deno.test("one Ctrl-C delivered twice at once (by the terminal and by npm) drain
   }
 });
 
+// ---------------------------------------------------------------------------
+// max_connections
+
+/** A wire client through pgtls that sent its StartupMessage and got the backend's first answer. */
 async function openIdleSession(port: number, caFile: string): Promise<Deno.TlsConn> {
   const conn = await connectTls(port, caFile);
   try {
