@@ -3,12 +3,12 @@
  * the time goes rather than from guesses.
  *
  * Starts a throwaway PostgreSQL 15 (ssl=on), runs pgtls with V8's sampling
- * profiler (`--cpu-prof`, Deno or Node.js) in front of it with TLS on both
+ * profiler (`--cpu-prof`: Deno, Node.js or Bun) in front of it with TLS on both
  * legs, drives the workload through it, stops pgtls and prints the functions
  * with the most self time and the files they live in. The raw `.cpuprofile`
  * opens in Chrome DevTools.
  *
- * Usage: deno task profile [--runtime deno|node] [--workload select|connect|copy-out|copy-in]
+ * Usage: deno task profile [--runtime deno|node|bun] [--workload select|connect|copy-out|copy-in]
  *                          [--seconds N] [--top N] [--out DIR]
  *
  * @module
@@ -34,9 +34,9 @@ const { values: flags } = parseArgs({
 });
 const seconds = Number(flags.seconds);
 const workloads = ["select", "connect", "copy-out", "copy-in"];
-if (!["deno", "node"].includes(flags.runtime) || !workloads.includes(flags.workload)) {
+if (!["deno", "node", "bun"].includes(flags.runtime) || !workloads.includes(flags.workload)) {
   console.error(
-    "usage: profile [--runtime deno|node] [--workload select|connect|copy-out|copy-in]",
+    "usage: profile [--runtime deno|node|bun] [--workload select|connect|copy-out|copy-in]",
   );
   Deno.exit(2);
 }
@@ -74,6 +74,8 @@ try {
       `--cpu-prof-dir=${outDir}`,
       `${root}mod.ts`,
     ]]
+    : flags.runtime === "bun"
+    ? [`${root}node_modules/.bin/bun`, ["--cpu-prof", `--cpu-prof-dir=${outDir}`, `${root}mod.ts`]]
     : ["node", [...V8_FLAGS, "--cpu-prof", `--cpu-prof-dir=${outDir}`, `${root}dist/pgtls.mjs`]];
   const pgtls = new Deno.Command(command, {
     args: [...args, "serve", "--config", configFile, "--listen", `127.0.0.1:${port}`],

@@ -11,12 +11,31 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Endpoint, HttpRequest, HttpResponse, Listener } from "./types.ts";
 
+/**
+ * A scraper sends its whole request at once; a client that dribbles one (or
+ * sends nothing) is closed after this long. `node:http`'s own defaults (60 s
+ * for headers, checked every 30 s) let one hold a file descriptor, which the
+ * proxy's listener shares, for ~90 s.
+ */
+export const HTTP_REQUEST_TIMEOUT_MS = 5_000;
+
+/**
+ * Connections the endpoint keeps at once; more are closed on arrival. Bounds
+ * the file descriptors a flood of them takes from the proxy; a scraper needs one.
+ */
+export const HTTP_MAX_CONNECTIONS = 256;
+
 /** Binds `address` and answers every request with `handler`'s response. */
 export function serveHttpNode(
   address: Endpoint,
   handler: (request: HttpRequest) => HttpResponse | Promise<HttpResponse>,
 ): Promise<Listener> {
-  const server = createServer(async (req, res) => {
+  const server = createServer({
+    headersTimeout: HTTP_REQUEST_TIMEOUT_MS,
+    requestTimeout: HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: HTTP_REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: 1_000,
+  }, async (req, res) => {
     let response: HttpResponse;
     try {
       const path = (req.url ?? "/").split("?")[0]!;
@@ -40,6 +59,9 @@ export function serveHttpNode(
       res.destroy();
     }
   });
+  server.maxConnections = HTTP_MAX_CONNECTIONS;
+  // An idle connection (no request at all) is not covered by the timeouts above on every runtime.
+  server.setTimeout(HTTP_REQUEST_TIMEOUT_MS, (socket) => socket.destroy());
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(address.port, address.host, () => {

@@ -74,6 +74,79 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
   assert(gone, "metrics endpoint still answers after pgtls exited");
 });
 
+/** Resolves when the peer closes `conn` (end of stream or reset). */
+async function closedByPeer(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(1024);
+  try {
+    while (await conn.read(buffer) !== null) { /* a 408 may come first */ }
+  } catch {
+    // A reset is a close too.
+  }
+}
+
+/** `work`, or a rejection naming `what` after `ms`: a guard against hanging, not a timing check. */
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} after ${ms} ms`)), ms);
+  });
+  return Promise.race([work, guard]).finally(() => clearTimeout(timer));
+}
+
+Deno.test("the metrics endpoint closes clients that send no complete request, and a flood beyond 256", async () => {
+  const { dir, certs, pg } = await fixture();
+  const metricsPort = freePort();
+  const pgtls = await startPgtls(dir, {
+    metrics: { listen: `127.0.0.1:${metricsPort}` },
+    proxies: [proxyConfig(certs, pg.port)],
+  });
+  const open: Deno.Conn[] = [];
+  const connect = async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: metricsPort });
+    open.push(conn);
+    return conn;
+  };
+  try {
+    await pgtls.waitForLog((l) => l.msg === "metrics listening");
+    // node:http's defaults held both for 70-90 s.
+    const partial = await connect();
+    await partial.write(new TextEncoder().encode("GET /metrics HTTP/1.1\r\nHost: x\r\n"));
+    const silent = await connect();
+    await within(
+      Promise.all([closedByPeer(partial), closedByPeer(silent)]),
+      30_000,
+      "slow metrics clients still open",
+    );
+
+    // 300 at once: those past 256 are closed on arrival, while the first 256 are still open.
+    const flood = await Promise.all(Array.from({ length: 300 }, connect));
+    const closed = new Set<number>();
+    const watching = flood.map((conn, i) => closedByPeer(conn).then(() => closed.add(i)));
+    await within(
+      (async () => {
+        while (closed.size < 300 - 256) await new Promise((r) => setTimeout(r, 20));
+      })(),
+      30_000,
+      "no connection beyond 256 was closed",
+    );
+    assert(
+      closed.size < 300 - 128,
+      `${closed.size} of 300 closed: the cap did it, not the timeout`,
+    );
+    for (const conn of flood) conn.close();
+    await Promise.all(watching);
+    const scrape = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    assertEquals([scrape.status, await scrape.text()], [200, "ok\n"]);
+  } finally {
+    for (const conn of open) {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    }
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
 Deno.test("a backend that refuses TLS counts as a backend handshake failure and backend_error", async () => {
   const { dir, certs } = await fixture();
   const plain = await plaintextCluster();
