@@ -77,6 +77,9 @@ export async function startProxy(options: {
   let config = options.config;
   const socketOptions: SocketOptions = { keepAliveMs: KEEPALIVE_MS };
   const sessions = new Set<Promise<void>>();
+  // Sessions being refused (over max_connections) do not count towards it,
+  // but shutdown still lets them tell their client why.
+  const refusals = new Set<Promise<void>>();
   // One controller per session rather than one shared signal: thousands of
   // listeners on one AbortSignal make Node.js warn of a leak.
   const aborters = new Set<AbortController>();
@@ -102,14 +105,12 @@ export async function startProxy(options: {
   let context = contextFor(config, options.prepared);
   meter?.certificates(certificateExpiry(config, options.material));
 
-  let refusing = 0;
   const onConnection = (conn: TcpConn) => {
     if (!accepting) return drop(conn);
     const full = sessions.size >= config.listener.maxConnections;
-    if (full && refusing >= MAX_CONCURRENT_REFUSALS) return drop(conn);
+    if (full && refusals.size >= MAX_CONCURRENT_REFUSALS) return drop(conn);
     const id = nextSessionId++;
     const started = Date.now();
-    if (full) refusing++;
     const aborter = new AbortController();
     aborters.add(aborter);
     const own = { ...context, signal: aborter.signal };
@@ -120,12 +121,11 @@ export async function startProxy(options: {
       (record) => {
         meter?.sessionClosed(record);
         aborters.delete(aborter);
-        if (full) refusing--;
-        else sessions.delete(session);
+        (full ? refusals : sessions).delete(session);
         logSession(logger, config.name, record, Date.now() - started);
       },
     );
-    if (!full) sessions.add(session);
+    (full ? refusals : sessions).add(session);
   };
   const drop = (conn: TcpConn) => {
     meter?.connectionDropped();
@@ -181,9 +181,9 @@ export async function startProxy(options: {
     async stop(graceMs: number): Promise<void> {
       accepting = false;
       await listener.close();
-      if (sessions.size > 0) {
+      if (sessions.size + refusals.size > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const drained = Promise.all(sessions).then(() => true);
+        const drained = Promise.all([...sessions, ...refusals]).then(() => true);
         const expired = new Promise<false>((resolve) =>
           timer = setTimeout(() => resolve(false), graceMs)
         );
@@ -192,10 +192,10 @@ export async function startProxy(options: {
         if (!clean) {
           logger.warn("closing sessions still open after shutdown_timeout", {
             proxy: config.name,
-            sessions: sessions.size,
+            sessions: sessions.size + refusals.size,
           });
           for (const aborter of aborters) aborter.abort();
-          await Promise.all(sessions);
+          await Promise.all([...sessions, ...refusals]);
         }
       }
     },

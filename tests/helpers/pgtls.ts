@@ -224,7 +224,12 @@ export async function spawnPgtls(args: readonly string[], proxies = 1): Promise<
     waitForLog,
     kill: (signal = "SIGTERM") => child.kill(signal),
     async stop() {
-      if (!exited) child.kill("SIGTERM");
+      try {
+        if (!exited) child.kill("SIGTERM");
+      } catch (error) {
+        // It exited on its own just now, before `exited` was set.
+        if (!(error instanceof TypeError)) throw error;
+      }
       return (await status).code;
     },
     status,

@@ -460,6 +460,46 @@ Deno.test("at listener.max_connections a further client gets FATAL 53300 and is 
   }
 });
 
+Deno.test("a client being refused for max_connections when SIGTERM comes still gets its 53300 before pgtls exits", async () => {
+  const { pgtls, certs } = await proxyToPg({ listener: { max_connections: 1 } });
+  const held = await openIdleSession(pgtls.port, certs.proxyCa);
+  let heldOpen = true;
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
+  let refused: Deno.Conn = tcp;
+  try {
+    // 'S' shows pgtls has accepted this connection, as a refusal: the one slot is taken.
+    await writeAll(tcp, SSL_REQUEST);
+    assertEquals(String.fromCharCode((await readExactly(tcp, 1))[0] ?? 0), "S");
+    pgtls.kill("SIGTERM");
+    await pgtls.waitForLog((l) => l.msg === "shutting down: no new connections");
+    held.close();
+    heldOpen = false;
+    // The admitted session is over: before, pgtls exited here and cut the refusal short.
+    await pgtls.waitForLog((l) =>
+      l.msg === "session closed" && l.reason !== "too_many_connections"
+    );
+
+    refused = await Deno.startTls(tcp, {
+      hostname: "localhost",
+      caCerts: [await Deno.readTextFile(certs.proxyCa)],
+    });
+    await writeAll(refused, startupMessage({ user: TEST_USER, database: TEST_DATABASE }));
+    const messages = parseMessages(await readAll(refused));
+    const error = messages.find((m) => m.type === "E");
+    assert(error !== undefined, `an ErrorResponse, got ${messages.map((m) => m.type).join(",")}`);
+    assertEquals(errorFields(error.body).C, "53300");
+    assertEquals((await pgtls.status).code, 0);
+    assert(
+      sessionsClosed(pgtls).some((l) => l.reason === "too_many_connections"),
+      "the refused session is logged before pgtls stops",
+    );
+  } finally {
+    if (heldOpen) held.close();
+    refused.close();
+    await pgtls.stop();
+  }
+});
+
 // ---------------------------------------------------------------------------
 // File descriptors and leaks
 
