@@ -375,7 +375,7 @@ async function serve(
   let forgetKey: (() => void) | undefined;
   try {
     const first = concatBytes(startup.bytes, startup.leftover);
-    await backend.write(first);
+    await sendStartup(backend, first, target);
     record.counters.clientToBackend += first.length;
     const cancelKeys = context.recordCancelKeys ? context.cancelKeys : undefined;
     // Only a TLS backend can offer SCRAM-SHA-256-PLUS, and only routes make cancel keys matter.
@@ -401,6 +401,26 @@ async function serve(
   } finally {
     forgetKey?.();
     backend.close();
+  }
+}
+
+/**
+ * Hands the client's startup packet to a backend just opened. A backend that
+ * hangs up at once fails this write: the session ends as the backend's fault,
+ * and the client, still waiting for its first answer, is told so.
+ */
+async function sendStartup(backend: ByteConn, first: Uint8Array, target: BackendTarget) {
+  try {
+    await backend.write(first);
+  } catch (error) {
+    const cause = `connection lost before the startup packet was sent: ${
+      error instanceof Error ? error.message : String(error)
+    }`;
+    throw new SessionAbort("backend_error", cause, {
+      severity: "FATAL",
+      code: SqlState.ConnectionFailure,
+      message: `pgtls: backend ${target.label}: ${cause}`,
+    });
   }
 }
 
