@@ -90,7 +90,12 @@ try {
   const file = [...Deno.readDirSync(outDir)].find((e) => e.name.endsWith(".cpuprofile"));
   if (!file) throw new Error(`no .cpuprofile in ${outDir}`);
   const path = `${outDir}/${file.name}`;
-  console.log(summarize(JSON.parse(await Deno.readTextFile(path)), Number(flags.top)));
+  // Bun samples only while JavaScript runs, and its time deltas span the gaps
+  // between: each sample then counts once rather than for its delta.
+  const bySamples = flags.runtime === "bun";
+  console.log(
+    summarize(JSON.parse(await Deno.readTextFile(path)), Number(flags.top), bySamples),
+  );
   console.log(`profile: ${path}`);
 } finally {
   pg.stopSync();
@@ -187,13 +192,13 @@ interface CpuProfile {
 }
 
 /** Self time per function and per file, largest first. */
-function summarize(profile: CpuProfile, top: number): string {
+function summarize(profile: CpuProfile, top: number, bySamples: boolean): string {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const perFunction = new Map<string, number>();
   const perFile = new Map<string, number>();
   let total = 0;
   profile.samples.forEach((id, i) => {
-    const delta = profile.timeDeltas[i] ?? 0;
+    const delta = bySamples ? 1 : profile.timeDeltas[i] ?? 0;
     const frame = byId.get(id)?.callFrame;
     if (!frame) return;
     total += delta;
@@ -206,7 +211,8 @@ function summarize(profile: CpuProfile, top: number): string {
     [...map].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, micros]) =>
       `${(100 * micros / total).toFixed(1).padStart(5)}%  ${name}`
     ).join("\n");
-  return `total sampled ${(total / 1e6).toFixed(2)} s\n\nself time by function:\n${
+  const sampled = bySamples ? `${total} samples` : `${(total / 1e6).toFixed(2)} s`;
+  return `total sampled ${sampled}\n\nself time by function:\n${
     rows(perFunction)
   }\n\nself time by file:\n${rows(perFile)}`;
 }
