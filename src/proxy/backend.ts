@@ -19,6 +19,7 @@ import { ACCEPT_BYTE, DECLINE_BYTE } from "../protocol/codes.ts";
 import { encodeSslRequest } from "../protocol/requests.ts";
 import { ERROR_RESPONSE_TYPE } from "../protocol/error_response.ts";
 import { formatDuration } from "../config/duration.ts";
+import { errorText } from "../tls/error_text.ts";
 
 /** Which step of opening the backend failed. */
 export type BackendStage = "connect" | "tls_request" | "tls_handshake";
@@ -117,13 +118,13 @@ export async function openBackend(
     if (stage === "tls_handshake") {
       throw new BackendError(
         stage,
-        `TLS handshake failed: ${errorMessage(error)}`,
+        `TLS handshake failed: ${errorText(error)}`,
         config.tlsVerify === "none"
           ? undefined
           : `check the backend's certificate against backend.ca_file and backend.server_name ("${target.serverName}")`,
       );
     }
-    throw new BackendError(stage, `connection failed during SSLRequest: ${errorMessage(error)}`);
+    throw new BackendError(stage, `connection failed during SSLRequest: ${errorText(error)}`);
   } finally {
     clearTimeout(timer);
   }
@@ -177,9 +178,5 @@ function describeNetError(error: unknown, timeout: string): string {
   const code = (error as { code?: unknown })?.code;
   if (code === "CONNECT_TIMEOUT") return `timed out after ${timeout} (connect_timeout)`;
   if (typeof code === "string" && NET_ERRORS[code]) return NET_ERRORS[code];
-  return errorMessage(error);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorText(error);
 }

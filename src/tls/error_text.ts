@@ -1,0 +1,24 @@
+/**
+ * Error text fit to show a PostgreSQL client or a log reader. OpenSSL 3 (in
+ * Node.js) formats its errors as `<thread>:error:<code>:<library>:<function>:
+ * <reason>:<source file>:<line>:<detail>`, which puts a build path in front
+ * of a client; only the reason and the detail mean anything to them.
+ * BoringSSL (in Bun) gives `error:<code>:<library>:OPENSSL_internal:<REASON>`.
+ *
+ * @module
+ */
+
+const OPENSSL_ERROR = /^[0-9A-Fa-f]+:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):[^:]*:\d+:?(.*)$/s;
+
+const BORINGSSL_ERROR = /^error:[0-9A-Fa-f]+:[^:]*:[^:]*:([A-Z0-9_]+)$/;
+
+/** `error`'s message, with OpenSSL's error-queue format reduced to its reason. */
+export function errorText(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const boringssl = BORINGSSL_ERROR.exec(message.trim());
+  if (boringssl !== null) return boringssl[1]!.toLowerCase().replaceAll("_", " ");
+  const openssl = OPENSSL_ERROR.exec(message.trim());
+  if (openssl === null) return message;
+  const detail = openssl[2]!.trim();
+  return detail === "" ? openssl[1]! : `${openssl[1]} (${detail})`;
+}
