@@ -9,7 +9,6 @@
 import type {
   ByteConn,
   RelayCounters,
-  RelayEnd,
   Runtime,
   ServerTlsUpgrader,
   SocketOptions,
@@ -34,22 +33,12 @@ import {
 import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
 import { AuthWatch } from "./auth_watch.ts";
 import type { CancelKeys } from "./cancel_keys.ts";
-import type { SessionMeter } from "./metrics.ts";
+import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
+import { backendFarewell, sendStartup } from "./backend_startup.ts";
+import { errorText } from "../tls/error_text.ts";
 
-/** Why a session ended, as logged. */
-export type SessionEnd =
-  | RelayEnd
-  | "client_gone"
-  | "handshake_timeout"
-  | "client_tls_failed"
-  | "plaintext_rejected"
-  | "injection"
-  | "protocol_violation"
-  | "direct_tls_refused"
-  | "backend_unavailable"
-  | "cancel_forwarded"
-  | "too_many_connections"
-  | "shutdown";
+export type { SessionEnd } from "./session_end.ts";
+import type { SessionMeter } from "./metrics.ts";
 
 /** What is known about a session when it ends. */
 export interface SessionRecord {
@@ -102,17 +91,6 @@ export interface SessionOptions {
   readonly refusal?: ErrorFields;
   /** The byte counters to fill, so that the caller can read them while the session runs. */
   readonly counters?: RelayCounters;
-}
-
-/** Ends the session early with a reason, optionally telling the client first. */
-class SessionAbort extends Error {
-  constructor(
-    readonly end: SessionEnd,
-    message: string,
-    readonly reply?: ErrorFields,
-  ) {
-    super(message);
-  }
 }
 
 /** Runs one session to its end and reports how it went. Never throws. */
@@ -315,7 +293,7 @@ async function secure(
   } catch (error) {
     throw new SessionAbort(
       "client_tls_failed",
-      `TLS handshake with the client failed: ${error instanceof Error ? error.message : error}`,
+      `TLS handshake with the client failed: ${errorText(error)}`,
     );
   }
   record.sni = conn.tls.serverName;
@@ -388,13 +366,19 @@ async function serve(
         }),
       )
       : undefined;
+    let silent: SessionAbort | undefined;
     record.end = await context.runtime.relay(
       client,
       backend,
       record.counters,
       context.signal,
       watch,
+      backendFarewell(target, (abort) => silent = abort),
     );
+    if (silent !== undefined) {
+      record.end = silent.end;
+      record.error = silent.message;
+    }
     if (watch?.channelBindingFailure) {
       record.error = "SCRAM channel binding failed: the client bound to pgtls's certificate";
     }
@@ -402,54 +386,6 @@ async function serve(
     forgetKey?.();
     backend.close();
   }
-}
-
-/**
- * Hands the client's startup packet to a backend just opened. A backend that
- * hangs up at once fails this write: the session ends as the backend's fault,
- * and the client, still waiting for its first answer, is told so.
- */
-async function sendStartup(backend: ByteConn, first: Uint8Array, target: BackendTarget) {
-  try {
-    await backend.write(first);
-  } catch (error) {
-    const cause = `connection lost before the startup packet was sent: ${
-      error instanceof Error ? error.message : String(error)
-    }`;
-    throw new SessionAbort("backend_error", cause, {
-      severity: "FATAL",
-      code: SqlState.ConnectionFailure,
-      message: `pgtls: backend ${target.label}: ${cause}`,
-    });
-  }
-}
-
-/**
- * `work`, or a rejection as soon as pgtls shuts down: a backend slow to
- * answer (bounded only by its connect_timeout) must not hold the shutdown
- * past shutdown_timeout. What `work` yields after that goes to `discard`.
- */
-function orShutdown<T>(
-  work: Promise<T>,
-  signal: AbortSignal,
-  discard: (late: T) => void = () => {},
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(new Error("pgtls is shutting down"));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) discard(value);
-        else resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** Opens the backend, telling the meter how long it took or why it failed. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ByteConn, RelayCounters, RelayEnd, RelayTap } from "./types.ts";
+import type { ByteConn, RelayCounters, RelayEnd, RelayFarewell, RelayTap } from "./types.ts";
 import type { BunConn } from "./bun_conn.ts";
 import { RelayEnding } from "./relay_ending.ts";
 
@@ -18,6 +18,7 @@ export function relayBun(
   counters: RelayCounters,
   signal: AbortSignal,
   tap?: RelayTap,
+  farewell?: RelayFarewell,
 ): Promise<RelayEnd> {
   const client = clientConn as BunConn;
   const backend = backendConn as BunConn;
@@ -32,6 +33,21 @@ export function relayBun(
     const ended = (end: RelayEnd, other: BunConn) =>
       ending.ended(end, (flushed) => other.closeWrite().then(flushed));
     const closed = (end: RelayEnd) => ending.closed(end);
+    let backendGone = false;
+    // A backend that ends before the client heard from it: the client is told why.
+    const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) => {
+      if (backendGone) return;
+      backendGone = true;
+      if (farewell === undefined || counters.backendToClient > 0) {
+        return end === "backend_error" ? finish(end) : ended(end, client)();
+      }
+      const last = farewell(end, error);
+      backend.close();
+      ending.ended(end, (flushed) => {
+        client.send(last);
+        client.closeWrite().then(flushed);
+      })();
+    };
     const peak = (queued: number) => {
       if (queued > counters.peakBuffered) counters.peakBuffered = queued;
     };
@@ -63,8 +79,8 @@ export function relayBun(
           peak(client.buffered);
         }
       },
-      end: ended("backend_closed", client),
-      error: () => finish("backend_error"),
+      end: backendEnded("backend_closed"),
+      error: backendEnded("backend_error"),
       close: closed("backend_closed"),
     });
   });

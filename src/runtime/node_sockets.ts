@@ -28,6 +28,7 @@ import type {
   PeerCertificate,
   RelayCounters,
   RelayEnd,
+  RelayFarewell,
   RelayTap,
   Runtime,
   ServerTlsOptions,
@@ -406,6 +407,29 @@ export function clientServerName(socket: tls.TLSSocket): string | null {
   return (socket as { servername?: string | false | null }).servername || null;
 }
 
+/**
+ * Deno 2.9's `node:tls` feeds each read of the TCP handle to its TLS engine
+ * from the handle's `onread`, and an engine error (a fatal alert from the
+ * peer, say a backend refusing pgtls's client certificate) can be thrown from
+ * there, where nothing catches it: the process exits. This turns that throw
+ * into the TLS socket's error, which the session handles. A no-op where the
+ * handle has no such callback (Node.js, Bun, or a transport stream).
+ */
+function guardTlsReads(raw: net.Socket, socket: tls.TLSSocket): void {
+  type OnRead = (this: unknown, ...args: unknown[]) => unknown;
+  const handle = (raw as unknown as { _handle?: { _nativeHandle?: object } })._handle;
+  const native = (handle?._nativeHandle ?? handle) as { onread?: OnRead } | undefined;
+  const onread = native?.onread;
+  if (native === undefined || typeof onread !== "function") return;
+  native.onread = function (...args) {
+    try {
+      return onread.apply(this, args);
+    } catch (error) {
+      socket.destroy(error instanceof Error ? error : new Error(String(error)));
+    }
+  };
+}
+
 /** Server-side TLS with one secure context per listener. */
 export function serverTlsNode(
   options: ServerTlsOptions,
@@ -427,6 +451,7 @@ export function serverTlsNode(
         rejectUnauthorized: requestCert,
         ALPNProtocols: alpn,
       });
+      if (layering === "gated" && transport === raw) guardTlsReads(raw, socket);
       try {
         await serverHandshake(socket, requestCert);
       } catch (error) {
@@ -470,6 +495,7 @@ export function clientTlsNode(
         checkServerIdentity: (_host, certificate) =>
           options.verify === "full" ? tls.checkServerIdentity(serverName, certificate) : undefined,
       });
+      if (layering === "gated" && transport === raw) guardTlsReads(raw, socket);
       try {
         await handshake(socket, "secureConnect");
       } catch (error) {
@@ -502,6 +528,7 @@ export function relayNode(
   counters: RelayCounters,
   signal: AbortSignal,
   tap?: RelayTap,
+  farewell?: RelayFarewell,
   relayed?: (bytes: number) => void,
 ): Promise<RelayEnd> {
   const client = (clientConn as NodeConn).stream;
@@ -520,6 +547,22 @@ export function relayNode(
         other.end();
       });
     const closed = (end: RelayEnd) => ending.closed(end);
+    let backendGone = false;
+    // A backend that ends before the client heard from it: the client is told why.
+    const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) => {
+      if (backendGone) return;
+      backendGone = true;
+      if (farewell === undefined || counters.backendToClient > 0 || client.writableEnded) {
+        return end === "backend_error" ? finish(end) : ended(end, client)();
+      }
+      const last = farewell(end, error);
+      // Deno's TLS socket throws, uncaught, if it reads on after a fatal alert.
+      backend.destroy();
+      ending.ended(end, (flushed) => {
+        client.once("finish", flushed);
+        client.end(last);
+      })();
+    };
 
     client.on("data", (chunk: Uint8Array) => {
       relayed?.(chunk.length);
@@ -543,9 +586,9 @@ export function relayNode(
     backend.on("drain", () => clientFlow.resume());
     client.on("drain", () => backendFlow.resume());
     client.on("end", ended("client_closed", backend));
-    backend.on("end", ended("backend_closed", client));
+    backend.on("end", backendEnded("backend_closed"));
     client.on("error", () => finish("client_error"));
-    backend.on("error", () => finish("backend_error"));
+    backend.on("error", backendEnded("backend_error"));
     client.on("close", closed("client_closed"));
     backend.on("close", closed("backend_closed"));
     if (!ending.start()) return;
@@ -556,7 +599,7 @@ export function relayNode(
       client.readableLength + backend.readableLength,
     );
     if (client.destroyed || client.readableEnded) return finish("client_closed");
-    if (backend.destroyed || backend.readableEnded) return finish("backend_closed");
+    if (backend.destroyed || backend.readableEnded) return backendEnded("backend_closed")();
     client.resume();
     backend.resume();
     clientFlow.resume();
@@ -570,6 +613,6 @@ export function relayNode(
  */
 export function relayNodeWith(relayed?: (bytes: number) => void): Runtime["relay"] {
   if (relayed === undefined) return relayNode;
-  return (client, backend, counters, signal, tap) =>
-    relayNode(client, backend, counters, signal, tap, relayed);
+  return (client, backend, counters, signal, tap, farewell) =>
+    relayNode(client, backend, counters, signal, tap, farewell, relayed);
 }

@@ -149,6 +149,14 @@ export interface RelayTap {
   fromBackend(chunk: Uint8Array): Uint8Array;
 }
 
+/**
+ * Called once when the backend ends or fails before the client got a single
+ * byte from it; what it returns is sent to the client before the client is
+ * ended, so that the client can learn why (a FATAL ErrorResponse). `error` is
+ * the backend connection's own, when it failed rather than closed.
+ */
+export type RelayFarewell = (end: "backend_closed" | "backend_error", error?: Error) => Uint8Array;
+
 /** Socket options applied to every connection. */
 export interface SocketOptions {
   /** TCP keepalive idle time in milliseconds; 0 turns keepalive off. */
@@ -220,6 +228,7 @@ export interface Runtime {
     counters: RelayCounters,
     signal: AbortSignal,
     tap?: RelayTap,
+    farewell?: RelayFarewell,
   ): Promise<RelayEnd>;
   /**
    * Serves plain HTTP on `address` (the metrics endpoint): every request is

@@ -130,3 +130,29 @@ Deno.test("a backend certificate from an unknown CA fails verification with tls_
     }
   }
 });
+
+Deno.test("a backend that accepts and hangs up at once gives the client FATAL 08006, logged as backend_error", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const hangingUp = (async () => {
+    for await (const conn of listener) conn.close();
+  })().catch(() => {});
+  const { pgtls, target } = await proxyTo({
+    address: `127.0.0.1:${listener.addr.port}`,
+    tls_enabled: false,
+  });
+  try {
+    const result = await psql(target, "SELECT 1", { check: false });
+    assertEquals(result.code, 2);
+    // Before: "SSL connection has been closed unexpectedly", and the session counted as ok.
+    assertMatch(
+      result.stderr,
+      /FATAL: +pgtls: backend 127\.0\.0\.1:\d+: (closed the connection before answering|connection (lost|failed) before)/,
+    );
+    const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
+    assertEquals(closed.reason, "backend_error");
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+    listener.close();
+    await hangingUp;
+  }
+});

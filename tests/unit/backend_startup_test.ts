@@ -1,20 +1,31 @@
 /**
- * A session whose backend hangs up before it has taken the client's startup
- * packet: the session ends as the backend's fault, and the client hears why.
- * A write that fails at that moment depends on TCP timing on a real socket, so
- * this runs the core against an in-memory runtime whose backend refuses it.
+ * A session whose backend fails between being opened and answering the
+ * startup packet: the session ends as the backend's fault, and the client,
+ * which has heard nothing from the backend yet, gets a FATAL it can read.
+ * When a real socket fails (on the write, or in the relay) depends on TCP
+ * timing, so these run the core against an in-memory runtime; the relays'
+ * own part is tested on every runtime in backend_failures_test.ts.
  */
 
 import { runSession, type SessionContext } from "../../src/proxy/session.ts";
 import { backendTarget } from "../../src/proxy/backend.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 import type { Runtime, TcpConn } from "../../src/runtime/types.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { startupMessage } from "./packets.ts";
-import { concatAll } from "../../src/protocol/bytes.ts";
 
-/** A connection whose reads come from `incoming`, then wait until it is closed. */
+interface MemoryConnOptions {
+  /** Every write fails with this. */
+  readonly failWrites?: Error;
+  /** Once `incoming` is used up, reads fail with this... */
+  readonly failReads?: Error;
+  /** ...or return end of stream at once instead of waiting for close(). */
+  readonly ends?: boolean;
+}
+
+/** A connection whose reads come from `incoming`, then as the options say. */
 class MemoryConn implements TcpConn {
   readonly kind = "tcp";
   readonly remote = { host: "127.0.0.1", port: 40000 };
@@ -24,18 +35,21 @@ class MemoryConn implements TcpConn {
 
   constructor(
     private readonly incoming: Uint8Array[],
-    private readonly failWrites?: Error,
+    private readonly options: MemoryConnOptions = {},
   ) {}
 
   async read(): Promise<Uint8Array | null> {
     const chunk = this.incoming.shift();
     if (chunk !== undefined) return chunk;
-    if (!this.closed) await new Promise<void>((resolve) => this.#wake = resolve);
+    if (this.options.failReads) throw this.options.failReads;
+    if (!this.closed && !this.options.ends) {
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
     return null;
   }
 
   write(bytes: Uint8Array): Promise<void> {
-    if (this.failWrites) return Promise.reject(this.failWrites);
+    if (this.options.failWrites) return Promise.reject(this.options.failWrites);
     this.written.push(bytes.slice());
     return Promise.resolve();
   }
@@ -56,7 +70,17 @@ const unused = (what: string) => () => {
   throw new Error(`${what} is not used by this test`);
 };
 
-Deno.test("a backend that hangs up before taking the startup packet is a backend error, and the client is told", async () => {
+/**
+ * How the fake relay ends: by default the client closes; given a backend
+ * end, the relay asks the session's farewell for what to tell the client.
+ */
+interface RelayScript {
+  readonly backendEnds?: "backend_closed" | "backend_error";
+  readonly error?: Error;
+}
+
+/** Runs one plaintext session against `backend`; `relayed` hears if the relay started. */
+async function sessionWith(backend: MemoryConn, backendYaml = "", script: RelayScript = {}) {
   const config = parseConfig(`
 proxies:
   - name: main
@@ -64,9 +88,10 @@ proxies:
       bind_address: 127.0.0.1:0
       tls: { cert_file: unused.crt, key_file: unused.key }
       plaintext: allow
-    backend: { address: 127.0.0.1:5999, tls_enabled: false }
+    backend: { address: 127.0.0.1:5999, tls_enabled: false ${backendYaml} }
 `).proxies[0]!;
-  const backend = new MemoryConn([], new Error("Broken pipe (os error 32)"));
+  let relayed = false;
+  let farewellBytes: Uint8Array | undefined;
   const runtime: Runtime = {
     name: "memory",
     version: "0",
@@ -74,7 +99,12 @@ proxies:
     connect: () => Promise.resolve(backend),
     serverTls: unused("serverTls"),
     clientTls: unused("clientTls"),
-    relay: unused("relay"),
+    relay: (_client, _backend, _counters, _signal, _tap, farewell) => {
+      relayed = true;
+      if (script.backendEnds === undefined) return Promise.resolve("client_closed");
+      farewellBytes = farewell?.(script.backendEnds, script.error);
+      return Promise.resolve(script.backendEnds);
+    },
     serveHttp: unused("serveHttp"),
   };
   const target = backendTarget(config.backend, undefined);
@@ -87,16 +117,64 @@ proxies:
     signal: new AbortController().signal,
   };
   const client = new MemoryConn([startupMessage(3, 0, [["user", "app"], ["database", "app"]])]);
-
   const record = await runSession(client, 1, context);
+  return { record, client, relayed, farewellBytes };
+}
 
+/** The one ErrorResponse the client got, as fields. */
+function onlyError(written: readonly Uint8Array[]): Record<string, string> {
+  const messages = parseMessages(concatAll(written));
+  assertEquals(messages.map((m) => m.type), ["E"]);
+  return errorFields(messages[0]!.body);
+}
+
+Deno.test("a backend that hangs up before taking the startup packet is a backend error, and the client is told", async () => {
+  const backend = new MemoryConn([], { failWrites: new Error("Broken pipe (os error 32)") });
+  const { record, client, relayed } = await sessionWith(backend);
   assertEquals(record.end, "backend_error");
   assertMatch(record.error ?? "", /before the startup packet was sent: Broken pipe/);
   assertEquals(record.counters.clientToBackend, 0, "nothing reached the backend");
   assert(backend.closed, "the backend connection is closed");
-  const messages = parseMessages(concatAll(client.written));
-  assertEquals(messages.map((m) => m.type), ["E"]);
-  const fields = errorFields(messages[0]!.body);
+  assert(!relayed, "no relay");
+  const fields = onlyError(client.written);
   assertEquals([fields.S, fields.C], ["FATAL", "08006"]);
   assertMatch(fields.M ?? "", /^pgtls: backend 127\.0\.0\.1:5999: connection lost/);
+});
+
+Deno.test("a backend that closes before the client heard from it: the relay tells the client FATAL 08006, backend_error", async () => {
+  const { record, relayed, farewellBytes } = await sessionWith(new MemoryConn([]), "", {
+    backendEnds: "backend_closed",
+  });
+  assert(relayed, "the relay ran");
+  assertEquals(record.end, "backend_error");
+  assertEquals(record.error, "closed the connection before answering the startup packet");
+  const fields = onlyError([farewellBytes ?? new Uint8Array()]);
+  assertEquals([fields.S, fields.C], ["FATAL", "08006"]);
+  assertEquals(
+    fields.M,
+    "pgtls: backend 127.0.0.1:5999: closed the connection before answering the startup packet",
+  );
+  assertEquals(fields.H, undefined, "no hint without a client certificate");
+});
+
+Deno.test("a backend connection that fails before the client heard from it, with a client certificate configured, hints at it", async () => {
+  const { record, farewellBytes } = await sessionWith(
+    new MemoryConn([]),
+    ", cert_file: proxy.crt, key_file: proxy.key",
+    { backendEnds: "backend_error", error: new Error("tlsv1 alert unknown ca") },
+  );
+  assertEquals(record.end, "backend_error");
+  const fields = onlyError([farewellBytes ?? new Uint8Array()]);
+  assertMatch(
+    fields.M ?? "",
+    /before the backend answered the startup packet: tlsv1 alert unknown ca$/,
+  );
+  assertMatch(fields.H ?? "", /client certificate \(backend\.cert_file\)/);
+});
+
+Deno.test("a relay that ends otherwise keeps its own end", async () => {
+  const { record, relayed } = await sessionWith(new MemoryConn([]));
+  assert(relayed, "the relay ran");
+  assertEquals(record.end, "client_closed");
+  assertEquals(record.error, null);
 });
