@@ -39,6 +39,15 @@ export class RelayEnding {
     return true;
   }
 
+  /**
+   * A side that ends once shutdown has begun was ended by it: the session
+   * closes its sockets as it aborts, and Bun reports that close at once,
+   * before the relay's own abort listener has run.
+   */
+  #cause(end: RelayEnd): RelayEnd {
+    return this.#signal.aborted ? "aborted" : end;
+  }
+
   /** Closes both sides now. */
   readonly finish = (end: RelayEnd): void => {
     if (this.#done) return;
@@ -57,7 +66,7 @@ export class RelayEnding {
     return () => {
       // Closing both sides in finish() reports their ends again: no new timer for them.
       if (this.#done) return;
-      this.#firstEnd ??= end;
+      this.#firstEnd ??= this.#cause(end);
       endOther(() => this.finish(end));
       this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);
     };
@@ -67,7 +76,7 @@ export class RelayEnding {
   closed(end: RelayEnd): () => void {
     return () => {
       if (this.#done) return;
-      this.#firstEnd ??= end;
+      this.#firstEnd ??= this.#cause(end);
       if (++this.#closedCount === 2) this.finish(end);
       else this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);
     };
