@@ -42,12 +42,24 @@ export function parseConfig(text: string): Config {
   return readConfig(parseYaml(text));
 }
 
+/**
+ * How many alias expansions (weighted by the aliases inside what they expand)
+ * a config may make. The yaml package's default, 100, refused a config whose
+ * 120 routes shared one anchored backend; an alias bomb still exceeds this
+ * many within a few levels.
+ */
+const MAX_ALIAS_EXPANSIONS = 10_000;
+
 /** Parses YAML text into plain values; duplicate keys are an error. */
 export function parseYaml(text: string): unknown {
   const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   const problem = document.errors[0];
   if (problem) throw new ConfigError("", `invalid YAML: ${problem.message}`);
-  return document.toJS() ?? {};
+  try {
+    return document.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }) ?? {};
+  } catch (error) {
+    throw new ConfigError("", `invalid YAML: ${error instanceof Error ? error.message : error}`);
+  }
 }
 
 /** Validates an already-parsed configuration value. */

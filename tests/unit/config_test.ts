@@ -542,3 +542,28 @@ Deno.test("resolveConfig reports a bad file as a ConfigError with the key path",
   );
   assertEquals(error.path, "proxies[0].backend.tls_verify");
 });
+
+Deno.test("parseConfig takes many aliases of one anchor, and refuses an alias bomb as a config error", () => {
+  const routes = Array.from(
+    { length: 300 },
+    (_, i) => `      - { sni: t${i}.example.com, backend: *shared }`,
+  );
+  const config = parseConfig(`
+proxies:
+  - name: main
+    listener: { tls: { cert_file: s.crt, key_file: s.key } }
+    backend: &shared { address: 127.0.0.1:5432 }
+    routes:
+${routes.join("\n")}
+`);
+  assertEquals(config.proxies[0]!.routes.length, 300);
+  assertEquals(config.proxies[0]!.routes[299]!.backend.address.port, 5432);
+
+  const levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+  for (let level = 1; level < 9; level++) {
+    const prev = String.fromCharCode(96 + level);
+    const name = String.fromCharCode(97 + level);
+    levels.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(", ")}]`);
+  }
+  assertConfigError(levels.join("\n"), "", "Excessive alias count");
+});
