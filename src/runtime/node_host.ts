@@ -5,7 +5,7 @@
  * @module
  */
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import process from "node:process";
 import type { Host } from "./types.ts";
 
@@ -13,7 +13,7 @@ import type { Host } from "./types.ts";
 export function nodeHost(args: readonly string[]): Host {
   return {
     args,
-    readTextFile: (path) => readFile(path, "utf8"),
+    readTextFile: readRegularFile,
     writeErrorLine: (line) => {
       process.stderr.write(line + "\n");
     },
@@ -26,4 +26,14 @@ export function nodeHost(args: readonly string[]): Host {
     },
     exit: (code) => process.exit(code),
   };
+}
+
+/**
+ * Reads a config, certificate or key file. Anything but a regular file (a
+ * named pipe, a device) is refused: reading one can block, and a blocked read
+ * would hold up every later reload and, on Node.js, the exit.
+ */
+async function readRegularFile(path: string): Promise<string> {
+  if (!(await stat(path)).isFile()) throw new Error(`${path}: not a regular file`);
+  return await readFile(path, "utf8");
 }

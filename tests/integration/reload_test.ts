@@ -2,7 +2,7 @@ import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { type PgtlsProcess, spawnPgtls, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
-import { freePort } from "../helpers/run.ts";
+import { freePort, run } from "../helpers/run.ts";
 
 /** Sends SIGHUP and returns the reload log line it causes. */
 async function hangUpOn(pgtls: PgtlsProcess) {
@@ -49,6 +49,18 @@ Deno.test("SIGHUP reloads the listener certificate, and a bad file keeps the old
       /proxies\[0\]\.listener\.tls: certificate and key do not work/,
     );
     assertEquals(await verifiedBy(certs.dbCa), 0, "the certificate in use is kept");
+
+    // A named pipe in its place: reading it would block the reload (and, on
+    // Node.js, the exit) until something writes to it.
+    await Deno.remove(liveCert);
+    await run("mkfifo", [liveCert]);
+    const blocked = await hangUp();
+    assertEquals(blocked.level, "error");
+    assertMatch(String(blocked.error), /not a regular file/);
+    await Deno.remove(liveCert);
+    await Deno.copyFile(certs.db.cert, liveCert);
+    await Deno.copyFile(certs.db.key, liveKey);
+    assertEquals((await hangUp()).msg, "configuration reloaded", "later reloads still run");
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }
