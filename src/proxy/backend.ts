@@ -17,7 +17,8 @@ import type { BackendConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
 import { ACCEPT_BYTE, DECLINE_BYTE } from "../protocol/codes.ts";
 import { encodeSslRequest } from "../protocol/requests.ts";
-import { ERROR_RESPONSE_TYPE } from "../protocol/error_response.ts";
+import { decodeErrorFields, ERROR_RESPONSE_TYPE } from "../protocol/error_response.ts";
+import { readUint32 } from "../protocol/bytes.ts";
 import { formatDuration } from "../config/duration.ts";
 import { errorText } from "../tls/error_text.ts";
 
@@ -131,6 +132,23 @@ export async function openBackend(
 }
 
 /** The backend must answer an SSLRequest with exactly one 'S' and nothing after it. */
+/** Longest backend error text quoted back. */
+const MAX_QUOTED_ERROR = 200;
+
+/**
+ * The message of an ErrorResponse a backend sent instead of answering
+ * SSLRequest: protocol 3 framing ('E', length, fields), or the bare text that
+ * servers older than protocol 3 send. Only printable text is quoted.
+ */
+function sslRequestError(answer: Uint8Array): string {
+  const framed = answer.length >= 5 && readUint32(answer, 1) === answer.length - 1;
+  const end = answer.indexOf(0, 1);
+  const text = framed
+    ? decodeErrorFields(answer.subarray(5)).get("M") ?? ""
+    : new TextDecoder().decode(answer.subarray(1, end < 0 ? answer.length : end));
+  return text.replace(/[^\x20-\x7e]+/g, " ").trim().slice(0, MAX_QUOTED_ERROR);
+}
+
 function checkSslAnswer(answer: Uint8Array | null): asserts answer is Uint8Array {
   if (answer === null || answer.length === 0) {
     throw new BackendError("tls_request", "backend closed the connection in answer to SSLRequest");
@@ -153,7 +171,11 @@ function checkSslAnswer(answer: Uint8Array | null): asserts answer is Uint8Array
     );
   }
   if (first === ERROR_RESPONSE_TYPE) {
-    throw new BackendError("tls_request", "backend answered SSLRequest with an error");
+    const said = sslRequestError(answer);
+    throw new BackendError(
+      "tls_request",
+      `backend answered SSLRequest with an error${said ? `: ${said}` : ""}`,
+    );
   }
   throw new BackendError(
     "tls_request",

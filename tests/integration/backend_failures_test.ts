@@ -3,7 +3,8 @@ import { fixture, plaintextCluster } from "../helpers/fixture.ts";
 import { startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort } from "../helpers/run.ts";
-import { connectTls, readError, startupMessage, writeAll } from "../helpers/wire.ts";
+import { connectTls, readError, readExactly, startupMessage, writeAll } from "../helpers/wire.ts";
+import { encodeErrorResponse } from "../../src/protocol/error_response.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 
 /** Starts pgtls in front of `backend`; returns it and a psql target. */
@@ -154,5 +155,42 @@ Deno.test("a backend that accepts and hangs up at once gives the client FATAL 08
     assertEquals(await pgtls.stop(), 0);
     listener.close();
     await hangingUp;
+  }
+});
+
+Deno.test("a backend that answers SSLRequest with an error: its message reaches the client (protocol 3 and older framing)", async () => {
+  const v3 = encodeErrorResponse({
+    severity: "FATAL",
+    code: "08P01",
+    message: "unsupported frontend protocol 1234.5679",
+  });
+  const old = new TextEncoder().encode("EFATAL:  unsupported frontend protocol\n\0");
+  for (
+    const [answer, said] of [[v3, /unsupported frontend protocol 1234\.5679/], [
+      old,
+      /FATAL: +unsupported frontend protocol$/,
+    ]] as const
+  ) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const answering = (async () => {
+      for await (const conn of listener) {
+        await readExactly(conn, 8).then(() => writeAll(conn, answer)).catch(() => {});
+        conn.close();
+      }
+    })().catch(() => {});
+    const { pgtls } = await proxyTo({
+      address: `127.0.0.1:${listener.addr.port}`,
+      tls_enabled: true,
+    });
+    try {
+      const fields = await errorInsideTls(pgtls.port);
+      assertEquals(fields.C, "08006");
+      assertMatch(fields.M!, /backend answered SSLRequest with an error: /);
+      assertMatch(fields.M!, said);
+    } finally {
+      assertEquals(await pgtls.stop(), 0);
+      listener.close();
+      await answering;
+    }
   }
 });
