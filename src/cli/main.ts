@@ -99,11 +99,11 @@ function parseCheckFlags(
 }
 
 /** Loads the config, naming the file in any error. */
-async function loadConfig(host: Host, flags: ServeFlags) {
+async function loadConfig(host: Host, flags: ServeFlags, reloading = false) {
   let text: string | undefined;
   if (flags.config !== undefined) {
     try {
-      text = await host.readTextFile(flags.config);
+      text = await host.readTextFile(flags.config, { regularOnly: reloading });
     } catch (error) {
       throw new UsageError(
         `cannot read config file ${flags.config}: ${
@@ -127,12 +127,12 @@ async function loadAllMaterial(
   config: Config,
   ephemeral: { certPem: string; keyPem: string } | undefined,
   file: string | undefined,
+  reloading = false,
 ): Promise<ProxyMaterial[]> {
+  const read = (path: string) => host.readTextFile(path, { regularOnly: reloading });
   try {
     return await Promise.all(
-      config.proxies.map((proxy, i) =>
-        loadProxyMaterial(proxy, i, (path) => host.readTextFile(path), ephemeral)
-      ),
+      config.proxies.map((proxy, i) => loadProxyMaterial(proxy, i, read, ephemeral)),
     );
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) {
@@ -358,7 +358,7 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
   try {
     let next = current;
     if (file !== undefined) {
-      const { config: read } = await loadConfig(host, flags);
+      const { config: read } = await loadConfig(host, flags, true);
       next = role ? workerConfig(read, role.id, role.count, role.ports) : read;
       try {
         // Each worker's share of max_connections must stay at least 1, as at start.
@@ -368,7 +368,7 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
         throw error instanceof ConfigError ? error.inFile(file) : error;
       }
     }
-    const materials = await loadAllMaterial(host, next, ephemeral, file);
+    const materials = await loadAllMaterial(host, next, ephemeral, file, true);
     const prepared = prepareAll(runtime, next, materials, file);
     proxies.forEach((proxy, i) => proxy.reload(next.proxies[i]!, materials[i]!, prepared[i]!));
     logger.info("configuration reloaded", { proxies: proxies.length, file: file ?? null });

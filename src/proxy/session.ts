@@ -375,7 +375,9 @@ async function serve(
       watch,
       backendFarewell(target, (abort) => silent = abort),
     );
-    if (silent !== undefined) {
+    // Only if the relay ended on the backend's side: the farewell may have
+    // come just after the client had already gone.
+    if (silent !== undefined && record.end.startsWith("backend_")) {
       record.end = silent.end;
       record.error = silent.message;
     }

@@ -38,7 +38,7 @@ export function relayBun(
     const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) => {
       if (backendGone) return;
       backendGone = true;
-      if (farewell === undefined || counters.backendToClient > 0) {
+      if (farewell === undefined || counters.backendToClient > 0 || ending.settled) {
         return end === "backend_error" ? finish(end) : ended(end, client)();
       }
       const last = farewell(end, error);

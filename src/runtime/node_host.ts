@@ -13,7 +13,7 @@ import type { Host } from "./types.ts";
 export function nodeHost(args: readonly string[]): Host {
   return {
     args,
-    readTextFile: readRegularFile,
+    readTextFile,
     writeErrorLine: (line) => {
       process.stderr.write(line + "\n");
     },
@@ -29,11 +29,17 @@ export function nodeHost(args: readonly string[]): Host {
 }
 
 /**
- * Reads a config, certificate or key file. Anything but a regular file (a
- * named pipe, a device) is refused: reading one can block, and a blocked read
- * would hold up every later reload and, on Node.js, the exit.
+ * Reads a config, certificate or key file. A reload reads regular files only:
+ * reading a named pipe blocks until something writes to it, which would hold
+ * up every later reload and, on Node.js, the exit. At start a pipe is fine
+ * (`--config <(envsubst < pgtls.yaml.in)`).
  */
-async function readRegularFile(path: string): Promise<string> {
-  if (!(await stat(path)).isFile()) throw new Error(`${path}: not a regular file`);
+async function readTextFile(
+  path: string,
+  options?: { readonly regularOnly?: boolean },
+): Promise<string> {
+  if (options?.regularOnly && !(await stat(path)).isFile()) {
+    throw new Error("not a regular file (a reload reads only regular files)");
+  }
   return await readFile(path, "utf8");
 }

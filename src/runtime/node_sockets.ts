@@ -495,7 +495,14 @@ export function clientTlsNode(
         checkServerIdentity: (_host, certificate) =>
           options.verify === "full" ? tls.checkServerIdentity(serverName, certificate) : undefined,
       });
-      if (layering === "gated" && transport === raw) guardTlsReads(raw, socket);
+      if (layering === "gated" && transport === raw) {
+        guardTlsReads(raw, socket);
+        // tls.connect started reading already, and Deno's handle keeps the
+        // onread it found then: restart it so that the guarded one is used.
+        const tcp = (raw as unknown as { _handle?: NativeReadHandle })._handle;
+        tcp?.readStop();
+        tcp?.readStart();
+      }
       try {
         await handshake(socket, "secureConnect");
       } catch (error) {
@@ -552,7 +559,10 @@ export function relayNode(
     const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) => {
       if (backendGone) return;
       backendGone = true;
-      if (farewell === undefined || counters.backendToClient > 0 || client.writableEnded) {
+      if (
+        farewell === undefined || counters.backendToClient > 0 || ending.settled ||
+        client.writableEnded
+      ) {
         return end === "backend_error" ? finish(end) : ended(end, client)();
       }
       const last = farewell(end, error);
@@ -599,7 +609,10 @@ export function relayNode(
       client.readableLength + backend.readableLength,
     );
     if (client.destroyed || client.readableEnded) return finish("client_closed");
-    if (backend.destroyed || backend.readableEnded) return backendEnded("backend_closed")();
+    if (backend.destroyed || backend.readableEnded) {
+      const error = backend.errored ?? undefined;
+      return backendEnded(error ? "backend_error" : "backend_closed")(error);
+    }
     client.resume();
     backend.resume();
     clientFlow.resume();

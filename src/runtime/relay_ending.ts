@@ -48,6 +48,11 @@ export class RelayEnding {
     return this.#signal.aborted ? "aborted" : end;
   }
 
+  /** Whether an end has been recorded (or the relay is over). */
+  get settled(): boolean {
+    return this.#done || this.#firstEnd !== null;
+  }
+
   /** Closes both sides now. */
   readonly finish = (end: RelayEnd): void => {
     if (this.#done) return;
@@ -72,10 +77,15 @@ export class RelayEnding {
     };
   }
 
-  /** One side's socket closed: finish once both have, or after the linger time. */
+  /**
+   * One side's socket closed: finish once both have, or after the linger
+   * time. Each side's handler counts once, however often its close is told.
+   */
   closed(end: RelayEnd): () => void {
+    let counted = false;
     return () => {
-      if (this.#done) return;
+      if (this.#done || counted) return;
+      counted = true;
       this.#firstEnd ??= this.#cause(end);
       if (++this.#closedCount === 2) this.finish(end);
       else this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);

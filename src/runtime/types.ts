@@ -321,8 +321,12 @@ export interface WorkerLauncher {
 export interface Host {
   /** Command-line arguments after the program (and script) name. */
   readonly args: readonly string[];
-  /** Reads a whole file as UTF-8 text. */
-  readTextFile(path: string): Promise<string>;
+  /**
+   * Reads a whole file as UTF-8 text. With `regularOnly`, anything but a
+   * regular file (a named pipe, a device) is refused rather than read: a
+   * reload must not block on one.
+   */
+  readTextFile(path: string, options?: { readonly regularOnly?: boolean }): Promise<string>;
   /** Writes one line to standard error. */
   writeErrorLine(line: string): void;
   /** Writes text to standard output. */

@@ -1,7 +1,7 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture, plaintextCluster } from "../helpers/fixture.ts";
 import { freePort, run } from "../helpers/run.ts";
-import { proxyConfig, runPgtls, spawnPgtls } from "../helpers/pgtls.ts";
+import { pgtlsCommand, proxyConfig, runPgtls, spawnPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { VERSION } from "../../src/version.ts";
 
@@ -87,6 +87,27 @@ Deno.test("pgtls check accepts a valid config and its certificates", async () =>
   const result = await runPgtls(["check", "--config", path]);
   assertEquals(result.code, 0, result.stderr);
   assertMatch(result.stdout, /configuration ok/);
+});
+
+Deno.test("pgtls check reads its config from a pipe (--config <(...)): only reloads insist on regular files", async () => {
+  const { dir, certs } = await fixture();
+  const path = `${dir}/piped.yaml`;
+  await Deno.writeTextFile(
+    path,
+    `proxies:\n  - listener: { tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key} } }\n` +
+      "    backend: { address: 127.0.0.1:5432 }\n",
+  );
+  const [command, base] = pgtlsCommand();
+  const quoted = [command, ...base].map((word) => `'${word}'`).join(" ");
+  const output = await new Deno.Command("bash", {
+    args: ["-c", `${quoted} check --config <(cat '${path}')`],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assertEquals(output.code, 0, stderr);
+  assertMatch(new TextDecoder().decode(output.stdout), /configuration ok/);
 });
 
 Deno.test("pgtls serve without a certificate uses an ephemeral one, warns, and serves sslmode=require", async () => {
