@@ -33,21 +33,16 @@ export function relayBun(
     const ended = (end: RelayEnd, other: BunConn) =>
       ending.ended(end, (flushed) => other.closeWrite().then(flushed));
     const closed = (end: RelayEnd) => ending.closed(end);
-    let backendGone = false;
-    // A backend that ends before the client heard from it: the client is told why.
-    const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) => {
-      if (backendGone) return;
-      backendGone = true;
-      if (farewell === undefined || counters.backendToClient > 0 || ending.settled) {
-        return end === "backend_error" ? finish(end) : ended(end, client)();
-      }
-      const last = farewell(end, error);
-      backend.close();
-      ending.ended(end, (flushed) => {
-        client.send(last);
-        client.closeWrite().then(flushed);
-      })();
-    };
+    const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) =>
+      ending.backendGone(end, error, {
+        farewell,
+        heard: counters.backendToClient > 0,
+        dropBackend: () => backend.close(),
+        endClient: (flushed, last) => {
+          if (last !== undefined) client.send(last);
+          client.closeWrite().then(flushed);
+        },
+      });
     const peak = (queued: number) => {
       if (queued > counters.peakBuffered) counters.peakBuffered = queued;
     };

@@ -371,7 +371,13 @@ function tlsTransport(
   socket: net.Socket,
   layering: TlsLayering,
   prefix?: Uint8Array,
-): { transport: Duplex; flow: FlowControl | undefined; reading: FlowControl | undefined } {
+): {
+  transport: Duplex;
+  flow: FlowControl | undefined;
+  reading: FlowControl | undefined;
+  /** Deno, TLS straight on the TCP handle: see {@link guardTlsReads}. */
+  guard?: (socket: tls.TLSSocket, restartReading: boolean) => void;
+} {
   if (layering === "transport" || (prefix && prefix.length > 0)) {
     return transportStream(socket, prefix);
   }
@@ -382,7 +388,12 @@ function tlsTransport(
     }
     const tcp = handle as NativeReadHandle;
     const gate = new FlowGate({ pause: () => tcp.readStop(), resume: () => tcp.readStart() });
-    return { transport: socket, flow: gate.relay, reading: gate.reader };
+    return {
+      transport: socket,
+      flow: gate.relay,
+      reading: gate.reader,
+      guard: (tlsSocket, restartReading) => guardTlsReads(tcp, tlsSocket, restartReading),
+    };
   }
   return { transport: socket, flow: undefined, reading: undefined };
 }
@@ -413,14 +424,19 @@ export function clientServerName(socket: tls.TLSSocket): string | null {
  * peer, say a backend refusing pgtls's client certificate) can be thrown from
  * there, where nothing catches it: the process exits. This turns that throw
  * into the TLS socket's error, which the session handles. A no-op where the
- * handle has no such callback (Node.js, Bun, or a transport stream).
+ * handle has no such callback.
  */
-function guardTlsReads(raw: net.Socket, socket: tls.TLSSocket): void {
+function guardTlsReads(
+  handle: NativeReadHandle,
+  socket: tls.TLSSocket,
+  restartReading: boolean,
+): void {
   type OnRead = (this: unknown, ...args: unknown[]) => unknown;
-  const handle = (raw as unknown as { _handle?: { _nativeHandle?: object } })._handle;
-  const native = (handle?._nativeHandle ?? handle) as { onread?: OnRead } | undefined;
-  const onread = native?.onread;
-  if (native === undefined || typeof onread !== "function") return;
+  const native = ((handle as { _nativeHandle?: object })._nativeHandle ?? handle) as {
+    onread?: OnRead;
+  };
+  const onread = native.onread;
+  if (typeof onread !== "function") return;
   native.onread = function (...args) {
     try {
       return onread.apply(this, args);
@@ -428,6 +444,12 @@ function guardTlsReads(raw: net.Socket, socket: tls.TLSSocket): void {
       socket.destroy(error instanceof Error ? error : new Error(String(error)));
     }
   };
+  // Deno's handle keeps the onread it found when reading started (tls.connect
+  // starts it at once): restart reading so that the guarded one is used.
+  if (restartReading) {
+    handle.readStop();
+    handle.readStart();
+  }
 }
 
 /** Server-side TLS with one secure context per listener. */
@@ -442,7 +464,7 @@ export function serverTlsNode(
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
-      const { transport, flow, reading } = tlsTransport(raw, layering, prefix);
+      const { transport, flow, reading, guard } = tlsTransport(raw, layering, prefix);
       // No SNICallback: see clientServerName.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
@@ -451,7 +473,8 @@ export function serverTlsNode(
         rejectUnauthorized: requestCert,
         ALPNProtocols: alpn,
       });
-      if (layering === "gated" && transport === raw) guardTlsReads(raw, socket);
+      // The server socket starts reading on the next tick, with the guarded onread.
+      guard?.(socket, false);
       try {
         await serverHandshake(socket, requestCert);
       } catch (error) {
@@ -484,7 +507,7 @@ export function clientTlsNode(
   return {
     async upgrade(conn: TcpConn, serverName: string): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
-      const { transport, flow, reading } = tlsTransport(raw, layering);
+      const { transport, flow, reading, guard } = tlsTransport(raw, layering);
       const socket = tls.connect({
         socket: transport,
         secureContext,
@@ -495,14 +518,7 @@ export function clientTlsNode(
         checkServerIdentity: (_host, certificate) =>
           options.verify === "full" ? tls.checkServerIdentity(serverName, certificate) : undefined,
       });
-      if (layering === "gated" && transport === raw) {
-        guardTlsReads(raw, socket);
-        // tls.connect started reading already, and Deno's handle keeps the
-        // onread it found then: restart it so that the guarded one is used.
-        const tcp = (raw as unknown as { _handle?: NativeReadHandle })._handle;
-        tcp?.readStop();
-        tcp?.readStart();
-      }
+      guard?.(socket, true);
       try {
         await handshake(socket, "secureConnect");
       } catch (error) {
@@ -554,25 +570,16 @@ export function relayNode(
         other.end();
       });
     const closed = (end: RelayEnd) => ending.closed(end);
-    let backendGone = false;
-    // A backend that ends before the client heard from it: the client is told why.
-    const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) => {
-      if (backendGone) return;
-      backendGone = true;
-      if (
-        farewell === undefined || counters.backendToClient > 0 || ending.settled ||
-        client.writableEnded
-      ) {
-        return end === "backend_error" ? finish(end) : ended(end, client)();
-      }
-      const last = farewell(end, error);
-      // Deno's TLS socket throws, uncaught, if it reads on after a fatal alert.
-      backend.destroy();
-      ending.ended(end, (flushed) => {
-        client.once("finish", flushed);
-        client.end(last);
-      })();
-    };
+    const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) =>
+      ending.backendGone(end, error, {
+        farewell,
+        heard: counters.backendToClient > 0 || client.writableEnded,
+        dropBackend: () => backend.destroy(),
+        endClient: (flushed, last) => {
+          client.once("finish", flushed);
+          client.end(last);
+        },
+      });
 
     client.on("data", (chunk: Uint8Array) => {
       relayed?.(chunk.length);

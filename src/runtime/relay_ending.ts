@@ -7,10 +7,22 @@
  * @module
  */
 
-import type { RelayEnd } from "./types.ts";
+import type { RelayEnd, RelayFarewell } from "./types.ts";
 
 /** After one side of a relay ends, how long flushing the other may take. */
 export const RELAY_LINGER_MS = 5000;
+
+/** How an adapter ends its sides when the backend has gone; see {@link RelayEnding.backendGone}. */
+export interface BackendGone {
+  /** The session's farewell, if it gave one. */
+  readonly farewell: RelayFarewell | undefined;
+  /** Whether the client has had anything from the backend (or can take nothing more). */
+  readonly heard: boolean;
+  /** Closes the backend at once. */
+  dropBackend(): void;
+  /** Ends the client after `last` (when given), calling `flushed` once all is written. */
+  endClient(flushed: () => void, last?: Uint8Array): void;
+}
 
 /** The end of one relay; `release` closes both connections, once. */
 export class RelayEnding {
@@ -21,6 +33,7 @@ export class RelayEnding {
   #closedCount = 0;
   #linger: ReturnType<typeof setTimeout> | undefined;
   #done = false;
+  #backendGone = false;
   readonly #onAbort = () => this.finish("aborted");
 
   constructor(signal: AbortSignal, release: () => void, resolve: (end: RelayEnd) => void) {
@@ -48,11 +61,6 @@ export class RelayEnding {
     return this.#signal.aborted ? "aborted" : end;
   }
 
-  /** Whether an end has been recorded (or the relay is over). */
-  get settled(): boolean {
-    return this.#done || this.#firstEnd !== null;
-  }
-
   /** Closes both sides now. */
   readonly finish = (end: RelayEnd): void => {
     if (this.#done) return;
@@ -75,6 +83,32 @@ export class RelayEnding {
       endOther(() => this.finish(end));
       this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);
     };
+  }
+
+  /**
+   * The backend ended (`error` unset) or failed; acts once. If the client has
+   * heard nothing from it, no end is recorded yet and the session gave a
+   * farewell, the client gets the farewell's bytes before its end, and the
+   * backend is dropped at once (Deno's TLS socket throws, uncaught, if it
+   * reads on after a fatal alert). Otherwise a failure finishes the relay and
+   * an end of stream ends the client like any other end.
+   */
+  backendGone(
+    end: "backend_closed" | "backend_error",
+    error: Error | undefined,
+    sides: BackendGone,
+  ): void {
+    if (this.#backendGone) return;
+    this.#backendGone = true;
+    const settled = this.#done || this.#firstEnd !== null;
+    if (sides.farewell === undefined || sides.heard || settled) {
+      if (end === "backend_error") this.finish(end);
+      else this.ended(end, (flushed) => sides.endClient(flushed))();
+      return;
+    }
+    const last = sides.farewell(end, error);
+    sides.dropBackend();
+    this.ended(end, (flushed) => sides.endClient(flushed, last))();
   }
 
   /**
