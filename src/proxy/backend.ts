@@ -131,7 +131,6 @@ export async function openBackend(
   }
 }
 
-/** The backend must answer an SSLRequest with exactly one 'S' and nothing after it. */
 /** Longest backend error text quoted back. */
 const MAX_QUOTED_ERROR = 200;
 
@@ -142,13 +141,13 @@ const MAX_QUOTED_ERROR = 200;
  */
 function sslRequestError(answer: Uint8Array): string {
   const framed = answer.length >= 5 && readUint32(answer, 1) === answer.length - 1;
-  const end = answer.indexOf(0, 1);
   const text = framed
     ? decodeErrorFields(answer.subarray(5)).get("M") ?? ""
-    : new TextDecoder().decode(answer.subarray(1, end < 0 ? answer.length : end));
+    : new TextDecoder().decode(answer.subarray(1)).split("\0", 1)[0]!;
   return text.replace(/[^\x20-\x7e]+/g, " ").trim().slice(0, MAX_QUOTED_ERROR);
 }
 
+/** The backend must answer an SSLRequest with exactly one 'S' and nothing after it. */
 function checkSslAnswer(answer: Uint8Array | null): asserts answer is Uint8Array {
   if (answer === null || answer.length === 0) {
     throw new BackendError("tls_request", "backend closed the connection in answer to SSLRequest");

@@ -117,15 +117,16 @@ export async function startProxy(options: {
     const counters = { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 };
     meter?.sessionOpened(counters);
     const sessionOptions = full ? { refusal: refusal(), counters } : { counters };
+    const group = full ? refusals : sessions;
     const session = runSession(conn, id, own, sessionOptions).then(
       (record) => {
         meter?.sessionClosed(record);
         aborters.delete(aborter);
-        (full ? refusals : sessions).delete(session);
+        group.delete(session);
         logSession(logger, config.name, record, Date.now() - started);
       },
     );
-    (full ? refusals : sessions).add(session);
+    group.add(session);
   };
   const drop = (conn: TcpConn) => {
     meter?.connectionDropped();
@@ -181,9 +182,10 @@ export async function startProxy(options: {
     async stop(graceMs: number): Promise<void> {
       accepting = false;
       await listener.close();
-      if (sessions.size + refusals.size > 0) {
+      const open = () => [...sessions, ...refusals];
+      if (open().length > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const drained = Promise.all([...sessions, ...refusals]).then(() => true);
+        const drained = Promise.all(open()).then(() => true);
         const expired = new Promise<false>((resolve) =>
           timer = setTimeout(() => resolve(false), graceMs)
         );
@@ -192,10 +194,10 @@ export async function startProxy(options: {
         if (!clean) {
           logger.warn("closing sessions still open after shutdown_timeout", {
             proxy: config.name,
-            sessions: sessions.size + refusals.size,
+            sessions: open().length,
           });
           for (const aborter of aborters) aborter.abort();
-          await Promise.all([...sessions, ...refusals]);
+          await Promise.all(open());
         }
       }
     },

@@ -33,12 +33,12 @@ import {
 import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
 import { AuthWatch } from "./auth_watch.ts";
 import type { CancelKeys } from "./cancel_keys.ts";
+import type { SessionMeter } from "./metrics.ts";
 import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
 import { backendFarewell, sendStartup } from "./backend_startup.ts";
 import { errorText } from "../tls/error_text.ts";
 
 export type { SessionEnd } from "./session_end.ts";
-import type { SessionMeter } from "./metrics.ts";
 
 /** What is known about a session when it ends. */
 export interface SessionRecord {
