@@ -3,7 +3,8 @@ import { fixture, plaintextCluster } from "../helpers/fixture.ts";
 import { startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort } from "../helpers/run.ts";
-import { connectTls, readError, readExactly, startupMessage, writeAll } from "../helpers/wire.ts";
+import { connectTls, readError, startupMessage, writeAll } from "../helpers/wire.ts";
+import { startMockBackend } from "../helpers/mock_backend.ts";
 import { encodeErrorResponse } from "../../src/protocol/error_response.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 
@@ -133,12 +134,9 @@ Deno.test("a backend certificate from an unknown CA fails verification with tls_
 });
 
 Deno.test("a backend that accepts and hangs up at once gives the client FATAL 08006, logged as backend_error", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const hangingUp = (async () => {
-    for await (const conn of listener) conn.close();
-  })().catch(() => {});
+  const backend = await startMockBackend(() => Promise.resolve());
   const { pgtls, target } = await proxyTo({
-    address: `127.0.0.1:${listener.addr.port}`,
+    address: `127.0.0.1:${backend.port}`,
     tls_enabled: false,
   });
   try {
@@ -153,8 +151,7 @@ Deno.test("a backend that accepts and hangs up at once gives the client FATAL 08
     assertEquals(closed.reason, "backend_error");
   } finally {
     assertEquals(await pgtls.stop(), 0);
-    listener.close();
-    await hangingUp;
+    await backend.close();
   }
 });
 
@@ -165,23 +162,16 @@ Deno.test("a backend that answers SSLRequest with an error: its message reaches 
     message: "unsupported frontend protocol 1234.5679",
   });
   const old = new TextEncoder().encode("EFATAL:  unsupported frontend protocol\n\0");
-  for (
-    const [answer, said] of [[v3, /unsupported frontend protocol 1234\.5679/], [
-      old,
-      /FATAL: +unsupported frontend protocol$/,
-    ]] as const
-  ) {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const answering = (async () => {
-      for await (const conn of listener) {
-        await readExactly(conn, 8).then(() => writeAll(conn, answer)).catch(() => {});
-        conn.close();
-      }
-    })().catch(() => {});
-    const { pgtls } = await proxyTo({
-      address: `127.0.0.1:${listener.addr.port}`,
-      tls_enabled: true,
+  const cases = [
+    [v3, /unsupported frontend protocol 1234\.5679/],
+    [old, /FATAL: +unsupported frontend protocol$/],
+  ] as const;
+  for (const [answer, said] of cases) {
+    const backend = await startMockBackend(async (conn) => {
+      await conn.read(8);
+      await conn.write(answer);
     });
+    const { pgtls } = await proxyTo({ address: `127.0.0.1:${backend.port}`, tls_enabled: true });
     try {
       const fields = await errorInsideTls(pgtls.port);
       assertEquals(fields.C, "08006");
@@ -189,8 +179,7 @@ Deno.test("a backend that answers SSLRequest with an error: its message reaches 
       assertMatch(fields.M!, said);
     } finally {
       assertEquals(await pgtls.stop(), 0);
-      listener.close();
-      await answering;
+      await backend.close();
     }
   }
 });

@@ -76,38 +76,34 @@ Deno.test("pgtls exits 2 when a certificate file is missing, naming its key", as
   );
 });
 
-Deno.test("pgtls check accepts a valid config and its certificates", async () => {
+/** Writes a valid one-proxy config named `name` in the fixture's directory; returns its path. */
+async function goodConfig(name: string): Promise<string> {
   const { dir, certs } = await fixture();
-  const path = `${dir}/good.yaml`;
+  const path = `${dir}/${name}`;
   await Deno.writeTextFile(
     path,
     `proxies:\n  - listener: { tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key} } }\n` +
       "    backend: { address: 127.0.0.1:5432 }\n",
   );
+  return path;
+}
+
+Deno.test("pgtls check accepts a valid config and its certificates", async () => {
+  const path = await goodConfig("good.yaml");
   const result = await runPgtls(["check", "--config", path]);
   assertEquals(result.code, 0, result.stderr);
   assertMatch(result.stdout, /configuration ok/);
 });
 
 Deno.test("pgtls check reads its config from a pipe (--config <(...)): only reloads insist on regular files", async () => {
-  const { dir, certs } = await fixture();
-  const path = `${dir}/piped.yaml`;
-  await Deno.writeTextFile(
-    path,
-    `proxies:\n  - listener: { tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key} } }\n` +
-      "    backend: { address: 127.0.0.1:5432 }\n",
-  );
+  const path = await goodConfig("piped.yaml");
   const [command, base] = pgtlsCommand();
   const quoted = [command, ...base].map((word) => `'${word}'`).join(" ");
-  const output = await new Deno.Command("bash", {
-    args: ["-c", `${quoted} check --config <(cat '${path}')`],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assertEquals(output.code, 0, stderr);
-  assertMatch(new TextDecoder().decode(output.stdout), /configuration ok/);
+  const result = await run("bash", ["-c", `${quoted} check --config <(cat '${path}')`], {
+    check: false,
+  });
+  assertEquals(result.code, 0, result.stderr);
+  assertMatch(result.stdout, /configuration ok/);
 });
 
 Deno.test("pgtls serve without a certificate uses an ephemeral one, warns, and serves sslmode=require", async () => {

@@ -9,6 +9,7 @@ import { fixture, plaintextCluster } from "../helpers/fixture.ts";
 import { proxyConfig, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort, run } from "../helpers/run.ts";
+import { readAll } from "../helpers/wire.ts";
 
 /** The value of one series in exposition text, or undefined when absent. */
 function sampleOf(text: string, series: string): number | undefined {
@@ -21,13 +22,19 @@ async function notAfterSeconds(file: string): Promise<number> {
   return Date.parse(stdout.trim().replace(/^notAfter=/, "")) / 1000;
 }
 
-Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /healthz; 404", async () => {
+/** pgtls in front of the fixture's PostgreSQL, with its metrics endpoint on. */
+async function withMetrics() {
   const { dir, certs, pg } = await fixture();
   const metricsPort = freePort();
   const pgtls = await startPgtls(dir, {
     metrics: { listen: `127.0.0.1:${metricsPort}` },
     proxies: [proxyConfig(certs, pg.port)],
   });
+  return { certs, pgtls, metricsPort };
+}
+
+Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /healthz; 404", async () => {
+  const { certs, pgtls, metricsPort } = await withMetrics();
   const base = `http://127.0.0.1:${metricsPort}`;
   try {
     await pgtls.waitForLog((l) => l.msg === "metrics listening");
@@ -74,15 +81,8 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
   assert(gone, "metrics endpoint still answers after pgtls exited");
 });
 
-/** Resolves when the peer closes `conn` (end of stream or reset). */
-async function closedByPeer(conn: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(1024);
-  try {
-    while (await conn.read(buffer) !== null) { /* a 408 may come first */ }
-  } catch {
-    // A reset is a close too.
-  }
-}
+/** Resolves when the peer closes `conn`, whatever it sent first (a 408, say). */
+const closedByPeer = (conn: Deno.Conn): Promise<void> => readAll(conn).then(() => {}, () => {});
 
 /** `work`, or a rejection naming `what` after `ms`: a guard against hanging, not a timing check. */
 function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -94,12 +94,7 @@ function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 Deno.test("the metrics endpoint closes clients that send no complete request, and a flood beyond 256", async () => {
-  const { dir, certs, pg } = await fixture();
-  const metricsPort = freePort();
-  const pgtls = await startPgtls(dir, {
-    metrics: { listen: `127.0.0.1:${metricsPort}` },
-    proxies: [proxyConfig(certs, pg.port)],
-  });
+  const { pgtls, metricsPort } = await withMetrics();
   const open: Deno.Conn[] = [];
   const connect = async () => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: metricsPort });
