@@ -345,11 +345,23 @@ function transportStream(
   // (the rest of a ClientHello that came in two segments) wait behind the
   // prefix, which they follow on the wire; reading stops until then.
   let early: (Uint8Array | null)[] | null = [];
+  // Deno's TLS engine reads what is pushed here at once, and can throw from
+  // inside the push (as from the handle's onread, see guardTlsReads): that
+  // ends this session instead of the process.
+  const push = (data: Uint8Array | null): boolean => {
+    if (stream.destroyed) return false;
+    try {
+      return stream.push(data);
+    } catch (error) {
+      stream.destroy(error instanceof Error ? error : new Error(String(error)));
+      return false;
+    }
+  };
   const deliver = (data: Uint8Array | null) => {
     if (early !== null) {
       early.push(data);
       gate.setTransportFull(true);
-    } else if (!stream.push(data)) gate.setTransportFull(true);
+    } else if (!push(data)) gate.setTransportFull(true);
   };
   socket.on("data", deliver);
   socket.on("end", () => deliver(null));
@@ -359,8 +371,8 @@ function transportStream(
     const held = early ?? [];
     early = null;
     let room = true;
-    if (prefix && prefix.length > 0) room = stream.push(prefix);
-    for (const data of held) room = stream.push(data);
+    if (prefix && prefix.length > 0) room = push(prefix);
+    for (const data of held) room = push(data);
     gate.setTransportFull(!room);
   }, 0);
   return { transport: stream, flow: gate.relay, reading: gate.reader };
