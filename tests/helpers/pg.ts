@@ -130,7 +130,13 @@ export async function startCluster(
       new Deno.Command(program, { args, stdout: "null", stderr: "null" }).outputSync();
     },
   };
-  await cluster.sql(`CREATE ROLE ${TEST_USER} LOGIN SUPERUSER PASSWORD '${TEST_PASSWORD}'`);
-  await cluster.sql(`CREATE DATABASE ${TEST_DATABASE} OWNER ${TEST_USER}`);
+  try {
+    await cluster.sql(`CREATE ROLE ${TEST_USER} LOGIN SUPERUSER PASSWORD '${TEST_PASSWORD}'`);
+    await cluster.sql(`CREATE DATABASE ${TEST_DATABASE} OWNER ${TEST_USER}`);
+  } catch (error) {
+    // Nobody else knows of this server yet.
+    cluster.stopSync();
+    throw error;
+  }
   return cluster;
 }

@@ -60,6 +60,18 @@ export interface PgtlsProcess {
   readonly status: Promise<Deno.CommandStatus>;
 }
 
+/** pgtls processes not yet exited: a test that failed before stopping its pgtls must not leave it running. */
+const running = new Set<Deno.ChildProcess>();
+globalThis.addEventListener("unload", () => {
+  for (const child of running) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It exited just now.
+    }
+  }
+});
+
 /**
  * Starts pgtls with one proxy on a free port of 127.0.0.1 that presents the
  * test proxy certificate, in front of `port`, speaking TLS to it when
@@ -141,6 +153,8 @@ export async function spawnPgtls(args: readonly string[], proxies = 1): Promise<
     stdout: "null",
     stderr: "piped",
   }).spawn();
+  running.add(child);
+  child.status.finally(() => running.delete(child));
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
   const pump = (async () => {
