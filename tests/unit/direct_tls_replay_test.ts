@@ -88,8 +88,13 @@ for (const layering of ["native", "gated"] satisfies TlsLayering[]) {
       const prefix = await server.read();
       assertEquals(prefix?.length, FIRST_SEGMENT, "the first read holds the first segment");
       client.sendRest();
-      // Loopback delivers it well within this; the upgrade then finds it waiting.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The case under test: the rest is waiting in the socket when the upgrade starts.
+      const socket = (server as unknown as { stream: net.Socket }).stream;
+      const deadline = Date.now() + 10_000;
+      while (socket.readableLength === 0) {
+        if (Date.now() > deadline) throw new Error("the rest of the ClientHello never arrived");
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
       const upgraded = await upgrader.upgrade(server, prefix ?? undefined);
       await client.secure;
       assertEquals(upgraded.tls.alpnProtocol, "postgresql");
