@@ -122,6 +122,7 @@ Deno.test("pgtls serve without a certificate uses an ephemeral one, warns, and s
       check: false,
     });
     assertEquals(verified.code, 2);
+    assertMatch(verified.stderr, /certificate verify failed/);
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }

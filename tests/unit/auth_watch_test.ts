@@ -73,15 +73,12 @@ Deno.test("AuthWatch forwards a successful exchange byte for byte and stops at R
     message("K", Uint8Array.of(0, 0, 0, 42, 1, 2, 3, 4)),
     message("Z", encoder.encode("I")),
   );
-  const after = encoder.encode("data after ready for query");
   const received = run(watch, saslInitial("SCRAM-SHA-256-PLUS"), backend);
   assertEquals(received, backend);
   assertEquals(watch.active, false);
   assertEquals(watch.channelBindingFailure, false);
   // BackendKeyData's body: what a CancelRequest for this session carries after its code.
   assertEquals(keys, [Uint8Array.of(0, 0, 0, 42, 1, 2, 3, 4)]);
-  // The relay stops consulting the tap; had it not, the bytes would still pass unchanged.
-  assertEquals(watch.fromBackend(after), after);
 });
 
 Deno.test("AuthWatch gives up on a stream that is not protocol messages and forwards it all", () => {

@@ -117,7 +117,7 @@ Deno.test("StartupReader accepts a CancelRequest with the longest 256-byte key",
   assertEquals(result?.packet, { kind: "cancel_request", processId: 7, secretKey: key });
 });
 
-Deno.test("StartupReader returns a CancelRequest key that later pushes cannot change", () => {
+Deno.test("StartupReader copies a CancelRequest key: reusing the pushed buffer cannot change it", () => {
   const reader = new StartupReader();
   const bytes = cancelRequest(1, fromHex("11223344"));
   const result = reader.push(bytes);
