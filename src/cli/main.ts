@@ -25,7 +25,7 @@ import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
 import { supervise } from "./supervise.ts";
 import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
-import { StopSignals } from "./stop_signals.ts";
+import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
 import {
   CHECK_FLAG_SPEC,
   resolveConfig,
@@ -203,6 +203,7 @@ async function serveHolding(
   held: { release(): HeldSignals },
 ): Promise<number> {
   const { config: file, ephemeralCertificate } = await loadConfig(host, flags);
+  const echoMs = signalEchoMs(host.env(SIGNAL_ECHO_ENV));
   const role = host.worker;
   const count = role?.count ?? workerCount(host, file, flags.config);
   const config = role ? workerConfig(file, role.id, role.count, role.ports) : file;
@@ -239,6 +240,7 @@ async function serveHolding(
       ephemeral,
       banner,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
+      signalEchoMs: echoMs,
       serveMetrics: config.metrics &&
         ((handler) => runtime.serveHttp(config.metrics!.listen, handler)),
     });
@@ -306,7 +308,14 @@ async function serveHolding(
     });
   };
   const stopReloading = host.onSignal("SIGHUP", reload);
-  const shutdown = waitForShutdown(host, logger, () => current, proxies, () => serving = false);
+  const shutdown = waitForShutdown(
+    host,
+    logger,
+    () => current,
+    proxies,
+    () => serving = false,
+    echoMs,
+  );
   const early = held.release();
   if (early.stop !== null) shutdown.stop(early.stop);
   else if (early.reload) reload();
@@ -417,11 +426,12 @@ function waitForShutdown(
   proxies: readonly ProxyHandle[],
   /** Called once the first signal arrives, before sessions drain. */
   onStopping: () => void,
+  echoMs: number,
 ): { done: Promise<void>; stop(signal: string): void } {
   let finished = () => {};
   const done = new Promise<void>((resolve) => finished = resolve);
   let stopping = false;
-  const signals = new StopSignals();
+  const signals = new StopSignals(echoMs);
   const stop = (signal: string) => {
     if (signals.isEcho()) {
       logger.debug("stop signal repeated at once, taken as the same one", { signal });

@@ -9,14 +9,36 @@
  * @module
  */
 
+import { UsageError } from "./options.ts";
+
 /** Long enough for any relay, short of a deliberate second Ctrl-C. */
 export const SIGNAL_ECHO_MS = 300;
+
+/**
+ * Sets the window instead of {@link SIGNAL_ECHO_MS}, for tests: with a long
+ * one, a relayed copy is recognised however late a loaded machine handles it.
+ */
+export const SIGNAL_ECHO_ENV = "PGTLS_SIGNAL_ECHO_MS";
+
+/** The window {@link SIGNAL_ECHO_ENV} sets: the default when unset, a usage error when not a count. */
+export function signalEchoMs(value: string | undefined): number {
+  if (value === undefined || value === "") return SIGNAL_ECHO_MS;
+  if (!/^\d+$/.test(value)) {
+    throw new UsageError(
+      `${SIGNAL_ECHO_ENV} must be a whole number of milliseconds, got ${JSON.stringify(value)}`,
+    );
+  }
+  return Number(value);
+}
 
 /** Remembers when the first stop signal came, to recognise its relayed copies. */
 export class StopSignals {
   #firstAt: number | undefined;
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly windowMs: number = SIGNAL_ECHO_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** Notes a stop signal arriving now; true when it repeats the first one. */
   isEcho(): boolean {
@@ -25,6 +47,6 @@ export class StopSignals {
       this.#firstAt = now;
       return false;
     }
-    return now - this.#firstAt < SIGNAL_ECHO_MS;
+    return now - this.#firstAt < this.windowMs;
   }
 }

@@ -40,6 +40,8 @@ export interface SuperviseOptions {
   /** Fields of the "pgtls started" line. */
   readonly banner: LogFields;
   readonly shutdownTimeoutMs: number;
+  /** How soon a repeated stop signal counts as the first one relayed (stop_signals.ts). */
+  readonly signalEchoMs: number;
   /**
    * With `metrics` configured: binds the endpoint, which then serves every
    * worker's metric families (each labelled with its `worker`) in one scrape.
@@ -56,7 +58,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   let stopping = false;
   let failed = false;
   const signalAll = (signal: HostSignal) => workers.forEach((w) => w.signal(signal));
-  const signals = new StopSignals();
+  const signals = new StopSignals(options.signalEchoMs);
 
   const onSignal = (signal: HostSignal) => () => {
     if (signals.isEcho()) {

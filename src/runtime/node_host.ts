@@ -14,6 +14,7 @@ export function nodeHost(args: readonly string[]): Host {
   return {
     args,
     readTextFile,
+    env,
     writeErrorLine: (line) => {
       process.stderr.write(line + "\n");
     },
@@ -26,6 +27,14 @@ export function nodeHost(args: readonly string[]): Host {
     },
     exit: (code) => process.exit(code),
   };
+}
+
+function env(name: string): string | undefined {
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (deno && deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  return process.env[name];
 }
 
 /**

@@ -327,6 +327,11 @@ export interface Host {
    * reload must not block on one.
    */
   readTextFile(path: string, options?: { readonly regularOnly?: boolean }): Promise<string>;
+  /**
+   * An environment variable; undefined when unset, or when the process may not
+   * read it (Deno without `--allow-env`, where asking would prompt or throw).
+   */
+  env(name: string): string | undefined;
   /** Writes one line to standard error. */
   writeErrorLine(line: string): void;
   /** Writes text to standard output. */

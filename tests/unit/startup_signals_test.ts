@@ -24,6 +24,9 @@ class SignalHost implements Host {
   readTextFile(path: string): Promise<string> {
     return Deno.readTextFile(path);
   }
+  env(): string | undefined {
+    return undefined;
+  }
   writeErrorLine(line: string): void {
     this.lines.push(line);
     if (JSON.parse(line).msg === "listening") this.#early.splice(0).forEach((s) => this.deliver(s));
@@ -68,6 +71,19 @@ async function waitFor(host: SignalHost, done: () => boolean): Promise<void> {
   }
 }
 
+/** What `exited` resolves to; fails naming `what` if main has not returned within 10 s. */
+async function returned<T>(exited: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`main did not return within 10 s: ${what}`)), 10_000);
+  });
+  try {
+    return await Promise.race([exited, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 Deno.test("a SIGTERM that arrives while pgtls starts is held: it starts, drains, exits 0", async () => {
   const host = new SignalHost(SERVE, ["SIGTERM"]);
   let code: number | null = null;
@@ -75,7 +91,7 @@ Deno.test("a SIGTERM that arrives while pgtls starts is held: it starts, drains,
   await waitFor(host, () => code !== null);
   // Had the signal killed it, the process would be gone; end this one for the next test.
   if (host.killedBy !== null) host.deliver("SIGTERM");
-  await exited;
+  await returned(exited, "the held SIGTERM never stopped pgtls");
   assertEquals(host.killedBy, null);
   assertEquals(code, 0);
   assert(host.logged("pgtls started"));
@@ -87,7 +103,7 @@ Deno.test("a SIGHUP that arrives while pgtls starts reloads once it serves, not 
   const exited = main(denoRuntime(), host);
   await waitFor(host, () => host.logged("configuration reloaded"));
   host.deliver("SIGTERM");
-  assertEquals(await exited, 0);
+  assertEquals(await returned(exited, "SIGTERM did not stop pgtls"), 0);
   assertEquals(host.killedBy, null);
   assert(host.logged("configuration reloaded"));
 });
