@@ -13,32 +13,40 @@ import {
   startPgtls,
 } from "../helpers/pgtls.ts";
 import { connString, libpqEnv, psql } from "../helpers/clients.ts";
+import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { run } from "../helpers/run.ts";
+import { connectTls, errorFields, readMessage, startupMessage, writeAll } from "../helpers/wire.ts";
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** pgtls with `workers: 2` and one proxy in front of the test cluster, once both workers listen. */
 async function twoWorkers(
   tls?: { cert: string; key: string },
-  extra: Record<string, unknown> = {},
+  listener: Record<string, unknown> = {},
 ) {
   const { dir, certs, pg } = await fixture();
   const pgtls = await startPgtls(dir, {
     workers: 2,
     shutdown_timeout: "10s",
-    ...extra,
     proxies: [{
       listener: {
         bind_address: "127.0.0.1:0",
         tls: { cert_file: tls?.cert ?? certs.proxy.cert, key_file: tls?.key ?? certs.proxy.key },
+        ...listener,
       },
       backend: { address: `127.0.0.1:${pg.port}` },
     }],
   });
-  const started = await pgtls.waitForLog((l) => l.msg === "pgtls started");
-  const pids = String(started.pids).split(",").map(Number);
-  assertEquals(pids.length, 2, `two worker pids in ${JSON.stringify(started)}`);
-  assert(!pids.includes(pgtls.pid), "workers are processes of their own");
+  let pids: number[] = [];
+  try {
+    const started = await pgtls.waitForLog((l) => l.msg === "pgtls started");
+    pids = String(started.pids).split(",").map(Number);
+    assertEquals(pids.length, 2, `two worker pids in ${JSON.stringify(started)}`);
+    assert(!pids.includes(pgtls.pid), "workers are processes of their own");
+  } catch (error) {
+    await killAll(pgtls, pids);
+    throw error;
+  }
   return { pgtls, pids, caFile: certs.proxyCa, pg };
 }
 
@@ -57,6 +65,28 @@ async function gone(pids: readonly number[], ms = 10_000): Promise<number[]> {
   const until = Date.now() + ms;
   while (pids.some(alive) && Date.now() < until) await delay(50);
   return pids.filter(alive);
+}
+
+/** Leaves nothing of a test running: SIGKILLs each worker still alive, then stops pgtls. */
+async function killAll(pgtls: PgtlsProcess, pids: readonly number[]): Promise<void> {
+  for (const pid of pids.filter(alive)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* it exited meanwhile */ }
+  }
+  await pgtls.stop();
+}
+
+/**
+ * The "session closed" lines after the first `from` log lines, once there are
+ * `count` (or fewer, if they never come: the caller asserts). A worker logs a
+ * session once it has seen the client's close, which may come after the
+ * client has exited.
+ */
+async function closedSessions(pgtls: PgtlsProcess, count: number, from = 0): Promise<LogLine[]> {
+  const closed = () => pgtls.logs.slice(from).filter((l) => l.msg === "session closed");
+  await pgtls.waitForLog(() => closed().length >= count).catch(() => {});
+  return closed();
 }
 
 /** The worker ids on "session closed" lines after the first `from` log lines. */
@@ -85,19 +115,19 @@ async function fortyConnections(port: number, caFile: string): Promise<void> {
 }
 
 async function stopAndCheck(pgtls: PgtlsProcess, pids: readonly number[]) {
-  assertEquals(await pgtls.stop(), 0, "pgtls exits 0");
-  assertEquals(await gone(pids), [], "no worker outlives pgtls");
+  try {
+    assertEquals(await pgtls.stop(), 0, "pgtls exits 0");
+    assertEquals(await gone(pids), [], "no worker outlives pgtls");
+  } finally {
+    await killAll(pgtls, pids);
+  }
 }
 
 Deno.test("workers: 2 share one port: pgbench -C sessions are served by both workers", async () => {
   const { pgtls, pids, caFile } = await twoWorkers();
   try {
     await fortyConnections(pgtls.port, caFile);
-    const closedLines = () => pgtls.logs.filter((l) => l.msg === "session closed");
-    // A worker logs a session once it has seen the client's close, which may
-    // come after pgbench has exited; the assertion below reports it if it never does.
-    await pgtls.waitForLog(() => closedLines().length >= 40).catch(() => {});
-    const closed = closedLines();
+    const closed = await closedSessions(pgtls, 40);
     // pgbench opens one more connection of its own before the transactions.
     assert(closed.length >= 40, `a session line per connection, got ${closed.length}`);
     assertEquals([...servingWorkers(pgtls.logs)].sort(), [1, 2]);
@@ -108,26 +138,36 @@ Deno.test("workers: 2 share one port: pgbench -C sessions are served by both wor
 
 Deno.test("workers: 2: SIGTERM lets an open session finish, then pgtls exits 0 with no worker left", async () => {
   const { pgtls, pids, caFile, pg } = await twoWorkers();
+  let psqlExited = false;
   const long = psql({ port: pgtls.port, caFile }, "SELECT 'drained' FROM pg_sleep(2)", {
     check: false,
-  });
+  }).finally(() => psqlExited = true);
   try {
-    // The session is established once its query runs in PostgreSQL.
-    const running = () =>
-      pg.sql(
-        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%drained%' AND pid <> pg_backend_pid()",
-      );
-    while ((await running()).trim() !== "1") await delay(50);
+    try {
+      // The session is established once its query runs in PostgreSQL; a psql
+      // that never gets there fails the assertions on its result below.
+      const running = () =>
+        pg.sql(
+          "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%drained%' AND pid <> pg_backend_pid()",
+        );
+      const until = Date.now() + 15_000;
+      while (!psqlExited && Date.now() < until && (await running()).trim() !== "1") {
+        await delay(50);
+      }
+    } finally {
+      pgtls.kill("SIGTERM");
+    }
+    const result = await long;
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.stdout.trim(), "drained");
+    assertEquals((await pgtls.status).code, 0, "pgtls exits 0");
+    assertEquals(await gone(pids), [], "no worker outlives pgtls");
+    const stoppedWorkers = pgtls.logs.filter((l) => l.msg === "stopped" && l.worker !== undefined);
+    assertEquals(stoppedWorkers.map((l) => l.worker).sort(), [1, 2], "both workers drained");
   } finally {
-    pgtls.kill("SIGTERM");
+    await killAll(pgtls, pids);
+    await long;
   }
-  const result = await long;
-  assertEquals(result.code, 0, result.stderr);
-  assertEquals(result.stdout.trim(), "drained");
-  assertEquals((await pgtls.status).code, 0, "pgtls exits 0");
-  assertEquals(await gone(pids), [], "no worker outlives pgtls");
-  const stoppedWorkers = pgtls.logs.filter((l) => l.msg === "stopped" && l.worker !== undefined);
-  assertEquals(stoppedWorkers.map((l) => l.worker).sort(), [1, 2], "both workers drained");
 });
 
 Deno.test("workers: 2: SIGHUP reloads the certificate in every worker", async () => {
@@ -147,6 +187,8 @@ Deno.test("workers: 2: SIGHUP reloads the certificate in every worker", async ()
     assertEquals(reloaded(), [1, 2]);
     const mark = pgtls.logs.length;
     await fortyConnections(pgtls.port, certs.dbCa);
+    const closed = await closedSessions(pgtls, 40, mark);
+    assert(closed.length >= 40, `a session line per connection, got ${closed.length}`);
     assertEquals(
       [...servingWorkers(pgtls.logs, mark)].sort(),
       [1, 2],
@@ -202,30 +244,56 @@ Deno.test("workers: 2: a reload that would leave a worker no share of max_connec
 
 Deno.test("workers: 2: a worker that dies is logged, the other stops, pgtls exits 1", async () => {
   const { pgtls, pids } = await twoWorkers();
-  Deno.kill(pids[1]!, "SIGKILL");
-  const died = await pgtls.waitForLog((l) => l.msg.startsWith("worker died"));
-  assertEquals(died.level, "error");
-  assertEquals(died.pid, pids[1]);
-  assertEquals(died.signal, "SIGKILL");
-  assertEquals((await pgtls.status).code, 1);
-  assertEquals(await gone(pids), []);
+  try {
+    Deno.kill(pids[1]!, "SIGKILL");
+    const died = await pgtls.waitForLog((l) => l.msg.startsWith("worker died"));
+    assertEquals(died.level, "error");
+    assertEquals(died.pid, pids[1]);
+    assertEquals(died.signal, "SIGKILL");
+    assertEquals((await pgtls.status).code, 1);
+    assertEquals(await gone(pids), []);
+  } finally {
+    await killAll(pgtls, pids);
+  }
 });
 
 Deno.test("workers: 2: no worker outlives pgtls killed with SIGKILL", async () => {
   const { pgtls, pids } = await twoWorkers();
-  pgtls.kill("SIGKILL");
-  await pgtls.status;
-  assertEquals(await gone(pids), [], "no orphaned worker");
+  try {
+    pgtls.kill("SIGKILL");
+    await pgtls.status;
+    assertEquals(await gone(pids), [], "no orphaned worker");
+  } finally {
+    await killAll(pgtls, pids);
+  }
 });
 
-Deno.test("workers: max_connections is a total shared out among the workers", async () => {
-  const { pgtls, pids, caFile } = await twoWorkers(undefined, {});
+Deno.test("workers: 2: max_connections is a total shared out among the workers: with 2, at most 2 sessions are served at once, the rest get 53300", async () => {
+  const { pgtls, pids, caFile } = await twoWorkers(undefined, { max_connections: 2 });
+  const held: Deno.TlsConn[] = [];
   try {
-    // Which worker a connection reaches is the kernel's choice, so the share is read from the log.
     const shares = pgtls.logs.filter((l) => l.msg === "listening").map((l) => l.max_connections);
-    assertEquals(shares, [5000, 5000]);
-    assertEquals((await psql({ port: pgtls.port, caFile }, "SELECT 1")).stdout.trim(), "1");
+    assertEquals(shares, [1, 1], "each worker's share");
+    // Which worker a connection reaches is the kernel's choice; however they
+    // fall, each worker serves one at a time. Had each worker all of
+    // max_connections, ten connections would almost surely get more than 2.
+    const refused: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const conn = await connectTls(pgtls.port, caFile);
+      await writeAll(conn, startupMessage({ user: TEST_USER, database: TEST_DATABASE }));
+      const first = await readMessage(conn);
+      // Served: the backend asks for authentication, and the session stays open.
+      if (first?.type === "R") {
+        held.push(conn);
+        continue;
+      }
+      conn.close();
+      refused.push(first?.type === "E" ? String(errorFields(first.body).C) : String(first?.type));
+    }
+    assert(held.length >= 1 && held.length <= 2, `${held.length} of 10 sessions served at once`);
+    assertEquals(refused, Array(10 - held.length).fill("53300"), "the others are refused");
   } finally {
+    for (const conn of held) conn.close();
     await stopAndCheck(pgtls, pids);
   }
 });
