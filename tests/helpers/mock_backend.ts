@@ -13,6 +13,13 @@ import type { Duplex } from "node:stream";
 /** What the mock does with one connection; resolves when its script is done. */
 export type BackendScript = (conn: ScriptedConn) => Promise<void>;
 
+/**
+ * Unread bytes a connection holds before it stops reading from its socket:
+ * like PostgreSQL, the mock takes in no more than it has got round to, so a
+ * script that reads slowly slows its peer down.
+ */
+const READ_AHEAD = 1024 * 1024;
+
 /** A connection as a script sees it. */
 export class ScriptedConn {
   #stream: Duplex;
@@ -31,6 +38,7 @@ export class ScriptedConn {
       joined.set(this.#buffer);
       joined.set(chunk, this.#buffer.length);
       this.#buffer = joined;
+      if (joined.length >= READ_AHEAD) this.#stream.pause();
       this.#wake?.();
     });
     this.#stream.on("end", () => {
@@ -47,6 +55,7 @@ export class ScriptedConn {
   async read(n: number): Promise<Uint8Array> {
     while (this.#buffer.length < n) {
       if (this.#ended) throw new Error(`peer ended after ${this.#buffer.length} of ${n} bytes`);
+      this.#stream.resume();
       await new Promise<void>((resolve) => this.#wake = resolve);
     }
     const out = this.#buffer.slice(0, n);

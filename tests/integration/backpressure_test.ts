@@ -12,9 +12,9 @@ import { connectTls, startupMessage } from "../helpers/wire.ts";
  */
 const ALLOWED_BUFFERED = 4 * 1024 * 1024;
 /**
- * How far above its idle size pgtls's resident memory may grow while 1 GiB
- * passes. Buffering the stream would cost hundreds of MiB. On Deno and
- * Node.js the relay frees its garbage Buffers as it goes
+ * How far above its idle size pgtls's resident memory may grow while
+ * {@link TOTAL} bytes pass. Buffering the stream would cost over 100 MiB. On
+ * Deno and Node.js the relay frees its garbage Buffers as it goes
  * (src/runtime/young_collection.ts; measured growth 0-10 MiB, against 12-63
  * MiB without). Under Bun, JavaScriptCore's own collector and allocator let
  * it swing by up to ~30 MiB whatever pgtls asks of them (measured with eden
@@ -24,29 +24,64 @@ const ALLOWED_BUFFERED = 4 * 1024 * 1024;
  */
 const ALLOWED_GROWTH = (TARGET === "bun" || TARGET === "binary" ? 64 : 24) * 1024 * 1024;
 
+/**
+ * MB/s the slow side reads at: far below what pgtls relays, so the fast
+ * side outruns it for nearly all of the transfer and pgtls has to hold it back.
+ */
+const SLOW_RATE = 30;
+
+/** Bytes each test passes through pgtls: hundreds of times its 256 KiB in flight. */
+const TOTAL = 250_000_000;
+
 /** Bytes the slow-backend test sends before it takes pgtls's idle size. */
 const WARM_UP = 64 * 1024 * 1024;
 
-const ROWS = "SELECT repeat('x', 1000) || i FROM generate_series(1, 1000000) i";
+/** COPY output of a little over {@link TOTAL} bytes. */
+const ROWS = "SELECT repeat('x', 1000) || i FROM generate_series(1, 250000) i";
 
-/** A consumer that reads stdin at about `mbPerSecond` and prints bytes and SHA-256. */
+/**
+ * A consumer that reads stdin at about `mbPerSecond` and prints bytes and
+ * SHA-256, then the seconds it took and those it spent waiting for data.
+ */
 const SLOW_READER = `
 import hashlib, sys, time
 rate = float(sys.argv[1]) * 1e6
-h = hashlib.sha256(); n = 0; start = time.monotonic()
+h = hashlib.sha256(); n = 0; waited = 0.0; start = time.monotonic()
 while True:
+    before = time.monotonic()
     chunk = sys.stdin.buffer.read(65536)
+    waited += time.monotonic() - before
     if not chunk: break
     h.update(chunk); n += len(chunk)
     ahead = n / rate - (time.monotonic() - start)
     if ahead > 0: time.sleep(ahead)
 print(n, h.hexdigest())
+print(time.monotonic() - start, waited)
 `;
+
+/**
+ * The slow side must have found data waiting nearly all the time: only then
+ * was the fast side pushing harder than it read, so that pgtls had to hold it
+ * back, and the bounds below test that. (How late its timers wake under load
+ * does not enter into this.)
+ */
+function assertStarvedBriefly(slow: string, seconds: number, waited: number): void {
+  console.log(
+    `backpressure (${TARGET}): the slow ${slow} waited for data ${waited.toFixed(2)} of ${
+      seconds.toFixed(2)
+    } s`,
+  );
+  assert(
+    waited <= seconds / 4,
+    `the slow ${slow} waited for data ${waited.toFixed(2)} of ${seconds.toFixed(2)} s: ` +
+      "the fast side did not outpace it, so nothing was held back",
+  );
+}
 
 /** The largest peak_buffered of any session so far must be within {@link ALLOWED_BUFFERED}. */
 async function assertBufferedWithinBound(pgtls: PgtlsProcess): Promise<void> {
   await pgtls.waitForLog((l) =>
-    l.msg === "session closed" && Number(l.bytes_out) + Number(l.bytes_in) > 1e9
+    l.msg === "session closed" && Number(l.bytes_out) + Number(l.bytes_in) >= TOTAL
   );
   const peak = Math.max(
     ...pgtls.logs.filter((l) => l.msg === "session closed").map((l) => Number(l.peak_buffered)),
@@ -65,7 +100,11 @@ function assertGrowthWithinBound(idle: number, peak: number): void {
   );
 }
 
-async function copyOut(target: string, mbPerSecond: number): Promise<string> {
+/** COPYs {@link ROWS} out of `target` to {@link SLOW_READER}; returns what it printed. */
+async function copyOut(
+  target: string,
+  mbPerSecond: number,
+): Promise<{ digest: string; seconds: number; waited: number }> {
   const child = new Deno.Command("bash", {
     args: [
       "-o",
@@ -81,12 +120,14 @@ async function copyOut(target: string, mbPerSecond: number): Promise<string> {
     stderr: "piped",
   });
   const output = await child.output();
-  const text = new TextDecoder().decode(output.stdout).trim();
   assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
-  return text;
+  const text = new TextDecoder().decode(output.stdout);
+  const printed = /^(\d+ [0-9a-f]{64})\n([\d.]+) ([\d.e-]+)\n$/.exec(text);
+  assert(printed !== null, `the reader printed ${JSON.stringify(text)}`);
+  return { digest: printed[1]!, seconds: Number(printed[2]), waited: Number(printed[3]) };
 }
 
-Deno.test("a slow client reading 1 GB of COPY output does not make pgtls buffer it", async () => {
+Deno.test("a slow client reading 250 MB of COPY output does not make pgtls buffer it", async () => {
   const { dir, certs, pg } = await fixture();
   const pgtls = await startProxyTo({ dir, certs }, pg.port, true);
   try {
@@ -103,11 +144,12 @@ Deno.test("a slow client reading 1 GB of COPY output does not make pgtls buffer 
     await copyOut(target.replace("sslmode", "options='-c statement_timeout=0' sslmode"), 100_000);
     const idle = residentBytes(pgtls.pid);
     const sampler = sampleResident(pgtls.pid);
-    const proxied = await copyOut(target, 150);
+    const proxied = await copyOut(target, SLOW_RATE);
     const peak = sampler.stop();
-    const [bytes] = proxied.split(" ");
-    assert(Number(bytes) >= 1_000_000_000, `only ${bytes} bytes arrived`);
-    assertEquals(proxied, direct, "same bytes, same order as direct");
+    const [bytes] = proxied.digest.split(" ");
+    assert(Number(bytes) >= TOTAL, `only ${bytes} bytes arrived`);
+    assertEquals(proxied.digest, direct.digest, "same bytes, same order as direct");
+    assertStarvedBriefly("client", proxied.seconds, proxied.waited);
     await assertBufferedWithinBound(pgtls);
     assertGrowthWithinBound(idle, peak);
   } finally {
@@ -115,11 +157,13 @@ Deno.test("a slow client reading 1 GB of COPY output does not make pgtls buffer 
   }
 });
 
-Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls buffer it", async () => {
+Deno.test("a slow backend reading 250 MB from a fast client does not make pgtls buffer it", async () => {
   const { dir, certs } = await fixture();
-  const total = 1_000_000_000;
   const chunk = 1 << 20;
+  const total = Math.ceil(TOTAL / chunk) * chunk;
   let received = 0;
+  let waited = 0;
+  let seconds = 0;
   let orderOk = true;
   // The backend hangs up only once the client's last write has returned: its
   // close, relayed by pgtls, must not race the client's final write.
@@ -128,17 +172,23 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
   const backend = await startMockBackend(async (conn) => {
     const startup = startupMessage({ user: "slow" });
     await conn.read(startup.length);
+    // The mock stops reading its socket while it holds 1 MiB unread, so this
+    // pace reaches pgtls.
     const started = performance.now();
     while (received < total) {
+      const before = performance.now();
       const part = await conn.read(Math.min(65536, total - received));
-      // Every byte the client sends is its offset modulo 251: order is checkable.
+      waited += performance.now() - before;
+      // Each byte is its offset modulo 251: order is checkable.
       for (let i = 0; i < part.length; i += 4093) {
         if (part[i] !== (received + i) % 251) orderOk = false;
       }
       received += part.length;
-      const ahead = received / 150e3 - (performance.now() - started);
+      const ahead = received / (SLOW_RATE * 1e3) - (performance.now() - started);
       if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
     }
+    seconds = (performance.now() - started) / 1000;
+    waited /= 1000;
     await sent;
   });
   const pgtls = await startPgtls(dir, {
@@ -150,10 +200,13 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
       backend: { address: `127.0.0.1:${backend.port}`, tls_enabled: false },
     }],
   });
+  let client: Deno.TlsConn | undefined;
   try {
-    const client = await connectTls(pgtls.port, certs.proxyCa);
+    client = await connectTls(pgtls.port, certs.proxyCa);
     await client.write(startupMessage({ user: "slow" }));
-    const block = new Uint8Array(chunk);
+    // Every byte the client sends is its offset modulo 251, cut from one array:
+    // filling each block would hold up the backend's timers in this process.
+    const pattern = Uint8Array.from({ length: chunk + 251 }, (_, i) => i % 251);
     // The first WARM_UP bytes warm up the data path (code, TLS state, the
     // backend connection) so the idle size includes them, as for the slow client.
     let idle = 0;
@@ -161,11 +214,20 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
     try {
       for (let sent = 0; sent < total; sent += chunk) {
         if (sent === WARM_UP) {
-          while (received < WARM_UP) await new Promise((resolve) => setTimeout(resolve, 20));
+          // A hang guard only: at SLOW_RATE the backend needs a few seconds.
+          const deadline = Date.now() + 120_000;
+          while (received < WARM_UP) {
+            if (Date.now() > deadline) {
+              throw new Error(
+                `the backend read ${received} of the first ${WARM_UP} bytes in 120 s`,
+              );
+            }
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
           idle = residentBytes(pgtls.pid);
           sampler = sampleResident(pgtls.pid);
         }
-        for (let i = 0; i < chunk; i++) block[i] = (sent + i) % 251;
+        const block = pattern.subarray(sent % 251, sent % 251 + chunk);
         let offset = 0;
         while (offset < chunk) offset += await client.write(block.subarray(offset));
       }
@@ -180,13 +242,15 @@ Deno.test("a slow backend reading 1 GB from a fast client does not make pgtls bu
     }
     await Promise.all(backend.sessions);
     const peak = sampler.stop();
-    client.close();
     assertEquals(received, total);
     assert(orderOk, "bytes arrived out of order");
+    assertStarvedBriefly("backend", seconds, waited);
     await assertBufferedWithinBound(pgtls);
     assertGrowthWithinBound(idle, peak);
   } finally {
-    assertEquals(await pgtls.stop(), 0);
+    client?.close();
+    const code = await pgtls.stop();
     await backend.close();
+    assertEquals(code, 0);
   }
 });

@@ -57,8 +57,9 @@ async function proxyRoundTrip(backendTls: boolean) {
     assertEquals(closed.user, "alice");
     assertEquals(closed.error, undefined);
   } finally {
-    assertEquals(await pgtls.stop(), 0, "pgtls exits 0 on SIGTERM");
+    const code = await pgtls.stop();
     await backend.close();
+    assertEquals(code, 0, "pgtls exits 0 on SIGTERM");
   }
 }
 
