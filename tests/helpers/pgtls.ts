@@ -175,13 +175,14 @@ export async function spawnPgtls(args: readonly string[], proxies = 1): Promise<
       waiters.forEach((wake) => wake());
     }
   })();
+  let exited = false;
   const status = child.status.then(async (s) => {
     await pump;
+    // Before the waiters look: a wait for a line that never came fails now, saying pgtls exited.
+    exited = true;
     waiters.forEach((wake) => wake());
     return s;
   });
-  let exited = false;
-  status.then(() => exited = true);
 
   const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 15_000) =>
     new Promise<LogLine>((resolve, reject) => {
