@@ -318,10 +318,15 @@ function tlsVersion(version: "1.2" | "1.3" | undefined): tls.SecureVersion {
  * read from it (a direct-TLS ClientHello). `node:tls` reads through it; the
  * socket pauses whenever the stream's buffer is full or the relay says so.
  */
-function transportStream(
+export function transportStream(
   socket: net.Socket,
   prefix: Uint8Array | undefined,
-): { transport: Duplex; flow: FlowControl; reading: FlowControl } {
+): {
+  transport: Duplex;
+  flow: FlowControl;
+  reading: FlowControl;
+  guard: (socket: tls.TLSSocket) => void;
+} {
   const gate = new FlowGate(socket);
   const stream = new Duplex({
     read() {
@@ -347,13 +352,17 @@ function transportStream(
   let early: (Uint8Array | null)[] | null = [];
   // Deno's TLS engine reads what is pushed here at once, and can throw from
   // inside the push (as from the handle's onread, see guardTlsReads): that
-  // ends this session instead of the process.
+  // fails this session, with the engine's error, instead of the process. (A
+  // TLS socket whose transport is destroyed only closes, as if the peer had.)
+  let secured: tls.TLSSocket | undefined;
   const push = (data: Uint8Array | null): boolean => {
     if (stream.destroyed) return false;
     try {
       return stream.push(data);
     } catch (error) {
-      stream.destroy(error instanceof Error ? error : new Error(String(error)));
+      const failure = error instanceof Error ? error : new Error(String(error));
+      if (secured) secured.destroy(failure);
+      else stream.destroy(failure);
       return false;
     }
   };
@@ -375,7 +384,12 @@ function transportStream(
     for (const data of held) room = push(data);
     gate.setTransportFull(!room);
   }, 0);
-  return { transport: stream, flow: gate.relay, reading: gate.reader };
+  return {
+    transport: stream,
+    flow: gate.relay,
+    reading: gate.reader,
+    guard: (tlsSocket) => secured = tlsSocket,
+  };
 }
 
 /** The stream `node:tls` should wrap, and what flow control pauses. */
@@ -387,7 +401,11 @@ function tlsTransport(
   transport: Duplex;
   flow: FlowControl | undefined;
   reading: FlowControl | undefined;
-  /** Deno, TLS straight on the TCP handle: see {@link guardTlsReads}. */
+  /**
+   * To be called with the TLS socket made on `transport`: so that an error
+   * Deno's TLS engine throws while reading fails that socket (see
+   * {@link guardTlsReads}).
+   */
   guard?: (socket: tls.TLSSocket, restartReading: boolean) => void;
 } {
   if (layering === "transport" || (prefix && prefix.length > 0)) {

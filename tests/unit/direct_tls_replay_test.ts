@@ -12,7 +12,13 @@ import tls from "node:tls";
 import { Duplex } from "node:stream";
 import { assertEquals } from "../helpers/assert.ts";
 import { makeTestCertificates } from "../helpers/certs.ts";
-import { listenNode, serverTlsNode, type TlsLayering } from "../../src/runtime/node_sockets.ts";
+import {
+  listenNode,
+  serverSecureContext,
+  serverTlsNode,
+  type TlsLayering,
+  transportStream,
+} from "../../src/runtime/node_sockets.ts";
 import type { TcpConn } from "../../src/runtime/types.ts";
 
 /** Bytes of the ClientHello sent in the first segment. */
@@ -112,3 +118,47 @@ for (const layering of ["native", "gated"] satisfies TlsLayering[]) {
     }
   });
 }
+
+Deno.test("an error thrown while the replay stream feeds the TLS socket fails that socket with it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pgtls-replay-" });
+  const certs = await makeTestCertificates(dir);
+  let accepted!: (conn: TcpConn) => void;
+  const connection = new Promise<TcpConn>((resolve) => accepted = resolve);
+  const listener = await listenNode({ host: "127.0.0.1", port: 0 }, { keepAliveMs: 0 }, accepted);
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.address.port });
+  const server = await connection;
+  const raw = (server as unknown as { stream: net.Socket }).stream;
+  try {
+    const { transport, guard } = transportStream(raw, Uint8Array.of(0x16, 3, 1));
+    const socket = new tls.TLSSocket(transport, {
+      isServer: true,
+      secureContext: serverSecureContext({
+        certPem: await Deno.readTextFile(certs.proxy.cert),
+        keyPem: await Deno.readTextFile(certs.proxy.key),
+        alpnProtocols: [],
+      }),
+    });
+    guard(socket);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const failed = Promise.race([
+      new Promise<Error>((resolve) => socket.once("error", resolve)),
+      new Promise<Error>((resolve) => {
+        timer = setTimeout(() => resolve(new Error("the TLS socket saw no error")), 10_000);
+      }),
+    ]);
+    // Stands in for Deno's TLS engine throwing as it takes in what was pushed.
+    transport.on("data", () => {
+      throw new Error("the engine gave up");
+    });
+    raw.resume();
+    await client.write(new Uint8Array(16));
+    const error = await failed;
+    clearTimeout(timer);
+    assertEquals(error.message, "the engine gave up");
+  } finally {
+    client.close();
+    server.close();
+    await listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
