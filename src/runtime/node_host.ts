@@ -7,6 +7,7 @@
 
 import { readFile, stat } from "node:fs/promises";
 import process from "node:process";
+import { permitted } from "./deno_permissions.ts";
 import type { Host } from "./types.ts";
 
 /** Builds the host for the current process. */
@@ -30,11 +31,7 @@ export function nodeHost(args: readonly string[]): Host {
 }
 
 function env(name: string): string | undefined {
-  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
-  if (deno && deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
-    return undefined;
-  }
-  return process.env[name];
+  return permitted({ name: "env", variable: name }) ? process.env[name] : undefined;
 }
 
 /**

@@ -19,6 +19,7 @@ import cluster, { type Worker } from "node:cluster";
 import os from "node:os";
 import process from "node:process";
 import type { MetricFamily } from "../observe/metrics.ts";
+import { permitted } from "./deno_permissions.ts";
 import { PendingAnswers } from "./pending_answers.ts";
 import { V8_FLAGS } from "./v8_flags.ts";
 import type {
@@ -186,16 +187,9 @@ function honoursReusePort(runtimeName: string): boolean {
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
-interface DenoPermissions {
-  readonly Deno?: {
-    readonly permissions: { querySync(d: { name: "run" }): { readonly state: string } };
-  };
-}
-
 function startWorker(init: WorkerInit): WorkerProcess {
   // Deno's node:cluster would fail later, in a callback that cannot be caught.
-  const deno = (globalThis as DenoPermissions).Deno;
-  if (deno && deno.permissions.querySync({ name: "run" }).state !== "granted") {
+  if (!permitted({ name: "run" })) {
     throw new Error(
       "workers under deno run need --allow-run (deno re-runs itself for each worker)",
     );
@@ -203,7 +197,7 @@ function startWorker(init: WorkerInit): WorkerProcess {
   // Deno's workers do not inherit --v8-flags; passed as Node.js options they
   // reach their V8, so the workers run as the supervisor was meant to
   // (v8_flags.ts). A Deno started without --expose-gc gets no flags added.
-  if (deno && typeof (globalThis as { gc?: unknown }).gc === "function") {
+  if ("Deno" in globalThis && typeof (globalThis as { gc?: unknown }).gc === "function") {
     cluster.setupPrimary({ execArgv: [...V8_FLAGS] });
   }
   const worker: Worker = cluster.fork({ PGTLS_WORKER_ID: String(init.id) });
