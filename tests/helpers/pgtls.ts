@@ -138,17 +138,26 @@ export async function runPgtls(
 export async function startPgtls(
   dir: string,
   config: Record<string, unknown>,
+  env?: Record<string, string>,
 ): Promise<PgtlsProcess> {
   const path = await Deno.makeTempFile({ dir, prefix: "pgtls-", suffix: ".yaml" });
   await Deno.writeTextFile(path, stringify({ log: { level: "debug", format: "json" }, ...config }));
-  return spawnPgtls(["--config", path], (config.proxies as unknown[]).length);
+  return spawnPgtls(["--config", path], (config.proxies as unknown[]).length, env);
 }
 
-/** Starts `pgtls serve ARGS --log-format json` and waits for `proxies` listeners. */
-export async function spawnPgtls(args: readonly string[], proxies = 1): Promise<PgtlsProcess> {
+/**
+ * Starts `pgtls serve ARGS --log-format json`, with `env` added to this
+ * process's environment, and waits for `proxies` listeners.
+ */
+export async function spawnPgtls(
+  args: readonly string[],
+  proxies = 1,
+  env?: Record<string, string>,
+): Promise<PgtlsProcess> {
   const [command, base] = pgtlsCommand();
   const child = new Deno.Command(command, {
     args: [...base, "serve", ...args, "--log-format", "json"],
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

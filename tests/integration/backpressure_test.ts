@@ -5,6 +5,7 @@ import { connString, libpqEnv } from "../helpers/clients.ts";
 import { residentBytes, sampleResident } from "../helpers/rss.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
 import { connectTls, startupMessage } from "../helpers/wire.ts";
+import { settle } from "../helpers/settle.ts";
 
 /**
  * Most bytes pgtls may hold for one session (its log's peak_buffered): flow
@@ -60,10 +61,12 @@ print(time.monotonic() - start, waited)
 `;
 
 /**
- * The slow side must have found data waiting nearly all the time: only then
- * was the fast side pushing harder than it read, so that pgtls had to hold it
- * back, and the bounds below test that. (How late its timers wake under load
- * does not enter into this.)
+ * The slow side must have found data waiting most of the time: only then was
+ * the fast side pushing harder than it read, so that pgtls had to hold it
+ * back, and the bounds below test that. How late its timers wake does not
+ * enter into this; a busy machine that deschedules the fast side does (up to
+ * 22% of the time measured on one loaded core, 5–11% idle, against 88–100%
+ * when the reader is not slow at all).
  */
 function assertStarvedBriefly(slow: string, seconds: number, waited: number): void {
   console.log(
@@ -72,7 +75,7 @@ function assertStarvedBriefly(slow: string, seconds: number, waited: number): vo
     } s`,
   );
   assert(
-    waited <= seconds / 4,
+    waited <= seconds / 2,
     `the slow ${slow} waited for data ${waited.toFixed(2)} of ${seconds.toFixed(2)} s: ` +
       "the fast side did not outpace it, so nothing was held back",
   );
@@ -215,15 +218,8 @@ Deno.test("a slow backend reading 250 MB from a fast client does not make pgtls 
       for (let sent = 0; sent < total; sent += chunk) {
         if (sent === WARM_UP) {
           // A hang guard only: at SLOW_RATE the backend needs a few seconds.
-          const deadline = Date.now() + 120_000;
-          while (received < WARM_UP) {
-            if (Date.now() > deadline) {
-              throw new Error(
-                `the backend read ${received} of the first ${WARM_UP} bytes in 120 s`,
-              );
-            }
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
+          const read = await settle(() => received, (n) => n >= WARM_UP, 120_000);
+          assert(read >= WARM_UP, `the backend read ${read} of the first ${WARM_UP} bytes`);
           idle = residentBytes(pgtls.pid);
           sampler = sampleResident(pgtls.pid);
         }

@@ -10,6 +10,7 @@ import { fixture } from "../helpers/fixture.ts";
 import { type PgtlsProcess, startProxyTo } from "../helpers/pgtls.ts";
 import { residentBytes } from "../helpers/rss.ts";
 import { connectTls, readExactly, SSL_REQUEST, writeAll } from "../helpers/wire.ts";
+import { settle } from "../helpers/settle.ts";
 
 /** Connections per round. */
 const ROUND = 1500;
@@ -51,15 +52,14 @@ async function completedHandshake(port: number, ca: string): Promise<void> {
 async function sessionsClosed(pgtls: PgtlsProcess, count: number): Promise<void> {
   let seen = 0;
   let checked = 0;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  const closed = () => {
     for (; checked < pgtls.logs.length; checked++) {
       if (pgtls.logs[checked]!.msg === "session closed") seen++;
     }
-    if (seen >= count) return;
-    if (Date.now() > deadline) throw new Error(`${seen} of ${count} sessions logged their end`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+    return seen;
+  };
+  const logged = await settle(closed, (n) => n >= count, 30_000);
+  assert(logged >= count, `${logged} of ${count} sessions logged their end`);
 }
 
 Deno.test("thousands of short TLS connections leave no memory behind in pgtls", async () => {

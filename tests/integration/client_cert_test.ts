@@ -4,6 +4,7 @@ import { proxyConfig, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { startupMessage } from "../helpers/wire.ts";
 import { startCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
+import { settle } from "../helpers/settle.ts";
 
 /** How a TLS client sees its certificate being refused. */
 const REFUSALS = [
@@ -128,11 +129,12 @@ Deno.test("backend.cert_file/key_file: pgtls presents its certificate to a backe
     await pg.sql("ALTER SYSTEM SET ssl_ca_file = 'clients-ca.crt'");
     await pg.sql("SELECT pg_reload_conf()");
     // That only signals the server: wait until new sessions see the change.
-    const deadline = Date.now() + 15_000;
-    while (await pg.sql("SHOW ssl_ca_file") !== "clients-ca.crt") {
-      if (Date.now() > deadline) throw new Error("PostgreSQL did not load ssl_ca_file");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const loaded = await settle(
+      () => pg.sql("SHOW ssl_ca_file"),
+      (f) => f === "clients-ca.crt",
+      15_000,
+    );
+    assertEquals(loaded, "clients-ca.crt", "PostgreSQL loaded ssl_ca_file");
 
     const backend = proxyConfig(certs, pg.port, true).backend as Record<string, unknown>;
     const listener = proxyConfig(certs, pg.port, true).listener;

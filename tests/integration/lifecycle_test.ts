@@ -16,6 +16,7 @@ import {
   startupMessage,
   writeAll,
 } from "../helpers/wire.ts";
+import { settle } from "../helpers/settle.ts";
 
 /**
  * Sent by every psql these tests start: PostgreSQL (14+) then notices within
@@ -33,6 +34,7 @@ async function proxyToPg(
     listener?: Record<string, unknown>;
     config?: Record<string, unknown>;
     backendTls?: boolean;
+    env?: Record<string, string>;
   } = {},
 ) {
   const { dir, certs, pg } = await fixture();
@@ -55,7 +57,7 @@ async function proxyToPg(
       },
       backend,
     }],
-  });
+  }, options.env);
   const target: ClientTarget = {
     port: pgtls.port,
     caFile: certs.proxyCa,
@@ -113,23 +115,6 @@ async function reap(running: RunningPsql | undefined): Promise<void> {
     } catch { /* it exited meanwhile */ }
   }
   await running.result;
-}
-
-/**
- * Calls `probe` until `done` accepts its value or `timeoutMs` passes, and
- * returns the last value: the caller asserts on it.
- */
-async function settle<T>(
-  probe: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await delay(50);
-  }
 }
 
 /** Waits until the psql named `applicationName` sits in pg_sleep on the backend. */
@@ -349,10 +334,7 @@ for (const second of ["SIGTERM", "SIGINT"] as const) {
 Deno.test("one Ctrl-C delivered twice at once (by the terminal and by npm) drains as one signal", async () => {
   // A window far longer than the test: however late a loaded machine handles
   // the copy below, it is still taken for the first signal.
-  Deno.env.set(SIGNAL_ECHO_ENV, "600000");
-  const { pgtls, target, pg, certs } = await proxyToPg().finally(() =>
-    Deno.env.delete(SIGNAL_ECHO_ENV)
-  );
+  const { pgtls, target, pg, certs } = await proxyToPg({ env: { [SIGNAL_ECHO_ENV]: "600000" } });
   let sleeper: RunningPsql | undefined;
   let held: Deno.TlsConn | undefined;
   try {
@@ -879,26 +861,29 @@ const LIBC_SOCKET_CALLS = {
 
 /**
  * Whether this host lets a process take a copy of another's file descriptor
- * with pidfd_getfd (Linux 5.6+, glibc 2.36+, not blocked by seccomp): tried
- * on a descriptor of this process.
+ * with pidfd_getfd (Linux 5.6+, glibc 2.36+, not blocked by seccomp or Yama):
+ * tried on a child, which is what pgtls is to the test.
  */
-function pidfdGetfdWorks(): boolean {
+async function pidfdGetfdWorks(): Promise<boolean> {
   let libc;
   try {
     libc = Deno.dlopen("libc.so.6", LIBC_SOCKET_CALLS);
   } catch {
     return false;
   }
+  const child = new Deno.Command("sleep", { args: ["30"], stdin: "null" }).spawn();
   try {
-    const pidfd = libc.symbols.pidfd_open(Deno.pid, 0);
+    const pidfd = libc.symbols.pidfd_open(child.pid, 0);
     if (pidfd < 0) return false;
-    const dup = libc.symbols.pidfd_getfd(pidfd, pidfd, 0);
+    const dup = libc.symbols.pidfd_getfd(pidfd, 0, 0);
     libc.symbols.close(pidfd);
     if (dup < 0) return false;
     libc.symbols.close(dup);
     return true;
   } finally {
     libc.close();
+    child.kill("SIGKILL");
+    await child.status;
   }
 }
 
@@ -974,7 +959,7 @@ Deno.test("pgtls's sockets to the client and to the backend have TCP keepalive",
 Deno.test({
   name:
     "pgtls's sockets to the client and to the backend have TCP_NODELAY and SO_KEEPALIVE (read with pidfd_getfd: ignored where the host does not allow it)",
-  ignore: !pidfdGetfdWorks(),
+  ignore: !(await pidfdGetfdWorks()),
   fn: () =>
     checkSessionSockets((pid, side, socket) => {
       const options = socketOptionsOf(pid, socket.fd);

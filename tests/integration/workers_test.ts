@@ -16,8 +16,7 @@ import { connString, libpqEnv, psql } from "../helpers/clients.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { run } from "../helpers/run.ts";
 import { connectTls, errorFields, readMessage, startupMessage, writeAll } from "../helpers/wire.ts";
-
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+import { settle } from "../helpers/settle.ts";
 
 /** pgtls with `workers: 2` and one proxy in front of the test cluster, once both workers listen. */
 async function twoWorkers(
@@ -61,10 +60,8 @@ function alive(pid: number): boolean {
 }
 
 /** Waits up to `ms` for every pid to be gone; returns those still alive. */
-async function gone(pids: readonly number[], ms = 10_000): Promise<number[]> {
-  const until = Date.now() + ms;
-  while (pids.some(alive) && Date.now() < until) await delay(50);
-  return pids.filter(alive);
+function gone(pids: readonly number[], ms = 10_000): Promise<number[]> {
+  return settle(() => pids.filter(alive), (left) => left.length === 0, ms);
 }
 
 /** Leaves nothing of a test running: SIGKILLs each worker still alive, then stops pgtls. */
@@ -150,10 +147,7 @@ Deno.test("workers: 2: SIGTERM lets an open session finish, then pgtls exits 0 w
         pg.sql(
           "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%drained%' AND pid <> pg_backend_pid()",
         );
-      const until = Date.now() + 15_000;
-      while (!psqlExited && Date.now() < until && (await running()).trim() !== "1") {
-        await delay(50);
-      }
+      await settle(running, (count) => psqlExited || count.trim() === "1", 15_000);
     } finally {
       pgtls.kill("SIGTERM");
     }
@@ -280,8 +274,14 @@ Deno.test("workers: 2: max_connections is a total shared out among the workers: 
     const refused: string[] = [];
     for (let i = 0; i < 10; i++) {
       const conn = await connectTls(pgtls.port, caFile);
-      await writeAll(conn, startupMessage({ user: TEST_USER, database: TEST_DATABASE }));
-      const first = await readMessage(conn);
+      // A hang guard: a session left unanswered fails the read instead of holding the test.
+      const unanswered = setTimeout(() => conn.close(), 15_000);
+      const first = await writeAll(
+        conn,
+        startupMessage({ user: TEST_USER, database: TEST_DATABASE }),
+      )
+        .then(() => readMessage(conn))
+        .finally(() => clearTimeout(unanswered));
       // Served: the backend asks for authentication, and the session stays open.
       if (first?.type === "R") {
         held.push(conn);

@@ -10,7 +10,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { makeTestCertificates } from "../helpers/certs.ts";
 import {
   listenNode,
@@ -20,6 +20,7 @@ import {
   transportStream,
 } from "../../src/runtime/node_sockets.ts";
 import type { TcpConn } from "../../src/runtime/types.ts";
+import { settle } from "../helpers/settle.ts";
 
 /** Bytes of the ClientHello sent in the first segment. */
 const FIRST_SEGMENT = 100;
@@ -96,11 +97,8 @@ for (const layering of ["native", "gated"] satisfies TlsLayering[]) {
       client.sendRest();
       // The case under test: the rest is waiting in the socket when the upgrade starts.
       const socket = (server as unknown as { stream: net.Socket }).stream;
-      const deadline = Date.now() + 10_000;
-      while (socket.readableLength === 0) {
-        if (Date.now() > deadline) throw new Error("the rest of the ClientHello never arrived");
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      const waiting = await settle(() => socket.readableLength, (n) => n > 0, 10_000);
+      assert(waiting > 0, "the rest of the ClientHello never arrived");
       const upgraded = await upgrader.upgrade(server, prefix ?? undefined);
       await client.secure;
       assertEquals(upgraded.tls.alpnProtocol, "postgresql");
