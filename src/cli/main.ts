@@ -25,6 +25,7 @@ import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
 import { supervise } from "./supervise.ts";
 import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
+import { configWarnings } from "../proxy/config_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
 import {
   CHECK_FLAG_SPEC,
@@ -168,16 +169,20 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
   prepareAll(runtime, config, materials, flags.config);
   const workers = workerCount(host, config, flags.config);
+  const count = config.proxies.length;
   host.writeOut(
-    `configuration ok: ${config.proxies.length} proxy(ies)${
+    `configuration ok: ${count} ${count === 1 ? "proxy" : "proxies"}${
       workers > 1 ? `, ${workers} workers` : ""
     }\n`,
   );
-  if (!flags.probe) return ExitCode.Ok;
-  const results = await probeBackends(runtime, config.proxies, materials);
   const now = new Date();
+  const warnings = configWarnings(config.proxies, materials, now);
+  for (const warning of warnings) host.writeOut(`warning: ${warning.text}\n`);
+  const expired = warnings.some((w) => w.expired);
+  if (!flags.probe) return expired ? ExitCode.Failure : ExitCode.Ok;
+  const results = await probeBackends(runtime, config.proxies, materials);
   for (const result of results) host.writeOut(`${formatProbe(result, now)}\n`);
-  return results.some((r) => probeFailed(r, now)) ? ExitCode.Failure : ExitCode.Ok;
+  return expired || results.some((r) => probeFailed(r, now)) ? ExitCode.Failure : ExitCode.Ok;
 }
 
 async function serve(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
@@ -220,6 +225,11 @@ async function serveHolding(
   }
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
   const prepared = prepareAll(runtime, config, materials, flags.config);
+  if (role === undefined) {
+    for (const warning of configWarnings(config.proxies, materials, new Date())) {
+      logger.warn(warning.text);
+    }
+  }
   const banner = {
     version: VERSION,
     runtime: `${runtime.name} ${runtime.version}`,

@@ -133,7 +133,15 @@ function applyFlags(raw: Record<string, unknown>, flags: ServeFlags): void {
   if (flags.backend !== undefined) backend.address = flags.backend;
   const mode = flags["backend-tls"];
   if (mode !== undefined) Object.assign(backend, BACKEND_TLS_MODES[mode]);
-  if (flags["backend-ca"] !== undefined) backend.ca_file = flags["backend-ca"];
+  if (flags["backend-ca"] !== undefined) {
+    // A CA for a plaintext backend would be a silent downgrade of what was asked for.
+    if (backend.tls_enabled !== true) {
+      throw new UsageError(
+        "--backend-ca needs TLS to the backend: add --backend-tls verify-full (or verify-ca)",
+      );
+    }
+    backend.ca_file = flags["backend-ca"];
+  }
 }
 
 /** Log flags apply whatever the file holds: they affect no proxy. */

@@ -5,10 +5,9 @@
  */
 
 import type { ProbeResult } from "../proxy/probe.ts";
+import { EXPIRY_WARNING_DAYS } from "../proxy/config_warnings.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** A certificate closer than this to its end gets a warning. */
-const EXPIRY_WARNING_DAYS = 30;
 
 /** A backend that could not be used, or whose certificate has expired (possible with tls_verify: none). */
 export function probeFailed(result: ProbeResult, now: Date): boolean {

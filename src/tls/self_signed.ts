@@ -32,10 +32,14 @@ export interface CertificatePair {
   readonly keyPem: string;
 }
 
-/** Makes a self-signed certificate for `commonName`, valid for `days` days. */
+/**
+ * Makes a self-signed certificate for `commonName`, valid for `days` days: by
+ * default a year, so that a certificate made anew at every start is never
+ * reported as about to expire (nobody verifies it, and nobody can renew it).
+ */
 export async function selfSignedCertificate(
   commonName = "pgtls ephemeral certificate",
-  days = 30,
+  days = 365,
 ): Promise<CertificatePair> {
   const keys = await crypto.subtle.generateKey(
     { name: "ECDSA", namedCurve: "P-256" },

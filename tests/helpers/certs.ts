@@ -35,11 +35,14 @@ export interface TestCertificates {
   readonly db: LeafFiles;
 }
 
-/** A self-signed P-256 CA, `name`.crt and `name`.key in `dir`, valid for `days`. */
+/**
+ * A self-signed P-256 CA, `name`.crt and `name`.key in `dir`, valid for
+ * `days`: by default well past pgtls's 30-day expiry warning.
+ */
 export async function makeCa(
   dir: string,
   name: string,
-  days = 30,
+  days = 365,
 ): Promise<{ cert: string; key: string }> {
   const cert = `${dir}/${name}.crt`;
   const key = `${dir}/${name}.key`;
@@ -108,7 +111,7 @@ async function makeLeaf(
     "-out",
     cert,
     "-days",
-    "30",
+    "365",
     "-extfile",
     ext,
   ]);

@@ -1,9 +1,10 @@
-import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture, plaintextCluster } from "../helpers/fixture.ts";
 import { freePort, run } from "../helpers/run.ts";
 import { pgtlsCommand, proxyConfig, runPgtls, spawnPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { VERSION } from "../../src/version.ts";
+import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 
 Deno.test("pgtls --version prints the version and the runtime", async () => {
   const result = await runPgtls(["--version"]);
@@ -239,5 +240,65 @@ Deno.test("pgtls check --probe exits 1 and says why when a backend cannot be use
   assertMatch(
     result.stdout,
     new RegExp(`^FAILED proxy down: backend 127\\.0\\.0\\.1:${nobody}: could not connect`, "m"),
+  );
+});
+
+Deno.test("pgtls check warns of a backend CA that goes unused and fails on an expired listener certificate; serve starts and warns", async () => {
+  const { dir, certs } = await fixture();
+  // notAfter a moment from now: expired by the time pgtls reads it.
+  const expired = await selfSignedCertificate("localhost", 1 / 86_400);
+  await Deno.writeTextFile(`${dir}/expired.crt`, expired.certPem);
+  await Deno.writeTextFile(`${dir}/expired.key`, expired.keyPem);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const write = async (name: string, certFile: string, keyFile: string) => {
+    const path = `${dir}/${name}`;
+    await Deno.writeTextFile(
+      path,
+      `proxies:\n  - listener: { bind_address: 127.0.0.1:0, tls: { cert_file: ${certFile}, key_file: ${keyFile} } }\n` +
+        `    backend: { address: 127.0.0.1:5432, tls_enabled: false, ca_file: ${certs.dbCa} }\n`,
+    );
+    return path;
+  };
+  const plain = await runPgtls([
+    "check",
+    "--config",
+    await write("unused-ca.yaml", certs.proxy.cert, certs.proxy.key),
+  ]);
+  assertEquals(plain.code, 0, plain.stderr);
+  assertMatch(
+    plain.stdout,
+    /^warning: proxies\[0\]\.backend: ca_file set, but tls_enabled is false: pgtls reaches this backend in plaintext$/m,
+  );
+  const path = await write("expired.yaml", `${dir}/expired.crt`, `${dir}/expired.key`);
+  const check = await runPgtls(["check", "--config", path]);
+  assertEquals(check.code, 1, check.stdout);
+  assertMatch(
+    check.stdout,
+    /^warning: proxies\[0\]: the certificate in .*expired\.crt expired on \d{4}-\d\d-\d\d$/m,
+  );
+  const pgtls = await spawnPgtls(["--config", path]);
+  try {
+    const warning = pgtls.logs.find((l) =>
+      l.level === "warn" && /expired\.crt expired on/.test(l.msg)
+    );
+    assert(warning !== undefined, "serve logs the expired certificate at start");
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("--backend-ca without TLS to the backend is a usage error, not a plaintext backend", async () => {
+  const { certs } = await fixture();
+  const result = await runPgtls([
+    "check",
+    "--backend",
+    "127.0.0.1:5432",
+    "--backend-ca",
+    certs.dbCa,
+  ]);
+  assertEquals(result.code, 2);
+  assertMatch(
+    result.stderr,
+    /--backend-ca needs TLS to the backend: add --backend-tls verify-full/,
   );
 });

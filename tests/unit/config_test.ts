@@ -498,17 +498,32 @@ Deno.test("resolveConfig maps --backend-tls verify-ca to tls_enabled true and tl
 });
 
 Deno.test("resolveConfig maps every --backend-tls mode to the backend settings", () => {
-  const modes = ["disable", "require", "verify-ca", "verify-full"].map((mode) => {
+  const modes = ["require", "verify-ca", "verify-full"].map((mode) => {
     const backend = resolveConfig({ "backend-tls": mode, "backend-ca": "ca.pem" }, undefined)
       .config.proxies[0]?.backend;
     return [backend?.tlsEnabled, backend?.tlsVerify, backend?.caFile];
   });
   assertEquals(modes, [
-    [false, "full", "ca.pem"],
     [true, "none", "ca.pem"],
     [true, "ca", "ca.pem"],
     [true, "full", "ca.pem"],
   ]);
+  const plain = resolveConfig({ "backend-tls": "disable" }, undefined).config.proxies[0]?.backend;
+  assertEquals(plain?.tlsEnabled, false);
+});
+
+Deno.test("resolveConfig refuses --backend-ca for a plaintext backend: that would be a silent downgrade", () => {
+  for (
+    const flags of [{ "backend-ca": "ca.pem" }, {
+      "backend-tls": "disable",
+      "backend-ca": "ca.pem",
+    }]
+  ) {
+    assertThrows(() => resolveConfig(flags, undefined), UsageError, "--backend-ca needs TLS");
+  }
+  const file = oneProxy({ backend: "tls_enabled: true" });
+  const backend = resolveConfig({ "backend-ca": "ca.pem" }, file).config.proxies[0]?.backend;
+  assertEquals([backend?.tlsEnabled, backend?.caFile], [true, "ca.pem"]);
 });
 
 Deno.test("resolveConfig rejects an unknown --backend-tls mode as a usage error", () => {
