@@ -16,6 +16,7 @@ import { Registry } from "../observe/metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { formatAddress } from "../config/address.ts";
+import { listenFailure } from "../runtime/errors.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
 import { type ProxyHandle, startProxy } from "../proxy/server.ts";
 import { type PreparedProxy, prepareProxies } from "../proxy/prepare.ts";
@@ -285,8 +286,8 @@ async function serveHolding(
         metricsHandler(() => metrics.registry.encode(), () => serving),
       ).catch((error: unknown) => {
         throw new Error(
-          `metrics: cannot listen on ${formatAddress(config.metrics!.listen)}: ${
-            error instanceof Error ? error.message : error
+          `metrics.listen: cannot listen on ${formatAddress(config.metrics!.listen)}: ${
+            listenFailure(error)
           }`,
         );
       });

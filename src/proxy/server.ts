@@ -7,6 +7,7 @@
 import type { Endpoint, Runtime, SocketOptions, TcpConn } from "../runtime/types.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
+import { listenFailure } from "../runtime/errors.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { Logger } from "../observe/log.ts";
 import type { BackendTarget } from "./backend.ts";
@@ -144,7 +145,13 @@ export async function startProxy(options: {
     config.listener.bindAddress,
     { ...socketOptions, reusePort: options.reusePort },
     onConnection,
-  );
+  ).catch((error: unknown) => {
+    throw new Error(
+      `proxy ${config.name}: listener.bind_address ${formatAddress(config.listener.bindAddress)}: ${
+        listenFailure(error)
+      }`,
+    );
+  });
   logger.info("listening", {
     proxy: config.name,
     address: formatAddress(listener.address),

@@ -32,3 +32,20 @@ export function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
 }
+
+/**
+ * Why a listener could not bind, the same on every runtime: their messages
+ * differ (Bun's says only "Failed to listen at 127.0.0.1"), their codes do not.
+ */
+export function listenFailure(error: unknown): string {
+  switch (errorCode(error)) {
+    case "EADDRINUSE":
+      return "address already in use";
+    case "EADDRNOTAVAIL":
+      return "address not available on this host";
+    case "EACCES":
+      return "permission denied (ports below 1024 need privileges)";
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}

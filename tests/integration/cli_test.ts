@@ -302,3 +302,18 @@ Deno.test("--backend-ca without TLS to the backend is a usage error, not a plain
     /--backend-ca needs TLS to the backend: add --backend-tls verify-full/,
   );
 });
+
+Deno.test("a listen address in use stops pgtls with exit 1, naming the key and the address, on every runtime", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const address = `127.0.0.1:${taken.addr.port}`;
+    const result = await runPgtls(["serve", "--listen", address, "--backend", "127.0.0.1:5432"]);
+    assertEquals(result.code, 1, result.stderr);
+    assertMatch(
+      result.stderr,
+      new RegExp(`proxy main: listener\\.bind_address ${address}: address already in use`),
+    );
+  } finally {
+    taken.close();
+  }
+});
