@@ -12,6 +12,7 @@
  */
 
 import type tls from "node:tls";
+import { isVersion1 } from "../tls/x509.ts";
 import type { LegacyPeerCertificate } from "./peer_certificate.ts";
 
 /** The parts of a server-side TLS socket the check reads. */
@@ -41,8 +42,28 @@ export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocke
   if (!reason) return null;
   const verdict = toError(reason);
   return new Error(
-    `the client's certificate is not issued by listener.tls.client_ca_file: ${verdict.message}`,
+    `the client's certificate did not verify against listener.tls.client_ca_file: ${verdict.message}${
+      version1(peer.raw) ? VERSION_1_HINT : ""
+    }`,
   );
+}
+
+/**
+ * Deno's TLS (rustls) refuses X.509 version 1 certificates, which `openssl
+ * x509 -req` makes when given no extensions, as in PostgreSQL's own
+ * instructions for client certificates; Node.js and Bun accept them.
+ */
+const VERSION_1_HINT = " (it is an X.509 version 1 certificate, which pgtls on Deno cannot " +
+  "accept: reissue it as version 3, e.g. openssl x509 -req … -extfile with " +
+  "basicConstraints=CA:FALSE, or run pgtls on Node.js or Bun)";
+
+function version1(raw: Uint8Array | undefined): boolean {
+  if (raw === undefined) return false;
+  try {
+    return isVersion1(raw);
+  } catch {
+    return false;
+  }
 }
 
 function toError(reason: Error | string | null | undefined): Error {

@@ -12,6 +12,8 @@ export interface LegacyPeerCertificate {
   readonly subject?: Readonly<Record<string, string | string[] | undefined>>;
   readonly issuer?: Readonly<Record<string, string | string[] | undefined>>;
   readonly valid_to?: string;
+  /** The certificate's DER. */
+  readonly raw?: Uint8Array;
 }
 
 /** Null for a missing or empty certificate (`getPeerCertificate()` gives `{}` when there is none). */

@@ -60,6 +60,13 @@ export function certificateNotAfter(der: Uint8Array): Date {
   );
 }
 
+/** Whether a DER certificate is X.509 version 1: its tbsCertificate starts without a version [0]. */
+export function isVersion1(der: Uint8Array): boolean {
+  const cert = expect(der, 0, der.length, SEQUENCE);
+  const tbs = expect(der, cert.start, cert.end, SEQUENCE);
+  return readElement(der, tbs.start, tbs.end).tag !== CONTEXT_0;
+}
+
 /** UTCTime (YYMMDDHHMMSSZ, years 1950-2049 per RFC 5280) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
 function parseTime(tag: number, text: string): Date {
   let match: RegExpExecArray | null;

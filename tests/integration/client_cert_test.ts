@@ -1,9 +1,10 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { proxyConfig, startPgtls } from "../helpers/pgtls.ts";
+import { proxyConfig, startPgtls, TARGET } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { startupMessage } from "../helpers/wire.ts";
 import { startCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
+import { run } from "../helpers/run.ts";
 import { settle } from "../helpers/settle.ts";
 
 /** How a TLS client sees its certificate being refused. */
@@ -180,5 +181,59 @@ Deno.test("backend.cert_file/key_file: pgtls presents its certificate to a backe
     }
   } finally {
     pg.stopSync();
+  }
+});
+
+Deno.test("an X.509 version 1 client certificate (openssl x509 -req with no extensions) is admitted, or on Deno refused saying why", async () => {
+  const { dir, certs, pg } = await fixture();
+  const key = `${dir}/client-v1.key`;
+  const csr = `${dir}/client-v1.csr`;
+  const cert = `${dir}/client-v1.crt`;
+  await run("openssl", [
+    "req",
+    "-new",
+    ...["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+    ...["-keyout", key, "-out", csr, "-subj", `/CN=${TEST_USER}`],
+  ]);
+  await run("openssl", [
+    "x509",
+    "-req",
+    ...["-in", csr, "-CA", certs.proxyCa, "-CAkey", certs.proxyCa.replace(/\.crt$/, ".key")],
+    ...["-CAcreateserial", "-out", cert, "-days", "365"],
+  ]);
+  await Deno.chmod(key, 0o600);
+  const text = await run("openssl", ["x509", "-in", cert, "-noout", "-text"]);
+  assertMatch(text.stdout, /Version: 1 \(0x0\)/, "openssl made a version 1 certificate");
+  const pgtls = await startPgtls(dir, {
+    proxies: [{
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: {
+          cert_file: certs.proxy.cert,
+          key_file: certs.proxy.key,
+          client_ca_file: certs.proxyCa,
+        },
+      },
+      backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
+    }],
+  });
+  try {
+    const result = await psql(
+      { port: pgtls.port, caFile: certs.proxyCa, extra: `sslcert=${cert} sslkey=${key}` },
+      "SELECT 7",
+      { check: false },
+    );
+    if (TARGET === "deno") {
+      assertEquals(result.code, 2);
+      const refused = await pgtls.waitForLog((l) => l.reason === "client_tls_failed");
+      assertMatch(
+        String(refused.error),
+        /X\.509 version 1 certificate, which pgtls on Deno cannot accept/,
+      );
+    } else {
+      assertEquals(result.stdout.trim(), "7", result.stderr);
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
   }
 });
