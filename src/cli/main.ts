@@ -429,6 +429,9 @@ function holdSignals(host: Host): { release(): HeldSignals } {
  * sessions drained; a second signal exits at once, unless it is the first
  * one relayed again (stop_signals.ts).
  */
+/** How long a second stop signal waits for the sessions it cuts to log their end. */
+const SESSION_CUT_LIMIT_MS = 1000;
+
 function waitForShutdown(
   host: Host,
   logger: Logger,
@@ -450,7 +453,11 @@ function waitForShutdown(
     }
     if (stopping) {
       logger.warn("second signal: exiting now", { signal });
-      host.exit(ExitCode.Failure);
+      // Each cut session still gets its log line, if that takes no time to speak of.
+      const cut = Promise.all(proxies.map((p) => p.abortSessions()));
+      const limit = new Promise((resolve) => setTimeout(resolve, SESSION_CUT_LIMIT_MS));
+      Promise.race([cut, limit]).finally(() => host.exit(ExitCode.Failure));
+      return;
     }
     stopping = true;
     onStopping();

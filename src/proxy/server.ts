@@ -44,6 +44,8 @@ export interface ProxyHandle {
    * the rest. Resolves when every session has ended.
    */
   stop(graceMs: number): Promise<void>;
+  /** Cuts every open session now; resolves when each has ended (and logged its line). */
+  abortSessions(): Promise<void>;
   /**
    * Serves new sessions with reloaded settings (the same name and listener
    * address), files and their prepared TLS; open sessions keep theirs.
@@ -160,6 +162,11 @@ export async function startProxy(options: {
     max_connections: config.listener.maxConnections,
   });
 
+  const abortSessions = async (): Promise<void> => {
+    for (const aborter of aborters) aborter.abort();
+    await Promise.all([...sessions, ...refusals]);
+  };
+
   return {
     name: config.name,
     address: listener.address,
@@ -203,11 +210,11 @@ export async function startProxy(options: {
             proxy: config.name,
             sessions: open().length,
           });
-          for (const aborter of aborters) aborter.abort();
-          await Promise.all(open());
+          await abortSessions();
         }
       }
     },
+    abortSessions,
   };
 }
 

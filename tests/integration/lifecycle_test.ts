@@ -314,6 +314,11 @@ for (const second of ["SIGTERM", "SIGINT"] as const) {
         pgtls.logs.some((l) => l.msg === "second signal: exiting now" && l.signal === second),
         "pgtls logs the second signal",
       );
+      // One log line per session, cut or not.
+      assert(
+        pgtls.logs.some((l) => l.msg === "session closed" && l.reason === "aborted"),
+        `the cut session logged its end:\n${pgtls.logs.map((l) => JSON.stringify(l)).join("\n")}`,
+      );
       // Had pgtls waited for the session, pg_sleep(30) would have ended and psql exited 0:
       // psql was still running when pgtls exited, or had already failed with its session.
       const result = await sleeper.result;
