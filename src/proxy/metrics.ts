@@ -34,6 +34,7 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   client_tls_failed: "client_tls",
   plaintext_rejected: "client_tls",
   direct_tls_refused: "client_tls",
+  channel_binding_failed: "client_tls",
   backend_unavailable: "backend_error",
   backend_error: "backend_error",
   too_many_connections: "refused",

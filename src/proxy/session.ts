@@ -382,6 +382,8 @@ async function serve(
       record.error = silent.message;
     }
     if (watch?.channelBindingFailure) {
+      // A setting to change, not the backend's doing: logged as a warning, not counted as ok.
+      record.end = "channel_binding_failed";
       record.error = "SCRAM channel binding failed: the client bound to pgtls's certificate";
     }
   } finally {

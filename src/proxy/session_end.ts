@@ -18,6 +18,7 @@ export type SessionEnd =
   | "injection"
   | "protocol_violation"
   | "direct_tls_refused"
+  | "channel_binding_failed"
   | "backend_unavailable"
   | "cancel_forwarded"
   | "too_many_connections"

@@ -36,6 +36,7 @@ Deno.test("SCRAM channel binding through two TLS legs fails with advice on what 
     assertMatch(result.stderr, /backend's own certificate and key/);
     const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
     assertMatch(String(closed.error), /channel binding/);
+    assertEquals([closed.reason, closed.level], ["channel_binding_failed", "warn"]);
     // The advice is right: without channel binding the same session works.
     const disabled = await psql(
       { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" },
