@@ -26,7 +26,17 @@ const { values } = parseArgs({
   },
 });
 
-async function step(label: string, command: string, args: string[]): Promise<void> {
+const DENORT_HINT = "deno compile downloads its runtime (denort) from dl.deno.land; without " +
+  "network access, set DENORT_BIN to a denort binary of the same Deno version. The single " +
+  "executable dist/pgtls (bun build --compile, made by this task unless --deno-only) needs no " +
+  "network.";
+
+async function step(
+  label: string,
+  command: string,
+  args: string[],
+  hint?: string,
+): Promise<void> {
   console.log(`build: ${label}`);
   const { code } = await new Deno.Command(command, {
     args,
@@ -35,7 +45,7 @@ async function step(label: string, command: string, args: string[]): Promise<voi
     stderr: "inherit",
   }).output();
   if (code !== 0) {
-    console.error(`build: ${label} failed (exit ${code})`);
+    console.error(`build: ${label} failed (exit ${code})${hint ? `\n${hint}` : ""}`);
     Deno.exit(1);
   }
 }
@@ -57,7 +67,7 @@ if (values.deno || values["deno-only"]) {
     "--output",
     values.output ?? `${root}dist/pgtls-deno`,
     entry,
-  ]);
+  ], Deno.env.get("DENORT_BIN") ? undefined : DENORT_HINT);
 }
 console.log("build: done");
 
