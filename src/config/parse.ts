@@ -17,7 +17,7 @@ import type {
   RouteConfig,
 } from "./types.ts";
 import { formatAddress } from "./address.ts";
-import type { BackendVerifyMode } from "../runtime/types.ts";
+import type { BackendVerifyMode, Endpoint } from "../runtime/types.ts";
 
 /** Defaults the contract states, in one place. */
 export const DEFAULTS = {
@@ -86,7 +86,28 @@ export function readConfig(value: unknown): Config {
     throw new ConfigError("proxies", "must list at least one proxy");
   }
   checkUnique(config.proxies);
+  if (config.metrics) checkMetricsApart(config.metrics.listen, config.proxies);
   return config;
+}
+
+const WILDCARDS = new Set(["0.0.0.0", "::"]);
+
+/** The metrics endpoint cannot share a proxy's port: serve would bind one and fail on the other. */
+function checkMetricsApart(listen: Endpoint, proxies: readonly ProxyConfig[]): void {
+  if (listen.port === 0) return;
+  proxies.forEach((proxy, i) => {
+    const bind = proxy.listener.bindAddress;
+    const sameHost = bind.host === listen.host || WILDCARDS.has(bind.host) ||
+      WILDCARDS.has(listen.host);
+    if (bind.port === listen.port && sameHost) {
+      throw new ConfigError(
+        "metrics.listen",
+        `${formatAddress(listen)} overlaps proxies[${i}].listener.bind_address ${
+          formatAddress(bind)
+        }`,
+      );
+    }
+  });
 }
 
 function readWorkers(root: Fields): number | "auto" {

@@ -582,3 +582,18 @@ ${routes.join("\n")}
   }
   assertConfigError(levels.join("\n"), "", "Excessive alias count");
 });
+
+Deno.test("readConfig refuses a metrics.listen on a proxy's port, wildcards included", () => {
+  for (const listen of ["127.0.0.1:6432", "0.0.0.0:6432"]) {
+    const error = assertThrows(
+      () => resolveConfig({}, oneProxy({ top: `metrics: { listen: "${listen}" }` })),
+      ConfigError,
+    );
+    assertMatch(
+      error.message,
+      /^metrics\.listen: .* overlaps proxies\[0\]\.listener\.bind_address/,
+    );
+  }
+  const apart = resolveConfig({}, oneProxy({ top: 'metrics: { listen: "127.0.0.1:9187" }' }));
+  assertEquals(apart.config.metrics?.listen.port, 9187);
+});
