@@ -86,7 +86,7 @@ function parseFlags(args: readonly string[]): ServeFlags & { help?: boolean } {
   try {
     return parseArgs({ args: [...args], options: SERVE_FLAG_SPEC, strict: true }).values;
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw flagError(error, "serve");
   }
 }
 
@@ -96,8 +96,17 @@ function parseCheckFlags(
   try {
     return parseArgs({ args: [...args], options: CHECK_FLAG_SPEC, strict: true }).values;
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw flagError(error, "check");
   }
+}
+
+/** parseArgs's complaint in pgtls's words: its first sentence, and where to look. */
+function flagError(error: unknown, command: string): UsageError {
+  const message = error instanceof Error ? error.message : String(error);
+  const first = message.split(". ")[0]!;
+  return new UsageError(
+    `${first.charAt(0).toLowerCase()}${first.slice(1)} (try pgtls ${command} --help)`,
+  );
 }
 
 /** Loads the config, naming the file in any error. */

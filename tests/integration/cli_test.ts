@@ -32,7 +32,10 @@ Deno.test("pgtls exits 2 on an unknown command or flag", async () => {
   assertEquals((await runPgtls(["frobnicate"])).code, 2);
   const flag = await runPgtls(["serve", "--no-such-flag"]);
   assertEquals(flag.code, 2);
-  assertMatch(flag.stderr, /no-such-flag/);
+  assertMatch(flag.stderr, /^pgtls: unknown option '--no-such-flag' \(try pgtls serve --help\)$/m);
+  const stray = await runPgtls(["check", "now"]);
+  assertEquals(stray.code, 2);
+  assertMatch(stray.stderr, /^pgtls: unexpected argument 'now' \(try pgtls check --help\)$/m);
   const tls = await runPgtls(["serve", "--backend-tls", "sometimes"]);
   assertEquals(tls.code, 2);
   assertMatch(tls.stderr, /--backend-tls: must be one of disable, require, verify-ca, verify-full/);
