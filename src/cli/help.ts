@@ -34,7 +34,7 @@ Flags:
   --cert FILE          listener certificate chain, PEM
   --key FILE           listener private key, PEM
   --backend-tls MODE   disable | require | verify-ca | verify-full   (default disable)
-  --backend-ca FILE    CA certificates that verify the backend, PEM
+  --backend-ca FILE    CA certificates that verify the backend, PEM (with verify-ca/-full)
   --log-level LEVEL    debug | info | warn | error                    (default info)
   --log-format FORMAT  text | json                                    (default text)
   --workers N|auto     processes accepting on the same ports; auto: one per CPU (default 1)
@@ -45,7 +45,9 @@ Flags:
 export const CHECK_HELP = `Usage: pgtls check [--config FILE] [--probe] [flags]
 
 Validates the configuration (the same flags as serve apply) and loads every
-certificate and key it names. Exits 0 when all is well, 2 when the
+certificate and key it names, printing a warning for a certificate within 30
+days of its end and for backend TLS settings that go unused. Exits 0 when all
+is well, 1 when a certificate pgtls presents has expired, 2 when the
 configuration is wrong.
 
   --probe   also connect to every backend as a session would (SSLRequest and

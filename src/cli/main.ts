@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Host, Listener, Runtime, WorkerRole } from "../runtime/types.ts";
+import type { Endpoint, Host, Listener, Runtime, WorkerRole } from "../runtime/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import type { Config } from "../config/types.ts";
 import { checkWorkerCount, resolveWorkers, workerConfig } from "../config/workers.ts";
@@ -103,7 +103,7 @@ function parseCheckFlags(
 /** parseArgs's complaint in pgtls's words: its first sentence, and where to look. */
 function flagError(error: unknown, command: string): UsageError {
   const message = error instanceof Error ? error.message : String(error);
-  const first = message.split(". ")[0]!;
+  const first = message.split(/\.\s/)[0]!;
   return new UsageError(
     `${first.charAt(0).toLowerCase()}${first.slice(1)} (try pgtls ${command} --help)`,
   );
@@ -262,7 +262,7 @@ async function serveHolding(
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       signalEchoMs: echoMs,
       serveMetrics: config.metrics &&
-        ((handler) => runtime.serveHttp(config.metrics!.listen, handler)),
+        ((handler) => serveMetrics(runtime, config.metrics!.listen, handler)),
     });
   }
 
@@ -290,16 +290,11 @@ async function serveHolding(
       const workerLabel = { worker: String(role.id) };
       role.onMetricsRequest(() => metrics.registry.families(workerLabel));
     } else if (metrics && config.metrics) {
-      metricsListener = await runtime.serveHttp(
+      metricsListener = await serveMetrics(
+        runtime,
         config.metrics.listen,
         metricsHandler(() => metrics.registry.encode(), () => serving),
-      ).catch((error: unknown) => {
-        throw new Error(
-          `metrics.listen: cannot listen on ${formatAddress(config.metrics!.listen)}: ${
-            listenFailure(error)
-          }`,
-        );
-      });
+      );
       logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
     }
   } catch (error) {
@@ -339,10 +334,10 @@ async function serveHolding(
   const early = held.release();
   if (early.stop !== null) shutdown.stop(early.stop);
   else if (early.reload) reload();
-  await shutdown.done;
+  const code = await shutdown.done;
   await metricsListener?.close();
   stopReloading();
-  return ExitCode.Ok;
+  return code;
 }
 
 /** `workers` resolved to a count this host can run, checked against each proxy's limit. */
@@ -438,6 +433,21 @@ function holdSignals(host: Host): { release(): HeldSignals } {
  * sessions drained; a second signal exits at once, unless it is the first
  * one relayed again (stop_signals.ts).
  */
+/** Binds the metrics endpoint; a failure names the key and the address, in the same words on every runtime. */
+function serveMetrics(
+  runtime: Runtime,
+  listen: Endpoint,
+  handler: Parameters<Runtime["serveHttp"]>[1],
+): Promise<Listener> {
+  return runtime.serveHttp(listen, handler).catch((error: unknown) => {
+    throw new Error(
+      `metrics.listen: cannot listen on ${formatAddress(listen)}: ${
+        listenFailure(error, listen.port)
+      }`,
+    );
+  });
+}
+
 /** How long a second stop signal waits for the sessions it cuts to log their end. */
 const SESSION_CUT_LIMIT_MS = 1000;
 
@@ -450,17 +460,21 @@ function waitForShutdown(
   /** Called once the first signal arrives, before sessions drain. */
   onStopping: () => void,
   echoMs: number,
-): { done: Promise<void>; stop(signal: string): void } {
-  let finished = () => {};
-  const done = new Promise<void>((resolve) => finished = resolve);
+): { done: Promise<number>; stop(signal: string): void } {
+  let finished = (_code: number) => {};
+  const done = new Promise<number>((resolve) => finished = resolve);
   let stopping = false;
+  /** A second signal came: the exit code is 1 however the drain ends. */
+  let cutShort = false;
   const signals = new StopSignals(echoMs);
   const stop = (signal: string) => {
     if (signals.isEcho()) {
       logger.debug("stop signal repeated at once, taken as the same one", { signal });
       return;
     }
+    if (cutShort) return;
     if (stopping) {
+      cutShort = true;
       logger.warn("second signal: exiting now", { signal });
       // Each cut session still gets its log line, if that takes no time to speak of.
       const cut = Promise.all(proxies.map((p) => p.abortSessions()));
@@ -480,7 +494,7 @@ function waitForShutdown(
     Promise.all(proxies.map((p) => p.stop(config.shutdownTimeoutMs))).then(() => {
       logger.info("stopped");
       unsubscribe.forEach((off) => off());
-      finished();
+      finished(cutShort ? ExitCode.Failure : ExitCode.Ok);
     });
   };
   const unsubscribe = [

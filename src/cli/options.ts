@@ -134,10 +134,11 @@ function applyFlags(raw: Record<string, unknown>, flags: ServeFlags): void {
   const mode = flags["backend-tls"];
   if (mode !== undefined) Object.assign(backend, BACKEND_TLS_MODES[mode]);
   if (flags["backend-ca"] !== undefined) {
-    // A CA for a plaintext backend would be a silent downgrade of what was asked for.
-    if (backend.tls_enabled !== true) {
+    // A CA that verifies nothing (a plaintext backend, or require) would be a
+    // silent downgrade of what was asked for.
+    if (backend.tls_enabled !== true || backend.tls_verify === "none") {
       throw new UsageError(
-        "--backend-ca needs TLS to the backend: add --backend-tls verify-full (or verify-ca)",
+        "--backend-ca needs a verified TLS backend: add --backend-tls verify-full (or verify-ca)",
       );
     }
     backend.ca_file = flags["backend-ca"];

@@ -5,14 +5,12 @@
  */
 
 import type { ProbeResult } from "../proxy/probe.ts";
-import { EXPIRY_WARNING_DAYS } from "../proxy/config_warnings.ts";
-
-const DAY_MS = 24 * 60 * 60 * 1000;
+import { EXPIRY_WARNING_DAYS, expiryOf } from "../proxy/config_warnings.ts";
 
 /** A backend that could not be used, or whose certificate has expired (possible with tls_verify: none). */
 export function probeFailed(result: ProbeResult, now: Date): boolean {
   const notAfter = result.tls?.certificate?.notAfter;
-  return result.error !== null || (notAfter != null && notAfter.getTime() < now.getTime());
+  return result.error !== null || (notAfter != null && expiryOf(notAfter, now).expired);
 }
 
 /** `ok`/`FAILED`, the backend, and what was found. */
@@ -24,9 +22,8 @@ export function formatProbe(result: ProbeResult, now: Date): string {
   if (certificate === null) return `ok     ${where}: ${result.tls.protocol}, no certificate`;
   let expiry = "expiry unknown";
   if (certificate.notAfter !== null) {
-    const days = Math.floor((certificate.notAfter.getTime() - now.getTime()) / DAY_MS);
-    const date = certificate.notAfter.toISOString().slice(0, 10);
-    if (days < 0) {
+    const { date, days, expired } = expiryOf(certificate.notAfter, now);
+    if (expired) {
       return `FAILED ${where}: ${result.tls.protocol}, certificate ${certificate.subject} EXPIRED on ${date}`;
     }
     expiry = `expires ${date} (in ${days} days${

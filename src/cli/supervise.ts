@@ -140,7 +140,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     } catch (error) {
       unsubscribe.forEach((off) => off());
       logger.error("could not start", {
-        error: `metrics: ${error instanceof Error ? error.message : String(error)}`,
+        error: error instanceof Error ? error.message : String(error),
       });
       return 1;
     }

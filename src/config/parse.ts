@@ -90,16 +90,24 @@ export function readConfig(value: unknown): Config {
   return config;
 }
 
-const WILDCARDS = new Set(["0.0.0.0", "::"]);
+/**
+ * Whether two listen addresses cannot both be bound: the same port, and the
+ * same host or a wildcard over the other (0.0.0.0 over IPv4 addresses, :: on
+ * Linux over every address).
+ */
+function overlaps(a: Endpoint, b: Endpoint): boolean {
+  if (a.port !== b.port) return false;
+  if (a.host === b.host || a.host === "::" || b.host === "::") return true;
+  const ipv4 = (host: string) => /^\d+\.\d+\.\d+\.\d+$/.test(host);
+  return (a.host === "0.0.0.0" && ipv4(b.host)) || (b.host === "0.0.0.0" && ipv4(a.host));
+}
 
 /** The metrics endpoint cannot share a proxy's port: serve would bind one and fail on the other. */
 function checkMetricsApart(listen: Endpoint, proxies: readonly ProxyConfig[]): void {
   if (listen.port === 0) return;
   proxies.forEach((proxy, i) => {
     const bind = proxy.listener.bindAddress;
-    const sameHost = bind.host === listen.host || WILDCARDS.has(bind.host) ||
-      WILDCARDS.has(listen.host);
-    if (bind.port === listen.port && sameHost) {
+    if (overlaps(bind, listen)) {
       throw new ConfigError(
         "metrics.listen",
         `${formatAddress(listen)} overlaps proxies[${i}].listener.bind_address ${
@@ -189,16 +197,20 @@ function readRoute(fields: Fields): RouteConfig {
 
 function checkUnique(proxies: readonly ProxyConfig[]): void {
   const names = new Set<string>();
-  const binds = new Set<string>();
+  const binds: Endpoint[] = [];
   proxies.forEach((proxy, i) => {
     if (names.has(proxy.name)) {
       throw new ConfigError(`proxies[${i}].name`, `"${proxy.name}" is used twice`);
     }
     names.add(proxy.name);
-    const bind = formatAddress(proxy.listener.bindAddress);
-    if (proxy.listener.bindAddress.port !== 0 && binds.has(bind)) {
-      throw new ConfigError(`proxies[${i}].listener.bind_address`, `${bind} is used twice`);
+    const bind = proxy.listener.bindAddress;
+    const other = bind.port === 0 ? undefined : binds.find((b) => overlaps(b, bind));
+    if (other !== undefined) {
+      throw new ConfigError(
+        `proxies[${i}].listener.bind_address`,
+        `${formatAddress(bind)} overlaps ${formatAddress(other)}, bound by an earlier proxy`,
+      );
     }
-    binds.add(bind);
+    binds.push(bind);
   });
 }

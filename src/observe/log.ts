@@ -69,9 +69,9 @@ export class Logger {
     }
     let line = `${time} ${level.toUpperCase().padEnd(5)} ${message}`;
     for (const [key, value] of Object.entries(fields)) {
-      // Text is for reading: a field with no value (no SNI, no TLS) is left out; JSON keeps it.
-      if (value === undefined || value === null) continue;
-      const text = String(value);
+      if (value === undefined) continue;
+      // Text is for reading: a field with no value (no SNI, no TLS) shows as "-".
+      const text = value === null ? "-" : String(value);
       line += ` ${key}=${/[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text}`;
     }
     this.#sink(line);

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { ProxyConfig } from "../config/types.ts";
-import { certificateExpiry } from "./certificate_expiry.ts";
+import type { BackendConfig, ProxyConfig } from "../config/types.ts";
+import { earliestNotAfter } from "../tls/x509.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -16,10 +16,25 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** A certificate closer than this to its end gets a warning. */
 export const EXPIRY_WARNING_DAYS = 30;
 
+/** Where a certificate stands: its end as a date, whole days left, and whether it has passed. */
+export function expiryOf(
+  notAfter: Date,
+  now: Date,
+): { date: string; days: number; expired: boolean } {
+  return {
+    date: notAfter.toISOString().slice(0, 10),
+    days: Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS),
+    expired: notAfter.getTime() < now.getTime(),
+  };
+}
+
 /** A questionable setting, named by its key path or file. */
 export interface ConfigWarning {
   readonly text: string;
-  /** A certificate past its end: clients that verify pgtls, or backends that verify it, refuse it. */
+  /**
+   * A certificate pgtls presents (the listener's, a backend client
+   * certificate) is past its end: whoever verifies it refuses it.
+   */
   readonly expired: boolean;
 }
 
@@ -30,37 +45,81 @@ export function configWarnings(
   now: Date,
 ): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
+  const dated = (
+    key: string,
+    file: string | undefined,
+    pem: string | undefined,
+    presented: boolean,
+  ) => {
+    const warning = expiryWarning(file, pem, presented, now);
+    if (warning) warnings.push({ ...warning, text: `${key}: ${warning.text}` });
+  };
   proxies.forEach((proxy, i) => {
-    for (const [backend, path] of backendsOf(proxy, i)) {
-      if (backend.tlsEnabled) continue;
-      const unused = [
-        backend.caFile === undefined ? [] : ["ca_file"],
-        backend.certFile === undefined ? [] : ["cert_file"],
-      ].flat();
-      if (unused.length === 0) continue;
-      warnings.push({
-        text: `${path}: ${unused.join(" and ")} set, but tls_enabled is false: ` +
-          "pgtls reaches this backend in plaintext",
-        expired: false,
-      });
-    }
     const material = materials[i];
     if (material === undefined) return;
-    for (const [file, notAfter] of certificateExpiry(proxy, material)) {
-      const days = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
-      const date = notAfter.toISOString().slice(0, 10);
-      if (notAfter.getTime() <= now.getTime()) {
-        warnings.push({
-          text: `proxies[${i}]: the certificate in ${file} expired on ${date}`,
-          expired: true,
-        });
-      } else if (days < EXPIRY_WARNING_DAYS) {
-        warnings.push({
-          text: `proxies[${i}]: the certificate in ${file} expires on ${date} (in ${days} days)`,
-          expired: false,
-        });
+    const tls = `proxies[${i}].listener.tls`;
+    dated(`${tls}.cert_file`, proxy.listener.tls.certFile, material.listener.certPem, true);
+    dated(
+      `${tls}.client_ca_file`,
+      proxy.listener.tls.clientCaFile,
+      material.listener.clientCaPem,
+      false,
+    );
+    for (const [backend, path] of backendsOf(proxy, i)) {
+      const unused = unusedTlsSettings(backend);
+      if (unused !== null) {
+        warnings.push({ text: `${path}: ${unused}`, expired: false });
+        continue;
       }
+      const pem = material.backends.get(backend);
+      dated(`${path}.ca_file`, backend.caFile, pem?.caPem, false);
+      dated(`${path}.cert_file`, backend.certFile, pem?.certPem, true);
     }
   });
   return warnings;
+}
+
+/** Why a backend's CA or client certificate goes unused, or null. */
+function unusedTlsSettings(backend: BackendConfig): string | null {
+  const set = [
+    backend.caFile === undefined ? [] : ["ca_file"],
+    backend.certFile === undefined ? [] : ["cert_file"],
+  ].flat();
+  if (!backend.tlsEnabled && set.length > 0) {
+    return `${set.join(" and ")} set, but tls_enabled is false: ` +
+      "pgtls reaches this backend in plaintext";
+  }
+  if (backend.tlsEnabled && backend.tlsVerify === "none" && backend.caFile !== undefined) {
+    return "ca_file set, but tls_verify is none: the backend's certificate is not verified";
+  }
+  return null;
+}
+
+/**
+ * A warning for a certificate file near or past its end. A CA file is a
+ * bundle, of which the earliest-ending certificate is named: the others may
+ * still verify, so only a certificate pgtls presents counts as expired.
+ */
+function expiryWarning(
+  file: string | undefined,
+  pem: string | undefined,
+  presented: boolean,
+  now: Date,
+): ConfigWarning | null {
+  if (file === undefined || pem === undefined) return null;
+  let notAfter: Date | null;
+  try {
+    notAfter = earliestNotAfter(pem);
+  } catch {
+    // Unreadable by this small DER reader; the TLS stack already accepted it.
+    return null;
+  }
+  if (notAfter === null) return null;
+  const { date, days, expired } = expiryOf(notAfter, now);
+  const which = presented ? "the certificate" : "a certificate";
+  if (expired) return { text: `${which} in ${file} expired on ${date}`, expired: presented };
+  if (days < EXPIRY_WARNING_DAYS) {
+    return { text: `${which} in ${file} expires on ${date} (in ${days} days)`, expired: false };
+  }
+  return null;
 }

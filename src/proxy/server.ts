@@ -150,7 +150,7 @@ export async function startProxy(options: {
   ).catch((error: unknown) => {
     throw new Error(
       `proxy ${config.name}: listener.bind_address ${formatAddress(config.listener.bindAddress)}: ${
-        listenFailure(error)
+        listenFailure(error, config.listener.bindAddress.port)
       }`,
     );
   });

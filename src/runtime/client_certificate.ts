@@ -43,7 +43,7 @@ export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocke
   const verdict = toError(reason);
   return new Error(
     `the client's certificate did not verify against listener.tls.client_ca_file: ${verdict.message}${
-      version1(peer.raw) ? VERSION_1_HINT : ""
+      ON_DENO && version1(peer.raw) ? VERSION_1_HINT : ""
     }`,
   );
 }
@@ -56,6 +56,8 @@ export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocke
 const VERSION_1_HINT = " (it is an X.509 version 1 certificate, which pgtls on Deno cannot " +
   "accept: reissue it as version 3, e.g. openssl x509 -req … -extfile with " +
   "basicConstraints=CA:FALSE, or run pgtls on Node.js or Bun)";
+
+const ON_DENO = "Deno" in globalThis;
 
 function version1(raw: Uint8Array | undefined): boolean {
   if (raw === undefined) return false;

@@ -37,14 +37,16 @@ export function errorCode(error: unknown): string | undefined {
  * Why a listener could not bind, the same on every runtime: their messages
  * differ (Bun's says only "Failed to listen at 127.0.0.1"), their codes do not.
  */
-export function listenFailure(error: unknown): string {
+export function listenFailure(error: unknown, port: number): string {
   switch (errorCode(error)) {
     case "EADDRINUSE":
       return "address already in use";
     case "EADDRNOTAVAIL":
       return "address not available on this host";
     case "EACCES":
-      return "permission denied (ports below 1024 need privileges)";
+      return port < 1024
+        ? "permission denied (ports below 1024 need privileges)"
+        : "permission denied";
     default:
       return error instanceof Error ? error.message : String(error);
   }

@@ -302,7 +302,7 @@ Deno.test("--backend-ca without TLS to the backend is a usage error, not a plain
   assertEquals(result.code, 2);
   assertMatch(
     result.stderr,
-    /--backend-ca needs TLS to the backend: add --backend-tls verify-full/,
+    /--backend-ca needs a verified TLS backend: add --backend-tls verify-full/,
   );
 });
 

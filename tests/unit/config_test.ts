@@ -4,7 +4,7 @@
  */
 
 import { ConfigError } from "../../src/config/fields.ts";
-import { parseConfig } from "../../src/config/parse.ts";
+import { parseConfig, readConfig } from "../../src/config/parse.ts";
 import { formatDuration, parseDuration } from "../../src/config/duration.ts";
 import { formatAddress, parseAddress } from "../../src/config/address.ts";
 import type { Config } from "../../src/config/types.ts";
@@ -498,28 +498,29 @@ Deno.test("resolveConfig maps --backend-tls verify-ca to tls_enabled true and tl
 });
 
 Deno.test("resolveConfig maps every --backend-tls mode to the backend settings", () => {
-  const modes = ["require", "verify-ca", "verify-full"].map((mode) => {
+  const modes = ["verify-ca", "verify-full"].map((mode) => {
     const backend = resolveConfig({ "backend-tls": mode, "backend-ca": "ca.pem" }, undefined)
       .config.proxies[0]?.backend;
     return [backend?.tlsEnabled, backend?.tlsVerify, backend?.caFile];
   });
   assertEquals(modes, [
-    [true, "none", "ca.pem"],
     [true, "ca", "ca.pem"],
     [true, "full", "ca.pem"],
   ]);
+  const required = resolveConfig({ "backend-tls": "require" }, undefined).config.proxies[0]
+    ?.backend;
+  assertEquals([required?.tlsEnabled, required?.tlsVerify], [true, "none"]);
   const plain = resolveConfig({ "backend-tls": "disable" }, undefined).config.proxies[0]?.backend;
   assertEquals(plain?.tlsEnabled, false);
 });
 
-Deno.test("resolveConfig refuses --backend-ca for a plaintext backend: that would be a silent downgrade", () => {
-  for (
-    const flags of [{ "backend-ca": "ca.pem" }, {
-      "backend-tls": "disable",
-      "backend-ca": "ca.pem",
-    }]
-  ) {
-    assertThrows(() => resolveConfig(flags, undefined), UsageError, "--backend-ca needs TLS");
+Deno.test("resolveConfig refuses --backend-ca where it would verify nothing: that would be a silent downgrade", () => {
+  for (const mode of [{}, { "backend-tls": "disable" }, { "backend-tls": "require" }]) {
+    assertThrows(
+      () => resolveConfig({ ...mode, "backend-ca": "ca.pem" }, undefined),
+      UsageError,
+      "--backend-ca needs a verified TLS backend",
+    );
   }
   const file = oneProxy({ backend: "tls_enabled: true" });
   const backend = resolveConfig({ "backend-ca": "ca.pem" }, file).config.proxies[0]?.backend;
@@ -596,4 +597,29 @@ Deno.test("readConfig refuses a metrics.listen on a proxy's port, wildcards incl
   }
   const apart = resolveConfig({}, oneProxy({ top: 'metrics: { listen: "127.0.0.1:9187" }' }));
   assertEquals(apart.config.metrics?.listen.port, 9187);
+});
+
+Deno.test("readConfig refuses listen addresses that cannot both be bound, and allows those that can", () => {
+  const two = (a: string, b: string) =>
+    readConfig({
+      proxies: [a, b].map((bind_address) => ({
+        listener: { bind_address, tls: { cert_file: "s.crt", key_file: "s.key" } },
+        backend: { address: "127.0.0.1:5432" },
+      })),
+    });
+  for (const [a, b] of [["0.0.0.0:6432", "127.0.0.1:6432"], ["[::]:6432", "127.0.0.1:6432"]]) {
+    const error = assertThrows(() => two(a!, b!), ConfigError);
+    assertMatch(error.message, /^proxies\[1\]\.listener\.bind_address: .* overlaps /);
+  }
+  for (const [a, b] of [["0.0.0.0:6432", "[::1]:6432"], ["127.0.0.1:6432", "127.0.0.2:6432"]]) {
+    assertEquals(two(a!, b!).proxies.length, 2);
+  }
+  const metrics = resolveConfig(
+    {},
+    oneProxy({
+      listener: 'bind_address: "[::1]:9187"',
+      top: 'metrics: { listen: "0.0.0.0:9187" }',
+    }),
+  );
+  assertEquals(metrics.config.metrics?.listen.port, 9187);
 });

@@ -18,36 +18,60 @@ function config(backend: Record<string, unknown>) {
   });
 }
 
-async function material(): Promise<ProxyMaterial> {
+/** The listener's certificate, and `caPem` as every backend's CA file. */
+async function material(
+  proxy: ReturnType<typeof config>["proxies"][0],
+  caPem?: string,
+): Promise<ProxyMaterial> {
   const { certPem, keyPem } = await selfSignedCertificate();
-  return { listener: { certPem, keyPem }, backends: new Map() };
+  const backends = new Map(
+    [proxy.backend, ...proxy.routes.map((r) => r.backend)].map((b) => [b, { caPem }]),
+  );
+  return { listener: { certPem, keyPem }, backends };
 }
 
-Deno.test("configWarnings names a backend whose TLS settings go unused because tls_enabled is false", async () => {
-  const plain = config({ tls_enabled: false, ca_file: "db-ca.crt" });
-  const texts = configWarnings(plain.proxies, [await material()], new Date()).map((w) => w.text);
-  assertEquals(texts, [
+const texts = (warnings: { text: string }[]) => warnings.map((w) => w.text);
+
+Deno.test("configWarnings names backend TLS settings that go unused: tls_enabled false, or tls_verify none", async () => {
+  const plain = config({ tls_enabled: false, ca_file: "db-ca.crt" }).proxies;
+  assertEquals(texts(configWarnings(plain, [await material(plain[0]!)], new Date())), [
     "proxies[0].backend: ca_file set, but tls_enabled is false: pgtls reaches this backend in plaintext",
     "proxies[0].routes[0].backend: ca_file set, but tls_enabled is false: pgtls reaches this backend in plaintext",
   ]);
-  const tls = config({ tls_enabled: true, ca_file: "db-ca.crt" });
-  assertEquals(configWarnings(tls.proxies, [await material()], new Date()), []);
-  const bare = config({ tls_enabled: false });
-  assertEquals(configWarnings(bare.proxies, [await material()], new Date()), []);
+  const unverified =
+    config({ tls_enabled: true, tls_verify: "none", ca_file: "db-ca.crt" }).proxies;
+  assertEquals(
+    texts(configWarnings(unverified, [await material(unverified[0]!)], new Date()))[0],
+    "proxies[0].backend: ca_file set, but tls_verify is none: the backend's certificate is not verified",
+  );
+  for (const fine of [{ tls_enabled: true, ca_file: "db-ca.crt" }, { tls_enabled: false }]) {
+    const proxies = config(fine).proxies;
+    assertEquals(configWarnings(proxies, [await material(proxies[0]!)], new Date()), []);
+  }
 });
 
-Deno.test("configWarnings warns of a certificate near its end, and marks one past it as expired", async () => {
-  const proxies = config({ tls_enabled: false }).proxies;
-  const loaded = await material();
-  const notAfter = earliestNotAfter(loaded.listener.certPem)!;
-  const date = notAfter.toISOString().slice(0, 10);
-  assertEquals(configWarnings(proxies, [loaded], new Date(notAfter.getTime() - 40 * DAY_MS)), []);
-  assertEquals(configWarnings(proxies, [loaded], new Date(notAfter.getTime() - 10.5 * DAY_MS)), [{
-    text: `proxies[0]: the certificate in cert.crt expires on ${date} (in 10 days)`,
+Deno.test("configWarnings warns of a certificate near its end; only one pgtls presents counts as expired", async () => {
+  const proxies = config({ tls_enabled: true, ca_file: "db-ca.crt" }).proxies;
+  const ca = (await selfSignedCertificate("db ca", 400)).certPem;
+  const loaded = await material(proxies[0]!, ca);
+  const listenerEnd = earliestNotAfter(loaded.listener.certPem)!;
+  const date = listenerEnd.toISOString().slice(0, 10);
+  const at = (offsetDays: number) => new Date(listenerEnd.getTime() + offsetDays * DAY_MS);
+  assertEquals(configWarnings(proxies, [loaded], at(-40)), []);
+  assertEquals(configWarnings(proxies, [loaded], at(-10.5)), [{
+    text:
+      `proxies[0].listener.tls.cert_file: the certificate in cert.crt expires on ${date} (in 10 days)`,
     expired: false,
   }]);
-  assertEquals(configWarnings(proxies, [loaded], new Date(notAfter.getTime() + DAY_MS)), [{
-    text: `proxies[0]: the certificate in cert.crt expired on ${date}`,
+  assertEquals(configWarnings(proxies, [loaded], at(1)), [{
+    text: `proxies[0].listener.tls.cert_file: the certificate in cert.crt expired on ${date}`,
     expired: true,
   }]);
+  // A CA bundle past its end is named, but other roots in it may still verify: not "expired".
+  const late = configWarnings(proxies, [loaded], at(60));
+  assertEquals(late.map((w) => [w.text.replace(/ on .*/, ""), w.expired]), [
+    ["proxies[0].listener.tls.cert_file: the certificate in cert.crt expired", true],
+    ["proxies[0].backend.ca_file: a certificate in db-ca.crt expired", false],
+    ["proxies[0].routes[0].backend.ca_file: a certificate in db-ca.crt expired", false],
+  ]);
 });

@@ -4,12 +4,12 @@ import { assertEquals } from "../helpers/assert.ts";
 const AT = new Date("2026-11-26T12:00:00.000Z");
 const FIELDS = { id: 7, sni: null, error: undefined, client: "10.0.0.1:5000", note: "two words" };
 
-Deno.test("text log lines leave out fields without a value and quote values with spaces", () => {
+Deno.test("text log lines show a field without a value as -, and quote values with spaces", () => {
   const lines: string[] = [];
   new Logger({ level: "info", format: "text" }, (l) => lines.push(l), () => AT)
     .info("session closed", FIELDS);
   assertEquals(lines, [
-    '2026-11-26T12:00:00.000Z INFO  session closed id=7 client=10.0.0.1:5000 note="two words"',
+    '2026-11-26T12:00:00.000Z INFO  session closed id=7 sni=- client=10.0.0.1:5000 note="two words"',
   ]);
 });
 
