@@ -316,6 +316,24 @@ Deno.test("a listen address in use stops pgtls with exit 1, naming the key and t
       result.stderr,
       new RegExp(`proxy main: listener\\.bind_address ${address}: address already in use`),
     );
+    // The metrics endpoint likewise, whether pgtls binds it itself or as the supervisor of workers.
+    const { dir, certs } = await fixture();
+    for (const workers of [1, 2]) {
+      const path = `${dir}/metrics-taken-${workers}.yaml`;
+      await Deno.writeTextFile(
+        path,
+        `workers: ${workers}\nmetrics: { listen: "${address}" }\n` +
+          `proxies:\n  - listener: { bind_address: 127.0.0.1:0, tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key} } }\n` +
+          "    backend: { address: 127.0.0.1:5432 }\n",
+      );
+      const metrics = await runPgtls(["serve", "--config", path]);
+      assertEquals(metrics.code, 1, metrics.stderr);
+      assertMatch(
+        metrics.stderr,
+        new RegExp(`metrics\\.listen: cannot listen on ${address}: address already in use`),
+        `with ${workers} worker(s)`,
+      );
+    }
   } finally {
     taken.close();
   }
