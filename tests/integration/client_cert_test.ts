@@ -54,16 +54,10 @@ async function directStartup(
   }
 }
 
-Deno.test("listener.tls.client_ca_file admits clients with a certificate from that CA only", async () => {
+/** pgtls requiring client certificates from the test proxy CA, in front of the plaintext test cluster. */
+async function clientCaProxy() {
   const { dir, certs, pg } = await fixture();
-  // libpq refuses a private key that others can read.
-  const key = `${dir}/client.key`;
-  await Deno.copyFile(certs.proxy.key, key);
-  await Deno.chmod(key, 0o600);
-  const foreignKey = `${dir}/foreign-client.key`;
-  await Deno.copyFile(certs.db.key, foreignKey);
-  await Deno.chmod(foreignKey, 0o600);
-  const pgtls = await startPgtls(dir, {
+  return await startPgtls(dir, {
     proxies: [{
       listener: {
         bind_address: "127.0.0.1:0",
@@ -76,6 +70,18 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
       backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
     }],
   });
+}
+
+Deno.test("listener.tls.client_ca_file admits clients with a certificate from that CA only", async () => {
+  const { dir, certs } = await fixture();
+  // libpq refuses a private key that others can read.
+  const key = `${dir}/client.key`;
+  await Deno.copyFile(certs.proxy.key, key);
+  await Deno.chmod(key, 0o600);
+  const foreignKey = `${dir}/foreign-client.key`;
+  await Deno.copyFile(certs.db.key, foreignKey);
+  await Deno.chmod(foreignKey, 0o600);
+  const pgtls = await clientCaProxy();
   try {
     const target = { port: pgtls.port, caFile: certs.proxyCa };
     const withCert = await psql(
@@ -185,7 +191,7 @@ Deno.test("backend.cert_file/key_file: pgtls presents its certificate to a backe
 });
 
 Deno.test("an X.509 version 1 client certificate (openssl x509 -req with no extensions) is admitted, or on Deno refused saying why", async () => {
-  const { dir, certs, pg } = await fixture();
+  const { dir, certs } = await fixture();
   const key = `${dir}/client-v1.key`;
   const csr = `${dir}/client-v1.csr`;
   const cert = `${dir}/client-v1.crt`;
@@ -204,19 +210,7 @@ Deno.test("an X.509 version 1 client certificate (openssl x509 -req with no exte
   await Deno.chmod(key, 0o600);
   const text = await run("openssl", ["x509", "-in", cert, "-noout", "-text"]);
   assertMatch(text.stdout, /Version: 1 \(0x0\)/, "openssl made a version 1 certificate");
-  const pgtls = await startPgtls(dir, {
-    proxies: [{
-      listener: {
-        bind_address: "127.0.0.1:0",
-        tls: {
-          cert_file: certs.proxy.cert,
-          key_file: certs.proxy.key,
-          client_ca_file: certs.proxyCa,
-        },
-      },
-      backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
-    }],
-  });
+  const pgtls = await clientCaProxy();
   try {
     const result = await psql(
       { port: pgtls.port, caFile: certs.proxyCa, extra: `sslcert=${cert} sslkey=${key}` },
