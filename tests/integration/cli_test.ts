@@ -277,7 +277,7 @@ Deno.test("pgtls check warns of a backend CA that goes unused and fails on an ex
   assertEquals(check.code, 1, check.stdout);
   assertMatch(
     check.stdout,
-    /^warning: proxies\[0\]: the certificate in .*expired\.crt expired on \d{4}-\d\d-\d\d$/m,
+    /^warning: proxies\[0\]\.listener\.tls\.cert_file: the certificate in .*expired\.crt expired on \d{4}-\d\d-\d\d$/m,
   );
   const pgtls = await spawnPgtls(["--config", path]);
   try {
