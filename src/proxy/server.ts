@@ -162,9 +162,11 @@ export async function startProxy(options: {
     max_connections: config.listener.maxConnections,
   });
 
+  /** Every session not yet ended, admitted or being refused. */
+  const open = () => [...sessions, ...refusals];
   const abortSessions = async (): Promise<void> => {
     for (const aborter of aborters) aborter.abort();
-    await Promise.all([...sessions, ...refusals]);
+    await Promise.all(open());
   };
 
   return {
@@ -196,7 +198,6 @@ export async function startProxy(options: {
     async stop(graceMs: number): Promise<void> {
       accepting = false;
       await listener.close();
-      const open = () => [...sessions, ...refusals];
       if (open().length > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const drained = Promise.all(open()).then(() => true);

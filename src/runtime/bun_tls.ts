@@ -23,7 +23,7 @@ import type {
   TcpConn,
   TlsConn,
 } from "./types.ts";
-import { errorCode, TlsHandshakeError } from "./errors.ts";
+import { asError, errorCode, TlsHandshakeError } from "./errors.ts";
 import {
   type BunSocket,
   type BunSocketHandlers,
@@ -122,7 +122,7 @@ function upgradeNative(
     try {
       secured = raw.upgradeTLS({ tls: options, isServer, socket: TLS_HANDLERS })[1];
     } catch (error) {
-      return fail(error instanceof Error ? error : new Error(String(error)));
+      return fail(asError(error));
     }
     secured.data = watcher;
     transport.socket = secured;

@@ -27,6 +27,11 @@ export class TlsHandshakeError extends Error {
   }
 }
 
+/** `error` itself when it is an Error (a runtime may throw anything). */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 /** The runtime's string `code` of an error, if it has one. */
 export function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

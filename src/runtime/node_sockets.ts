@@ -38,7 +38,7 @@ import type {
   TlsConn,
   TlsSessionInfo,
 } from "./types.ts";
-import { ConnectTimeoutError } from "./errors.ts";
+import { asError, ConnectTimeoutError } from "./errors.ts";
 import { describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "./relay_ending.ts";
 import { handshake, serverHandshake } from "./tls_handshake.ts";
@@ -360,9 +360,8 @@ export function transportStream(
     try {
       return stream.push(data);
     } catch (error) {
-      const failure = error instanceof Error ? error : new Error(String(error));
-      if (secured) secured.destroy(failure);
-      else stream.destroy(failure);
+      if (secured) secured.destroy(asError(error));
+      else stream.destroy(asError(error));
       return false;
     }
   };
@@ -471,7 +470,7 @@ function guardTlsReads(
     try {
       return onread.apply(this, args);
     } catch (error) {
-      socket.destroy(error instanceof Error ? error : new Error(String(error)));
+      socket.destroy(asError(error));
     }
   };
   // Deno's handle keeps the onread it found when reading started (tls.connect
