@@ -37,6 +37,7 @@ import type { SessionMeter } from "./metrics.ts";
 import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
 import { backendFarewell, sendStartup } from "./backend_startup.ts";
 import { errorText } from "../tls/error_text.ts";
+import { ClientCertificateRefused } from "../runtime/errors.ts";
 
 export type { SessionEnd } from "./session_end.ts";
 
@@ -236,16 +237,14 @@ async function negotiate(
           );
         }
         await client.write(Uint8Array.of(ACCEPT_BYTE));
-        const conn = await secure(client, undefined, context, record);
-        onSecured(conn);
+        const conn = await secure(client, undefined, context, record, onSecured);
         return await readInner(conn);
       }
       case "direct_tls": {
         if (!context.listener.directTls) {
           throw new SessionAbort("direct_tls_refused", "direct TLS is off (listener.direct_tls)");
         }
-        const conn = await secure(client, leftover, context, record);
-        onSecured(conn);
+        const conn = await secure(client, leftover, context, record, onSecured);
         if (conn.tls.alpnProtocol !== ALPN_POSTGRESQL) {
           throw new SessionAbort(
             "direct_tls_refused",
@@ -281,24 +280,47 @@ async function readInner(conn: TlsConn): Promise<Negotiated> {
   return { conn, startup };
 }
 
+/**
+ * The client's TLS handshake. A client certificate that client_ca_file does
+ * not accept ends the session with a FATAL inside the TLS session, as
+ * PostgreSQL answers a missing one, rather than a bare close that libpq
+ * reports as "SSL SYSCALL error: EOF detected"; `sendFinal` reads away the
+ * startup packet the client sends meanwhile, so the close resets nothing.
+ */
 async function secure(
   client: TcpConn,
   prefix: Uint8Array | undefined,
   context: SessionContext,
   record: SessionRecord,
+  onSecured: (conn: TlsConn) => void,
 ): Promise<TlsConn> {
   let conn: TlsConn;
   try {
     conn = await context.serverTls.upgrade(client, prefix);
   } catch (error) {
+    if (error instanceof ClientCertificateRefused) {
+      describeTls(record, error.conn);
+      onSecured(error.conn);
+      throw new SessionAbort("client_tls_failed", error.message, {
+        severity: "FATAL",
+        code: SqlState.InvalidAuthorization,
+        message: "connection requires a valid client certificate",
+        detail: error.message,
+      });
+    }
     throw new SessionAbort(
       "client_tls_failed",
       `TLS handshake with the client failed: ${errorText(error)}`,
     );
   }
+  describeTls(record, conn);
+  onSecured(conn);
+  return conn;
+}
+
+function describeTls(record: SessionRecord, conn: TlsConn): void {
   record.sni = conn.tls.serverName;
   record.tlsVersion = conn.tls.protocol;
-  return conn;
 }
 
 /** Past negotiation: forward a cancel, or open the backend and relay. */

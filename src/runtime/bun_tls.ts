@@ -23,7 +23,7 @@ import type {
   TcpConn,
   TlsConn,
 } from "./types.ts";
-import { asError, errorCode, TlsHandshakeError } from "./errors.ts";
+import { asError, ClientCertificateRefused, errorCode, TlsHandshakeError } from "./errors.ts";
 import {
   type BunSocket,
   type BunSocketHandlers,
@@ -35,6 +35,7 @@ import { type BunTcpConn, BunTlsConn, NativeTransport } from "./bun_conn.ts";
 import { describePeerCertificate } from "./peer_certificate.ts";
 import { concatAll, concatBytes, EMPTY_BYTES } from "../protocol/bytes.ts";
 import { replayServerTls } from "./bun_tls_replay.ts";
+import { NO_CLIENT_CERTIFICATE, unverifiedClientCertificate } from "./client_certificate.ts";
 
 /** TLS protocol numbers, as Bun takes `minVersion`. */
 const TLS_1_2 = 0x0303;
@@ -48,8 +49,14 @@ export function alpnWire(protocols: readonly string[]): Uint8Array {
   }));
 }
 
-/** Decides, once the handshake has run, whether the session may go on. */
+/** Decides, once the handshake has run, whether it completed and the peer passed. */
 type Verdict = (socket: BunSocket, success: boolean, error: Error | null) => Error | null;
+
+/**
+ * After a passing verdict, why the client's certificate is refused, or null:
+ * the connection is then handed over as {@link ClientCertificateRefused}.
+ */
+type CertificateCheck = (socket: BunSocket) => Error | null;
 
 interface HandshakeEvents extends SocketEvents {
   handshook(socket: BunSocket, success: boolean, error: Error | null): void;
@@ -74,6 +81,7 @@ function upgradeNative(
   isServer: boolean,
   verdict: Verdict,
   serverName: (socket: BunSocket) => string | null,
+  certificateCheck: CertificateCheck = () => null,
 ): Promise<TlsConn> {
   const raw = tcp.transport.socket!;
   const transport = new NativeTransport(null);
@@ -114,7 +122,9 @@ function upgradeNative(
         conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
         // Nobody reads until the session asks.
         conn.handshakeDone();
-        resolve(conn);
+        const refused = certificateCheck(socket);
+        if (refused !== null) reject(new ClientCertificateRefused(refused.message, conn));
+        else resolve(conn);
       },
     };
     tcp.detach();
@@ -148,7 +158,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     cert: options.certPem,
     ca: options.clientCaPem,
     requestCert,
-    rejectUnauthorized: requestCert,
+    rejectUnauthorized: false,
     ALPNProtocols: alpnWire(options.alpnProtocols),
     minVersion: options.minVersion === "1.3" ? TLS_1_3 : TLS_1_2,
   };
@@ -158,17 +168,19 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     // A client that aborts after the ServerHello (say it rejects pgtls's
     // certificate) leaves a TLS 1.3 cipher behind; Bun then says success
     // false, with the cause (ECONNRESET) as the error.
-    if (!success && !requestCert) return error ?? new Error("TLS handshake failed");
-    if (requestCert && !socket.authorized) {
-      return error ?? socket.getAuthorizationError() ?? new Error("client certificate rejected");
-    }
-    // OpenSSL calls "no certificate" verified; client_ca_file means one is required.
-    if (requestCert && !socket.getPeerCertificate()?.subject) {
-      return new Error(
-        "the client presented no certificate (listener.tls.client_ca_file requires one)",
-      );
-    }
+    if (!success) return error ?? new Error("TLS handshake failed");
     return null;
+  };
+  // Bun's own rejectUnauthorized closes without an alert or a word (libpq:
+  // "SSL connection has been closed unexpectedly"), so the certificate is
+  // checked here and the session tells the client why.
+  const certificateCheck: CertificateCheck = (socket) => {
+    if (!requestCert) return null;
+    if (!socket.getPeerCertificate()?.subject) return new Error(NO_CLIENT_CERTIFICATE);
+    if (socket.authorized) return null;
+    return unverifiedClientCertificate(
+      socket.getAuthorizationError() ?? new Error("certificate not verified"),
+    );
   };
   const sni = (socket: BunSocket) => socket.getServername() || null;
   const replay = replayServerTls(options);
@@ -177,7 +189,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
       const tcp = conn as BunTcpConn;
       const early = concatAll([prefix ?? EMPTY_BYTES, ...tcp.takeQueued()]);
       if (early.length > 0) return replay(tcp, early);
-      return upgradeNative(tcp, native, true, verdict, sni);
+      return upgradeNative(tcp, native, true, verdict, sni, certificateCheck);
     },
   };
 }

@@ -13,6 +13,7 @@ import tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { ServerTlsOptions, TlsConn } from "./types.ts";
 import { serverHandshake } from "./tls_handshake.ts";
+import { ClientCertificateRefused } from "./errors.ts";
 import { clientServerName, serverSecureContext } from "./node_sockets.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
@@ -104,11 +105,14 @@ export function replayServerTls(
       isServer: true,
       secureContext: context,
       requestCert,
-      rejectUnauthorized: requestCert,
+      // Bun's node:tls would close on an unverified certificate without a
+      // word; serverHandshake checks it and the session says why.
+      rejectUnauthorized: false,
       ALPNProtocols: [...options.alpnProtocols],
     });
+    let refusal: Error | null;
     try {
-      await serverHandshake(socket, requestCert);
+      refusal = await serverHandshake(socket, requestCert);
     } catch (error) {
       socket.destroy();
       tcp.close();
@@ -130,6 +134,7 @@ export function replayServerTls(
     socket.on("error", (error: Error) => conn.failed(error));
     socket.on("close", () => conn.closed());
     socket.on("drain", () => conn.drained());
+    if (refusal !== null) throw new ClientCertificateRefused(refusal.message, conn);
     return conn;
   };
 }

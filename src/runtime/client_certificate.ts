@@ -22,13 +22,15 @@ interface VerifiableSocket {
   getPeerCertificate(): LegacyPeerCertificate | null;
 }
 
+/** Why a client without a certificate is refused, on every runtime. */
+export const NO_CLIENT_CERTIFICATE =
+  "the client presented no certificate (listener.tls.client_ca_file requires one)";
+
 /** Null when the client presented a certificate that verified; otherwise why not. */
 export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocket): Error | null {
   const peer = (socket as VerifiableSocket).getPeerCertificate();
   if (!peer || Object.keys(peer).length === 0) {
-    return new Error(
-      "the client presented no certificate (listener.tls.client_ca_file requires one)",
-    );
+    return new Error(NO_CLIENT_CERTIFICATE);
   }
   // Node.js and Deno keep the TLS library's verdict on the handle: Node.js
   // gives null or an Error, Deno 2.9 "" or an error code such as
@@ -40,11 +42,16 @@ export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocke
     ? null
     : (socket as VerifiableSocket).authorizationError ?? "certificate not verified";
   if (!reason) return null;
-  const verdict = toError(reason);
+  return unverifiedClientCertificate(
+    toError(reason),
+    ON_DENO && version1(peer.raw) ? VERSION_1_HINT : "",
+  );
+}
+
+/** Why a client's certificate was refused, from the TLS library's verdict. */
+export function unverifiedClientCertificate(verdict: Error, hint = ""): Error {
   return new Error(
-    `the client's certificate did not verify against listener.tls.client_ca_file: ${verdict.message}${
-      ON_DENO && version1(peer.raw) ? VERSION_1_HINT : ""
-    }`,
+    `the client's certificate did not verify against listener.tls.client_ca_file: ${verdict.message}${hint}`,
   );
 }
 
@@ -68,7 +75,13 @@ function version1(raw: Uint8Array | undefined): boolean {
   }
 }
 
+/** An OpenSSL verification code as Deno gives it, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
+const VERIFY_CODE = /^[A-Z][A-Z0-9_]+$/;
+
 function toError(reason: Error | string | null | undefined): Error {
   if (reason instanceof Error) return reason;
-  return new Error(reason ? String(reason) : "certificate not verified");
+  if (!reason) return new Error("certificate not verified");
+  // The client reads this too: words, as Node.js and Bun give them.
+  const text = String(reason);
+  return new Error(VERIFY_CODE.test(text) ? text.toLowerCase().replaceAll("_", " ") : text);
 }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { TlsConn } from "./types.ts";
+
 /** A TCP connect that did not complete in time. */
 export class ConnectTimeoutError extends Error {
   /** Stable code. */
@@ -24,6 +26,24 @@ export class TlsHandshakeError extends Error {
     super(message);
     this.name = "TlsHandshakeError";
     this.code = code;
+  }
+}
+
+/**
+ * A server-side handshake that completed with a client certificate that
+ * `listener.tls.client_ca_file` does not accept (or with none). The
+ * connection is handed over open, so that the session can tell the client
+ * why in a FATAL ErrorResponse instead of a bare close; whoever catches this
+ * owns `conn` and must close it without relaying a byte.
+ */
+export class ClientCertificateRefused extends TlsHandshakeError {
+  /** The completed, unverified TLS connection. */
+  readonly conn: TlsConn;
+
+  constructor(message: string, conn: TlsConn) {
+    super(message, "CLIENT_CERTIFICATE_REJECTED");
+    this.name = "ClientCertificateRefused";
+    this.conn = conn;
   }
 }
 

@@ -38,7 +38,7 @@ import type {
   TlsConn,
   TlsSessionInfo,
 } from "./types.ts";
-import { asError, ConnectTimeoutError } from "./errors.ts";
+import { asError, ClientCertificateRefused, ConnectTimeoutError } from "./errors.ts";
 import { describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "./relay_ending.ts";
 import { handshake, serverHandshake } from "./tls_handshake.ts";
@@ -504,8 +504,9 @@ export function serverTlsNode(
       });
       // The server socket starts reading on the next tick, with the guarded onread.
       guard?.(socket, false);
+      let refusal: Error | null;
       try {
-        await serverHandshake(socket, requestCert);
+        refusal = await serverHandshake(socket, requestCert);
       } catch (error) {
         socket.destroy();
         raw.destroy();
@@ -514,7 +515,9 @@ export function serverTlsNode(
       const serverName = clientServerName(socket);
       // Nobody reads until the session asks for its startup packet.
       reading?.pause();
-      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
+      const secured = new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
+      if (refusal !== null) throw new ClientCertificateRefused(refusal.message, secured);
+      return secured;
     },
   };
 }

@@ -30,10 +30,14 @@ export function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnec
 /**
  * The server side's handshake, then, when `requestCert`, the check of the
  * client's certificate that a bare server-side TLSSocket does not make itself
- * (see `client_certificate.ts`).
+ * (see `client_certificate.ts`). Resolves to why the certificate was refused,
+ * or null: the caller hands a refused connection over as
+ * `ClientCertificateRefused`.
  */
-export async function serverHandshake(socket: tls.TLSSocket, requestCert: boolean): Promise<void> {
+export async function serverHandshake(
+  socket: tls.TLSSocket,
+  requestCert: boolean,
+): Promise<Error | null> {
   await handshake(socket, "secure");
-  const refusal = requestCert ? clientCertificateRefusal(socket) : null;
-  if (refusal) throw new TlsHandshakeError(refusal.message, "CLIENT_CERTIFICATE_REJECTED");
+  return requestCert ? clientCertificateRefusal(socket) : null;
 }

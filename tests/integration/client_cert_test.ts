@@ -7,6 +7,9 @@ import { startCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { run } from "../helpers/run.ts";
 import { settle } from "../helpers/settle.ts";
 
+/** pgtls under Bun's native TLS (Bun, or the executable Bun builds). */
+const NATIVE_BUN = TARGET === "bun" || TARGET === "binary";
+
 /** How a TLS client sees its certificate being refused. */
 const REFUSALS = [
   Deno.errors.ConnectionReset,
@@ -89,10 +92,22 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
       "SELECT 7",
     );
     assertEquals(withCert.stdout.trim(), "7");
+    // Refused, and told why: an alert from Deno's and Node.js's TLS, a FATAL
+    // from pgtls on Bun, whose TLS would just close (libpq: "SSL connection
+    // has been closed unexpectedly").
     const without = await psql(target, "SELECT 7", { check: false });
     assertEquals(without.code, 2);
+    assertMatch(
+      without.stderr,
+      NATIVE_BUN
+        ? /FATAL: +connection requires a valid client certificate\nDETAIL: +the client presented no certificate/
+        : /SSL error: tlsv13 alert certificate required/,
+    );
     const failed = await pgtls.waitForLog((l) => l.reason === "client_tls_failed");
-    assertMatch(String(failed.error), /TLS handshake with the client failed/);
+    assertMatch(
+      String(failed.error),
+      /no certificate|sent no certificates|did not return a certificate/,
+    );
 
     // A certificate from another CA must not pass either: a bare server-side
     // TLSSocket completes the handshake with it unless pgtls checks.
@@ -102,16 +117,22 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
       { check: false },
     );
     assertEquals(foreign.code, 2, foreign.stdout);
-    // Bun refuses it inside the handshake, Node.js and Deno just after (with pgtls's own message).
+    // pgtls checks it after the handshake on every runtime and says why in a
+    // FATAL (before, on Node.js and Deno, libpq saw "SSL SYSCALL error: EOF detected").
+    assertMatch(
+      foreign.stderr,
+      /FATAL: +connection requires a valid client certificate\nDETAIL: +the client's certificate did not verify against listener\.tls\.client_ca_file: /,
+    );
     const refused = await pgtls.waitForLog((l) =>
       l.reason === "client_tls_failed" && l.id !== failed.id
     );
 
-    // The same over direct TLS (PostgreSQL 17's sslnegotiation=direct).
+    // The same over direct TLS (PostgreSQL 17's sslnegotiation=direct), where
+    // every runtime checks after the handshake and answers with an ErrorResponse.
     assertEquals(await directStartup(pgtls.port, certs.proxyCa, certs.proxy.cert, key), "R");
     assertEquals(
       await directStartup(pgtls.port, certs.proxyCa, certs.db.cert, foreignKey),
-      "closed",
+      "E",
     );
     await pgtls.waitForLog((l) =>
       l.reason === "client_tls_failed" && l.id !== failed.id && l.id !== refused.id
@@ -219,6 +240,7 @@ Deno.test("an X.509 version 1 client certificate (openssl x509 -req with no exte
     );
     if (TARGET === "deno") {
       assertEquals(result.code, 2);
+      assertMatch(result.stderr, /DETAIL: .*X\.509 version 1 certificate/);
       const refused = await pgtls.waitForLog((l) => l.reason === "client_tls_failed");
       assertMatch(
         String(refused.error),

@@ -10,61 +10,12 @@
 import { runSession, type SessionContext } from "../../src/proxy/session.ts";
 import { backendTarget } from "../../src/proxy/backend.ts";
 import { parseConfig } from "../../src/config/parse.ts";
-import type { Runtime, TcpConn } from "../../src/runtime/types.ts";
+import type { Runtime } from "../../src/runtime/types.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { startupMessage } from "./packets.ts";
-
-interface MemoryConnOptions {
-  /** Every write fails with this. */
-  readonly failWrites?: Error;
-  /** Once `incoming` is used up, reads fail with this... */
-  readonly failReads?: Error;
-  /** ...or return end of stream at once instead of waiting for close(). */
-  readonly ends?: boolean;
-}
-
-/** A connection whose reads come from `incoming`, then as the options say. */
-class MemoryConn implements TcpConn {
-  readonly kind = "tcp";
-  readonly remote = { host: "127.0.0.1", port: 40000 };
-  readonly written: Uint8Array[] = [];
-  closed = false;
-  #wake: (() => void) | undefined;
-
-  constructor(
-    private readonly incoming: Uint8Array[],
-    private readonly options: MemoryConnOptions = {},
-  ) {}
-
-  async read(): Promise<Uint8Array | null> {
-    const chunk = this.incoming.shift();
-    if (chunk !== undefined) return chunk;
-    if (this.options.failReads) throw this.options.failReads;
-    if (!this.closed && !this.options.ends) {
-      await new Promise<void>((resolve) => this.#wake = resolve);
-    }
-    return null;
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    if (this.options.failWrites) return Promise.reject(this.options.failWrites);
-    this.written.push(bytes.slice());
-    return Promise.resolve();
-  }
-
-  /** The peer sees the end of pgtls's stream and closes, as libpq does after an error. */
-  closeWrite(): Promise<void> {
-    this.close();
-    return Promise.resolve();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.#wake?.();
-  }
-}
+import { MemoryConn } from "./memory_conn.ts";
 
 const unused = (what: string) => () => {
   throw new Error(`${what} is not used by this test`);

@@ -1,0 +1,108 @@
+/**
+ * A client whose certificate listener.tls.client_ca_file refuses, after a
+ * handshake that completed (Node.js and Deno can only check then): the
+ * session tells it why in a FATAL inside TLS, reads away what it sent, and
+ * opens no backend. The adapters' part is tested on every runtime in
+ * client_cert_test.ts.
+ */
+
+import { runSession, type SessionContext } from "../../src/proxy/session.ts";
+import { backendTarget } from "../../src/proxy/backend.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import { ClientCertificateRefused } from "../../src/runtime/errors.ts";
+import {
+  clientCertificateRefusal,
+  NO_CLIENT_CERTIFICATE,
+} from "../../src/runtime/client_certificate.ts";
+import type { Runtime, TlsConn } from "../../src/runtime/types.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { errorFields, parseMessages } from "../helpers/wire.ts";
+import { sslRequest, startupMessage } from "./packets.ts";
+import { MemoryConn } from "./memory_conn.ts";
+
+const unused = (what: string) => () => {
+  throw new Error(`${what} is not used by this test`);
+};
+
+/** A TLS connection over `inner`, as an adapter hands a refused one over. */
+function tlsOver(inner: MemoryConn): TlsConn {
+  return {
+    kind: "tls",
+    remote: inner.remote,
+    tls: { protocol: "TLSv1.3", alpnProtocol: null, serverName: "db.example", cipher: "x" },
+    peerCertificate: () => null,
+    read: () => inner.read(),
+    write: (bytes) => inner.write(bytes),
+    closeWrite: () => inner.closeWrite(),
+    close: () => inner.close(),
+  };
+}
+
+Deno.test("a refused client certificate: FATAL 28000 inside TLS, the startup packet read away, no backend", async () => {
+  const config = parseConfig(`
+proxies:
+  - name: main
+    listener:
+      bind_address: 127.0.0.1:0
+      tls: { cert_file: unused.crt, key_file: unused.key, client_ca_file: unused-ca.crt }
+    backend: { address: 127.0.0.1:5999, tls_enabled: false }
+`).proxies[0]!;
+  const runtime: Runtime = {
+    name: "memory",
+    version: "0",
+    listen: unused("listen"),
+    connect: unused("a backend connection"),
+    serverTls: unused("serverTls"),
+    clientTls: unused("clientTls"),
+    relay: unused("the relay"),
+    serveHttp: unused("serveHttp"),
+  };
+  const client = new MemoryConn([sslRequest()]);
+  // What the client sends once its side of the handshake is done.
+  const secured = new MemoryConn([startupMessage(3, 0, [["user", "app"]])]);
+  const reason = "the client's certificate did not verify against " +
+    "listener.tls.client_ca_file: unable to verify the first certificate";
+  const context: SessionContext = {
+    runtime,
+    listener: config.listener,
+    serverTls: {
+      upgrade: () => Promise.reject(new ClientCertificateRefused(reason, tlsOver(secured))),
+    },
+    selectBackend: () => backendTarget(config.backend, undefined),
+    socketOptions: { keepAliveMs: 60_000 },
+    signal: new AbortController().signal,
+  };
+  const record = await runSession(client, 1, context);
+
+  assertEquals(record.end, "client_tls_failed");
+  assertEquals(record.error, reason);
+  assertEquals([record.sni, record.tlsVersion], ["db.example", "TLSv1.3"]);
+  assertEquals(concatAll(client.written), Uint8Array.of(0x53), "plaintext got 'S' only");
+  const messages = parseMessages(concatAll(secured.written));
+  assertEquals(messages.map((m) => m.type), ["E"]);
+  const fields = errorFields(messages[0]!.body);
+  assertEquals([fields.S, fields.C], ["FATAL", "28000"]);
+  assertEquals(fields.M, "connection requires a valid client certificate");
+  assertEquals(fields.D, reason);
+  assert(secured.closed && client.closed, "both closed");
+  assertEquals(await secured.read(), null, "the startup packet was read away");
+});
+
+Deno.test("the refusal's reason is words: Deno's verification codes are spelled out", () => {
+  const socket = (verdict: string | null) => ({
+    authorized: verdict === null,
+    getPeerCertificate: () => ({ subject: { CN: "app" } }),
+    ssl: { verifyError: () => verdict },
+  });
+  assertEquals(
+    clientCertificateRefusal(socket("UNABLE_TO_VERIFY_LEAF_SIGNATURE"))?.message,
+    "the client's certificate did not verify against listener.tls.client_ca_file: " +
+      "unable to verify leaf signature",
+  );
+  assertEquals(clientCertificateRefusal(socket(null)), null);
+  assertEquals(
+    clientCertificateRefusal({ ...socket(null), getPeerCertificate: () => ({}) })?.message,
+    NO_CLIENT_CERTIFICATE,
+  );
+});
