@@ -12,3 +12,4 @@ export * from "./startup_reader.ts";
 export * from "./error_response.ts";
 export * from "./requests.ts";
 export * from "./message_scanner.ts";
+export * from "./message_boundary.ts";

@@ -14,6 +14,8 @@ export const SqlState = {
   InvalidAuthorization: "28000",
   /** too_many_connections: the listener is at max_connections. */
   TooManyConnections: "53300",
+  /** admin_shutdown: pgtls is shutting down and cut the session. */
+  AdminShutdown: "57P01",
   /** feature_not_supported: e.g. an unsupported protocol version. */
   FeatureNotSupported: "0A000",
 } as const;

@@ -36,6 +36,7 @@ import type { CancelKeys } from "./cancel_keys.ts";
 import type { SessionMeter } from "./metrics.ts";
 import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
 import { backendFarewell, sendStartup } from "./backend_startup.ts";
+import { SessionShutdownNotice } from "./shutdown_notice.ts";
 import { errorText } from "../tls/error_text.ts";
 import { ClientCertificateRefused } from "../runtime/errors.ts";
 
@@ -115,19 +116,26 @@ export async function runSession(
   };
   let current: ByteConn = client;
   let handshakeTimedOut = false;
+  /** Once relaying, shutdown is the relay's to carry out (it may tell the client first). */
+  let relaying = false;
   const closeAll = () => {
     current.close();
     client.close();
+  };
+  const onShutdown = () => {
+    if (!relaying) closeAll();
   };
   const handshakeTimer = setTimeout(() => {
     handshakeTimedOut = true;
     closeAll();
   }, context.listener.handshakeTimeoutMs);
-  context.signal.addEventListener("abort", closeAll, { once: true });
+  context.signal.addEventListener("abort", onShutdown, { once: true });
   try {
     const negotiated = await negotiate(client, context, record, (conn) => current = conn);
     clearTimeout(handshakeTimer);
-    await serve(negotiated.conn, negotiated.startup, context, record, options);
+    await serve(negotiated.conn, negotiated.startup, context, record, options, () => {
+      relaying = true;
+    });
   } catch (error) {
     record.end = handshakeTimedOut
       ? "handshake_timeout"
@@ -146,7 +154,7 @@ export async function runSession(
     }
   } finally {
     clearTimeout(handshakeTimer);
-    context.signal.removeEventListener("abort", closeAll);
+    context.signal.removeEventListener("abort", onShutdown);
     closeAll();
   }
   return record;
@@ -330,6 +338,7 @@ async function serve(
   context: SessionContext,
   record: SessionRecord,
   options: SessionOptions,
+  onRelay: () => void,
 ): Promise<void> {
   const { packet } = startup;
   if (packet.kind !== "startup" && packet.kind !== "cancel_request") {
@@ -389,6 +398,7 @@ async function serve(
       )
       : undefined;
     let silent: SessionAbort | undefined;
+    onRelay();
     record.end = await context.runtime.relay(
       client,
       backend,
@@ -396,6 +406,7 @@ async function serve(
       context.signal,
       watch,
       backendFarewell(target, (abort) => silent = abort),
+      new SessionShutdownNotice(),
     );
     // Only if the relay ended on the backend's side: the farewell may have
     // come just after the client had already gone.

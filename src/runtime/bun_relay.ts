@@ -7,7 +7,14 @@
  * @module
  */
 
-import type { ByteConn, RelayCounters, RelayEnd, RelayFarewell, RelayTap } from "./types.ts";
+import type {
+  ByteConn,
+  RelayCounters,
+  RelayEnd,
+  RelayFarewell,
+  RelayTap,
+  ShutdownNotice,
+} from "./types.ts";
 import type { BunConn } from "./bun_conn.ts";
 import { RelayEnding } from "./relay_ending.ts";
 
@@ -19,16 +26,31 @@ export function relayBun(
   signal: AbortSignal,
   tap?: RelayTap,
   farewell?: RelayFarewell,
+  notice?: ShutdownNotice,
 ): Promise<RelayEnd> {
   const client = clientConn as BunConn;
   const backend = backendConn as BunConn;
   return new Promise((resolve) => {
-    const ending = new RelayEnding(signal, () => {
-      client.onDrain = null;
-      backend.onDrain = null;
-      client.close();
+    const parting = notice && ((flushed: () => void) => {
+      const last = notice.last();
+      if (last === null) return false;
+      // Nothing of the backend's may follow the client's last message.
       backend.close();
-    }, resolve);
+      client.send(last);
+      client.closeWrite().then(flushed);
+      return true;
+    });
+    const ending = new RelayEnding(
+      signal,
+      () => {
+        client.onDrain = null;
+        backend.onDrain = null;
+        client.close();
+        backend.close();
+      },
+      resolve,
+      parting,
+    );
     const finish = ending.finish;
     const ended = (end: RelayEnd, other: BunConn) =>
       ending.ended(end, (flushed) => other.closeWrite().then(flushed));
@@ -69,6 +91,7 @@ export function relayBun(
         const chunk = tap?.active ? tap.fromBackend(data) : data;
         if (chunk.length === 0) return;
         counters.backendToClient += chunk.length;
+        notice?.forwarded(chunk);
         if (!client.send(chunk)) {
           backend.hold();
           peak(client.buffered);

@@ -33,6 +33,7 @@ import type {
   Runtime,
   ServerTlsOptions,
   ServerTlsUpgrader,
+  ShutdownNotice,
   SocketOptions,
   TcpConn,
   TlsConn,
@@ -584,6 +585,7 @@ export function relayNode(
   signal: AbortSignal,
   tap?: RelayTap,
   farewell?: RelayFarewell,
+  notice?: ShutdownNotice,
   relayed?: (bytes: number) => void,
 ): Promise<RelayEnd> {
   const client = (clientConn as NodeConn).stream;
@@ -591,10 +593,24 @@ export function relayNode(
   const clientFlow = (clientConn as NodeConn).flow;
   const backendFlow = (backendConn as NodeConn).flow;
   return new Promise((resolve) => {
-    const ending = new RelayEnding(signal, () => {
-      client.destroy();
+    const parting = notice && ((flushed: () => void) => {
+      const last = notice.last();
+      if (last === null) return false;
+      // Nothing of the backend's may follow the client's last message.
       backend.destroy();
-    }, resolve);
+      client.once("finish", flushed);
+      client.end(last);
+      return true;
+    });
+    const ending = new RelayEnding(
+      signal,
+      () => {
+        client.destroy();
+        backend.destroy();
+      },
+      resolve,
+      parting,
+    );
     const finish = ending.finish;
     const ended = (end: RelayEnd, other: Duplex) =>
       ending.ended(end, (flushed) => {
@@ -627,6 +643,7 @@ export function relayNode(
       const chunk = tap?.active ? tap.fromBackend(data) : data;
       if (chunk.length === 0) return;
       counters.backendToClient += chunk.length;
+      notice?.forwarded(chunk);
       if (!client.write(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, client.writableLength);
         if (client.writableLength >= RELAY_IN_FLIGHT) backendFlow.pause();
@@ -665,6 +682,6 @@ export function relayNode(
  */
 export function relayNodeWith(relayed?: (bytes: number) => void): Runtime["relay"] {
   if (relayed === undefined) return relayNode;
-  return (client, backend, counters, signal, tap, farewell) =>
-    relayNode(client, backend, counters, signal, tap, farewell, relayed);
+  return (client, backend, counters, signal, tap, farewell, notice) =>
+    relayNode(client, backend, counters, signal, tap, farewell, notice, relayed);
 }

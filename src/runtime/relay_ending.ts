@@ -2,7 +2,8 @@
  * How a relay ends, the same on every adapter: the first side to end or fail
  * names the end; once one side sent end of stream the session is over, so the
  * other side is ended as soon as what was queued for it is flushed; a side
- * that cannot flush within {@link RELAY_LINGER_MS} is cut; shutdown aborts.
+ * that cannot flush within {@link RELAY_LINGER_MS} is cut; shutdown aborts,
+ * after telling the client why when it can (see `ShutdownNotice`).
  *
  * @module
  */
@@ -11,6 +12,19 @@ import type { RelayEnd, RelayFarewell } from "./types.ts";
 
 /** After one side of a relay ends, how long flushing the other may take. */
 export const RELAY_LINGER_MS = 5000;
+
+/**
+ * How long the client's last message at shutdown may take to flush: a
+ * client that reads takes well under that, and one that does not must not
+ * hold up the exit (a second signal gives sessions a second to end).
+ */
+export const PARTING_MS = 500;
+
+/**
+ * At shutdown, sends the client its last message when there is one, calling
+ * `flushed` once it is written; false when there is none.
+ */
+export type Parting = (flushed: () => void) => boolean;
 
 /** How an adapter ends its sides when the backend has gone; see {@link RelayEnding.backendGone}. */
 export interface BackendGone {
@@ -34,13 +48,33 @@ export class RelayEnding {
   #linger: ReturnType<typeof setTimeout> | undefined;
   #done = false;
   #backendGone = false;
-  readonly #onAbort = () => this.finish("aborted");
+  readonly #part: Parting | undefined;
 
-  constructor(signal: AbortSignal, release: () => void, resolve: (end: RelayEnd) => void) {
+  constructor(
+    signal: AbortSignal,
+    release: () => void,
+    resolve: (end: RelayEnd) => void,
+    part?: Parting,
+  ) {
     this.#signal = signal;
     this.#release = release;
     this.#resolve = resolve;
+    this.#part = part;
   }
+
+  /** Shutdown: the client's last message first, when it can have one, then the end. */
+  readonly #onAbort = (): void => {
+    if (this.#done) return;
+    // A side that already ended had its say (the backend perhaps a FATAL of its own).
+    const ending = this.#firstEnd !== null;
+    // Recorded first: what ends while parting (the dropped backend) must not
+    // name the end, nor make the client a farewell after this message.
+    this.#firstEnd ??= "aborted";
+    const finish = () => this.finish("aborted");
+    if (ending || this.#part?.(finish) !== true) return finish();
+    clearTimeout(this.#linger);
+    this.#linger = setTimeout(finish, PARTING_MS);
+  };
 
   /** Starts listening for shutdown; false (and finished) when it already came. */
   start(): boolean {

@@ -157,6 +157,20 @@ export interface RelayTap {
  */
 export type RelayFarewell = (end: "backend_closed" | "backend_error", error?: Error) => Uint8Array;
 
+/**
+ * What the relay tells the client when shutdown cuts its session. It sees
+ * every chunk forwarded to the client; at the cut, `last` gives the bytes to
+ * send before the client's end (a FATAL ErrorResponse), or null when the
+ * client is in the middle of one of the backend's messages, where anything
+ * added would corrupt the stream.
+ */
+export interface ShutdownNotice {
+  /** Sees a chunk just forwarded to the client. */
+  forwarded(chunk: Uint8Array): void;
+  /** The bytes to send the client last, or null to close without a word. */
+  last(): Uint8Array | null;
+}
+
 /** Socket options applied to every connection. */
 export interface SocketOptions {
   /** TCP keepalive idle time in milliseconds; 0 turns keepalive off. */
@@ -229,6 +243,7 @@ export interface Runtime {
     signal: AbortSignal,
     tap?: RelayTap,
     farewell?: RelayFarewell,
+    notice?: ShutdownNotice,
   ): Promise<RelayEnd>;
   /**
    * Serves plain HTTP on `address` (the metrics endpoint): every request is

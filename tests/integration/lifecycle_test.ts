@@ -17,6 +17,7 @@ import {
   writeAll,
 } from "../helpers/wire.ts";
 import { settle } from "../helpers/settle.ts";
+import { concatBytes } from "../../src/protocol/bytes.ts";
 
 /**
  * Sent by every psql these tests start: PostgreSQL (14+) then notices within
@@ -222,6 +223,9 @@ Deno.test({
       const result = await sleeper.result;
       assert(result.code !== 0, `psql fails when its session is closed, got ${result.code}`);
       assert(result.stdout.trim() !== "slept", "the query did not complete");
+      // Between two of the backend's messages, so told why, as PostgreSQL's
+      // own shutdown tells its clients (before: "SSL SYSCALL error: EOF detected").
+      assertMatch(result.stderr, /FATAL: +terminating connection because pgtls is shutting down/);
       const cut = pgtls.logs.find((l) =>
         l.msg === "closing sessions still open after shutdown_timeout"
       );
@@ -289,6 +293,71 @@ Deno.test({
     } finally {
       clearTimeout(guard);
       client?.close();
+      await pgtls.stop();
+      await backend.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a session cut at shutdown_timeout gets FATAL 57P01 between two of the backend's messages, and nothing added inside one",
+  fn: async () => {
+    const { dir, certs } = await fixture();
+    const AUTH_OK = Uint8Array.of(0x52, 0, 0, 0, 8, 0, 0, 0, 0);
+    const PARTIAL = Uint8Array.of(0x53, 0, 0);
+    // Answers the startup packet with AuthenticationOk, then, for user
+    // "partial", the first 3 bytes of a ParameterStatus, and waits.
+    const backend = await startMockBackend(async (conn) => {
+      const length = new DataView((await conn.read(4)).buffer).getUint32(0);
+      const startup = new TextDecoder().decode(await conn.read(length - 4));
+      await conn.write(startup.includes("\0partial\0") ? concatBytes(AUTH_OK, PARTIAL) : AUTH_OK);
+      await (async () => {
+        for (;;) await conn.read(1);
+      })().catch(() => {});
+    });
+    const pgtls = await startPgtls(dir, {
+      shutdown_timeout: "1s",
+      proxies: [{
+        listener: {
+          bind_address: "127.0.0.1:0",
+          tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+        },
+        backend: { address: `127.0.0.1:${backend.port}`, tls_enabled: false },
+      }],
+    });
+    const clients: Deno.TlsConn[] = [];
+    try {
+      const open = async (user: string, expected: number) => {
+        const client = await connectTls(pgtls.port, certs.proxyCa);
+        clients.push(client);
+        await writeAll(client, startupMessage({ user, database: TEST_DATABASE }));
+        const first = await readExactly(client, expected);
+        return { client, first };
+      };
+      const whole = await open("whole", AUTH_OK.length);
+      const partial = await open("partial", AUTH_OK.length + PARTIAL.length);
+      pgtls.kill("SIGTERM");
+      const [afterWhole, afterPartial] = await Promise.all([
+        readAll(whole.client),
+        readAll(partial.client),
+      ]);
+      const messages = parseMessages(afterWhole);
+      assertEquals(messages.map((m) => m.type), ["E"], "one ErrorResponse after AuthenticationOk");
+      const fields = errorFields(messages[0]!.body);
+      assertEquals([fields.S, fields.C], ["FATAL", "57P01"]);
+      assertEquals(fields.M, "terminating connection because pgtls is shutting down");
+      assertEquals(afterPartial.length, 0, "inside a message the client gets only its end");
+      assertEquals((await pgtls.status).code, 0);
+      assertEquals(sessionsClosed(pgtls).map((l) => l.reason), ["aborted", "aborted"]);
+    } finally {
+      for (const client of clients) {
+        try {
+          client.close();
+        } catch {
+          // closed by pgtls
+        }
+      }
       await pgtls.stop();
       await backend.close();
     }
