@@ -1,9 +1,10 @@
 /**
  * The FATAL a client gets when shutdown_timeout (or a second signal) cuts its
- * session: PostgreSQL's own fast shutdown tells its clients the same, with
- * SQLSTATE 57P01, on which connection pools drop the connection and open a
- * new one. It goes out only between two of the backend's messages; cut in the
- * middle of one, the client gets the bare end it got before.
+ * session, with the SQLSTATE PostgreSQL's own fast shutdown gives its
+ * clients, 57P01, which applications and drivers commonly take for a server
+ * restart and drop the connection for. It goes out only between two of the
+ * backend's messages; cut in the middle of one, the client gets the bare end
+ * it got before.
  *
  * @module
  */

@@ -31,13 +31,16 @@ export function relayBun(
   const client = clientConn as BunConn;
   const backend = backendConn as BunConn;
   return new Promise((resolve) => {
-    const parting = notice && ((flushed: () => void) => {
+    let parting = false;
+    const part = notice && (() => {
       const last = notice.last();
       if (last === null) return false;
+      parting = true;
       // Nothing of the backend's may follow the client's last message.
       backend.close();
       client.send(last);
-      client.closeWrite().then(flushed);
+      void client.closeWrite();
+      client.release();
       return true;
     });
     const ending = new RelayEnding(
@@ -49,7 +52,7 @@ export function relayBun(
         backend.close();
       },
       resolve,
-      parting,
+      part,
     );
     const finish = ending.finish;
     const ended = (end: RelayEnd, other: BunConn) =>
@@ -75,6 +78,7 @@ export function relayBun(
     client.onDrain = () => backend.release();
     client.attach({
       data: (chunk) => {
+        if (parting) return;
         if (tap?.active) tap.fromClient(chunk);
         counters.clientToBackend += chunk.length;
         if (!backend.send(chunk)) {

@@ -56,7 +56,7 @@ type Verdict = (socket: BunSocket, success: boolean, error: Error | null) => Err
  * After a passing verdict, why the client's certificate is refused, or null:
  * the connection is then handed over as {@link ClientCertificateRefused}.
  */
-type CertificateCheck = (socket: BunSocket) => Error | null;
+type CertificateCheck = (socket: BunSocket, error: Error | null) => Error | null;
 
 interface HandshakeEvents extends SocketEvents {
   handshook(socket: BunSocket, success: boolean, error: Error | null): void;
@@ -122,7 +122,7 @@ function upgradeNative(
         conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
         // Nobody reads until the session asks.
         conn.handshakeDone();
-        const refused = certificateCheck(socket);
+        const refused = certificateCheck(socket, authorizationError);
         if (refused !== null) reject(new ClientCertificateRefused(refused.message, conn));
         else resolve(conn);
       },
@@ -174,13 +174,15 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   // Bun's own rejectUnauthorized closes without an alert or a word (libpq:
   // "SSL connection has been closed unexpectedly"), so the certificate is
   // checked here and the session tells the client why.
-  const certificateCheck: CertificateCheck = (socket) => {
+  const certificateCheck: CertificateCheck = (socket, error) => {
     if (!requestCert) return null;
     if (!socket.getPeerCertificate()?.subject) return new Error(NO_CLIENT_CERTIFICATE);
-    if (socket.authorized) return null;
-    return unverifiedClientCertificate(
-      socket.getAuthorizationError() ?? new Error("certificate not verified"),
-    );
+    // Admitted only with every sign of verification: Bun 1.4.5 says
+    // authorized false for another CA's certificate, and gives the reason
+    // both with the handshake and on the socket.
+    const reason = error ?? socket.getAuthorizationError();
+    if (socket.authorized && reason === null) return null;
+    return unverifiedClientCertificate(reason ?? new Error("certificate not verified"));
   };
   const sni = (socket: BunSocket) => socket.getServername() || null;
   const replay = replayServerTls(options);

@@ -593,13 +593,15 @@ export function relayNode(
   const clientFlow = (clientConn as NodeConn).flow;
   const backendFlow = (backendConn as NodeConn).flow;
   return new Promise((resolve) => {
-    const parting = notice && ((flushed: () => void) => {
+    let parting = false;
+    const part = notice && (() => {
       const last = notice.last();
       if (last === null) return false;
+      parting = true;
       // Nothing of the backend's may follow the client's last message.
       backend.destroy();
-      client.once("finish", flushed);
       client.end(last);
+      clientFlow.resume();
       return true;
     });
     const ending = new RelayEnding(
@@ -609,7 +611,7 @@ export function relayNode(
         backend.destroy();
       },
       resolve,
-      parting,
+      part,
     );
     const finish = ending.finish;
     const ended = (end: RelayEnd, other: Duplex) =>
@@ -630,6 +632,7 @@ export function relayNode(
       });
 
     client.on("data", (chunk: Uint8Array) => {
+      if (parting) return;
       relayed?.(chunk.length);
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;

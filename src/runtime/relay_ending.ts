@@ -21,10 +21,13 @@ export const RELAY_LINGER_MS = 5000;
 export const PARTING_MS = 500;
 
 /**
- * At shutdown, sends the client its last message when there is one, calling
- * `flushed` once it is written; false when there is none.
+ * At shutdown, when the client can have a last message (true): drops the
+ * backend, sends the message, ends the client and reads away whatever it
+ * still sends, so that closing it resets nothing and the message is not lost
+ * to a reset. The relay then finishes when the client closes, or after
+ * {@link PARTING_MS}. False when there is no message.
  */
-export type Parting = (flushed: () => void) => boolean;
+export type Parting = () => boolean;
 
 /** How an adapter ends its sides when the backend has gone; see {@link RelayEnding.backendGone}. */
 export interface BackendGone {
@@ -49,6 +52,8 @@ export class RelayEnding {
   #done = false;
   #backendGone = false;
   readonly #part: Parting | undefined;
+  /** Shutdown sent the client its last message; the backend's doings no longer count. */
+  #parting = false;
 
   constructor(
     signal: AbortSignal,
@@ -70,10 +75,10 @@ export class RelayEnding {
     // Recorded first: what ends while parting (the dropped backend) must not
     // name the end, nor make the client a farewell after this message.
     this.#firstEnd ??= "aborted";
-    const finish = () => this.finish("aborted");
-    if (ending || this.#part?.(finish) !== true) return finish();
+    if (ending || this.#part?.() !== true) return this.finish("aborted");
+    this.#parting = true;
     clearTimeout(this.#linger);
-    this.#linger = setTimeout(finish, PARTING_MS);
+    this.#linger = setTimeout(() => this.finish("aborted"), PARTING_MS);
   };
 
   /** Starts listening for shutdown; false (and finished) when it already came. */
@@ -87,9 +92,9 @@ export class RelayEnding {
   }
 
   /**
-   * A side that ends once shutdown has begun was ended by it: the session
-   * closes its sockets as it aborts, and Bun reports that close at once,
-   * before the relay's own abort listener has run.
+   * A side that ends once shutdown has begun was ended by it: Bun reports a
+   * close at once, which may come before the relay's own abort listener has
+   * run.
    */
   #cause(end: RelayEnd): RelayEnd {
     return this.#signal.aborted ? "aborted" : end;
@@ -132,7 +137,9 @@ export class RelayEnding {
     error: Error | undefined,
     sides: BackendGone,
   ): void {
-    if (this.#backendGone) return;
+    // The backend was dropped for the client's last message: an error it
+    // reports now must not close the client before that message is out.
+    if (this.#backendGone || this.#parting) return;
     this.#backendGone = true;
     const settled = this.#done || this.#firstEnd !== null;
     if (sides.farewell === undefined || sides.heard || settled) {
