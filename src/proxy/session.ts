@@ -36,7 +36,7 @@ import type { CancelKeys } from "./cancel_keys.ts";
 import type { SessionMeter } from "./metrics.ts";
 import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
 import { backendFarewell, sendStartup } from "./backend_startup.ts";
-import { SessionShutdownNotice } from "./shutdown_notice.ts";
+import { SessionShutdownNotice, SHUTDOWN_FIELDS } from "./shutdown_notice.ts";
 import { errorText } from "../tls/error_text.ts";
 import { ClientCertificateRefused } from "../runtime/errors.ts";
 
@@ -116,14 +116,18 @@ export async function runSession(
   };
   let current: ByteConn = client;
   let handshakeTimedOut = false;
-  /** Once relaying, shutdown is the relay's to carry out (it may tell the client first). */
-  let relaying = false;
+  /**
+   * Where shutdown finds the session: negotiating, it closes both sockets;
+   * opening the backend, the wait for it fails and the client is told why;
+   * relaying, the relay carries it out (it may tell the client first).
+   */
+  let phase: "negotiating" | "opening" | "relaying" = "negotiating";
   const closeAll = () => {
     current.close();
     client.close();
   };
   const onShutdown = () => {
-    if (!relaying) closeAll();
+    if (phase === "negotiating") closeAll();
   };
   const handshakeTimer = setTimeout(() => {
     handshakeTimedOut = true;
@@ -133,8 +137,9 @@ export async function runSession(
   try {
     const negotiated = await negotiate(client, context, record, (conn) => current = conn);
     clearTimeout(handshakeTimer);
+    phase = "opening";
     await serve(negotiated.conn, negotiated.startup, context, record, options, () => {
-      relaying = true;
+      phase = "relaying";
     });
   } catch (error) {
     record.end = handshakeTimedOut
@@ -150,7 +155,11 @@ export async function runSession(
       ? error.message
       : String(error);
     if (error instanceof SessionAbort && error.reply) {
-      await sendFinal(current, encodeErrorResponse(error.reply));
+      await sendFinal(
+        current,
+        encodeErrorResponse(error.reply),
+        error.end === "shutdown" ? SHUTDOWN_GRACE_MS : FINAL_MESSAGE_GRACE_MS,
+      );
     }
   } finally {
     clearTimeout(handshakeTimer);
@@ -164,11 +173,17 @@ export async function runSession(
 const FINAL_MESSAGE_GRACE_MS = 2000;
 
 /**
+ * The same at shutdown, shorter: the exit waits for it, and a second signal
+ * gives sessions a second to end.
+ */
+const SHUTDOWN_GRACE_MS = 500;
+
+/**
  * Sends a last message and waits for the client to close, as PostgreSQL
  * does: closing at once could reset the connection before the client read it.
  */
-async function sendFinal(conn: ByteConn, bytes: Uint8Array): Promise<void> {
-  const timer = setTimeout(() => conn.close(), FINAL_MESSAGE_GRACE_MS);
+async function sendFinal(conn: ByteConn, bytes: Uint8Array, graceMs: number): Promise<void> {
+  const timer = setTimeout(() => conn.close(), graceMs);
   try {
     await conn.write(bytes);
     await conn.closeWrite();
@@ -380,7 +395,10 @@ async function serve(
     dialBackend(target, context),
     context.signal,
     (late) => late.close(),
-  );
+  ).catch((error: unknown) => {
+    if (!context.signal.aborted) throw error;
+    throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
+  });
   let forgetKey: (() => void) | undefined;
   try {
     const first = concatBytes(startup.bytes, startup.leftover);

@@ -4,21 +4,25 @@
  * clients, 57P01, which applications and drivers commonly take for a server
  * restart and drop the connection for. It goes out only between two of the
  * backend's messages; cut in the middle of one, the client gets the bare end
- * it got before.
+ * it got before. A session still waiting for its backend gets it too: its
+ * client has heard nothing yet.
  *
  * @module
  */
 
 import type { ShutdownNotice } from "../runtime/types.ts";
 import { MessageBoundary } from "../protocol/message_boundary.ts";
-import { encodeErrorResponse } from "../protocol/error_response.ts";
+import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 
-const SHUTDOWN_FATAL = encodeErrorResponse({
+/** What a client cut by shutdown is told. */
+export const SHUTDOWN_FIELDS: ErrorFields = {
   severity: "FATAL",
   code: SqlState.AdminShutdown,
   message: "terminating connection because pgtls is shutting down",
-});
+};
+
+const SHUTDOWN_FATAL = encodeErrorResponse(SHUTDOWN_FIELDS);
 
 /** One session's notice: follows the backend's messages to the client. */
 export class SessionShutdownNotice implements ShutdownNotice {

@@ -290,6 +290,10 @@ Deno.test({
       assertEquals(status.code, 0);
       const closed = sessionsClosed(pgtls);
       assertEquals(closed.map((l) => l.reason), ["shutdown"]);
+      // The client has heard nothing from the backend yet, so it is told why.
+      const messages = parseMessages(await readAll(client));
+      assertEquals(messages.map((m) => m.type), ["E"]);
+      assertEquals(errorFields(messages[0]!.body).C, "57P01");
     } finally {
       clearTimeout(guard);
       client?.close();
