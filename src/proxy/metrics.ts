@@ -32,6 +32,7 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   injection: "client_error",
   handshake_timeout: "client_tls",
   client_tls_failed: "client_tls",
+  client_certificate_refused: "client_tls",
   plaintext_rejected: "client_tls",
   direct_tls_refused: "client_tls",
   channel_binding_failed: "client_tls",
@@ -45,6 +46,7 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
 /** `reason` of pgtls_handshake_failures_total{side="client"}, by session end. */
 const CLIENT_HANDSHAKE_REASON: Partial<Record<SessionEnd, string>> = {
   client_tls_failed: "tls_error",
+  client_certificate_refused: "client_certificate",
   handshake_timeout: "timeout",
   plaintext_rejected: "plaintext",
   direct_tls_refused: "direct_tls_refused",

@@ -38,7 +38,11 @@ import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
 import { backendFarewell, sendStartup } from "./backend_startup.ts";
 import { SessionShutdownNotice, SHUTDOWN_FIELDS } from "./shutdown_notice.ts";
 import { errorText } from "../tls/error_text.ts";
-import { ClientCertificateRefused } from "../runtime/errors.ts";
+import {
+  CLIENT_CERTIFICATE_REJECTED,
+  ClientCertificateRefused,
+  errorCode,
+} from "../runtime/errors.ts";
 
 export type { SessionEnd } from "./session_end.ts";
 
@@ -324,7 +328,7 @@ async function secure(
     if (error instanceof ClientCertificateRefused) {
       describeTls(record, error.conn);
       onSecured(error.conn);
-      throw new SessionAbort("client_tls_failed", error.message, {
+      throw new SessionAbort("client_certificate_refused", error.message, {
         severity: "FATAL",
         code: SqlState.InvalidAuthorization,
         message: "connection requires a valid client certificate",
@@ -332,7 +336,9 @@ async function secure(
       });
     }
     throw new SessionAbort(
-      "client_tls_failed",
+      errorCode(error) === CLIENT_CERTIFICATE_REJECTED
+        ? "client_certificate_refused"
+        : "client_tls_failed",
       `TLS handshake with the client failed: ${errorText(error)}`,
     );
   }

@@ -14,6 +14,7 @@ export type SessionEnd =
   | "client_gone"
   | "handshake_timeout"
   | "client_tls_failed"
+  | "client_certificate_refused"
   | "plaintext_rejected"
   | "injection"
   | "protocol_violation"

@@ -26,6 +26,16 @@ interface VerifiableSocket {
 export const NO_CLIENT_CERTIFICATE =
   "the client presented no certificate (listener.tls.client_ca_file requires one)";
 
+/**
+ * Whether a failed server handshake is the TLS library's own refusal of a
+ * client that sent no certificate: OpenSSL (Node.js) says "peer did not
+ * return a certificate", rustls (Deno) "peer sent no certificates".
+ */
+export function missingClientCertificate(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /peer did not return a certificate|peer sent no certificates/i.test(message);
+}
+
 /** Null when the client presented a certificate that verified; otherwise why not. */
 export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocket): Error | null {
   const peer = (socket as VerifiableSocket).getPeerCertificate();

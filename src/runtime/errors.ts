@@ -29,6 +29,9 @@ export class TlsHandshakeError extends Error {
   }
 }
 
+/** The code of a handshake error that is a refused (or missing) client certificate. */
+export const CLIENT_CERTIFICATE_REJECTED = "CLIENT_CERTIFICATE_REJECTED";
+
 /**
  * A server-side handshake that completed with a client certificate that
  * `listener.tls.client_ca_file` does not accept (or with none). The
@@ -41,7 +44,7 @@ export class ClientCertificateRefused extends TlsHandshakeError {
   readonly conn: TlsConn;
 
   constructor(message: string, conn: TlsConn) {
-    super(message, "CLIENT_CERTIFICATE_REJECTED");
+    super(message, CLIENT_CERTIFICATE_REJECTED);
     this.name = "ClientCertificateRefused";
     this.conn = conn;
   }

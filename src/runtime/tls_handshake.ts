@@ -6,8 +6,12 @@
  */
 
 import type tls from "node:tls";
-import { errorCode, TlsHandshakeError } from "./errors.ts";
-import { clientCertificateRefusal } from "./client_certificate.ts";
+import { CLIENT_CERTIFICATE_REJECTED, errorCode, TlsHandshakeError } from "./errors.ts";
+import {
+  clientCertificateRefusal,
+  missingClientCertificate,
+  NO_CLIENT_CERTIFICATE,
+} from "./client_certificate.ts";
 
 /** Waits for a TLS socket's handshake, mapping failures to {@link TlsHandshakeError}. */
 export function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnect"): Promise<void> {
@@ -38,6 +42,15 @@ export async function serverHandshake(
   socket: tls.TLSSocket,
   requestCert: boolean,
 ): Promise<Error | null> {
-  await handshake(socket, "secure");
+  try {
+    await handshake(socket, "secure");
+  } catch (error) {
+    // Deno's and Node.js's TLS refuse a client without a certificate
+    // themselves, with an alert; named as such, it is counted as such.
+    if (requestCert && missingClientCertificate(error)) {
+      throw new TlsHandshakeError(NO_CLIENT_CERTIFICATE, CLIENT_CERTIFICATE_REJECTED);
+    }
+    throw error;
+  }
   return requestCert ? clientCertificateRefusal(socket) : null;
 }

@@ -103,7 +103,7 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
         ? /FATAL: +connection requires a valid client certificate\nDETAIL: +the client presented no certificate/
         : /SSL error: tlsv13 alert certificate required/,
     );
-    const failed = await pgtls.waitForLog((l) => l.reason === "client_tls_failed");
+    const failed = await pgtls.waitForLog((l) => l.reason === "client_certificate_refused");
     assertMatch(
       String(failed.error),
       /no certificate|sent no certificates|did not return a certificate/,
@@ -124,7 +124,7 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
       /FATAL: +connection requires a valid client certificate\nDETAIL: +the client's certificate did not verify against listener\.tls\.client_ca_file: /,
     );
     const refused = await pgtls.waitForLog((l) =>
-      l.reason === "client_tls_failed" && l.id !== failed.id
+      l.reason === "client_certificate_refused" && l.id !== failed.id
     );
 
     // The same over direct TLS (PostgreSQL 17's sslnegotiation=direct), where
@@ -135,7 +135,7 @@ Deno.test("listener.tls.client_ca_file admits clients with a certificate from th
       "E",
     );
     await pgtls.waitForLog((l) =>
-      l.reason === "client_tls_failed" && l.id !== failed.id && l.id !== refused.id
+      l.reason === "client_certificate_refused" && l.id !== failed.id && l.id !== refused.id
     );
   } finally {
     assertEquals(await pgtls.stop(), 0);
@@ -241,7 +241,7 @@ Deno.test("an X.509 version 1 client certificate (openssl x509 -req with no exte
     if (TARGET === "deno") {
       assertEquals(result.code, 2);
       assertMatch(result.stderr, /DETAIL: .*X\.509 version 1 certificate/);
-      const refused = await pgtls.waitForLog((l) => l.reason === "client_tls_failed");
+      const refused = await pgtls.waitForLog((l) => l.reason === "client_certificate_refused");
       assertMatch(
         String(refused.error),
         /X\.509 version 1 certificate, which pgtls on Deno cannot accept/,

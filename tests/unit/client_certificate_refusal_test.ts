@@ -75,7 +75,7 @@ proxies:
   };
   const record = await runSession(client, 1, context);
 
-  assertEquals(record.end, "client_tls_failed");
+  assertEquals(record.end, "client_certificate_refused");
   assertEquals(record.error, reason);
   assertEquals([record.sni, record.tlsVersion], ["db.example", "TLSv1.3"]);
   assertEquals(concatAll(client.written), Uint8Array.of(0x53), "plaintext got 'S' only");

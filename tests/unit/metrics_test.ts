@@ -171,6 +171,9 @@ Deno.test("PgtlsMetrics counts sessions by result class, bytes live and at close
   const tls = record("client_tls_failed", 0, 0);
   meter.sessionOpened(tls.counters);
   meter.sessionClosed(tls);
+  const certificate = record("client_certificate_refused", 0, 0);
+  meter.sessionOpened(certificate.counters);
+  meter.sessionClosed(certificate);
   meter.connectionDropped();
   meter.backendOpened(0.003);
   meter.backendFailed(new BackendError("tls_handshake", "bad certificate"));
@@ -179,7 +182,7 @@ Deno.test("PgtlsMetrics counts sessions by result class, bytes live and at close
   text = metrics.registry.encode();
   assertEquals(sampleOf(text, 'pgtls_connections_active{proxy="main"}'), 0);
   assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="ok"}'), 1);
-  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="client_tls"}'), 1);
+  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="client_tls"}'), 2);
   assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="refused"}'), 1);
   assertEquals(
     sampleOf(text, 'pgtls_bytes_total{proxy="main",direction="backend_to_client"}'),
@@ -187,6 +190,13 @@ Deno.test("PgtlsMetrics counts sessions by result class, bytes live and at close
   );
   assertEquals(
     sampleOf(text, 'pgtls_handshake_failures_total{proxy="main",side="client",reason="tls_error"}'),
+    1,
+  );
+  assertEquals(
+    sampleOf(
+      text,
+      'pgtls_handshake_failures_total{proxy="main",side="client",reason="client_certificate"}',
+    ),
     1,
   );
   assertEquals(
