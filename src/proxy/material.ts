@@ -7,6 +7,7 @@
 
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
+import { pemCertificateProblem } from "../tls/x509.ts";
 
 /** PEM text for one side of TLS. */
 export interface PemMaterial {
@@ -97,5 +98,7 @@ async function readPem(
   if (!new RegExp(`-----BEGIN [A-Z ]*${label}-----`).test(text)) {
     throw new ConfigError(keyPath, `${file} holds no PEM ${label.toLowerCase()}`);
   }
+  const problem = label === "CERTIFICATE" ? pemCertificateProblem(text) : null;
+  if (problem !== null) throw new ConfigError(keyPath, `${file} ${problem}`);
   return text;
 }

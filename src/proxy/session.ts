@@ -155,6 +155,9 @@ export async function runSession(
       : "client_gone";
     record.error = handshakeTimedOut
       ? `no complete startup within handshake_timeout (${context.listener.handshakeTimeoutMs} ms)`
+      : record.end === "shutdown"
+      // What the session saw (its client "closing") was pgtls closing it.
+      ? "pgtls is shutting down"
       : error instanceof Error
       ? error.message
       : String(error);
@@ -182,6 +185,9 @@ const FINAL_MESSAGE_GRACE_MS = 2000;
  */
 const SHUTDOWN_GRACE_MS = 500;
 
+/** How much of what a client sends after pgtls's last message is read away before closing. */
+const FINAL_DISCARD_LIMIT = 64 * 1024;
+
 /**
  * Sends a last message and waits for the client to close, as PostgreSQL
  * does: closing at once could reset the connection before the client read it.
@@ -191,7 +197,13 @@ async function sendFinal(conn: ByteConn, bytes: Uint8Array, graceMs: number): Pr
   try {
     await conn.write(bytes);
     await conn.closeWrite();
-    while (await conn.read() !== null) { /* discard until the client closes */ }
+    // What a client sends before it reads the message (its startup packet,
+    // at most 10,000 bytes) is read away; one that keeps sending is not
+    // listening, and reading megabytes from it only costs memory.
+    let discarded = 0;
+    for (let chunk; discarded <= FINAL_DISCARD_LIMIT && (chunk = await conn.read()) !== null;) {
+      discarded += chunk.length;
+    }
   } catch {
     // The client went away first; nothing more to tell it.
   } finally {

@@ -12,7 +12,7 @@
  */
 
 import type tls from "node:tls";
-import { isVersion1 } from "../tls/x509.ts";
+import { certificateNotAfter, isVersion1 } from "../tls/x509.ts";
 import type { LegacyPeerCertificate } from "./peer_certificate.ts";
 
 /** The parts of a server-side TLS socket the check reads. */
@@ -52,10 +52,12 @@ export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocke
     ? null
     : (socket as VerifiableSocket).authorizationError ?? "certificate not verified";
   if (!reason) return null;
-  return unverifiedClientCertificate(
-    toError(reason),
-    ON_DENO && version1(peer.raw) ? VERSION_1_HINT : "",
-  );
+  // Deno reports most failures as UNABLE_TO_VERIFY_LEAF_SIGNATURE; an
+  // expired certificate, the commonest, it can be told from the dates.
+  const verdict = ON_DENO && expired(peer.raw)
+    ? new Error("certificate has expired")
+    : toError(reason);
+  return unverifiedClientCertificate(verdict, ON_DENO && version1(peer.raw) ? VERSION_1_HINT : "");
 }
 
 /** Why a client's certificate was refused, from the TLS library's verdict. */
@@ -75,6 +77,15 @@ const VERSION_1_HINT = " (it is an X.509 version 1 certificate, which pgtls on D
   "basicConstraints=CA:FALSE, or run pgtls on Node.js or Bun)";
 
 const ON_DENO = "Deno" in globalThis;
+
+function expired(raw: Uint8Array | undefined): boolean {
+  if (raw === undefined) return false;
+  try {
+    return certificateNotAfter(raw).getTime() < Date.now();
+  } catch {
+    return false;
+  }
+}
 
 function version1(raw: Uint8Array | undefined): boolean {
   if (raw === undefined) return false;

@@ -7,6 +7,7 @@
  */
 
 const SEQUENCE = 0x30;
+const BIT_STRING = 0x03;
 const CONTEXT_0 = 0xa0;
 const UTC_TIME = 0x17;
 const GENERALIZED_TIME = 0x18;
@@ -86,13 +87,59 @@ function parseTime(tag: number, text: string): Date {
   return new Date(Date.UTC(year, mo! - 1, d!, h!, mi!, s!));
 }
 
+/**
+ * Why PEM text does not hold whole, well-formed certificates, or null. A
+ * truncated file (a copy cut short, a deploy half done) or a block of
+ * garbage loads into every runtime's TLS without a word and then refuses
+ * every peer, so it is caught here, when the file is read. What this cannot
+ * see is a well-formed certificate whose bytes were altered: that takes the
+ * signature checks of the TLS library.
+ */
+export function pemCertificateProblem(pem: string): string | null {
+  const begins = pem.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+  const blocks = [...pem.matchAll(CERTIFICATE_BLOCK)];
+  if (blocks.length < begins) {
+    return `holds a certificate with no END line after certificate ${blocks.length} (cut short?)`;
+  }
+  for (const [i, block] of blocks.entries()) {
+    let der: Uint8Array;
+    try {
+      der = base64Bytes(block[1]!);
+    } catch {
+      return `certificate ${i + 1} is not valid base64`;
+    }
+    try {
+      checkCertificateShape(der);
+    } catch (error) {
+      return `certificate ${i + 1} is not a well-formed X.509 certificate (${
+        error instanceof Error ? error.message : String(error)
+      })`;
+    }
+  }
+  return null;
+}
+
+/** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }, and nothing after it. */
+function checkCertificateShape(der: Uint8Array): void {
+  const cert = expect(der, 0, der.length, SEQUENCE);
+  if (cert.end !== der.length) throw new Error("bytes after the certificate");
+  const tbs = expect(der, cert.start, cert.end, SEQUENCE);
+  const algorithm = expect(der, tbs.end, cert.end, SEQUENCE);
+  const signature = expect(der, algorithm.end, cert.end, BIT_STRING);
+  if (signature.end !== cert.end) throw new Error("bytes after the signature");
+  certificateNotAfter(der);
+}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
+
+function base64Bytes(text: string): Uint8Array {
+  const binary = atob(text.replace(/\s+/g, ""));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
 /** The DER bodies of every CERTIFICATE block in PEM text, in order. */
 export function pemCertificates(pem: string): Uint8Array[] {
-  const blocks = pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g);
-  return [...blocks].map((block) => {
-    const binary = atob(block[1]!.replace(/\s+/g, ""));
-    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  });
+  return [...pem.matchAll(CERTIFICATE_BLOCK)].map((block) => base64Bytes(block[1]!));
 }
 
 /**

@@ -80,6 +80,28 @@ Deno.test("pgtls exits 2 when a certificate file is missing, naming its key", as
   );
 });
 
+Deno.test("pgtls exits 2 on a client CA file cut short, which every runtime's TLS would take and then refuse all clients with", async () => {
+  const { dir, certs } = await fixture();
+  const ca = await Deno.readTextFile(certs.proxyCa);
+  const cut = `${dir}/cut-ca.crt`;
+  await Deno.writeTextFile(cut, ca.slice(0, 300));
+  const path = `${dir}/cut-ca.yaml`;
+  await Deno.writeTextFile(
+    path,
+    "proxies:\n  - listener:\n      tls: { " +
+      `cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key}, client_ca_file: ${cut} }\n` +
+      "    backend: { address: 127.0.0.1:5432 }\n",
+  );
+  for (const command of ["check", "serve"]) {
+    const result = await runPgtls([command, "--config", path]);
+    assertEquals(result.code, 2, `${command}: ${result.stderr}`);
+    assertMatch(
+      result.stderr,
+      /proxies\[0\]\.listener\.tls\.client_ca_file: .*cut-ca\.crt holds a certificate with no END line/,
+    );
+  }
+});
+
 /** Writes a valid one-proxy config named `name` in the fixture's directory; returns its path. */
 async function goodConfig(name: string): Promise<string> {
   const { dir, certs } = await fixture();

@@ -20,6 +20,9 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { sslRequest, startupMessage } from "./packets.ts";
 import { MemoryConn } from "./memory_conn.ts";
+import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
+import { earliestNotAfter, pemCertificates } from "../../src/tls/x509.ts";
+import { settle } from "../helpers/settle.ts";
 
 const unused = (what: string) => () => {
   throw new Error(`${what} is not used by this test`);
@@ -104,5 +107,24 @@ Deno.test("the refusal's reason is words: Deno's verification codes are spelled 
   assertEquals(
     clientCertificateRefusal({ ...socket(null), getPeerCertificate: () => ({}) })?.message,
     NO_CLIENT_CERTIFICATE,
+  );
+});
+
+Deno.test("on Deno an expired client certificate is called expired, not a bad signature", async () => {
+  // notAfter a second from now: expired once the wait below is over.
+  const { certPem } = await selfSignedCertificate("app", 1 / 86_400);
+  const raw = pemCertificates(certPem)[0]!;
+  const end = earliestNotAfter(certPem)!.getTime();
+  await settle(() => Date.now(), (now) => now > end, 5_000);
+  const socket = {
+    authorized: false,
+    getPeerCertificate: () => ({ subject: { CN: "app" }, raw }),
+    ssl: { verifyError: () => "UNABLE_TO_VERIFY_LEAF_SIGNATURE" },
+  };
+  const refusal = clientCertificateRefusal(socket);
+  assertEquals(
+    refusal?.message,
+    "the client's certificate did not verify against listener.tls.client_ca_file: " +
+      "certificate has expired",
   );
 });

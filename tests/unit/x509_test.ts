@@ -5,8 +5,13 @@
 
 import { X509Certificate } from "node:crypto";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
-import { earliestNotAfter, isVersion1, pemCertificates } from "../../src/tls/x509.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import {
+  earliestNotAfter,
+  isVersion1,
+  pemCertificateProblem,
+  pemCertificates,
+} from "../../src/tls/x509.ts";
+import { assertEquals, assertMatch, assertThrows } from "../helpers/assert.ts";
 import { makeCa } from "../helpers/certs.ts";
 import { run } from "../helpers/run.ts";
 
@@ -64,4 +69,33 @@ Deno.test("isVersion1 tells a version 1 certificate (no extensions) from a versi
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("pemCertificateProblem: whole certificates pass; cut-short, garbage and padded ones are named", async () => {
+  const one = (await selfSignedCertificate()).certPem;
+  const two = (await selfSignedCertificate()).certPem;
+  assertEquals(pemCertificateProblem(one), null);
+  assertEquals(pemCertificateProblem(one + two), null, "a bundle");
+  assertEquals(
+    pemCertificateProblem(one + two.slice(0, 300)),
+    "holds a certificate with no END line after certificate 1 (cut short?)",
+  );
+  assertEquals(
+    pemCertificateProblem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+    "certificate 1 is not a well-formed X.509 certificate (expected DER tag 0x30)",
+  );
+  const body = one.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
+  const wrap = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+  assertEquals(
+    pemCertificateProblem(wrap(`${body.slice(0, 40)}!${body.slice(41)}`)),
+    "certificate 1 is not valid base64",
+  );
+  // The same DER with three bytes after it.
+  const der = Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
+  const padded = new Uint8Array(der.length + 3);
+  padded.set(der);
+  assertMatch(
+    pemCertificateProblem(wrap(btoa(String.fromCharCode(...padded)))) ?? "",
+    /^certificate 1 is not a well-formed X\.509 certificate \(bytes after the certificate\)$/,
+  );
 });
