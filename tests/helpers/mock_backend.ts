@@ -63,6 +63,15 @@ export class ScriptedConn {
     return out;
   }
 
+  /** Reads and drops whatever arrives until the peer ends (say pgtls hangs up). */
+  async readUntilEnd(): Promise<void> {
+    try {
+      for (;;) await this.read(1);
+    } catch {
+      // the peer ended
+    }
+  }
+
   /** Bytes received and not yet read. */
   get pending(): number {
     return this.#buffer.length;

@@ -257,9 +257,7 @@ Deno.test({
       await conn.write("S");
       reached();
       // Reads the ClientHello and whatever follows, answering nothing, until pgtls hangs up.
-      await (async () => {
-        for (;;) await conn.read(1);
-      })().catch(() => {});
+      await conn.readUntilEnd();
     });
     const pgtls = await startPgtls(dir, {
       shutdown_timeout: "1s",
@@ -316,9 +314,7 @@ Deno.test({
       const length = new DataView((await conn.read(4)).buffer).getUint32(0);
       const startup = new TextDecoder().decode(await conn.read(length - 4));
       await conn.write(startup.includes("\0partial\0") ? concatBytes(AUTH_OK, PARTIAL) : AUTH_OK);
-      await (async () => {
-        for (;;) await conn.read(1);
-      })().catch(() => {});
+      await conn.readUntilEnd();
     });
     const pgtls = await startPgtls(dir, {
       shutdown_timeout: "1s",
