@@ -162,11 +162,7 @@ export async function runSession(
       ? error.message
       : String(error);
     if (error instanceof SessionAbort && error.reply) {
-      await sendFinal(
-        current,
-        encodeErrorResponse(error.reply),
-        error.end === "shutdown" ? SHUTDOWN_GRACE_MS : FINAL_MESSAGE_GRACE_MS,
-      );
+      await sendFinal(current, encodeErrorResponse(error.reply), context.signal);
     }
   } finally {
     clearTimeout(handshakeTimer);
@@ -180,8 +176,8 @@ export async function runSession(
 const FINAL_MESSAGE_GRACE_MS = 2000;
 
 /**
- * The same at shutdown, shorter: the exit waits for it, and a second signal
- * gives sessions a second to end.
+ * The same once pgtls is shutting down, shorter: the exit waits for it, and
+ * a second signal gives sessions a second to end.
  */
 const SHUTDOWN_GRACE_MS = 500;
 
@@ -192,8 +188,14 @@ const FINAL_DISCARD_LIMIT = 64 * 1024;
  * Sends a last message and waits for the client to close, as PostgreSQL
  * does: closing at once could reset the connection before the client read it.
  */
-async function sendFinal(conn: ByteConn, bytes: Uint8Array, graceMs: number): Promise<void> {
-  const timer = setTimeout(() => conn.close(), graceMs);
+async function sendFinal(conn: ByteConn, bytes: Uint8Array, shutdown: AbortSignal): Promise<void> {
+  const close = () => conn.close();
+  let timer = setTimeout(close, shutdown.aborted ? SHUTDOWN_GRACE_MS : FINAL_MESSAGE_GRACE_MS);
+  const hurry = () => {
+    clearTimeout(timer);
+    timer = setTimeout(close, SHUTDOWN_GRACE_MS);
+  };
+  shutdown.addEventListener("abort", hurry, { once: true });
   try {
     await conn.write(bytes);
     await conn.closeWrite();
@@ -207,6 +209,7 @@ async function sendFinal(conn: ByteConn, bytes: Uint8Array, graceMs: number): Pr
   } catch {
     // The client went away first; nothing more to tell it.
   } finally {
+    shutdown.removeEventListener("abort", hurry);
     clearTimeout(timer);
   }
 }
@@ -434,6 +437,11 @@ async function serve(
       )
       : undefined;
     let silent: SessionAbort | undefined;
+    // Shutdown that came while the startup packet went out: the client has
+    // still heard nothing, so it is told, as while the backend was opening.
+    if (context.signal.aborted) {
+      throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
+    }
     onRelay();
     record.end = await context.runtime.relay(
       client,

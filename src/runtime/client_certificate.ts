@@ -54,7 +54,7 @@ export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocke
   if (!reason) return null;
   // Deno reports most failures as UNABLE_TO_VERIFY_LEAF_SIGNATURE; an
   // expired certificate, the commonest, it can be told from the dates.
-  const verdict = ON_DENO && expired(peer.raw)
+  const verdict = ON_DENO && reason === DENO_GENERIC && expired(peer.raw)
     ? new Error("certificate has expired")
     : toError(reason);
   return unverifiedClientCertificate(verdict, ON_DENO && version1(peer.raw) ? VERSION_1_HINT : "");
@@ -95,6 +95,9 @@ function version1(raw: Uint8Array | undefined): boolean {
     return false;
   }
 }
+
+/** What Deno reports for most verification failures, an expired certificate among them. */
+const DENO_GENERIC = "UNABLE_TO_VERIFY_LEAF_SIGNATURE";
 
 /** An OpenSSL verification code as Deno gives it, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
 const VERIFY_CODE = /^[A-Z][A-Z0-9_]+$/;

@@ -42,8 +42,8 @@ function expect(der: Uint8Array, offset: number, limit: number, tag: number): El
   return element;
 }
 
-/** notAfter of one DER certificate. */
-export function certificateNotAfter(der: Uint8Array): Date {
+/** The notBefore and notAfter elements of one DER certificate, unparsed. */
+function validityOf(der: Uint8Array): { notBefore: Element; notAfter: Element } {
   const cert = expect(der, 0, der.length, SEQUENCE);
   const tbs = expect(der, cert.start, cert.end, SEQUENCE);
   let at = tbs.start;
@@ -55,6 +55,12 @@ export function certificateNotAfter(der: Uint8Array): Date {
   const validity = expect(der, at, tbs.end, SEQUENCE);
   const notBefore = readElement(der, validity.start, validity.end);
   const notAfter = readElement(der, notBefore.end, validity.end);
+  return { notBefore, notAfter };
+}
+
+/** notAfter of one DER certificate. */
+export function certificateNotAfter(der: Uint8Array): Date {
+  const { notAfter } = validityOf(der);
   return parseTime(
     notAfter.tag,
     new TextDecoder().decode(der.subarray(notAfter.start, notAfter.end)),
@@ -127,7 +133,8 @@ function checkCertificateShape(der: Uint8Array): void {
   const algorithm = expect(der, tbs.end, cert.end, SEQUENCE);
   const signature = expect(der, algorithm.end, cert.end, BIT_STRING);
   if (signature.end !== cert.end) throw new Error("bytes after the signature");
-  certificateNotAfter(der);
+  // Times in forms this reader does not parse are the TLS library's to judge.
+  validityOf(der);
 }
 
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
