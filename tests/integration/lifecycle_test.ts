@@ -68,6 +68,21 @@ async function proxyToPg(
   return { pgtls, target, pg, certs };
 }
 
+/** pgtls with `shutdown_timeout: 1s` in front of `backend` (a mock's address and settings). */
+async function cutAfterOneSecond(backend: Record<string, unknown>): Promise<PgtlsProcess> {
+  const { dir, certs } = await fixture();
+  return await startPgtls(dir, {
+    shutdown_timeout: "1s",
+    proxies: [{
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+      },
+      backend,
+    }],
+  });
+}
+
 /** A psql started in the background. */
 interface RunningPsql {
   readonly child: Deno.ChildProcess;
@@ -248,7 +263,7 @@ Deno.test({
   name:
     "a session still opening its backend at shutdown_timeout is cut then, not at connect_timeout",
   fn: async () => {
-    const { dir, certs } = await fixture();
+    const { certs } = await fixture();
     let reached!: () => void;
     const backendReached = new Promise<void>((resolve) => reached = resolve);
     // Answers the SSLRequest and then never starts its TLS handshake.
@@ -259,20 +274,11 @@ Deno.test({
       // Reads the ClientHello and whatever follows, answering nothing, until pgtls hangs up.
       await conn.readUntilEnd();
     });
-    const pgtls = await startPgtls(dir, {
-      shutdown_timeout: "1s",
-      proxies: [{
-        listener: {
-          bind_address: "127.0.0.1:0",
-          tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-        },
-        backend: {
-          address: `127.0.0.1:${backend.port}`,
-          tls_enabled: true,
-          ca_file: certs.dbCa,
-          connect_timeout: "1h",
-        },
-      }],
+    const pgtls = await cutAfterOneSecond({
+      address: `127.0.0.1:${backend.port}`,
+      tls_enabled: true,
+      ca_file: certs.dbCa,
+      connect_timeout: "1h",
     });
     let client: Deno.TlsConn | undefined;
     let guard: ReturnType<typeof setTimeout> | undefined;
@@ -305,7 +311,7 @@ Deno.test({
   name:
     "a session cut at shutdown_timeout gets FATAL 57P01 between two of the backend's messages, and nothing added inside one",
   fn: async () => {
-    const { dir, certs } = await fixture();
+    const { certs } = await fixture();
     const AUTH_OK = Uint8Array.of(0x52, 0, 0, 0, 8, 0, 0, 0, 0);
     const PARTIAL = Uint8Array.of(0x53, 0, 0);
     // Answers the startup packet with AuthenticationOk, then, for user
@@ -316,15 +322,9 @@ Deno.test({
       await conn.write(startup.includes("\0partial\0") ? concatBytes(AUTH_OK, PARTIAL) : AUTH_OK);
       await conn.readUntilEnd();
     });
-    const pgtls = await startPgtls(dir, {
-      shutdown_timeout: "1s",
-      proxies: [{
-        listener: {
-          bind_address: "127.0.0.1:0",
-          tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-        },
-        backend: { address: `127.0.0.1:${backend.port}`, tls_enabled: false },
-      }],
+    const pgtls = await cutAfterOneSecond({
+      address: `127.0.0.1:${backend.port}`,
+      tls_enabled: false,
     });
     const clients: Deno.TlsConn[] = [];
     try {

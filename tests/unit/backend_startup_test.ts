@@ -7,19 +7,12 @@
  * own part is tested on every runtime in backend_failures_test.ts.
  */
 
-import { runSession, type SessionContext } from "../../src/proxy/session.ts";
-import { backendTarget } from "../../src/proxy/backend.ts";
-import { parseConfig } from "../../src/config/parse.ts";
-import type { Runtime } from "../../src/runtime/types.ts";
+import { runSession } from "../../src/proxy/session.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { startupMessage } from "./packets.ts";
-import { MemoryConn } from "./memory_conn.ts";
-
-const unused = (what: string) => () => {
-  throw new Error(`${what} is not used by this test`);
-};
+import { MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
 
 /**
  * How the fake relay ends: by default the client closes; given a backend
@@ -32,7 +25,19 @@ interface RelayScript {
 
 /** Runs one plaintext session against `backend`; `relayed` hears if the relay started. */
 async function sessionWith(backend: MemoryConn, backendYaml = "", script: RelayScript = {}) {
-  const config = parseConfig(`
+  let relayed = false;
+  let farewellBytes: Uint8Array | undefined;
+  const runtime = memoryRuntime({
+    connect: () => Promise.resolve(backend),
+    relay: (_client, _backend, _counters, _signal, _tap, farewell) => {
+      relayed = true;
+      if (script.backendEnds === undefined) return Promise.resolve("client_closed");
+      farewellBytes = farewell?.(script.backendEnds, script.error);
+      return Promise.resolve(script.backendEnds);
+    },
+  });
+  const context = memoryContext(
+    `
 proxies:
   - name: main
     listener:
@@ -40,33 +45,9 @@ proxies:
       tls: { cert_file: unused.crt, key_file: unused.key }
       plaintext: allow
     backend: { address: 127.0.0.1:5999, tls_enabled: false ${backendYaml} }
-`).proxies[0]!;
-  let relayed = false;
-  let farewellBytes: Uint8Array | undefined;
-  const runtime: Runtime = {
-    name: "memory",
-    version: "0",
-    listen: unused("listen"),
-    connect: () => Promise.resolve(backend),
-    serverTls: unused("serverTls"),
-    clientTls: unused("clientTls"),
-    relay: (_client, _backend, _counters, _signal, _tap, farewell) => {
-      relayed = true;
-      if (script.backendEnds === undefined) return Promise.resolve("client_closed");
-      farewellBytes = farewell?.(script.backendEnds, script.error);
-      return Promise.resolve(script.backendEnds);
-    },
-    serveHttp: unused("serveHttp"),
-  };
-  const target = backendTarget(config.backend, undefined);
-  const context: SessionContext = {
+`,
     runtime,
-    listener: config.listener,
-    serverTls: { upgrade: unused("the listener's TLS") },
-    selectBackend: () => target,
-    socketOptions: { keepAliveMs: 60_000 },
-    signal: new AbortController().signal,
-  };
+  );
   const client = new MemoryConn([startupMessage(3, 0, [["user", "app"], ["database", "app"]])]);
   const record = await runSession(client, 1, context);
   return { record, client, relayed, farewellBytes };

@@ -6,27 +6,21 @@
  * client_cert_test.ts.
  */
 
-import { runSession, type SessionContext } from "../../src/proxy/session.ts";
-import { backendTarget } from "../../src/proxy/backend.ts";
-import { parseConfig } from "../../src/config/parse.ts";
+import { runSession } from "../../src/proxy/session.ts";
 import { ClientCertificateRefused } from "../../src/runtime/errors.ts";
 import {
   clientCertificateRefusal,
   NO_CLIENT_CERTIFICATE,
 } from "../../src/runtime/client_certificate.ts";
-import type { Runtime, TlsConn } from "../../src/runtime/types.ts";
+import type { TlsConn } from "../../src/runtime/types.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { sslRequest, startupMessage } from "./packets.ts";
-import { MemoryConn } from "./memory_conn.ts";
+import { MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { earliestNotAfter, pemCertificates } from "../../src/tls/x509.ts";
 import { settle } from "../helpers/settle.ts";
-
-const unused = (what: string) => () => {
-  throw new Error(`${what} is not used by this test`);
-};
 
 /** A TLS connection over `inner`, as an adapter hands a refused one over. */
 function tlsOver(inner: MemoryConn): TlsConn {
@@ -43,39 +37,27 @@ function tlsOver(inner: MemoryConn): TlsConn {
 }
 
 Deno.test("a refused client certificate: FATAL 28000 inside TLS, the startup packet read away, no backend", async () => {
-  const config = parseConfig(`
+  const client = new MemoryConn([sslRequest()]);
+  // What the client sends once its side of the handshake is done.
+  const secured = new MemoryConn([startupMessage(3, 0, [["user", "app"]])]);
+  const reason = "the client's certificate did not verify against " +
+    "listener.tls.client_ca_file: unable to verify the first certificate";
+  const context = memoryContext(
+    `
 proxies:
   - name: main
     listener:
       bind_address: 127.0.0.1:0
       tls: { cert_file: unused.crt, key_file: unused.key, client_ca_file: unused-ca.crt }
     backend: { address: 127.0.0.1:5999, tls_enabled: false }
-`).proxies[0]!;
-  const runtime: Runtime = {
-    name: "memory",
-    version: "0",
-    listen: unused("listen"),
-    connect: unused("a backend connection"),
-    serverTls: unused("serverTls"),
-    clientTls: unused("clientTls"),
-    relay: unused("the relay"),
-    serveHttp: unused("serveHttp"),
-  };
-  const client = new MemoryConn([sslRequest()]);
-  // What the client sends once its side of the handshake is done.
-  const secured = new MemoryConn([startupMessage(3, 0, [["user", "app"]])]);
-  const reason = "the client's certificate did not verify against " +
-    "listener.tls.client_ca_file: unable to verify the first certificate";
-  const context: SessionContext = {
-    runtime,
-    listener: config.listener,
-    serverTls: {
-      upgrade: () => Promise.reject(new ClientCertificateRefused(reason, tlsOver(secured))),
+`,
+    memoryRuntime({}),
+    {
+      serverTls: {
+        upgrade: () => Promise.reject(new ClientCertificateRefused(reason, tlsOver(secured))),
+      },
     },
-    selectBackend: () => backendTarget(config.backend, undefined),
-    socketOptions: { keepAliveMs: 60_000 },
-    signal: new AbortController().signal,
-  };
+  );
   const record = await runSession(client, 1, context);
 
   assertEquals(record.end, "client_certificate_refused");

@@ -4,22 +4,27 @@
  * session at a message boundary is (lifecycle_test.ts, on every runtime).
  */
 
-import { runSession, type SessionContext } from "../../src/proxy/session.ts";
-import { backendTarget } from "../../src/proxy/backend.ts";
-import { parseConfig } from "../../src/config/parse.ts";
-import type { Runtime, TcpConn } from "../../src/runtime/types.ts";
+import { runSession } from "../../src/proxy/session.ts";
+import type { TcpConn } from "../../src/runtime/types.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { startupMessage } from "./packets.ts";
-import { MemoryConn } from "./memory_conn.ts";
-
-const unused = (what: string) => () => {
-  throw new Error(`${what} is not used by this test`);
-};
+import { MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
 
 Deno.test("shutdown while the backend is being opened: FATAL 57P01 to the client, ended as shutdown", async () => {
-  const config = parseConfig(`
+  let dialing!: () => void;
+  const dialed = new Promise<void>((resolve) => dialing = resolve);
+  // A backend that never answers the connect.
+  const runtime = memoryRuntime({
+    connect: () => {
+      dialing();
+      return new Promise<TcpConn>(() => {});
+    },
+  });
+  const shutdown = new AbortController();
+  const context = memoryContext(
+    `
 proxies:
   - name: main
     listener:
@@ -27,32 +32,10 @@ proxies:
       tls: { cert_file: unused.crt, key_file: unused.key }
       plaintext: allow
     backend: { address: 127.0.0.1:5999, tls_enabled: false }
-`).proxies[0]!;
-  let dialing!: () => void;
-  const dialed = new Promise<void>((resolve) => dialing = resolve);
-  const runtime: Runtime = {
-    name: "memory",
-    version: "0",
-    listen: unused("listen"),
-    // A backend that never answers the connect.
-    connect: () => {
-      dialing();
-      return new Promise<TcpConn>(() => {});
-    },
-    serverTls: unused("serverTls"),
-    clientTls: unused("clientTls"),
-    relay: unused("the relay"),
-    serveHttp: unused("serveHttp"),
-  };
-  const shutdown = new AbortController();
-  const context: SessionContext = {
+`,
     runtime,
-    listener: config.listener,
-    serverTls: { upgrade: unused("the listener's TLS") },
-    selectBackend: () => backendTarget(config.backend, undefined),
-    socketOptions: { keepAliveMs: 60_000 },
-    signal: shutdown.signal,
-  };
+    { signal: shutdown.signal },
+  );
   const client = new MemoryConn([startupMessage(3, 0, [["user", "app"]])]);
   const session = runSession(client, 1, context);
   await dialed;

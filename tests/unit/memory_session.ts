@@ -1,0 +1,101 @@
+/**
+ * Running the session core without sockets: an in-memory connection, a
+ * runtime whose every part fails unless a test gives it, and a session
+ * context from a config text.
+ *
+ * @module
+ */
+
+import type { Runtime, TcpConn } from "../../src/runtime/types.ts";
+import type { SessionContext } from "../../src/proxy/session.ts";
+import { backendTarget } from "../../src/proxy/backend.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+
+/** A part of the runtime or context the test does not expect to be used. */
+export const unused = (what: string) => () => {
+  throw new Error(`${what} is not used by this test`);
+};
+
+/** A runtime with `parts`; anything else throws when used. */
+export function memoryRuntime(parts: Partial<Runtime>): Runtime {
+  return {
+    name: "memory",
+    version: "0",
+    listen: unused("listen"),
+    connect: unused("a backend connection"),
+    serverTls: unused("serverTls"),
+    clientTls: unused("clientTls"),
+    relay: unused("the relay"),
+    serveHttp: unused("serveHttp"),
+    ...parts,
+  };
+}
+
+/** The context of the first proxy of `configText`, on `runtime`, with `parts` over it. */
+export function memoryContext(
+  configText: string,
+  runtime: Runtime,
+  parts: Partial<SessionContext> = {},
+): SessionContext {
+  const proxy = parseConfig(configText).proxies[0]!;
+  const target = backendTarget(proxy.backend, undefined);
+  return {
+    runtime,
+    listener: proxy.listener,
+    serverTls: { upgrade: unused("the listener's TLS") },
+    selectBackend: () => target,
+    socketOptions: { keepAliveMs: 60_000 },
+    signal: new AbortController().signal,
+    ...parts,
+  };
+}
+
+export interface MemoryConnOptions {
+  /** Every write fails with this. */
+  readonly failWrites?: Error;
+  /** Once `incoming` is used up, reads fail with this... */
+  readonly failReads?: Error;
+  /** ...or return end of stream at once instead of waiting for close(). */
+  readonly ends?: boolean;
+}
+
+/** A connection whose reads come from `incoming`, then as the options say. */
+export class MemoryConn implements TcpConn {
+  readonly kind = "tcp";
+  readonly remote = { host: "127.0.0.1", port: 40000 };
+  readonly written: Uint8Array[] = [];
+  closed = false;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    private readonly incoming: Uint8Array[],
+    private readonly options: MemoryConnOptions = {},
+  ) {}
+
+  async read(): Promise<Uint8Array | null> {
+    const chunk = this.incoming.shift();
+    if (chunk !== undefined) return chunk;
+    if (this.options.failReads) throw this.options.failReads;
+    if (!this.closed && !this.options.ends) {
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    return null;
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.options.failWrites) return Promise.reject(this.options.failWrites);
+    this.written.push(bytes.slice());
+    return Promise.resolve();
+  }
+
+  /** The peer sees the end of pgtls's stream and closes, as libpq does after an error. */
+  closeWrite(): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.#wake?.();
+  }
+}
