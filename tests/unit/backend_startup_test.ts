@@ -12,7 +12,7 @@ import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { startupMessage } from "./packets.ts";
-import { MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
+import { MemoryConn, memoryContext, memoryRuntime, plaintextProxy } from "./memory_session.ts";
 
 /**
  * How the fake relay ends: by default the client closes; given a backend
@@ -36,18 +36,7 @@ async function sessionWith(backend: MemoryConn, backendYaml = "", script: RelayS
       return Promise.resolve(script.backendEnds);
     },
   });
-  const context = memoryContext(
-    `
-proxies:
-  - name: main
-    listener:
-      bind_address: 127.0.0.1:0
-      tls: { cert_file: unused.crt, key_file: unused.key }
-      plaintext: allow
-    backend: { address: 127.0.0.1:5999, tls_enabled: false ${backendYaml} }
-`,
-    runtime,
-  );
+  const context = memoryContext(plaintextProxy(backendYaml), runtime);
   const client = new MemoryConn([startupMessage(3, 0, [["user", "app"], ["database", "app"]])]);
   const record = await runSession(client, 1, context);
   return { record, client, relayed, farewellBytes };

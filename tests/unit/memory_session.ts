@@ -31,6 +31,23 @@ export function memoryRuntime(parts: Partial<Runtime>): Runtime {
   };
 }
 
+/**
+ * A proxy that admits plaintext clients (no TLS to fake) in front of a
+ * plaintext backend at 127.0.0.1:5999; `backendKeys` adds to the backend's
+ * keys, e.g. `, cert_file: proxy.crt, key_file: proxy.key`.
+ */
+export function plaintextProxy(backendKeys = ""): string {
+  return `
+proxies:
+  - name: main
+    listener:
+      bind_address: 127.0.0.1:0
+      tls: { cert_file: unused.crt, key_file: unused.key }
+      plaintext: allow
+    backend: { address: 127.0.0.1:5999, tls_enabled: false ${backendKeys} }
+`;
+}
+
 /** The context of the first proxy of `configText`, on `runtime`, with `parts` over it. */
 export function memoryContext(
   configText: string,

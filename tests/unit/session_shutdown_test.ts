@@ -10,7 +10,7 @@ import { concatAll } from "../../src/protocol/bytes.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { startupMessage } from "./packets.ts";
-import { MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
+import { MemoryConn, memoryContext, memoryRuntime, plaintextProxy } from "./memory_session.ts";
 
 Deno.test("shutdown while the backend is being opened: FATAL 57P01 to the client, ended as shutdown", async () => {
   let dialing!: () => void;
@@ -23,19 +23,7 @@ Deno.test("shutdown while the backend is being opened: FATAL 57P01 to the client
     },
   });
   const shutdown = new AbortController();
-  const context = memoryContext(
-    `
-proxies:
-  - name: main
-    listener:
-      bind_address: 127.0.0.1:0
-      tls: { cert_file: unused.crt, key_file: unused.key }
-      plaintext: allow
-    backend: { address: 127.0.0.1:5999, tls_enabled: false }
-`,
-    runtime,
-    { signal: shutdown.signal },
-  );
+  const context = memoryContext(plaintextProxy(), runtime, { signal: shutdown.signal });
   const client = new MemoryConn([startupMessage(3, 0, [["user", "app"]])]);
   const session = runSession(client, 1, context);
   await dialed;
