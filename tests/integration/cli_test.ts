@@ -80,6 +80,15 @@ Deno.test("pgtls exits 2 when a certificate file is missing, naming its key", as
   );
 });
 
+/** Both `check` and `serve` refuse the config at `path` with exit 2 and say `why`. */
+async function assertRefusedAtLoad(path: string, why: RegExp): Promise<void> {
+  for (const command of ["check", "serve"]) {
+    const result = await runPgtls([command, "--config", path]);
+    assertEquals(result.code, 2, `${command}: ${result.stderr}`);
+    assertMatch(result.stderr, why);
+  }
+}
+
 Deno.test("pgtls exits 2 on a client CA file cut short, which every runtime's TLS would take and then refuse all clients with", async () => {
   const { dir, certs } = await fixture();
   const ca = await Deno.readTextFile(certs.proxyCa);
@@ -92,14 +101,10 @@ Deno.test("pgtls exits 2 on a client CA file cut short, which every runtime's TL
       `cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key}, client_ca_file: ${cut} }\n` +
       "    backend: { address: 127.0.0.1:5432 }\n",
   );
-  for (const command of ["check", "serve"]) {
-    const result = await runPgtls([command, "--config", path]);
-    assertEquals(result.code, 2, `${command}: ${result.stderr}`);
-    assertMatch(
-      result.stderr,
-      /proxies\[0\]\.listener\.tls\.client_ca_file: .*cut-ca\.crt holds a certificate with no END line/,
-    );
-  }
+  await assertRefusedAtLoad(
+    path,
+    /proxies\[0\]\.listener\.tls\.client_ca_file: .*cut-ca\.crt holds a certificate with no END line/,
+  );
 });
 
 /** Writes a valid one-proxy config named `name` in the fixture's directory; returns its path. */
@@ -162,14 +167,10 @@ Deno.test("pgtls exits 2 when the listener key does not match its certificate", 
     `proxies:\n  - listener: { bind_address: "127.0.0.1:0", tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.db.key} } }\n` +
       "    backend: { address: 127.0.0.1:5432 }\n",
   );
-  for (const command of ["check", "serve"]) {
-    const result = await runPgtls([command, "--config", path]);
-    assertEquals(result.code, 2, `${command}: ${result.stderr}`);
-    assertMatch(
-      result.stderr,
-      /proxies\[0\]\.listener\.tls: certificate and key do not work together/,
-    );
-  }
+  await assertRefusedAtLoad(
+    path,
+    /proxies\[0\]\.listener\.tls: certificate and key do not work together/,
+  );
 });
 
 Deno.test("pgtls exits 2 when the client key it would present to a backend does not match", async () => {
@@ -188,14 +189,10 @@ Deno.test("pgtls exits 2 when the client key it would present to a backend does 
     }],
   };
   await Deno.writeTextFile(path, JSON.stringify(config));
-  for (const command of ["check", "serve"]) {
-    const result = await runPgtls([command, "--config", path]);
-    assertEquals(result.code, 2, `${command}: ${result.stderr}`);
-    assertMatch(
-      result.stderr,
-      /proxies\[0\]\.routes\[0\]\.backend: certificate and key do not work together \(.*proxy\.crt, .*db\.key\).*\(in .*backend-mismatch\.yaml\)/,
-    );
-  }
+  await assertRefusedAtLoad(
+    path,
+    /proxies\[0\]\.routes\[0\]\.backend: certificate and key do not work together \(.*proxy\.crt, .*db\.key\).*\(in .*backend-mismatch\.yaml\)/,
+  );
 });
 
 Deno.test("pgtls check --probe reports each backend's TLS version and certificate, or plaintext", async () => {
