@@ -32,17 +32,17 @@ export function relayBun(
   const backend = backendConn as BunConn;
   return new Promise((resolve) => {
     let parting = false;
-    const part = notice && (() => {
-      const last = notice.last();
-      if (last === null) return false;
-      parting = true;
-      // Nothing of the backend's may follow the client's last message.
-      backend.close();
-      client.send(last);
-      void client.closeWrite();
-      client.release();
-      return true;
-    });
+    const part = notice && {
+      notice,
+      sendLast: (last: Uint8Array) => {
+        parting = true;
+        // Nothing of the backend's may follow the client's last message.
+        backend.close();
+        client.send(last);
+        void client.closeWrite();
+        client.release();
+      },
+    };
     const ending = new RelayEnding(
       signal,
       () => {

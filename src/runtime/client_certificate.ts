@@ -54,10 +54,13 @@ export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocke
   if (!reason) return null;
   // Deno reports most failures as UNABLE_TO_VERIFY_LEAF_SIGNATURE; an
   // expired certificate, the commonest, it can be told from the dates.
-  const verdict = ON_DENO && reason === DENO_GENERIC && expired(peer.raw)
+  const verdict = ON_DENO && reason === DENO_GENERIC && derShows(peer.raw, expired)
     ? new Error("certificate has expired")
     : toError(reason);
-  return unverifiedClientCertificate(verdict, ON_DENO && version1(peer.raw) ? VERSION_1_HINT : "");
+  return unverifiedClientCertificate(
+    verdict,
+    ON_DENO && derShows(peer.raw, isVersion1) ? VERSION_1_HINT : "",
+  );
 }
 
 /** Why a client's certificate was refused, from the TLS library's verdict. */
@@ -78,23 +81,17 @@ const VERSION_1_HINT = " (it is an X.509 version 1 certificate, which pgtls on D
 
 const ON_DENO = "Deno" in globalThis;
 
-function expired(raw: Uint8Array | undefined): boolean {
+/** `test` on the certificate's DER; false when there is none or this reader cannot parse it. */
+function derShows(raw: Uint8Array | undefined, test: (der: Uint8Array) => boolean): boolean {
   if (raw === undefined) return false;
   try {
-    return certificateNotAfter(raw).getTime() < Date.now();
+    return test(raw);
   } catch {
     return false;
   }
 }
 
-function version1(raw: Uint8Array | undefined): boolean {
-  if (raw === undefined) return false;
-  try {
-    return isVersion1(raw);
-  } catch {
-    return false;
-  }
-}
+const expired = (der: Uint8Array) => certificateNotAfter(der).getTime() < Date.now();
 
 /** What Deno reports for most verification failures, an expired certificate among them. */
 const DENO_GENERIC = "UNABLE_TO_VERIFY_LEAF_SIGNATURE";

@@ -594,16 +594,16 @@ export function relayNode(
   const backendFlow = (backendConn as NodeConn).flow;
   return new Promise((resolve) => {
     let parting = false;
-    const part = notice && (() => {
-      const last = notice.last();
-      if (last === null) return false;
-      parting = true;
-      // Nothing of the backend's may follow the client's last message.
-      backend.destroy();
-      client.end(last);
-      clientFlow.resume();
-      return true;
-    });
+    const part = notice && {
+      notice,
+      sendLast: (last: Uint8Array) => {
+        parting = true;
+        // Nothing of the backend's may follow the client's last message.
+        backend.destroy();
+        client.end(last);
+        clientFlow.resume();
+      },
+    };
     const ending = new RelayEnding(
       signal,
       () => {

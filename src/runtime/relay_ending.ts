@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { RelayEnd, RelayFarewell } from "./types.ts";
+import type { RelayEnd, RelayFarewell, ShutdownNotice } from "./types.ts";
 
 /** After one side of a relay ends, how long flushing the other may take. */
 export const RELAY_LINGER_MS = 5000;
@@ -21,13 +21,16 @@ export const RELAY_LINGER_MS = 5000;
 export const PARTING_MS = 500;
 
 /**
- * At shutdown, when the client can have a last message (true): drops the
- * backend, sends the message, ends the client and reads away whatever it
- * still sends, so that closing it resets nothing and the message is not lost
- * to a reset. The relay then finishes when the client closes, or after
- * {@link PARTING_MS}. False when there is no message.
+ * What a relay tells the client at shutdown. `notice` says whether there is
+ * a last message; `sendLast` drops the backend, sends the message, ends the
+ * client and reads away whatever it still sends, so that closing it resets
+ * nothing and the message is not lost to a reset. The relay then finishes
+ * when the client closes, or after {@link PARTING_MS}.
  */
-export type Parting = () => boolean;
+export interface Parting {
+  readonly notice: ShutdownNotice;
+  sendLast(last: Uint8Array): void;
+}
 
 /** How an adapter ends its sides when the backend has gone; see {@link RelayEnding.backendGone}. */
 export interface BackendGone {
@@ -75,8 +78,10 @@ export class RelayEnding {
     // Recorded first: what ends while parting (the dropped backend) must not
     // name the end, nor make the client a farewell after this message.
     this.#firstEnd ??= "aborted";
-    if (ending || this.#part?.() !== true) return this.finish("aborted");
+    const last = ending ? null : this.#part?.notice.last() ?? null;
+    if (last === null) return this.finish("aborted");
     this.#parting = true;
+    this.#part!.sendLast(last);
     clearTimeout(this.#linger);
     this.#linger = setTimeout(() => this.finish("aborted"), PARTING_MS);
   };

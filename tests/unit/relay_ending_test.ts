@@ -8,7 +8,7 @@ import { RelayEnding } from "../../src/runtime/relay_ending.ts";
 import type { RelayEnd } from "../../src/runtime/types.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 
-/** A relay's ending with counted releases and a part that says `canPart`. */
+/** A relay's ending with counted releases and a notice that has a last message when `canPart`. */
 function ending(canPart: boolean) {
   const shutdown = new AbortController();
   let releases = 0;
@@ -23,9 +23,15 @@ function ending(canPart: boolean) {
       end = e;
       resolveDone(e);
     },
-    () => {
-      parts++;
-      return canPart;
+    {
+      notice: {
+        forwarded: () => {},
+        last: () => {
+          parts++;
+          return canPart ? Uint8Array.of(0x45) : null;
+        },
+      },
+      sendLast: () => {},
     },
   );
   assert(relay.start());
