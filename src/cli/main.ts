@@ -428,11 +428,6 @@ function holdSignals(host: Host): { release(): HeldSignals } {
   };
 }
 
-/**
- * Drains and stops after SIGTERM/SIGINT (or `stop`), `done` resolving once
- * sessions drained; a second signal exits at once, unless it is the first
- * one relayed again (stop_signals.ts).
- */
 /** Binds the metrics endpoint; a failure names the key and the address, in the same words on every runtime. */
 function serveMetrics(
   runtime: Runtime,
@@ -451,6 +446,11 @@ function serveMetrics(
 /** How long a second stop signal waits for the sessions it cuts to log their end. */
 const SESSION_CUT_LIMIT_MS = 1000;
 
+/**
+ * Drains and stops after SIGTERM/SIGINT (or `stop`), `done` resolving once
+ * sessions drained; a second signal exits at once, unless it is the first
+ * one relayed again (stop_signals.ts).
+ */
 function waitForShutdown(
   host: Host,
   logger: Logger,

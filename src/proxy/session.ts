@@ -36,7 +36,7 @@ import type { CancelKeys } from "./cancel_keys.ts";
 import type { SessionMeter } from "./metrics.ts";
 import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
 import { backendFarewell, sendStartup } from "./backend_startup.ts";
-import { SessionShutdownNotice, SHUTDOWN_FIELDS } from "./shutdown_notice.ts";
+import { SessionShutdownNotice, SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
 import { errorText } from "../tls/error_text.ts";
 import {
   CLIENT_CERTIFICATE_REJECTED,
@@ -174,12 +174,6 @@ export async function runSession(
 
 /** How long a client gets to read pgtls's final error before the socket is closed. */
 const FINAL_MESSAGE_GRACE_MS = 2000;
-
-/**
- * The same once pgtls is shutting down, shorter: the exit waits for it, and
- * a second signal gives sessions a second to end.
- */
-const SHUTDOWN_GRACE_MS = 500;
 
 /** How much of what a client sends after pgtls's last message is read away before closing. */
 const FINAL_DISCARD_LIMIT = 64 * 1024;

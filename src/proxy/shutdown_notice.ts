@@ -15,6 +15,13 @@ import { MessageBoundary } from "../protocol/message_boundary.ts";
 import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 
+/**
+ * How long a client's last message at shutdown may take: one that reads
+ * takes well under that, and one that does not must not hold up the exit (a
+ * second signal gives sessions a second to end).
+ */
+export const SHUTDOWN_GRACE_MS = 500;
+
 /** What a client cut by shutdown is told. */
 export const SHUTDOWN_FIELDS: ErrorFields = {
   severity: "FATAL",
@@ -27,6 +34,7 @@ const SHUTDOWN_FATAL = encodeErrorResponse(SHUTDOWN_FIELDS);
 /** One session's notice: follows the backend's messages to the client. */
 export class SessionShutdownNotice implements ShutdownNotice {
   readonly #boundary = new MessageBoundary();
+  readonly graceMs = SHUTDOWN_GRACE_MS;
 
   forwarded(chunk: Uint8Array): void {
     this.#boundary.push(chunk);

@@ -14,18 +14,11 @@ import type { RelayEnd, RelayFarewell, ShutdownNotice } from "./types.ts";
 export const RELAY_LINGER_MS = 5000;
 
 /**
- * How long the client's last message at shutdown may take to flush: a
- * client that reads takes well under that, and one that does not must not
- * hold up the exit (a second signal gives sessions a second to end).
- */
-export const PARTING_MS = 500;
-
-/**
  * What a relay tells the client at shutdown. `notice` says whether there is
  * a last message; `sendLast` drops the backend, sends the message, ends the
  * client and reads away whatever it still sends, so that closing it resets
  * nothing and the message is not lost to a reset. The relay then finishes
- * when the client closes, or after {@link PARTING_MS}.
+ * when the client closes, or after the notice's `graceMs`.
  */
 export interface Parting {
   readonly notice: ShutdownNotice;
@@ -83,7 +76,7 @@ export class RelayEnding {
     this.#parting = true;
     this.#part!.sendLast(last);
     clearTimeout(this.#linger);
-    this.#linger = setTimeout(() => this.finish("aborted"), PARTING_MS);
+    this.#linger = setTimeout(() => this.finish("aborted"), this.#part!.notice.graceMs);
   };
 
   /** Starts listening for shutdown; false (and finished) when it already came. */

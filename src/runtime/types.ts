@@ -165,6 +165,8 @@ export type RelayFarewell = (end: "backend_closed" | "backend_error", error?: Er
  * added would corrupt the stream.
  */
 export interface ShutdownNotice {
+  /** How long the last message may take to reach a client before it is closed anyway. */
+  readonly graceMs: number;
   /** Sees a chunk just forwarded to the client. */
   forwarded(chunk: Uint8Array): void;
   /** The bytes to send the client last, or null to close without a word. */

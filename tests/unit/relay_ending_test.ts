@@ -25,6 +25,7 @@ function ending(canPart: boolean) {
     },
     {
       notice: {
+        graceMs: 500,
         forwarded: () => {},
         last: () => {
           parts++;
