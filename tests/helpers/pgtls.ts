@@ -15,13 +15,18 @@ export const TARGET = Deno.env.get("PGTLS_TARGET") ?? "deno";
 const root = new URL("../../", import.meta.url).pathname;
 const bin = `${root}node_modules/.bin`;
 
+/** Bun's flags that keep `bun mod.ts` from loading bunfig.toml and .env from where it runs. */
+export const BUN_SEALED: readonly string[] = ["--no-env-file", "--config=/dev/null"];
+
 /** The command line that runs pgtls under {@link TARGET}. */
 export function pgtlsCommand(): [string, string[]] {
   switch (TARGET) {
     case "deno":
       return [`${bin}/deno`, ["run", "--allow-all", denoV8Flag(), `${root}mod.ts`]];
     case "bun":
-      return [`${bin}/bun`, [`${root}mod.ts`]];
+      // As the README runs it: without these, bun reads bunfig.toml (whose
+      // preload runs any script) and .env from the working directory.
+      return [`${bin}/bun`, [...BUN_SEALED, `${root}mod.ts`]];
     case "node":
       return ["node", [...V8_FLAGS, `${root}dist/pgtls.mjs`]];
     case "binary":
@@ -147,17 +152,19 @@ export async function startPgtls(
 
 /**
  * Starts `pgtls serve ARGS --log-format json`, with `env` added to this
- * process's environment, and waits for `proxies` listeners.
+ * process's environment (in `cwd`, when given), and waits for `proxies` listeners.
  */
 export async function spawnPgtls(
   args: readonly string[],
   proxies = 1,
   env?: Record<string, string>,
+  cwd?: string,
 ): Promise<PgtlsProcess> {
   const [command, base] = pgtlsCommand();
   const child = new Deno.Command(command, {
     args: [...base, "serve", ...args, "--log-format", "json"],
     env,
+    cwd,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -236,7 +243,11 @@ export async function spawnPgtls(
       ports.set(String(line.proxy), Number(address.slice(address.lastIndexOf(":") + 1)));
     }
   } catch (error) {
-    child.kill("SIGKILL");
+    if (!exited) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* it exited just now */ }
+    }
     await status;
     throw error;
   }
