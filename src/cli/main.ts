@@ -29,6 +29,7 @@ import { formatProbe, probeFailed } from "./probe_report.ts";
 import { configWarnings } from "../proxy/config_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
 import {
+  absoluteFlags,
   CHECK_FLAG_SPEC,
   resolveConfig,
   SERVE_FLAG_SPEC,
@@ -124,7 +125,7 @@ async function loadConfig(host: Host, flags: ServeFlags, reloading = false) {
     }
   }
   try {
-    return resolveConfig(flags, text);
+    return resolveConfig(flags, text, host.cwd());
   } catch (error) {
     if (error instanceof ConfigError && flags.config !== undefined) {
       throw error.inFile(flags.config);
@@ -169,7 +170,7 @@ function prepareAll(
 }
 
 async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
-  const flags = parseCheckFlags(args);
+  const flags = absoluteFlags(parseCheckFlags(args), host.cwd());
   if (flags.help) {
     host.writeOut(CHECK_HELP);
     return ExitCode.Ok;
@@ -196,7 +197,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
 }
 
 async function serve(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args);
+  const flags = absoluteFlags(parseFlags(args), host.cwd());
   if (flags.help) {
     host.writeOut(SERVE_HELP);
     return ExitCode.Ok;

@@ -8,6 +8,7 @@
 import { ConfigError } from "../config/fields.ts";
 import { parseAddress } from "../config/address.ts";
 import { MAX_WORKERS, parseYaml, readConfig } from "../config/parse.ts";
+import { configDirectory, resolvePath } from "../config/paths.ts";
 import type { Config } from "../config/types.ts";
 
 /** A command line that cannot be run as given. */
@@ -68,8 +69,31 @@ export interface ResolvedConfig {
   readonly source: string;
 }
 
-/** Builds the configuration from flags and the file text (when a file was given). */
-export function resolveConfig(flags: ServeFlags, fileText: string | undefined): ResolvedConfig {
+/**
+ * The flags with every file they name made absolute against `cwd`, the
+ * directory the command was given in; the paths inside a config file
+ * resolve against the file's own directory instead (see {@link resolveConfig}).
+ */
+export function absoluteFlags<F extends ServeFlags>(flags: F, cwd: string): F {
+  const absolute = { ...flags };
+  for (const name of ["config", "cert", "key", "backend-ca"] as const) {
+    const value = flags[name];
+    if (value !== undefined && value !== "") absolute[name] = resolvePath(cwd, value);
+  }
+  return absolute;
+}
+
+/**
+ * Builds the configuration from flags and the file text (when a file was
+ * given). Relative paths in the file resolve against the file's directory
+ * (`cwd` stands in for a file with none, such as a pipe); give flags through
+ * {@link absoluteFlags} first.
+ */
+export function resolveConfig(
+  flags: ServeFlags,
+  fileText: string | undefined,
+  cwd?: string,
+): ResolvedConfig {
   for (const name of ["listen", "backend"] as const) {
     const value = flags[name];
     if (value === undefined) continue;
@@ -110,7 +134,10 @@ export function resolveConfig(flags: ServeFlags, fileText: string | undefined): 
   if (anyFlag !== undefined) applyFlags(raw, flags);
   applyLogFlags(raw, flags);
   if (flags.workers !== undefined) raw.workers = workersFlag(flags.workers);
-  const config = readConfig(raw);
+  const baseDir = flags.config !== undefined && cwd !== undefined
+    ? configDirectory(resolvePath(cwd, flags.config), cwd)
+    : undefined;
+  const config = readConfig(raw, { baseDir });
   return {
     config,
     ephemeralCertificate: fileText === undefined && flags.cert === undefined,

@@ -8,6 +8,7 @@
 import { MAX_DURATION, MAX_DURATION_MS, parseDuration } from "./duration.ts";
 import { parseAddress } from "./address.ts";
 import type { Endpoint } from "../runtime/types.ts";
+import { resolvePath } from "./paths.ts";
 
 /** A configuration value that is missing, mistyped or out of range. */
 export class ConfigError extends Error {
@@ -32,14 +33,17 @@ export class ConfigError extends Error {
 /** Reads the fields of one mapping; {@link done} rejects any key not read. */
 export class Fields {
   readonly path: string;
+  /** Where relative file paths resolve; as written when undefined. */
+  readonly baseDir: string | undefined;
   readonly #value: Record<string, unknown>;
   readonly #seen = new Set<string>();
 
-  constructor(path: string, value: unknown) {
+  constructor(path: string, value: unknown, baseDir?: string) {
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       throw new ConfigError(path, `must be a mapping, got ${describe(value)}`);
     }
     this.path = path;
+    this.baseDir = baseDir;
     this.#value = value as Record<string, unknown>;
   }
 
@@ -58,7 +62,7 @@ export class Fields {
   /** A nested mapping, or `undefined` when absent. */
   mapping(key: string): Fields | undefined {
     const value = this.raw(key);
-    return value === undefined ? undefined : new Fields(this.at(key), value);
+    return value === undefined ? undefined : new Fields(this.at(key), value, this.baseDir);
   }
 
   /** A nested mapping that must be present. */
@@ -73,7 +77,7 @@ export class Fields {
     if (!Array.isArray(value)) {
       throw new ConfigError(this.at(key), `must be a list, got ${describe(value)}`);
     }
-    return value.map((item, i) => new Fields(`${this.at(key)}[${i}]`, item));
+    return value.map((item, i) => new Fields(`${this.at(key)}[${i}]`, item, this.baseDir));
   }
 
   string(key: string): string | undefined {
@@ -87,6 +91,18 @@ export class Fields {
 
   requiredString(key: string): string {
     return this.string(key) ?? this.#missing(key);
+  }
+
+  /** A file path, resolved against {@link baseDir} when relative. */
+  file(key: string): string | undefined {
+    const value = this.string(key);
+    return value === undefined || this.baseDir === undefined
+      ? value
+      : resolvePath(this.baseDir, value);
+  }
+
+  requiredFile(key: string): string {
+    return this.file(key) ?? this.#missing(key);
   }
 
   boolean(key: string, fallback: boolean): boolean {

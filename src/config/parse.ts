@@ -37,9 +37,18 @@ const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 const VERIFY_MODES: readonly BackendVerifyMode[] = ["full", "ca", "none"];
 
+/** How a configuration is read. */
+export interface ReadOptions {
+  /**
+   * The absolute directory relative file paths resolve against: the config
+   * file's (see `configDirectory`). Paths stay as written when absent.
+   */
+  readonly baseDir?: string;
+}
+
 /** Parses and validates config YAML; throws {@link ConfigError}. */
-export function parseConfig(text: string): Config {
-  return readConfig(parseYaml(text));
+export function parseConfig(text: string, options: ReadOptions = {}): Config {
+  return readConfig(parseYaml(text), options);
 }
 
 /**
@@ -63,8 +72,8 @@ export function parseYaml(text: string): unknown {
 }
 
 /** Validates an already-parsed configuration value. */
-export function readConfig(value: unknown): Config {
-  const root = new Fields("", value);
+export function readConfig(value: unknown, options: ReadOptions = {}): Config {
+  const root = new Fields("", value, options.baseDir);
   const log = root.mapping("log");
   const metrics = root.mapping("metrics");
   const config: Config = {
@@ -148,9 +157,9 @@ function readListener(fields: Fields): ListenerConfig {
     bindAddress: fields.address("bind_address", { allowPortZero: true }) ??
       DEFAULTS.bindAddress,
     tls: {
-      certFile: tls.requiredString("cert_file"),
-      keyFile: tls.requiredString("key_file"),
-      clientCaFile: tls.string("client_ca_file"),
+      certFile: tls.requiredFile("cert_file"),
+      keyFile: tls.requiredFile("key_file"),
+      clientCaFile: tls.file("client_ca_file"),
       minVersion: tls.oneOf("min_version", ["1.2", "1.3"] as const, "1.2"),
     },
     plaintext: fields.oneOf("plaintext", ["reject", "allow"] as const, "reject"),
@@ -169,10 +178,10 @@ export function readBackend(fields: Fields): BackendConfig {
     address: fields.requiredAddress("address"),
     tlsEnabled: fields.boolean("tls_enabled", false),
     tlsVerify: fields.oneOf("tls_verify", VERIFY_MODES, "full"),
-    caFile: fields.string("ca_file"),
+    caFile: fields.file("ca_file"),
     serverName: fields.string("server_name"),
-    certFile: fields.string("cert_file"),
-    keyFile: fields.string("key_file"),
+    certFile: fields.file("cert_file"),
+    keyFile: fields.file("key_file"),
     connectTimeoutMs: fields.duration("connect_timeout", DEFAULTS.connectTimeoutMs),
   };
   if ((backend.certFile === undefined) !== (backend.keyFile === undefined)) {

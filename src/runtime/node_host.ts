@@ -16,6 +16,7 @@ export function nodeHost(args: readonly string[]): Host {
     args,
     readTextFile,
     env,
+    cwd: () => process.cwd(),
     writeErrorLine: (line) => {
       process.stderr.write(line + "\n");
     },

@@ -349,6 +349,8 @@ export interface Host {
    * read it (Deno without `--allow-env`, where asking would prompt or throw).
    */
   env(name: string): string | undefined;
+  /** The working directory, absolute: where relative paths on the command line point. */
+  cwd(): string;
   /** Writes one line to standard error. */
   writeErrorLine(line: string): void;
   /** Writes text to standard output. */

@@ -80,6 +80,44 @@ Deno.test("pgtls exits 2 when a certificate file is missing, naming its key", as
   );
 });
 
+Deno.test("paths in a config file resolve against the file's directory, whatever directory pgtls starts in; errors show them absolute", async () => {
+  const { dir, certs, pg } = await fixture();
+  const home = await Deno.makeTempDir({ dir, prefix: "relative-" });
+  await Deno.mkdir(`${home}/conf/tls`, { recursive: true });
+  await Deno.copyFile(certs.proxy.cert, `${home}/conf/tls/server.crt`);
+  await Deno.copyFile(certs.proxy.key, `${home}/conf/tls/server.key`);
+  await Deno.copyFile(certs.dbCa, `${home}/conf/tls/db-ca.crt`);
+  await Deno.writeTextFile(
+    `${home}/conf/pgtls.yaml`,
+    "proxies:\n  - listener:\n      bind_address: 127.0.0.1:0\n" +
+      "      tls: { cert_file: tls/server.crt, key_file: ./tls/../tls/server.key }\n" +
+      `    backend: { address: 127.0.0.1:${pg.port}, tls_enabled: true, ` +
+      "ca_file: tls/db-ca.crt, server_name: db.pgtls.test }\n",
+  );
+  // A relative --config resolves against the working directory; the paths inside it do not.
+  const checked = await runPgtls(["check", "--config", "conf/pgtls.yaml"], { cwd: home });
+  assertEquals(checked.code, 0, checked.stderr);
+  const pgtls = await spawnPgtls(["--config", `${home}/conf/pgtls.yaml`], 1, undefined, "/");
+  try {
+    const result = await psql(
+      { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" },
+      "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    );
+    assertEquals(result.stdout.trim(), "t");
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+  await Deno.remove(`${home}/conf/tls/db-ca.crt`);
+  const missing = await runPgtls(["check", "--config", "pgtls.yaml"], { cwd: `${home}/conf` });
+  assertEquals(missing.code, 2);
+  assertMatch(
+    missing.stderr,
+    new RegExp(
+      `proxies\\[0\\]\\.backend\\.ca_file: cannot read ${home}/conf/tls/db-ca\\.crt: .*\\(in ${home}/conf/pgtls\\.yaml\\)`,
+    ),
+  );
+});
+
 /** Both `check` and `serve` refuse the config at `path` with exit 2 and say `why`. */
 async function assertRefusedAtLoad(path: string, why: RegExp): Promise<void> {
   for (const command of ["check", "serve"]) {

@@ -27,6 +27,9 @@ class SignalHost implements Host {
   env(): string | undefined {
     return undefined;
   }
+  cwd(): string {
+    return Deno.cwd();
+  }
   writeErrorLine(line: string): void {
     this.lines.push(line);
     if (JSON.parse(line).msg === "listening") this.#early.splice(0).forEach((s) => this.deliver(s));
