@@ -356,13 +356,29 @@ export function transportStream(
   // fails this session, with the engine's error, instead of the process. (A
   // TLS socket whose transport is destroyed only closes, as if the peer had.)
   let secured: tls.TLSSocket | undefined;
+  const fail = (error: unknown) => {
+    if (secured) secured.destroy(asError(error));
+    else stream.destroy(asError(error));
+  };
   const push = (data: Uint8Array | null): boolean => {
     if (stream.destroyed) return false;
     try {
       return stream.push(data);
     } catch (error) {
-      if (secured) secured.destroy(asError(error));
-      else stream.destroy(asError(error));
+      fail(error);
+      return false;
+    }
+  };
+  // The engine reads in a 'data' listener, which runs inside push() only
+  // when the stream flows with nothing buffered; bytes buffered meanwhile
+  // reach it on a later tick, where a throw would be uncaught.
+  const emit = stream.emit.bind(stream);
+  stream.emit = (event: string | symbol, ...args: unknown[]): boolean => {
+    if (event !== "data") return emit(event, ...args);
+    try {
+      return emit(event, ...args);
+    } catch (error) {
+      fail(error);
       return false;
     }
   };
