@@ -18,7 +18,13 @@ import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { formatAddress } from "../config/address.ts";
 import { listenFailure } from "../runtime/errors.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
-import { type ProxyHandle, startProxy } from "../proxy/server.ts";
+import { MAX_CONCURRENT_REFUSALS, type ProxyHandle, startProxy } from "../proxy/server.ts";
+import {
+  descriptorReserve,
+  descriptorWarning,
+  SessionBudget,
+  sessionsAllowed,
+} from "../proxy/descriptor_budget.ts";
 import { type PreparedProxy, prepareProxies } from "../proxy/prepare.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
 import { VERSION } from "../version.ts";
@@ -28,6 +34,7 @@ import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
 import { configWarnings } from "../proxy/config_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
+import { assertListenAddressesFree, sharedListenPort } from "./listen_check.ts";
 import {
   absoluteFlags,
   CHECK_FLAG_SPEC,
@@ -240,12 +247,29 @@ async function serveHolding(
     for (const warning of configWarnings(config.proxies, materials, new Date())) {
       logger.warn(warning.text);
     }
+    const perWorker = file.proxies.reduce(
+      (n, proxy) => n + Math.ceil(proxy.listener.maxConnections / count),
+      0,
+    );
+    const reserve = descriptorReserve(file.proxies.length, MAX_CONCURRENT_REFUSALS);
+    const short = descriptorWarning(host.openFiles(), perWorker, reserve, count);
+    if (short !== null) logger.warn(short);
   }
   const banner = {
     version: VERSION,
     runtime: `${runtime.name} ${runtime.version}`,
     proxies: config.proxies.length,
   };
+  if (role === undefined) {
+    try {
+      await assertListenAddressesFree(runtime, host, config.proxies);
+    } catch (error) {
+      logger.error("could not start", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return ExitCode.Failure;
+    }
+  }
   if (role === undefined && count > 1) {
     // supervise() subscribes to signals before it awaits anything, so none falls between.
     const early = held.release();
@@ -264,10 +288,17 @@ async function serveHolding(
       signalEchoMs: echoMs,
       serveMetrics: config.metrics &&
         ((handler) => serveMetrics(runtime, config.metrics!.listen, handler)),
+      checkPorts: (ports, own) => sharedListenPort(host, config.proxies, ports, own),
     });
   }
 
   const proxies: ProxyHandle[] = [];
+  const budget = new SessionBudget(
+    sessionsAllowed(
+      host.openFiles(),
+      descriptorReserve(config.proxies.length, MAX_CONCURRENT_REFUSALS),
+    ),
+  );
   // A worker counts its own sessions; its supervisor serves every worker's in one scrape.
   const metrics = config.metrics ? new PgtlsMetrics(new Registry()) : undefined;
   let serving = true;
@@ -284,6 +315,7 @@ async function serveHolding(
           reusePort: role?.reusePort,
           meter: metrics?.forProxy(proxy.name),
           shareCancel: role && ((request) => role.shareCancel(i, request)),
+          budget,
         }),
       );
     }
@@ -486,13 +518,15 @@ function waitForShutdown(
     stopping = true;
     onStopping();
     const config = configNow();
-    const active = proxies.reduce((n, p) => n + p.activeSessions(), 0);
-    logger.info("shutting down: no new connections", {
-      signal,
-      sessions: active,
-      shutdown_timeout_ms: config.shutdownTimeoutMs,
-    });
-    Promise.all(proxies.map((p) => p.stop(config.shutdownTimeoutMs))).then(() => {
+    // Logged once the ports are free, so that a new pgtls may bind them (a rolling restart).
+    Promise.all(proxies.map((p) => p.stopAccepting())).then(() => {
+      logger.info("shutting down: no new connections", {
+        signal,
+        sessions: proxies.reduce((n, p) => n + p.activeSessions(), 0),
+        shutdown_timeout_ms: config.shutdownTimeoutMs,
+      });
+      return Promise.all(proxies.map((p) => p.stop(config.shutdownTimeoutMs)));
+    }).then(() => {
       logger.info("stopped");
       unsubscribe.forEach((off) => off());
       finished(cutShort ? ExitCode.Failure : ExitCode.Ok);

@@ -49,6 +49,14 @@ export interface SuperviseOptions {
   readonly serveMetrics?: (
     handler: (request: HttpRequest) => Promise<HttpResponse>,
   ) => Promise<Listener>;
+  /**
+   * With SO_REUSEPORT, once every worker listens: why the bound ports are not
+   * these processes' alone (see `listen_check.ts`), or null.
+   */
+  readonly checkPorts?: (
+    ports: readonly number[],
+    pids: readonly number[],
+  ) => Promise<string | null>;
 }
 
 /** Runs the workers until a signal stops them or one dies; resolves with the exit code. */
@@ -159,6 +167,15 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     }
   }
   const allReady = await Promise.all(workers.map((w) => w.ready)).then(() => true, () => false);
+  const shared = allReady && !stopping && launcher.reusePort && ports !== undefined
+    ? await options.checkPorts?.(ports, [host.pid, ...workers.map((w) => w.pid)])
+    : null;
+  if (shared && !stopping) {
+    logger.error("could not start", { error: shared });
+    failed = true;
+    stopping = true;
+    signalAll("SIGTERM");
+  }
   if (allReady && !stopping) {
     logger.info("pgtls started", {
       ...options.banner,

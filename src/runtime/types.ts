@@ -334,6 +334,19 @@ export interface WorkerLauncher {
   start(init: WorkerInit): WorkerProcess;
 }
 
+/** A process, as the host's process table shows it. */
+export interface ProcessInfo {
+  readonly pid: number;
+  /** Its command line, words joined by spaces; empty when unreadable. */
+  readonly command: string;
+}
+
+/** This process's descriptors: its open-file limit and how many are open. */
+export interface OpenFiles {
+  readonly limit: number;
+  readonly open: number;
+}
+
 /** What the command line needs from the process, beyond sockets. */
 export interface Host {
   /** Command-line arguments after the program (and script) name. */
@@ -351,6 +364,15 @@ export interface Host {
   env(name: string): string | undefined;
   /** The working directory, absolute: where relative paths on the command line point. */
   cwd(): string;
+  /**
+   * The processes listening on TCP `port` that this process may see (Linux);
+   * empty where the host cannot tell.
+   */
+  listeningProcesses(port: number): Promise<readonly ProcessInfo[]>;
+  /** This process's open-file limit and open descriptors, or null where unknown. */
+  openFiles(): OpenFiles | null;
+  /** This process's id. */
+  readonly pid: number;
   /** Writes one line to standard error. */
   writeErrorLine(line: string): void;
   /** Writes text to standard output. */

@@ -97,7 +97,7 @@ Deno.test("paths in a config file resolve against the file's directory, whatever
   // A relative --config resolves against the working directory; the paths inside it do not.
   const checked = await runPgtls(["check", "--config", "conf/pgtls.yaml"], { cwd: home });
   assertEquals(checked.code, 0, checked.stderr);
-  const pgtls = await spawnPgtls(["--config", `${home}/conf/pgtls.yaml`], 1, undefined, "/");
+  const pgtls = await spawnPgtls(["--config", `${home}/conf/pgtls.yaml`], { cwd: "/" });
   try {
     const result = await psql(
       { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" },

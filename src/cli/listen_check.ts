@@ -1,0 +1,83 @@
+/**
+ * Listen addresses belong to one pgtls. With `workers` > 1 every worker binds
+ * its proxies' ports with SO_REUSEPORT, and the kernel would as gladly let a
+ * second, unrelated pgtls (also on SO_REUSEPORT) bind the same port and split
+ * the clients between the two without a word. So, before any worker starts,
+ * each address is bound once without SO_REUSEPORT, which fails while anything
+ * holds it; and once the workers listen, the port's listeners are checked to
+ * be theirs alone, which catches another pgtls that started in between.
+ *
+ * @module
+ */
+
+import type { Host, ProcessInfo, Runtime } from "../runtime/types.ts";
+import type { ProxyConfig } from "../config/types.ts";
+import { formatAddress } from "../config/address.ts";
+import { listenFailure } from "../runtime/errors.ts";
+
+/** How many holders an error names before it says "and N more". */
+const NAMED_HOLDERS = 3;
+
+/** ` (held by pid 123: pgtls serve …)`: who listens on `port`, or "" where the host cannot tell. */
+export async function heldBy(
+  host: Host,
+  port: number,
+  own: readonly number[] = [],
+): Promise<string> {
+  const holders = (await host.listeningProcesses(port)).filter((p) => !own.includes(p.pid));
+  return holders.length === 0 ? "" : ` (held by ${describe(holders)})`;
+}
+
+function describe(holders: readonly ProcessInfo[]): string {
+  const named = holders.slice(0, NAMED_HOLDERS).map((p) =>
+    p.command ? `pid ${p.pid}: ${p.command}` : `pid ${p.pid}`
+  );
+  const more = holders.length - named.length;
+  return named.join("; ") + (more > 0 ? `; and ${more} more` : "");
+}
+
+/**
+ * Binds every fixed listen address once, alone, and lets it go: throws
+ * naming the proxy, the address and who holds it when any is taken.
+ */
+export async function assertListenAddressesFree(
+  runtime: Runtime,
+  host: Host,
+  proxies: readonly ProxyConfig[],
+): Promise<void> {
+  for (const proxy of proxies) {
+    const address = proxy.listener.bindAddress;
+    if (address.port === 0) continue;
+    try {
+      const probe = await runtime.listen(address, { keepAliveMs: 0 }, (conn) => conn.close());
+      await probe.close();
+    } catch (error) {
+      throw new Error(
+        `proxy ${proxy.name}: listener.bind_address ${formatAddress(address)}: ${
+          listenFailure(error, address.port)
+        }${await heldBy(host, address.port)}`,
+      );
+    }
+  }
+}
+
+/**
+ * Once every worker listens: the first port any process outside `own`
+ * also listens on, described, or null when the ports are `own`'s alone (or
+ * the host cannot tell).
+ */
+export async function sharedListenPort(
+  host: Host,
+  proxies: readonly ProxyConfig[],
+  ports: readonly number[],
+  own: readonly number[],
+): Promise<string | null> {
+  for (const [i, port] of ports.entries()) {
+    const strangers = await heldBy(host, port, own);
+    if (strangers === "") continue;
+    const name = proxies[i]?.name ?? `proxy${i}`;
+    return `proxy ${name}: port ${port} is also listened on by another process${strangers}: ` +
+      "two processes on one port split its clients between them";
+  }
+  return null;
+}

@@ -1,0 +1,46 @@
+import { assertEquals } from "../helpers/assert.ts";
+import { heldBy, sharedListenPort } from "../../src/cli/listen_check.ts";
+import type { Host, ProcessInfo } from "../../src/runtime/types.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+
+/** A host whose process table lists `table` as listening on every port. */
+function hostListing(table: readonly ProcessInfo[]): Host {
+  return { listeningProcesses: () => Promise.resolve(table) } as unknown as Host;
+}
+
+const PROXIES = parseConfig(
+  "proxies:\n  - name: front\n    listener: { tls: { cert_file: c, key_file: k } }\n" +
+    "    backend: { address: 127.0.0.1:5432 }\n",
+).proxies;
+
+Deno.test("heldBy() names holders by pid and command line, leaving out this pgtls's own", async () => {
+  const table = [
+    { pid: 10, command: "pgtls serve --config a.yaml" },
+    { pid: 11, command: "" },
+    { pid: 12, command: "me" },
+  ];
+  assertEquals(
+    await heldBy(hostListing(table), 6432, [12]),
+    " (held by pid 10: pgtls serve --config a.yaml; pid 11)",
+  );
+  assertEquals(await heldBy(hostListing([]), 6432), "");
+});
+
+Deno.test("heldBy() names three holders and counts the rest", async () => {
+  const table = [1, 2, 3, 4, 5].map((pid) => ({ pid, command: "x" }));
+  assertEquals(
+    await heldBy(hostListing(table), 6432),
+    " (held by pid 1: x; pid 2: x; pid 3: x; and 2 more)",
+  );
+});
+
+Deno.test("sharedListenPort() is null while only the workers listen, and names a stranger that joined", async () => {
+  const workers = [{ pid: 20, command: "w" }, { pid: 21, command: "w" }];
+  assertEquals(await sharedListenPort(hostListing(workers), PROXIES, [6432], [1, 20, 21]), null);
+  const joined = [...workers, { pid: 99, command: "pgtls serve --config other.yaml" }];
+  assertEquals(
+    await sharedListenPort(hostListing(joined), PROXIES, [6432], [1, 20, 21]),
+    "proxy front: port 6432 is also listened on by another process (held by pid 99: pgtls serve " +
+      "--config other.yaml): two processes on one port split its clients between them",
+  );
+});
