@@ -13,7 +13,7 @@
 import type { Host, ProcessInfo, Runtime } from "../runtime/types.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
-import { listenFailure } from "../runtime/errors.ts";
+import { errorCode, listenFailure } from "../runtime/errors.ts";
 
 /** How many holders an error names before it says "and N more". */
 const NAMED_HOLDERS = 3;
@@ -37,26 +37,47 @@ function describe(holders: readonly ProcessInfo[]): string {
 }
 
 /**
+ * How long a taken address is tried again before pgtls gives up: a pgtls
+ * told to stop frees its ports within milliseconds, so a rolling restart may
+ * start the new one at the same moment (`systemctl stop --no-block` and
+ * `start`); anything that still holds the port after this is not leaving.
+ */
+export const LISTEN_PATIENCE_MS = 3000;
+
+/** Between two tries of a taken address. */
+const LISTEN_RETRY_MS = 100;
+
+/**
  * Binds every fixed listen address once, alone, and lets it go: throws
- * naming the proxy, the address and who holds it when any is taken.
+ * naming the proxy, the address and who holds it when any is still taken
+ * after `patienceMs`.
  */
 export async function assertListenAddressesFree(
   runtime: Runtime,
   host: Host,
   proxies: readonly ProxyConfig[],
+  patienceMs = LISTEN_PATIENCE_MS,
 ): Promise<void> {
+  const deadline = Date.now() + patienceMs;
   for (const proxy of proxies) {
     const address = proxy.listener.bindAddress;
     if (address.port === 0) continue;
-    try {
-      const probe = await runtime.listen(address, { keepAliveMs: 0 }, (conn) => conn.close());
-      await probe.close();
-    } catch (error) {
-      throw new Error(
-        `proxy ${proxy.name}: listener.bind_address ${formatAddress(address)}: ${
-          listenFailure(error, address.port)
-        }${await heldBy(host, address.port)}`,
-      );
+    for (;;) {
+      try {
+        const probe = await runtime.listen(address, { keepAliveMs: 0 }, (conn) => conn.close());
+        await probe.close();
+        break;
+      } catch (error) {
+        if (errorCode(error) === "EADDRINUSE" && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, LISTEN_RETRY_MS));
+          continue;
+        }
+        throw new Error(
+          `proxy ${proxy.name}: listener.bind_address ${formatAddress(address)}: ${
+            listenFailure(error, address.port)
+          }${await heldBy(host, address.port)}`,
+        );
+      }
     }
   }
 }

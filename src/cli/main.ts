@@ -35,6 +35,7 @@ import { formatProbe, probeFailed } from "./probe_report.ts";
 import { configWarnings } from "../proxy/config_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
 import { assertListenAddressesFree, sharedListenPort } from "./listen_check.ts";
+import { health } from "./health.ts";
 import {
   absoluteFlags,
   CHECK_FLAG_SPEC,
@@ -56,6 +57,11 @@ export async function main(runtime: Runtime, host: Host): Promise<number> {
         return await serve(runtime, host, rest);
       case "check":
         return await check(runtime, host, rest);
+      case "health":
+        if (rest.length > 1) {
+          throw new UsageError("health takes one URL at most (try pgtls --help)");
+        }
+        return await health(host, rest[0]);
       case "--version":
       case "-V":
       case "version":

@@ -1,6 +1,6 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { heldBy, sharedListenPort } from "../../src/cli/listen_check.ts";
-import type { Host, ProcessInfo } from "../../src/runtime/types.ts";
+import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
+import { assertListenAddressesFree, heldBy, sharedListenPort } from "../../src/cli/listen_check.ts";
+import type { Host, ProcessInfo, Runtime } from "../../src/runtime/types.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 
 /** A host whose process table lists `table` as listening on every port. */
@@ -43,4 +43,38 @@ Deno.test("sharedListenPort() is null while only the workers listen, and names a
     "proxy front: port 6432 is also listened on by another process (held by pid 99: pgtls serve " +
       "--config other.yaml): two processes on one port split its clients between them",
   );
+});
+
+/** A runtime whose listen fails with EADDRINUSE `busy` times, then binds. */
+function runtimeBusyFor(busy: number): { runtime: Runtime; tries: () => number } {
+  let tries = 0;
+  const runtime = {
+    listen: () => {
+      tries++;
+      if (tries <= busy) {
+        return Promise.reject(Object.assign(new Error("in use"), { code: "EADDRINUSE" }));
+      }
+      return Promise.resolve({ address: { host: "127.0.0.1", port: 6432 }, close: async () => {} });
+    },
+  } as unknown as Runtime;
+  return { runtime, tries: () => tries };
+}
+
+const FIXED = parseConfig(
+  "proxies:\n  - listener: { bind_address: 127.0.0.1:6432, tls: { cert_file: c, key_file: k } }\n" +
+    "    backend: { address: 127.0.0.1:5432 }\n",
+).proxies;
+
+Deno.test("assertListenAddressesFree() waits for a port being released (a rolling restart), then gives up naming it", async () => {
+  const releasing = runtimeBusyFor(2);
+  await assertListenAddressesFree(releasing.runtime, hostListing([]), FIXED, 5_000);
+  assertEquals(releasing.tries(), 3);
+  const held = runtimeBusyFor(Number.POSITIVE_INFINITY);
+  const table = [{ pid: 7, command: "pgtls serve" }];
+  await assertRejects(
+    () => assertListenAddressesFree(held.runtime, hostListing(table), FIXED, 250),
+    Error,
+    "proxy main: listener.bind_address 127.0.0.1:6432: address already in use (held by pid 7: pgtls serve)",
+  );
+  assert(held.tries() >= 2, `tried ${held.tries()} times`);
 });
