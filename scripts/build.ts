@@ -18,11 +18,19 @@
  */
 
 import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
 import { denoV8Flag } from "../src/runtime/v8_flags.ts";
 
-const root = new URL("../", import.meta.url).pathname;
-const bin = `${root}node_modules/.bin`;
+// A file path on every platform (a URL's pathname is /D:/… on Windows).
+const root = fileURLToPath(new URL("../", import.meta.url));
 const entry = `${root}src/cli/bin.ts`;
+/**
+ * The programs themselves, not npm's node_modules/.bin shims (shell scripts,
+ * and .cmd files on Windows, which Deno.Command does not run): the bun
+ * package's binary is bun.exe on every platform, and deno is this process.
+ */
+const bun = `${root}node_modules/bun/bin/bun.exe`;
+const deno = Deno.execPath();
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -35,13 +43,23 @@ const { values } = parseArgs({
   },
 });
 
-/** The platforms releases are built for: Bun's target and Deno's, and the file suffix. */
+/**
+ * The platforms releases are built for: Bun's target and Deno's, and the
+ * file suffix. x64 takes Bun's baseline runtime: its default one needs AVX2,
+ * which older CPUs, some virtual machines' CPU models and Rosetta 2 lack
+ * (the illegal instruction would kill pgtls at start). BoringSSL picks its
+ * own code for the CPU at run time either way.
+ */
 const PLATFORMS: Record<string, { bun: string; deno: string; suffix: string }> = {
-  "linux-x64": { bun: "bun-linux-x64", deno: "x86_64-unknown-linux-gnu", suffix: "" },
+  "linux-x64": { bun: "bun-linux-x64-baseline", deno: "x86_64-unknown-linux-gnu", suffix: "" },
   "linux-arm64": { bun: "bun-linux-arm64", deno: "aarch64-unknown-linux-gnu", suffix: "" },
-  "macos-x64": { bun: "bun-darwin-x64", deno: "x86_64-apple-darwin", suffix: "" },
+  "macos-x64": { bun: "bun-darwin-x64-baseline", deno: "x86_64-apple-darwin", suffix: "" },
   "macos-arm64": { bun: "bun-darwin-arm64", deno: "aarch64-apple-darwin", suffix: "" },
-  "windows-x64": { bun: "bun-windows-x64", deno: "x86_64-pc-windows-msvc", suffix: ".exe" },
+  "windows-x64": {
+    bun: "bun-windows-x64-baseline",
+    deno: "x86_64-pc-windows-msvc",
+    suffix: ".exe",
+  },
 };
 
 const DENORT_HINT = "deno compile downloads its runtime (denort) from dl.deno.land; without " +
@@ -114,7 +132,7 @@ async function step(
 }
 
 async function bundle(): Promise<void> {
-  await step("dist/pgtls.mjs (Node.js bundle)", `${bin}/bun`, [
+  await step("dist/pgtls.mjs (Node.js bundle)", bun, [
     "build",
     entry,
     "--target=node",
@@ -134,14 +152,14 @@ async function release(name: string): Promise<void> {
   }
   await Deno.mkdir(`${root}dist/release`, { recursive: true });
   const bunOutput = `${root}dist/release/pgtls-${name}${platform.suffix}`;
-  await step(`${bunOutput} (bun build --compile)`, `${bin}/bun`, [
+  await step(`${bunOutput} (bun build --compile)`, bun, [
     ...bunCompileArgs(platform.bun, bunOutput),
   ]);
   if (values.deno) {
     const denoOutput = `${root}dist/release/pgtls-deno-${name}${platform.suffix}`;
     await step(
       `${denoOutput} (deno compile)`,
-      `${bin}/deno`,
+      deno,
       denoCompileArgs(platform.deno, denoOutput),
       Deno.env.get("DENORT_BIN") ? undefined : DENORT_HINT,
     );
@@ -157,7 +175,7 @@ if (values.platform !== undefined) {
     if (!values["bundle-only"]) {
       await step(
         "dist/pgtls (bun build --compile)",
-        `${bin}/bun`,
+        bun,
         bunCompileArgs(undefined, `${root}dist/pgtls`),
       );
     }
@@ -165,7 +183,7 @@ if (values.platform !== undefined) {
   if (values.deno || values["deno-only"]) {
     await step(
       "deno compile",
-      `${bin}/deno`,
+      deno,
       denoCompileArgs(values.target, values.output ?? `${root}dist/pgtls-deno`),
       Deno.env.get("DENORT_BIN") ? undefined : DENORT_HINT,
     );

@@ -10,21 +10,27 @@
  * @module
  */
 
-import type { Host, ProcessInfo, Runtime } from "../runtime/types.ts";
-import type { ProxyConfig } from "../config/types.ts";
+import type { Endpoint, Host, ProcessInfo, Runtime } from "../runtime/types.ts";
+import type { Config, ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
 import { errorCode, listenFailure } from "../runtime/errors.ts";
 
 /** How many holders an error names before it says "and N more". */
 const NAMED_HOLDERS = 3;
 
-/** ` (held by pid 123: pgtls serve …)`: who listens on `port`, or "" where the host cannot tell. */
+/**
+ * ` (held by pid 123: pgtls serve …)`: who listens on `address`, leaving out
+ * `own`, or "" where the host cannot tell.
+ */
 export async function heldBy(
   host: Host,
-  port: number,
+  address: Endpoint,
   own: readonly number[] = [],
 ): Promise<string> {
-  const holders = (await host.listeningProcesses(port)).filter((p) => !own.includes(p.pid));
+  const holders = await host.listeningProcesses(address.port, {
+    host: address.host,
+    exclude: own,
+  });
   return holders.length === 0 ? "" : ` (held by ${describe(holders)})`;
 }
 
@@ -47,20 +53,37 @@ export const LISTEN_PATIENCE_MS = 3000;
 /** Between two tries of a taken address. */
 const LISTEN_RETRY_MS = 100;
 
+/** An address pgtls is about to listen on, and how errors name it. */
+export interface ListenAddress {
+  /** What an error says before the address, e.g. `proxy main: listener.bind_address `. */
+  readonly label: string;
+  readonly address: Endpoint;
+}
+
+/** Every address a configuration listens on: each proxy's, and the metrics endpoint's. */
+export function listenAddresses(config: Config): ListenAddress[] {
+  const addresses = config.proxies.map((proxy) => ({
+    label: `proxy ${proxy.name}: listener.bind_address `,
+    address: proxy.listener.bindAddress,
+  }));
+  if (config.metrics) {
+    addresses.push({ label: "metrics.listen: cannot listen on ", address: config.metrics.listen });
+  }
+  return addresses;
+}
+
 /**
- * Binds every fixed listen address once, alone, and lets it go: throws
- * naming the proxy, the address and who holds it when any is still taken
- * after `patienceMs`.
+ * Binds every fixed address once, alone, and lets it go: throws naming the
+ * address and who holds it when any is still taken after `patienceMs`.
  */
 export async function assertListenAddressesFree(
   runtime: Runtime,
   host: Host,
-  proxies: readonly ProxyConfig[],
+  addresses: readonly ListenAddress[],
   patienceMs = LISTEN_PATIENCE_MS,
 ): Promise<void> {
   const deadline = Date.now() + patienceMs;
-  for (const proxy of proxies) {
-    const address = proxy.listener.bindAddress;
+  for (const { label, address } of addresses) {
     if (address.port === 0) continue;
     for (;;) {
       try {
@@ -73,9 +96,10 @@ export async function assertListenAddressesFree(
           continue;
         }
         throw new Error(
-          `proxy ${proxy.name}: listener.bind_address ${formatAddress(address)}: ${
-            listenFailure(error, address.port)
-          }${await heldBy(host, address.port)}`,
+          `${label}${formatAddress(address)}: ${listenFailure(error, address.port)}${await heldBy(
+            host,
+            address,
+          )}`,
         );
       }
     }
@@ -94,11 +118,14 @@ export async function sharedListenPort(
   own: readonly number[],
 ): Promise<string | null> {
   for (const [i, port] of ports.entries()) {
-    const strangers = await heldBy(host, port, own);
+    const address = { host: proxies[i]?.listener.bindAddress.host ?? "0.0.0.0", port };
+    const strangers = await heldBy(host, address, own);
     if (strangers === "") continue;
     const name = proxies[i]?.name ?? `proxy${i}`;
-    return `proxy ${name}: port ${port} is also listened on by another process${strangers}: ` +
-      "two processes on one port split its clients between them";
+    return `proxy ${name}: ${
+      formatAddress(address)
+    } is also listened on by another process${strangers}: ` +
+      "two processes on one address split its clients between them";
   }
   return null;
 }

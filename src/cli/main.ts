@@ -34,7 +34,7 @@ import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
 import { configWarnings } from "../proxy/config_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
-import { assertListenAddressesFree, sharedListenPort } from "./listen_check.ts";
+import { assertListenAddressesFree, listenAddresses, sharedListenPort } from "./listen_check.ts";
 import { health } from "./health.ts";
 import {
   absoluteFlags,
@@ -61,7 +61,7 @@ export async function main(runtime: Runtime, host: Host): Promise<number> {
         if (rest.length > 1) {
           throw new UsageError("health takes one URL at most (try pgtls --help)");
         }
-        return await health(host, rest[0]);
+        return await health(runtime, host, rest[0]);
       case "--version":
       case "-V":
       case "version":
@@ -138,7 +138,7 @@ async function loadConfig(host: Host, flags: ServeFlags, reloading = false) {
     }
   }
   try {
-    return resolveConfig(flags, text, host.cwd());
+    return resolveConfig(flags, text, () => host.cwd());
   } catch (error) {
     if (error instanceof ConfigError && flags.config !== undefined) {
       throw error.inFile(flags.config);
@@ -183,7 +183,7 @@ function prepareAll(
 }
 
 async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
-  const flags = absoluteFlags(parseCheckFlags(args), host.cwd());
+  const flags = absoluteFlags(parseCheckFlags(args), () => host.cwd());
   if (flags.help) {
     host.writeOut(CHECK_HELP);
     return ExitCode.Ok;
@@ -210,7 +210,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
 }
 
 async function serve(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
-  const flags = absoluteFlags(parseFlags(args), host.cwd());
+  const flags = absoluteFlags(parseFlags(args), () => host.cwd());
   if (flags.help) {
     host.writeOut(SERVE_HELP);
     return ExitCode.Ok;
@@ -232,6 +232,8 @@ async function serveHolding(
   held: { release(): HeldSignals },
 ): Promise<number> {
   const { config: file, ephemeralCertificate } = await loadConfig(host, flags);
+  // Read once: the start-up warning and the session budget must agree.
+  const files = host.openFiles();
   const echoMs = signalEchoMs(host.env(SIGNAL_ECHO_ENV));
   const role = host.worker;
   const count = role?.count ?? workerCount(host, file, flags.config);
@@ -258,7 +260,7 @@ async function serveHolding(
       0,
     );
     const reserve = descriptorReserve(file.proxies.length, MAX_CONCURRENT_REFUSALS);
-    const short = descriptorWarning(host.openFiles(), perWorker, reserve, count);
+    const short = descriptorWarning(files, perWorker, reserve, count);
     if (short !== null) logger.warn(short);
   }
   const banner = {
@@ -268,7 +270,7 @@ async function serveHolding(
   };
   if (role === undefined) {
     try {
-      await assertListenAddressesFree(runtime, host, config.proxies);
+      await assertListenAddressesFree(runtime, host, listenAddresses(config));
     } catch (error) {
       logger.error("could not start", {
         error: error instanceof Error ? error.message : String(error),
@@ -301,7 +303,7 @@ async function serveHolding(
   const proxies: ProxyHandle[] = [];
   const budget = new SessionBudget(
     sessionsAllowed(
-      host.openFiles(),
+      files,
       descriptorReserve(config.proxies.length, MAX_CONCURRENT_REFUSALS),
     ),
   );
@@ -362,19 +364,26 @@ async function serveHolding(
     });
   };
   const stopReloading = host.onSignal("SIGHUP", reload);
+  // The metrics port is freed with the proxies' ports: a new pgtls takes both (a rolling restart).
+  let metricsClosed: Promise<void> | undefined;
+  const closeMetrics = () =>
+    metricsListener ? metricsClosed ??= metricsListener.close() : Promise.resolve();
   const shutdown = waitForShutdown(
     host,
     logger,
     () => current,
     proxies,
-    () => serving = false,
+    () => {
+      serving = false;
+      return closeMetrics();
+    },
     echoMs,
   );
   const early = held.release();
   if (early.stop !== null) shutdown.stop(early.stop);
   else if (early.reload) reload();
   const code = await shutdown.done;
-  await metricsListener?.close();
+  await closeMetrics();
   stopReloading();
   return code;
 }
@@ -496,8 +505,11 @@ function waitForShutdown(
   /** The configuration in use when the signal comes (reloads may change shutdown_timeout). */
   configNow: () => Config,
   proxies: readonly ProxyHandle[],
-  /** Called once the first signal arrives, before sessions drain. */
-  onStopping: () => void,
+  /**
+   * Called once the first signal arrives, before sessions drain: it frees
+   * what else the process listens on (the metrics endpoint).
+   */
+  onStopping: () => Promise<void>,
   echoMs: number,
 ): { done: Promise<number>; stop(signal: string): void } {
   let finished = (_code: number) => {};
@@ -522,10 +534,9 @@ function waitForShutdown(
       return;
     }
     stopping = true;
-    onStopping();
     const config = configNow();
     // Logged once the ports are free, so that a new pgtls may bind them (a rolling restart).
-    Promise.all(proxies.map((p) => p.stopAccepting())).then(() => {
+    Promise.all([onStopping(), ...proxies.map((p) => p.stopAccepting())]).then(() => {
       logger.info("shutting down: no new connections", {
         signal,
         sessions: proxies.reduce((n, p) => n + p.activeSessions(), 0),

@@ -67,6 +67,10 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   let failed = false;
   const signalAll = (signal: HostSignal) => workers.forEach((w) => w.signal(signal));
   const signals = new StopSignals(options.signalEchoMs);
+  let metricsListener: Listener | undefined;
+  let metricsClosed: Promise<void> | undefined;
+  const closeMetrics = () =>
+    metricsListener ? metricsClosed ??= metricsListener.close() : Promise.resolve();
 
   const onSignal = (signal: HostSignal) => () => {
     if (signals.isEcho()) {
@@ -85,6 +89,8 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       shutdown_timeout_ms: options.shutdownTimeoutMs,
     });
     signalAll(signal);
+    // Freed with the workers' ports, for a new pgtls to take (a rolling restart).
+    void closeMetrics();
   };
   const unsubscribe = [
     host.onSignal("SIGTERM", onSignal("SIGTERM")),
@@ -135,7 +141,6 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   };
 
   // Bound before any worker starts, so that a port in use fails at once, as it does without workers.
-  let metricsListener: Listener | undefined;
   if (options.serveMetrics) {
     const scrape = async () => {
       const answers = await Promise.all(workers.map((w) => w.metrics(WORKER_SCRAPE_TIMEOUT_MS)));
@@ -185,7 +190,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     });
   }
   await Promise.all(watched);
-  await metricsListener?.close();
+  await closeMetrics();
   unsubscribe.forEach((off) => off());
   if (failed) return 1;
   logger.info("stopped");

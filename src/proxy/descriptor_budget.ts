@@ -15,11 +15,12 @@ export const DESCRIPTORS_PER_SESSION = 2;
 
 /**
  * Descriptors kept beyond sessions and those open at start: each proxy's
- * listener and its refusals in flight (see `server.ts`), plus metrics
- * scrapes, reloads reading files, and the runtime's own growth.
+ * listener and its refusals in flight (see `server.ts`; two each, as a
+ * refused session still forwards a cancel), plus metrics scrapes, reloads
+ * reading files, cancels other workers hand over, and the runtime's own growth.
  */
 export function descriptorReserve(proxies: number, refusalsPerProxy: number): number {
-  return 64 + proxies * (1 + refusalsPerProxy);
+  return 64 + proxies * (1 + DESCRIPTORS_PER_SESSION * refusalsPerProxy);
 }
 
 /** Sessions the limit leaves room for; unbounded where the limit is unknown. */

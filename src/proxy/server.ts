@@ -7,7 +7,7 @@
 import type { Endpoint, Runtime, SocketOptions, TcpConn } from "../runtime/types.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
-import { listenFailure } from "../runtime/errors.ts";
+import { errorCode, listenFailure } from "../runtime/errors.ts";
 import type { SessionBudget } from "./descriptor_budget.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { Logger } from "../observe/log.ts";
@@ -118,25 +118,37 @@ export async function startProxy(options: {
 
   let descriptorLimitLogged = Number.NEGATIVE_INFINITY;
   let refusedUnlogged = 0;
-  /** At the open-file limit: counted, and logged at most every DESCRIPTOR_LIMIT_LOG_MS. */
-  const atDescriptorLimit = (allowed: number) => {
+  /**
+   * A client refused for want of descriptors: counted, and logged at most
+   * every DESCRIPTOR_LIMIT_LOG_MS with how many there were since.
+   */
+  const atDescriptorLimit = (why: string, fields: Record<string, string | number>) => {
     meter?.descriptorLimitReached();
     refusedUnlogged++;
     if (Date.now() - descriptorLimitLogged < DESCRIPTOR_LIMIT_LOG_MS) return;
     descriptorLimitLogged = Date.now();
-    logger.error("refusing clients: the open-file limit allows no more sessions", {
-      proxy: config.name,
-      sessions_allowed: allowed,
-      refused: refusedUnlogged,
-    });
+    logger.error(why, { proxy: config.name, ...fields, refused: refusedUnlogged });
     refusedUnlogged = 0;
+  };
+  /** What the runtime could not accept (where it says): out of descriptors, or the peer gone. */
+  const onAcceptError = (error: Error) => {
+    const code = errorCode(error) ?? "unknown";
+    if (code === "EMFILE" || code === "ENFILE") {
+      atDescriptorLimit("could not accept a client: out of file descriptors", { code });
+    } else {
+      logger.debug("could not accept a client", { proxy: config.name, error: error.message });
+    }
   };
 
   const onConnection = (conn: TcpConn) => {
     if (!accepting) return drop(conn);
     const budget = options.budget;
     const overBudget = budget?.full === true;
-    if (overBudget) atDescriptorLimit(budget.allowed);
+    if (overBudget) {
+      atDescriptorLimit("refusing clients: the open-file limit allows no more sessions", {
+        sessions_allowed: budget.allowed,
+      });
+    }
     const full = overBudget || sessions.size >= config.listener.maxConnections;
     if (full && refusals.size >= MAX_CONCURRENT_REFUSALS) return drop(conn);
     const id = nextSessionId++;
@@ -184,7 +196,7 @@ export async function startProxy(options: {
 
   const listener = await runtime.listen(
     config.listener.bindAddress,
-    { ...socketOptions, reusePort: options.reusePort },
+    { ...socketOptions, reusePort: options.reusePort, onAcceptError },
     onConnection,
   ).catch((error: unknown) => {
     throw new Error(

@@ -268,8 +268,8 @@ export function listenNode(
     const listenOptions: net.ListenOptions = { host: address.host, port: address.port, ...shared };
     server.listen(listenOptions, () => {
       server.off("error", reject);
-      // Accept errors (EMFILE, ECONNABORTED) must not crash the process.
-      server.on("error", () => {});
+      // Accept errors (EMFILE, ECONNABORTED) must not crash the process; the caller hears of them.
+      server.on("error", (error: Error) => options.onAcceptError?.(error));
       const bound = server.address() as net.AddressInfo;
       resolve({
         address: { host: bound.address, port: bound.port },

@@ -188,6 +188,11 @@ export interface ListenOptions extends SocketOptions {
    * it (see {@link WorkerLauncher.reusePort}).
    */
   readonly reusePort?: boolean;
+  /**
+   * Told of a connection the runtime could not accept (EMFILE, ENFILE), where
+   * it says so: `node:net` on Node.js and Deno does; Bun's listener does not.
+   */
+  readonly onAcceptError?: (error: Error) => void;
 }
 
 /** A bound listening socket. */
@@ -365,10 +370,14 @@ export interface Host {
   /** The working directory, absolute: where relative paths on the command line point. */
   cwd(): string;
   /**
-   * The processes listening on TCP `port` that this process may see (Linux);
-   * empty where the host cannot tell.
+   * The processes listening on TCP `port` that this process may see (Linux),
+   * where they would take connections for `host` (any address when absent),
+   * leaving out `exclude`; empty where the host cannot tell.
    */
-  listeningProcesses(port: number): Promise<readonly ProcessInfo[]>;
+  listeningProcesses(
+    port: number,
+    options?: { readonly host?: string; readonly exclude?: readonly number[] },
+  ): Promise<readonly ProcessInfo[]>;
   /** This process's open-file limit and open descriptors, or null where unknown. */
   openFiles(): OpenFiles | null;
   /** This process's id. */

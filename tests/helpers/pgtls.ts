@@ -117,15 +117,19 @@ export function proxyConfig(
 /** How long a CLI run may take before it is stopped (SIGTERM), so a regression fails, not hangs. */
 const CLI_RUN_LIMIT_MS = 60_000;
 
-/** Runs pgtls with `args` as it is (in `cwd`, when given), for CLI tests. */
+/**
+ * Runs pgtls with `args` as it is (in `cwd`, with `env` added, when given),
+ * for CLI tests.
+ */
 export async function runPgtls(
   args: readonly string[],
-  options: { readonly cwd?: string } = {},
+  options: { readonly cwd?: string; readonly env?: Record<string, string> } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const [command, base] = pgtlsCommand();
   const output = await new Deno.Command(command, {
     args: [...base, ...args],
     cwd: options.cwd,
+    env: options.env,
     signal: AbortSignal.timeout(CLI_RUN_LIMIT_MS),
     stdin: "null",
     stdout: "piped",

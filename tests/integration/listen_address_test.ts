@@ -27,12 +27,27 @@ async function configOn(port: number, workers: number, name: string): Promise<st
   return path;
 }
 
-/** pgtls on 127.0.0.1:`port` with `workers`, once every worker listens. */
-async function holder(port: number, workers: number): Promise<PgtlsProcess> {
+/**
+ * pgtls on `host`:`port` with `workers` (and its metrics endpoint on
+ * 127.0.0.1:`metricsPort`, when given), once every worker listens.
+ */
+async function holder(
+  port: number,
+  workers: number,
+  options: { host?: string; metricsPort?: number } = {},
+): Promise<PgtlsProcess> {
   const { dir, certs, pg } = await fixture();
   const proxy = proxyConfig(certs, pg.port, false);
-  (proxy.listener as Record<string, unknown>).bind_address = `127.0.0.1:${port}`;
-  const pgtls = await startPgtls(dir, { workers, shutdown_timeout: "60s", proxies: [proxy] });
+  (proxy.listener as Record<string, unknown>).bind_address = `${
+    options.host ?? "127.0.0.1"
+  }:${port}`;
+  const metrics = options.metricsPort ? { listen: `127.0.0.1:${options.metricsPort}` } : undefined;
+  const pgtls = await startPgtls(dir, {
+    workers,
+    shutdown_timeout: "60s",
+    ...(metrics ? { metrics } : {}),
+    proxies: [proxy],
+  });
   if (workers > 1) await pgtls.waitForLog((l) => l.msg === "pgtls started");
   return pgtls;
 }
@@ -67,11 +82,33 @@ for (const [first, second] of [[2, 2], [2, 1], [1, 2]] as const) {
   });
 }
 
+Deno.test("two pgtls with workers share a port on two addresses, which SO_REUSEPORT does not split", async () => {
+  const port = freePort();
+  const first = await holder(port, 2, { host: "127.0.0.1" });
+  try {
+    const second = await holder(port, 2, { host: "127.0.0.2" });
+    try {
+      assertEquals(await selectOne(port), "1");
+      assert(
+        !second.logs.some((l) => l.msg === "could not start"),
+        JSON.stringify(second.logs.filter((l) => l.level === "error")),
+      );
+    } finally {
+      assertEquals(await second.stop(), 0);
+    }
+  } finally {
+    assertEquals(await first.stop(), 0);
+  }
+});
+
 for (const workers of [1, 2]) {
-  Deno.test(`a rolling restart with ${workers} worker(s): SIGTERM frees the port at once, and a new pgtls serves on it while the old one drains`, async () => {
+  Deno.test(`a rolling restart with ${workers} worker(s): SIGTERM frees the ports (metrics too) at once, and a new pgtls serves on them while the old one drains`, async () => {
     const port = freePort();
+    const metricsPort = freePort();
     const { certs } = await fixture();
-    const old = await holder(port, workers);
+    const old = await holder(port, workers, { metricsPort });
+    let oldExited = false;
+    old.status.then(() => oldExited = true);
     let fresh: PgtlsProcess | undefined;
     const idle = await openIdleSession(port, certs.proxyCa);
     try {
@@ -79,14 +116,12 @@ for (const workers of [1, 2]) {
       // Each process that listened logs this once its ports are free.
       const freed = (l: { msg: string }) => l.msg === "shutting down: no new connections";
       await settle(() => old.logs.filter(freed).length, (n) => n === workers, 15_000);
-      fresh = await holder(port, workers);
+      fresh = await holder(port, workers, { metricsPort });
       assertEquals(await selectOne(port), "1");
+      const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      assertEquals([health.status, await health.text()], [200, "ok\n"], "the new one's endpoint");
       // The old one is still draining: its session is open and shutdown_timeout is a minute.
-      const state = await Promise.race([
-        old.status.then(() => "exited"),
-        Promise.resolve("running"),
-      ]);
-      assertEquals(state, "running");
+      assertEquals(oldExited, false, "the old pgtls is still draining");
     } finally {
       idle.close();
       assertEquals((await old.status).code, 0);

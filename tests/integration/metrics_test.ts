@@ -70,8 +70,11 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
 
     const health = await fetch(`${base}/healthz`);
     assertEquals([health.status, await health.text()], [200, "ok\n"]);
-    // The same through pgtls's own client, for images with no other.
-    const asked = await runPgtls(["health", `${base}/healthz`]);
+    // The same through pgtls's own client, for images with no other; a proxy
+    // from the environment (here one that is not there) is not used.
+    const asked = await runPgtls(["health", `${base}/healthz`], {
+      env: { HTTP_PROXY: "http://127.0.0.1:9", http_proxy: "http://127.0.0.1:9" },
+    });
     assertEquals([asked.code, asked.stdout], [0, `ok: ${base}/healthz: ok\n`]);
     const missing = await fetch(`${base}/nope`);
     await missing.body?.cancel();

@@ -17,8 +17,8 @@ Deno.test("sessionsAllowed() leaves two descriptors a session after what is open
 });
 
 Deno.test("descriptorReserve() grows with each proxy's listener and refusals in flight", () => {
-  assertEquals(descriptorReserve(1, 32), 97);
-  assertEquals(descriptorReserve(3, 32), 163);
+  assertEquals(descriptorReserve(1, 32), 129);
+  assertEquals(descriptorReserve(3, 32), 259);
 });
 
 Deno.test("descriptorWarning() is null when the limit has room, and gives every number when it does not", () => {
