@@ -27,7 +27,7 @@ async function material(
   const backends = new Map(
     [proxy.backend, ...proxy.routes.map((r) => r.backend)].map((b) => [b, { caPem }]),
   );
-  return { listener: { certPem, keyPem }, backends };
+  return { listener: { certPem, keyPem }, backends, auth: new Map() };
 }
 
 const texts = (warnings: { text: string }[]) => warnings.map((w) => w.text);

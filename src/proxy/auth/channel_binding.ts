@@ -10,6 +10,7 @@
 
 import { pemCertificates, signatureAlgorithmOid } from "../../tls/x509.ts";
 import { digest } from "./scram_crypto.ts";
+import type { TcpConn, TlsConn } from "../../runtime/types.ts";
 
 type BindingHash = "SHA-256" | "SHA-384" | "SHA-512";
 
@@ -60,4 +61,14 @@ export async function tlsServerEndPoint(der: Uint8Array): Promise<Uint8Array | n
 /** The leaf (first) certificate of a PEM chain, as DER. */
 export function leafCertificate(pem: string): Uint8Array | null {
   return pemCertificates(pem)[0] ?? null;
+}
+
+/**
+ * tls-server-end-point of the certificate a backend presented on `conn`, or
+ * null when the leg is not TLS or the certificate has no binding hash.
+ */
+export async function backendBinding(conn: TcpConn | TlsConn): Promise<Uint8Array | null> {
+  if (conn.kind !== "tls") return null;
+  const der = conn.peerCertificateDer();
+  return der === null ? null : await tlsServerEndPoint(der);
 }
