@@ -9,6 +9,7 @@
 import type { PgCluster } from "./pg.ts";
 import type { TestCertificates } from "./certs.ts";
 import { proxyConfig } from "./pgtls.ts";
+import { settle } from "./settle.ts";
 
 /** The SQL literal of `text`. */
 export function literal(text: string): string {
@@ -80,16 +81,14 @@ export async function addHbaLines(pg: PgCluster, lines: readonly string[]): Prom
   const current = await Deno.readTextFile(path);
   const missing = lines.filter((line) => !current.includes(line));
   if (missing.length === 0) return;
+  const before = await pg.sql("SELECT pg_conf_load_time()");
   await Deno.writeTextFile(path, `${missing.join("\n")}\n${current}`);
   await pg.sql("SELECT pg_reload_conf()");
-  // pg_reload_conf only signals; the rules are in force once pg_hba_file_rules shows them.
-  const user = missing[0]!.split(/\s+/)[2]!;
-  for (let i = 0; i < 100; i++) {
-    const seen = await pg.sql(
-      `SELECT count(*) FROM pg_hba_file_rules WHERE ${literal(user)} = ANY(user_name)`,
-    );
-    if (seen !== "0") return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`pg_hba.conf lines not in force: ${missing.join("; ")}`);
+  // The postmaster reloads in its own time; a new session shows when it has.
+  const loaded = await settle(
+    () => pg.sql("SELECT pg_conf_load_time()"),
+    (time) => time !== before,
+    10_000,
+  );
+  if (loaded === before) throw new Error("PostgreSQL did not reload pg_hba.conf");
 }
