@@ -14,6 +14,7 @@ import {
 } from "../../src/proxy/auth/channel_binding.ts";
 import { parseUsersFile, UsersFileError } from "../../src/proxy/auth/users_file.ts";
 import { parseSecret } from "../../src/proxy/auth/secret.ts";
+import { LookupCache } from "../../src/proxy/auth/auth_query.ts";
 import { run } from "../helpers/run.ts";
 
 const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -168,4 +169,37 @@ Deno.test("parseSecret keeps a SCRAM secret's parts and a plaintext password's S
   const plain = parseSecret("I\u00adX");
   assert(typeof plain !== "string" && plain.kind === "plaintext");
   assertEquals(plain.prepared, new TextEncoder().encode("IX"));
+});
+
+Deno.test("LookupCache keeps answers (absence too) for the TTL, shares lookups in flight, forgets failures", async () => {
+  let now = 1000;
+  const cache = new LookupCache(60_000, () => now);
+  let lookups = 0;
+  const found = parseSecret("pw");
+  const load = () => {
+    lookups++;
+    return Promise.resolve(typeof found === "string" ? null : found);
+  };
+  const [a, b] = await Promise.all([cache.get("u", load), cache.get("u", load)]);
+  assertEquals([lookups, a, b === a], [1, found, true]);
+  now += 59_999;
+  await cache.get("u", load);
+  assertEquals(lookups, 1, "within the TTL");
+  now += 2;
+  await cache.get("u", load);
+  assertEquals(lookups, 2, "after the TTL");
+  const absent = () => {
+    lookups++;
+    return Promise.resolve(null);
+  };
+  await cache.get("nobody", absent);
+  await cache.get("nobody", absent);
+  assertEquals(lookups, 3, "absence is kept too");
+  const failing = () => {
+    lookups++;
+    return Promise.reject(new Error("backend down"));
+  };
+  await cache.get("x", failing).catch(() => {});
+  await cache.get("x", failing).catch(() => {});
+  assertEquals(lookups, 5, "failures are not kept");
 });
