@@ -82,6 +82,7 @@ export function signatureAlgorithmOid(der: Uint8Array): string {
   return dottedOid(der.subarray(oid.start, oid.end));
 }
 
+/** Dotted text of an OID's contents: base-128 arcs, the first byte holding the first two. */
 function dottedOid(bytes: Uint8Array): string {
   if (bytes.length === 0) throw new Error("empty OID");
   const parts: number[] = [];
@@ -90,11 +91,11 @@ function dottedOid(bytes: Uint8Array): string {
     value = value * 128 + (byte & 0x7f);
     if (byte & 0x80) continue;
     if (parts.length === 0) {
-      parts.push(
-        Math.min(2, Math.floor(value / 40)),
-        value - 40 * Math.min(2, Math.floor(value / 40)),
-      );
-    } else parts.push(value);
+      const first = Math.min(2, Math.floor(value / 40));
+      parts.push(first, value - 40 * first);
+    } else {
+      parts.push(value);
+    }
     value = 0;
   }
   return parts.join(".");

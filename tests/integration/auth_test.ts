@@ -810,3 +810,22 @@ Deno.test("passwords and keys appear in no log line, client error, metric or che
     assert(!everything.includes(text), `found a secret in pgtls's output: ${text.slice(0, 4)}…`);
   }
 });
+
+Deno.test("the README's SQL dumps a users file that pgtls reads, quotes in names included", async () => {
+  const { dir, pg } = await fixture();
+  await ensureRoles(pg);
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const sql = /<<'SQL'\n([\s\S]*?)\nSQL\n/.exec(readme)?.[1];
+  assert(sql !== undefined, "the README shows the SQL in a heredoc");
+  const users = `${dir}/users-dumped.txt`;
+  await Deno.writeTextFile(users, `${await pg.sql(sql)}\n`);
+  const { pgtls, target } = await withAuth({ users_file: users });
+  try {
+    for (const [user, password] of [[TEST_USER, TEST_PASSWORD], ROLES.odd] as const) {
+      const result = await psqlAs(target, user, password, "SELECT current_user");
+      assertEquals([result.code, result.stdout.trim()], [0, user], result.stderr);
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
