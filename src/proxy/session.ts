@@ -184,6 +184,8 @@ export async function runSession(
       : error instanceof Error
       ? error.message
       : String(error);
+    // The last message has its own time (a refused login comes within the handshake's).
+    clearTimeout(handshakeTimer);
     if (error instanceof SessionAbort && (error.reply || error.replyBytes)) {
       const last = error.replyBytes ?? encodeErrorResponse(error.reply!);
       await sendFinal(current, last, context.signal);

@@ -24,7 +24,8 @@ import {
   usersFile,
   writeUsersFile,
 } from "../helpers/auth.ts";
-import { bindingOfFile, rawScram, rawSession, saltOf } from "../helpers/scram_wire.ts";
+import { bindingOfFile, closed, rawScram, rawSession, saltOf } from "../helpers/scram_wire.ts";
+import { readMessage } from "../helpers/wire.ts";
 import { stringify } from "yaml";
 import {
   keysFromSaltedPassword,
@@ -825,6 +826,38 @@ Deno.test("the README's SQL dumps a users file that pgtls reads, quotes in names
       const result = await psqlAs(target, user, password, "SELECT current_user");
       assertEquals([result.code, result.stdout.trim()], [0, user], result.stderr);
     }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("a client that stalls in the SASL exchange is closed at handshake_timeout", async () => {
+  const { dir, certs, pg } = await fixture();
+  const pgtls = await startPgtls(dir, {
+    proxies: [{
+      ...authProxy(certs, pg.port, { users_file: await standardUsers() }),
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+        handshake_timeout: "1s",
+      },
+    }],
+  });
+  try {
+    const conn = await rawSession({ port: pgtls.port, caFile: certs.proxyCa }, {
+      user: TEST_USER,
+      database: TEST_DATABASE,
+    });
+    try {
+      const offer = await readMessage(conn);
+      assertEquals(offer?.type, "R", "AuthenticationSASL");
+      // Then nothing: pgtls must not wait for ever.
+      assert(await closed(conn), "pgtls closed the connection");
+    } finally {
+      conn.close();
+    }
+    const line = await pgtls.waitForLog((l) => l.msg === "session closed");
+    assertEquals(line.reason, "handshake_timeout");
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }
