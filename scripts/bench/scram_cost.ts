@@ -40,7 +40,9 @@ const der = leafCertificate(fs.readFileSync(certFile, "utf8"))!;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const salt = randomBytes(16);
-const keys = await keysFromSaltedPassword(await saltedPassword(encoder.encode("pencil"), salt, 4096));
+const keys = await keysFromSaltedPassword(
+  await saltedPassword(encoder.encode("pencil"), salt, 4096),
+);
 const secret = { salt, iterations: 4096, storedKey: keys.storedKey, serverKey: keys.serverKey };
 const binding = (await tlsServerEndPoint(der))!;
 
@@ -57,7 +59,9 @@ async function counted<T>(work: () => Promise<T> | T): Promise<T> {
 /** A client's proof for a server-first message (the simulated client's work, not counted). */
 async function clientFinal(bare: string, gs2: string, serverFirst: string): Promise<string> {
   const nonce = /r=([^,]+)/.exec(serverFirst)![1];
-  const withoutProof = `c=${toBase64(new Uint8Array([...encoder.encode(gs2), ...binding]))},r=${nonce}`;
+  const withoutProof = `c=${
+    toBase64(new Uint8Array([...encoder.encode(gs2), ...binding]))
+  },r=${nonce}`;
   const auth = encoder.encode(`${bare},${serverFirst},${withoutProof}`);
   const proof = xorBytes(keys.clientKey, await hmacSha256(keys.storedKey, auth));
   return `${withoutProof},p=${toBase64(proof)}`;
