@@ -41,8 +41,9 @@ const AUTH_SASL = AuthCode.Sasl;
 /** What pgtls adds to the client's error when channel binding cannot work. */
 export const CHANNEL_BINDING_ADVICE =
   "pgtls: SCRAM channel binding cannot pass through pgtls because the client is bound to pgtls's " +
-  "certificate and the backend checks its own; connect with channel_binding=disable, or give " +
-  "pgtls's listener the backend's own certificate and key so that the binding matches";
+  "certificate and the backend checks its own; configure auth in pgtls (it then authenticates " +
+  "clients itself, with channel binding on both legs), connect with channel_binding=disable, or " +
+  "give pgtls's listener the backend's own certificate and key so that the binding matches";
 
 /** A relay tap that ends once the session is ready for queries (or failed). */
 export class AuthWatch implements RelayTap {

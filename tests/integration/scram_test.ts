@@ -32,6 +32,7 @@ Deno.test("SCRAM channel binding through two TLS legs fails with advice on what 
     });
     assertEquals(result.code, 2);
     assertMatch(result.stderr, /SCRAM channel binding check failed/);
+    assertMatch(result.stderr, /configure auth in pgtls/);
     assertMatch(result.stderr, /channel_binding=disable/);
     assertMatch(result.stderr, /backend's own certificate and key/);
     const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
