@@ -30,9 +30,6 @@ export class MessageReader {
       if (chunk === null) return null;
       this.#queue.push(...this.#scanner.push(chunk));
     }
-    if (this.#scanner.broken && this.#queue.length === 0) {
-      throw new MalformedMessage("invalid message length");
-    }
     return this.#queue.shift()!;
   }
 
