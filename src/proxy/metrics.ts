@@ -36,6 +36,9 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   plaintext_rejected: "client_tls",
   direct_tls_refused: "client_tls",
   channel_binding_failed: "client_tls",
+  auth_failed: "client_error",
+  auth_lookup_failed: "backend_error",
+  backend_auth_failed: "backend_error",
   backend_unavailable: "backend_error",
   backend_error: "backend_error",
   too_many_connections: "refused",
@@ -99,6 +102,7 @@ export class PgtlsMetrics {
   readonly #connect: Histogram;
   readonly #expiry: Gauge;
   readonly #descriptorLimit: Counter;
+  readonly #auth: Counter;
 
   constructor(readonly registry: Registry) {
     this.#active = registry.gauge("pgtls_connections_active", "Client connections open now.");
@@ -127,6 +131,10 @@ export class PgtlsMetrics {
       "pgtls_certificate_expiry_timestamp_seconds",
       "End of validity (notAfter, Unix seconds) of each certificate file pgtls loaded; the earliest in a bundle.",
     );
+    this.#auth = registry.counter(
+      "pgtls_auth_total",
+      "Logins pgtls authenticated itself (auth), by result: ok, failed (the client's proof), backend_failed (the backend login or the auth query).",
+    );
   }
 
   /** The meter of the proxy named `proxy`; its series exist (at 0) from now on. */
@@ -138,6 +146,7 @@ export class PgtlsMetrics {
     const connect = this.#connect;
     const expiry = this.#expiry;
     const descriptorLimit = this.#descriptorLimit;
+    const auth = this.#auth;
     const toBackend = { proxy, direction: "client_to_backend" };
     const toClient = { proxy, direction: "backend_to_client" };
     active.set({ proxy }, 0);
@@ -168,6 +177,7 @@ export class PgtlsMetrics {
         total.inc({ proxy, result: RESULT_OF[record.end] });
         const reason = CLIENT_HANDSHAKE_REASON[record.end];
         if (reason !== undefined) failures.inc({ proxy, side: "client", reason });
+        if (record.authResult !== null) auth.inc({ proxy, result: record.authResult });
       },
       connectionDropped() {
         total.inc({ proxy, result: "refused" });

@@ -105,6 +105,7 @@ export async function startProxy(options: {
     listener: proxy.listener,
     serverTls: prepared.serverTls,
     selectBackend: (sni) => selectRoute(prepared.routes, sni, prepared.backend),
+    selectAuth: authSelector(prepared),
     socketOptions,
     meter,
     cancelKeys,
@@ -277,6 +278,15 @@ export async function startProxy(options: {
   };
 }
 
+/** Which `auth` a session gets by its SNI; undefined when the proxy has none at all. */
+function authSelector(prepared: PreparedProxy): SessionContext["selectAuth"] {
+  if (prepared.auth === undefined && prepared.routes.every((route) => route.auth === undefined)) {
+    return undefined;
+  }
+  const routes = prepared.routes.map((route) => ({ sni: route.sni, target: route.auth }));
+  return (sni) => selectRoute(routes, sni, prepared.auth);
+}
+
 function logSession(logger: Logger, proxy: string, record: SessionRecord, durationMs: number) {
   const abnormal = record.error !== null &&
     !["client_closed", "backend_closed", "cancel_forwarded", "client_gone"].includes(record.end);
@@ -290,6 +300,8 @@ function logSession(logger: Logger, proxy: string, record: SessionRecord, durati
     backend: record.backend,
     user: record.user,
     database: record.database,
+    auth: record.auth ?? undefined,
+    backend_auth: record.backendAuth ?? undefined,
     bytes_in: record.counters.clientToBackend,
     bytes_out: record.counters.backendToClient,
     peak_buffered: record.counters.peakBuffered,

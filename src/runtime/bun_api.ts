@@ -22,6 +22,8 @@ export interface BunPeerCertificate {
   readonly issuer?: Readonly<Record<string, string | string[] | undefined>>;
   readonly subjectaltname?: string;
   readonly valid_to?: string;
+  /** The certificate's DER. */
+  readonly raw?: Uint8Array;
 }
 
 /** A native Bun socket, plain or TLS. */

@@ -40,7 +40,7 @@ import type {
   TlsSessionInfo,
 } from "./types.ts";
 import { asError, ClientCertificateRefused, ConnectTimeoutError } from "./errors.ts";
-import { describePeerCertificate } from "./peer_certificate.ts";
+import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "./relay_ending.ts";
 import { handshake, serverHandshake } from "./tls_handshake.ts";
 
@@ -238,6 +238,10 @@ class NodeTlsConn extends NodeConn implements TlsConn {
 
   peerCertificate(): PeerCertificate | null {
     return describePeerCertificate(this.stream.getPeerCertificate());
+  }
+
+  peerCertificateDer(): Uint8Array | null {
+    return certificateDer(this.stream.getPeerCertificate());
   }
 }
 

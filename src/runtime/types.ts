@@ -67,6 +67,11 @@ export interface TlsConn extends ByteConn {
   readonly tls: TlsSessionInfo;
   /** The peer's certificate, or null when it sent none; computed on demand (costly on Deno). */
   peerCertificate(): PeerCertificate | null;
+  /**
+   * The DER of the peer's leaf certificate, or null when it sent none: what
+   * SCRAM's tls-server-end-point channel binding hashes on the backend leg.
+   */
+  peerCertificateDer(): Uint8Array | null;
 }
 
 /** Server-side TLS settings for the listener. PEM text throughout. */
