@@ -9,6 +9,7 @@ import type { ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
 import { errorCode, listenFailure } from "../runtime/errors.ts";
 import type { SessionBudget } from "./descriptor_budget.ts";
+import { sslModeOf } from "../config/sslmode.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { Logger } from "../observe/log.ts";
 import type { BackendTarget } from "./backend.ts";
@@ -210,7 +211,7 @@ export async function startProxy(options: {
     proxy: config.name,
     address: formatAddress(listener.address),
     backend: context.selectBackend(null).label,
-    backend_tls: config.backend.tlsEnabled ? config.backend.tlsVerify : "disabled",
+    backend_tls: sslModeOf(config.backend),
     max_connections: config.listener.maxConnections,
   });
 

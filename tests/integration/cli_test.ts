@@ -197,6 +197,33 @@ Deno.test("pgtls serve without a certificate uses an ephemeral one, warns, and s
   }
 });
 
+Deno.test("--backend-tls require is logged in libpq's word and reaches the backend over TLS it does not verify", async () => {
+  const { pg, certs } = await fixture();
+  const pgtls = await spawnPgtls([
+    "--listen",
+    "127.0.0.1:0",
+    "--cert",
+    certs.proxy.cert,
+    "--key",
+    certs.proxy.key,
+    "--backend",
+    `127.0.0.1:${pg.port}`,
+    "--backend-tls",
+    "require",
+  ]);
+  try {
+    const listening = pgtls.logs.find((l) => l.msg === "listening");
+    assertEquals(listening?.backend_tls, "require");
+    const result = await psql(
+      { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" },
+      "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    );
+    assertEquals(result.stdout.trim(), "t");
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
 Deno.test("pgtls exits 2 when the listener key does not match its certificate", async () => {
   const { dir, certs } = await fixture();
   const path = `${dir}/mismatch.yaml`;
