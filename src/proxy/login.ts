@@ -222,8 +222,7 @@ export async function loginForClient(
     const login = await loginToBackend(backend, reader, {
       user,
       credentials,
-      binding: await backendBinding(backend),
-      tls: backend.kind === "tls",
+      leg: await backendBinding(backend),
     });
     if (client.pending.length > 0) await backend.write(client.pending);
     record.authResult = "ok";

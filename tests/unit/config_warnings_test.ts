@@ -97,7 +97,7 @@ Deno.test("configWarnings says when auth cannot offer channel binding for the li
   );
   assertEquals(texts(configWarnings(proxies, [withAuth(ed25519)], new Date())), [
     "proxies[0].listener.tls.cert_file: the certificate has no channel binding: its signature " +
-    "algorithm (OID 1.3.101.112) has no tls-server-end-point hash pgtls can compute, so auth " +
+    "algorithm (Ed25519, OID 1.3.101.112) has no tls-server-end-point hash pgtls can compute, so auth " +
     "offers clients SCRAM-SHA-256 without channel binding only (clients that require channel " +
     "binding cannot log in)",
   ]);

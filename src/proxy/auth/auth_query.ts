@@ -102,8 +102,7 @@ async function lookUp(
     await loginToBackend(conn, reader, {
       user: query.user,
       credentials: password ? { kind: "password", secret: password } : null,
-      binding: await backendBinding(conn),
-      tls: conn.kind === "tls",
+      leg: await backendBinding(conn),
     });
   } catch (error) {
     if (error instanceof LoginError) {

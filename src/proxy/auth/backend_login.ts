@@ -27,6 +27,7 @@ import {
 } from "./scram_client.ts";
 import { md5PasswordResponse } from "./md5.ts";
 import type { MessageReader } from "./message_reader.ts";
+import type { LegBinding } from "./channel_binding.ts";
 
 /** Why a login did not get to AuthenticationOk. */
 export type LoginFailure =
@@ -62,10 +63,8 @@ export interface LoginOptions {
   readonly user: string;
   /** None: only a backend that asks for nothing (trust) lets pgtls in. */
   readonly credentials: ClientCredentials | null;
-  /** tls-server-end-point of the backend's certificate, when the leg is TLS and it has one. */
-  readonly binding: Uint8Array | null;
-  /** Whether the backend leg is TLS. */
-  readonly tls: boolean;
+  /** What the backend leg binds SCRAM to. */
+  readonly leg: LegBinding;
 }
 
 /** How the login went. */
@@ -139,8 +138,7 @@ export async function loginToBackend(
           if (credentials === null) throw unsupported("SCRAM", options.user);
           scram = new ScramClientExchange({
             offered: request.mechanisms,
-            binding: options.binding,
-            tls: options.tls,
+            leg: options.leg,
             credentials,
           });
           method = scram.mechanism;

@@ -26,6 +26,7 @@ import {
   TLS_SERVER_END_POINT,
 } from "./scram_messages.ts";
 import type { PlaintextSecret } from "./secret.ts";
+import type { LegBinding } from "./channel_binding.ts";
 import { derivedKeys } from "./derived_keys.ts";
 
 /** Raw bytes of the client nonce, as libpq makes it. */
@@ -69,6 +70,7 @@ export class ScramClientExchange {
   readonly mechanism: typeof SCRAM_SHA_256 | typeof SCRAM_SHA_256_PLUS;
   readonly #credentials: ClientCredentials;
   readonly #gs2Header: string;
+  /** tls-server-end-point of the backend's certificate, with PLUS. */
   readonly #binding: Uint8Array | null;
   readonly #nonce: string;
   readonly #user: string;
@@ -76,15 +78,17 @@ export class ScramClientExchange {
   #serverKey: Uint8Array | undefined;
 
   /**
-   * `offered`: the backend's mechanisms. `binding`: tls-server-end-point of
-   * the backend's certificate when the backend leg is TLS and it has one
-   * (PLUS is then used when offered), else null. `tls`: whether the leg is
-   * TLS at all (a client that could bind but was not offered PLUS says so).
+   * `offered`: the backend's mechanisms. `leg`: what the backend leg binds
+   * to. Over TLS pgtls never says it cannot bind ('n'), so that a man in the
+   * middle cannot strip channel binding unnoticed: it uses PLUS when the
+   * backend offers it, fails rather than log in unbound when the backend's
+   * certificate has no tls-server-end-point hash (as libpq does), and says
+   * 'y' (it could bind, the backend did not offer to) when PLUS is not
+   * offered, which a backend that does support binding refuses.
    */
   constructor(options: {
     readonly offered: readonly string[];
-    readonly binding: Uint8Array | null;
-    readonly tls: boolean;
+    readonly leg: LegBinding;
     readonly credentials: ClientCredentials;
     /** A fixed nonce, for test vectors; random by default. */
     readonly nonce?: string;
@@ -92,21 +96,27 @@ export class ScramClientExchange {
     readonly user?: string;
   }) {
     this.#user = (options.user ?? "").replaceAll("=", "=3D").replaceAll(",", "=2C");
-    const { offered, binding, tls } = options;
+    const { offered, leg } = options;
     this.#nonce = options.nonce ?? toBase64(randomBytes(CLIENT_NONCE_BYTES));
-    if (binding !== null && offered.includes(SCRAM_SHA_256_PLUS)) {
+    if (leg.kind !== "plaintext" && offered.includes(SCRAM_SHA_256_PLUS)) {
+      if (leg.kind === "tls_unbindable") {
+        throw new BackendScramError(
+          `the backend offers ${SCRAM_SHA_256_PLUS}, but ${leg.why}; pgtls does not log in ` +
+            "without the channel binding the backend offers",
+        );
+      }
       this.mechanism = SCRAM_SHA_256_PLUS;
       this.#gs2Header = `p=${TLS_SERVER_END_POINT},,`;
+      this.#binding = leg.endPoint;
     } else if (offered.includes(SCRAM_SHA_256)) {
       this.mechanism = SCRAM_SHA_256;
-      // 'y': pgtls could bind but the backend did not offer it (PostgreSQL then refuses, if it does support it).
-      this.#gs2Header = tls && binding !== null ? "y,," : "n,,";
+      this.#gs2Header = leg.kind === "plaintext" ? "n,," : "y,,";
+      this.#binding = null;
     } else {
       throw new BackendScramError(
         `the backend offers no SASL mechanism pgtls supports (offered: ${offered.join(", ")})`,
       );
     }
-    this.#binding = this.mechanism === SCRAM_SHA_256_PLUS ? binding : null;
     this.#credentials = options.credentials;
   }
 

@@ -1,0 +1,97 @@
+/**
+ * The backend leg of pgtls's own authentication (`auth`) against what can
+ * sit there besides the real backend: a man in the middle when the leg is
+ * not verified (`tls_verify: none`), a backend that asks for an absurd SCRAM
+ * iteration count, and the protocol negotiation of a client that asks for a
+ * newer protocol.
+ *
+ * @module
+ */
+
+import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
+import { fixture } from "../helpers/fixture.ts";
+import { type LogLine, type PgtlsProcess, startPgtls } from "../helpers/pgtls.ts";
+import { psql } from "../helpers/clients.ts";
+import { TEST_PASSWORD, TEST_USER } from "../helpers/pg.ts";
+import { secretOf, writeUsersFile } from "../helpers/auth.ts";
+import { makeSelfSigned, type SelfSignedKind } from "../helpers/certs.ts";
+import { startMitm } from "../helpers/mitm.ts";
+
+/** The session lines pgtls logged. */
+function sessions(pgtls: PgtlsProcess): LogLine[] {
+  return pgtls.logs.filter((l) => l.msg === "session closed");
+}
+
+/** pgtls with auth (the test user's own SCRAM secret) in front of a TLS backend at `port`, unverified. */
+async function unverifiedBackend(port: number): Promise<PgtlsProcess> {
+  const { dir, certs, pg } = await fixture();
+  const users = await writeUsersFile(dir, [[TEST_USER, await secretOf(pg, TEST_USER)]]);
+  return await startPgtls(dir, {
+    proxies: [{
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+      },
+      backend: { address: `127.0.0.1:${port}`, tls_enabled: true, tls_verify: "none" },
+      auth: { users_file: users },
+    }],
+  });
+}
+
+const MITM_CASES: readonly {
+  readonly kind: SelfSignedKind;
+  readonly stripPlus: boolean;
+  readonly error: RegExp;
+}[] = [
+  // No binding can be computed: pgtls refuses, as libpq does, rather than log in unbound.
+  {
+    kind: "ed25519",
+    stripPlus: false,
+    error:
+      /FATAL: +pgtls: backend 127\.0\.0\.1:\d+: the backend offers SCRAM-SHA-256-PLUS, but its certificate has no channel binding: its signature algorithm \(Ed25519, OID 1\.3\.101\.112\) has no tls-server-end-point hash pgtls can compute; pgtls does not log in without the channel binding the backend offers/,
+  },
+  // PLUS taken out of the offer: pgtls says 'y' and the real server sees the downgrade.
+  {
+    kind: "ed25519",
+    stripPlus: true,
+    error: /FATAL: +SCRAM channel binding negotiation error/,
+  },
+  // A certificate with a binding: the real server finds it is not its own.
+  { kind: "rsa", stripPlus: false, error: /FATAL: +SCRAM channel binding check failed/ },
+];
+
+for (const { kind, stripPlus, error } of MITM_CASES) {
+  Deno.test(
+    `a man in the middle with an ${kind} certificate${
+      stripPlus ? " that hides SCRAM-SHA-256-PLUS" : ""
+    } on an unverified backend leg cannot log in`,
+    async () => {
+      const { dir, certs, pg } = await fixture();
+      const mitm = await startMitm({
+        cert: await makeSelfSigned(dir, `mitm-${kind}`, kind),
+        serverPort: pg.port,
+        stripPlus,
+      });
+      const pgtls = await unverifiedBackend(mitm.port);
+      try {
+        const result = await psql(
+          {
+            port: pgtls.port,
+            caFile: certs.proxyCa,
+            extra: `password=${TEST_PASSWORD} channel_binding=require`,
+          },
+          "SELECT current_user",
+          { check: false },
+        );
+        assertEquals(result.code, 2, `logged in through the man in the middle: ${result.stdout}`);
+        assertMatch(result.stderr, error);
+        assert(mitm.relayed() > 0, "the session went through the man in the middle");
+      } finally {
+        assertEquals(await pgtls.stop(), 0);
+        await mitm.close();
+      }
+      const [line] = sessions(pgtls);
+      assertEquals([line!.reason, line!.auth], ["backend_auth_failed", "scram-sha-256-plus"]);
+    },
+  );
+}
