@@ -51,10 +51,20 @@ const ROLES = {
   route: ["auth_route", "route-pass-1"],
 } as const;
 
-/** Non-ASCII passwords: SASLprep maps, normalizes, or (bidi) fails and falls back to the bytes. */
+/**
+ * Non-ASCII passwords: SASLprep maps, normalizes, or fails and falls back to
+ * the bytes. PostgreSQL checks the mapped password before NFKC: a character
+ * unassigned in Unicode 3.2 fails even where NFKC would make it ASCII, and a
+ * bidi check passes where NFKC would bring in a left-to-right character.
+ */
 const NON_ASCII = [
   ["auth_utf8_nfkc", "p\u00e4ss\u00a0w\u00f6rd\u00ad\u2168"],
   ["auth_utf8_bidi", "\u0627\u0031-bidi"],
+  ["auth_utf8_bidi_nfkc", "\u0627\u2100\u0627"],
+  ["auth_utf8_squared", "x\u{1F130}y"],
+  ["auth_utf8_digit_stop", "key\u{1F100}"],
+  ["auth_utf8_only_hyphen", "\u00AD"],
+  ["auth_utf8_fraction", "\u2150x"],
 ] as const;
 
 let roles: Promise<void> | undefined;

@@ -60,6 +60,19 @@ Deno.test("saslprep follows RFC 4013's examples, with PostgreSQL's ASCII rule", 
   assertEquals(saslprep("\u00e9\ue000"), null, "private use is prohibited");
 });
 
+Deno.test("saslprep checks the mapped password before NFKC and returns the NFKC form, as PostgreSQL's pg_saslprep", () => {
+  // U+2100 is bidi ON; NFKC makes it "a/c", but the bidi rule looks at what came before NFKC.
+  assertEquals(saslprep("\u0627\u2100\u0627"), "\u0627a/c\u0627");
+  // Unassigned in Unicode 3.2, though NFKC makes them ASCII: refused, so the raw bytes count.
+  assertEquals(saslprep("x\u{1F130}y"), null, "U+1F130 SQUARED LATIN CAPITAL LETTER A");
+  assertEquals(saslprep("key\u{1F100}"), null, "U+1F100 DIGIT ZERO FULL STOP");
+  assertEquals(saslprep("\u2150x"), null, "U+2150 VULGAR FRACTION ONE SEVENTH");
+  // Nothing left after mapping: PostgreSQL refuses an empty password and uses the bytes.
+  assertEquals(saslprep("\u00ad"), null);
+  assertEquals(saslprep("\u200b"), " ", "ZERO WIDTH SPACE is a non-ASCII space first");
+  assertEquals(passwordBytes("\u00ad"), Uint8Array.of(0xc2, 0xad));
+});
+
 Deno.test("passwordBytes falls back to the raw password where SASLprep fails, as PostgreSQL does", () => {
   const raw = "\u0627\u0031";
   assertEquals(passwordBytes(raw), new TextEncoder().encode(raw));
