@@ -9,7 +9,7 @@ import {
   ScramClientExchange,
   StaleSecret,
 } from "../../src/proxy/auth/scram_client.ts";
-import { ScramError } from "../../src/proxy/auth/scram_messages.ts";
+import { parseClientFinal, ScramError } from "../../src/proxy/auth/scram_messages.ts";
 import type { LegBinding } from "../../src/proxy/auth/channel_binding.ts";
 import {
   constantTimeEquals,
@@ -247,6 +247,31 @@ Deno.test("malformed client messages are refused in PostgreSQL's words", async (
     (await assertRejects(() => again.final(bytes(yFlag)), ScramError)).message,
     "unexpected SCRAM channel-binding attribute in client-final-message",
   );
+});
+
+Deno.test("the client-final message is read attribute by attribute up to the first proof, as PostgreSQL reads it", () => {
+  const proof = "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+  const head = "c=biws,r=abcdef";
+  const extension = parseClientFinal(`${head},x=ext,p=${proof}`);
+  assertEquals([extension.nonce, extension.withoutProof], ["abcdef", `${head},x=ext`]);
+  for (
+    const [final, detail] of [
+      // The first proof ends the attributes: a second is garbage, not the proof.
+      [`${head},p=${proof},p=${proof}`, "Garbage found at the end of client-final-message."],
+      [`${head},p=${proof},x=ext`, "Garbage found at the end of client-final-message."],
+      // Every extension before the proof must be an attribute.
+      [`${head},1=x,p=${proof}`, `Attribute expected, but found invalid character "'1'".`],
+      [`${head},a,p=${proof}`, 'Expected character "=" for attribute "a".'],
+      [`${head},,p=${proof}`, `Attribute expected, but found invalid character "','".`],
+      [head, "Attribute expected, but found end of string."],
+      [`${head},x=ext`, "Attribute expected, but found end of string."],
+      [`${head},p=`, "Malformed proof in client-final-message."],
+      [`${head},p=${proof.slice(4)}`, "Malformed proof in client-final-message."],
+    ]
+  ) {
+    const error = assertThrows(() => parseClientFinal(final!), ScramError);
+    assertEquals([error.message, error.detail], ["malformed SCRAM message", detail], final);
+  }
 });
 
 Deno.test("the SCRAM client chooses PLUS where offered over TLS, y where not offered, n without TLS", () => {
