@@ -38,6 +38,7 @@ import { LoginError, loginToBackend } from "./auth/backend_login.ts";
 import { backendBinding } from "./auth/channel_binding.ts";
 import type { ClientCredentials } from "./auth/scram_client.ts";
 import { formatDuration } from "../config/duration.ts";
+import { DeadlineExceeded, withDeadline } from "./auth/deadline.ts";
 
 /** How pgtls authenticated a client, as the session log line says it (`auth=`). */
 export type AuthMethod = "scram-sha-256-plus" | "scram-sha-256" | "passthrough";
@@ -198,7 +199,9 @@ export interface BackendLogin {
 /**
  * Logs in to `backend` (just opened) for an authenticated client: sends the
  * client's startup packet, answers the backend, and checks its signature.
- * Bounded by the backend's connect_timeout. Failures are {@link SessionAbort}s.
+ * Bounded by the backend's connect_timeout, whatever the login waits on
+ * (the backend, or PBKDF2 for a plaintext entry). The recovered ClientKey is
+ * wiped once the login is over. Failures are {@link SessionAbort}s.
  */
 export async function loginForClient(
   backend: TcpConn | TlsConn,
@@ -211,42 +214,44 @@ export async function loginForClient(
   const credentials: ClientCredentials = secret.kind === "scram"
     ? { ...secret, kind: "client_key", clientKey: verified.clientKey }
     : { kind: "password", secret };
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    backend.close();
-  }, target.config.connectTimeoutMs);
-  try {
+  const reader = new MessageReader(backend);
+  const attempt = (async () => {
     await backend.write(startupPacket);
-    const reader = new MessageReader(backend);
     const login = await loginToBackend(backend, reader, {
       user,
       credentials,
       leg: await backendBinding(backend),
     });
     if (client.pending.length > 0) await backend.write(client.pending);
-    record.authResult = "ok";
-    record.backendAuth = login.method.toLowerCase();
-    return {
-      toClient: concatAll([
-        ...login.carried,
-        encodeSaslFinal(verified.serverFinal),
-        encodeAuthenticationOk(),
-      ]),
-      rest: reader.rest(),
-    };
+    return login;
+  })();
+  const timeoutMs = target.config.connectTimeoutMs;
+  let login;
+  try {
+    login = await withDeadline(attempt, timeoutMs, () => backend.close());
   } catch (error) {
     record.authResult = "backend_failed";
-    if (timedOut) {
+    if (error instanceof DeadlineExceeded) {
       throw backendFailure(
         target,
-        `no login within connect_timeout (${formatDuration(target.config.connectTimeoutMs)})`,
+        `no login within connect_timeout (${formatDuration(timeoutMs)})`,
       );
     }
     throw loginFailure(error, user, target);
   } finally {
-    clearTimeout(timer);
+    // Its only use is this login; the session lives on without it.
+    verified.clientKey.fill(0);
   }
+  record.authResult = "ok";
+  record.backendAuth = login.method.toLowerCase();
+  return {
+    toClient: concatAll([
+      ...login.carried,
+      encodeSaslFinal(verified.serverFinal),
+      encodeAuthenticationOk(),
+    ]),
+    rest: reader.rest(),
+  };
 }
 
 function backendFailure(target: BackendTarget, cause: string): SessionAbort {

@@ -16,6 +16,13 @@ import { TEST_PASSWORD, TEST_USER } from "../helpers/pg.ts";
 import { secretOf, writeUsersFile } from "../helpers/auth.ts";
 import { makeSelfSigned, type SelfSignedKind } from "../helpers/certs.ts";
 import { startMitm } from "../helpers/mitm.ts";
+import { type ScriptedConn, startMockBackend } from "../helpers/mock_backend.ts";
+import {
+  decodeSaslInitialResponse,
+  encodeAuthenticationSasl,
+  encodeSaslContinue,
+} from "../../src/protocol/messages.ts";
+import { toBase64 } from "../../src/proxy/auth/scram_crypto.ts";
 
 /** The session lines pgtls logged. */
 function sessions(pgtls: PgtlsProcess): LogLine[] {
@@ -95,3 +102,56 @@ for (const { kind, stripPlus, error } of MITM_CASES) {
     },
   );
 }
+
+/** Reads one whole message from a mock backend's peer (pgtls); the startup packet has no type byte. */
+async function readFrom(conn: ScriptedConn, typed: boolean): Promise<Uint8Array> {
+  const head = await conn.read(typed ? 5 : 4);
+  const length = new DataView(head.buffer).getUint32(typed ? 1 : 0);
+  return await conn.read(length - 4);
+}
+
+Deno.test("a backend that asks for more SCRAM iterations than pgtls computes fails the login with 08006 at once", async () => {
+  const { dir, certs } = await fixture();
+  // What exp6 showed: 2^31-1 PBKDF2 rounds kept pgtls busy for minutes after the client left.
+  const backend = await startMockBackend(async (conn) => {
+    await readFrom(conn, false);
+    await conn.write(encodeAuthenticationSasl(["SCRAM-SHA-256"]));
+    const initial = decodeSaslInitialResponse(await readFrom(conn, true));
+    const clientNonce = /r=([^,]+)/.exec(new TextDecoder().decode(initial.data))![1];
+    const salt = toBase64(crypto.getRandomValues(new Uint8Array(16)));
+    await conn.write(
+      encodeSaslContinue(
+        new TextEncoder().encode(`r=${clientNonce}mock,s=${salt},i=2147483647`),
+      ),
+    );
+    await conn.readUntilEnd();
+  });
+  const users = await writeUsersFile(dir, [["victim", "plain-password"]]);
+  const pgtls = await startPgtls(dir, {
+    proxies: [{
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+      },
+      // Longer than psql's own connect_timeout (10 s): only pgtls's refusal can end this login.
+      backend: { address: `127.0.0.1:${backend.port}`, tls_enabled: false, connect_timeout: "60s" },
+      auth: { users_file: users },
+    }],
+  });
+  try {
+    const result = await psql(
+      { port: pgtls.port, caFile: certs.proxyCa, extra: "user=victim password=plain-password" },
+      "SELECT 1",
+      { check: false },
+    );
+    assertMatch(
+      result.stderr,
+      /FATAL: +pgtls: backend 127\.0\.0\.1:\d+: the backend asks for 2147483647 SCRAM iterations; pgtls computes at most 100000/,
+    );
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+    await backend.close();
+  }
+  const [line] = sessions(pgtls);
+  assertEquals([line!.reason, line!.level], ["backend_auth_failed", "warn"]);
+});

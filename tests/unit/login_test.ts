@@ -219,3 +219,38 @@ Deno.test("a backend's ErrorResponse reaches the client as it sent it", async ()
   assertEquals(abort.replyBytes, refusal);
   assertEquals(decodeErrorFields(abort.replyBytes!.subarray(5)).get("C"), "53300");
 });
+
+Deno.test("connect_timeout ends a login stuck on something closing the backend does not end (PBKDF2 is one)", async () => {
+  let closed = false;
+  // Its writes never complete, closed or not: like PBKDF2, which runs on once begun.
+  const stuck: TcpConn = {
+    kind: "tcp",
+    remote: { host: "127.0.0.1", port: 5432 },
+    read: () => new Promise(() => {}),
+    write: () => new Promise(() => {}),
+    closeWrite: () => Promise.resolve(),
+    close: () => void (closed = true),
+  };
+  const quick = backendTarget(
+    parseConfig(plaintextProxy(", connect_timeout: 100ms")).proxies[0]!.backend,
+    undefined,
+  );
+  const result = record();
+  const client = await pencilClient();
+  const clientKey = client.verified.clientKey;
+  // A guard far past the 100 ms, so that a login that never ends fails the test instead of hanging it.
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<"still logging in">((resolve) =>
+    guard = setTimeout(() => resolve("still logging in"), 20_000)
+  );
+  const outcome = await Promise.race([
+    loginForClient(stuck, startupPacket, client, quick, result).catch((error) => error),
+    hung,
+  ]).finally(() => clearTimeout(guard));
+  assert(outcome instanceof SessionAbort, String(outcome));
+  assertEquals(outcome.reply?.code, "08006");
+  assert(outcome.reply?.message.includes("no login within connect_timeout (100ms)"));
+  assert(closed, "the backend connection was closed");
+  assertEquals(result.authResult, "backend_failed");
+  assert(clientKey.every((byte) => byte === 0), "the recovered ClientKey was wiped");
+});

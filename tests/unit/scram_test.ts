@@ -6,6 +6,7 @@ import {
 } from "../../src/proxy/auth/scram_server.ts";
 import {
   BackendScramError,
+  MAX_BACKEND_ITERATIONS,
   ScramClientExchange,
   StaleSecret,
 } from "../../src/proxy/auth/scram_client.ts";
@@ -335,6 +336,30 @@ Deno.test("the SCRAM client refuses a backend whose salt or iteration count diff
     () => client("abc").continue(bytes("r=abcdef,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=8192")),
     StaleSecret,
   );
+});
+
+Deno.test("the SCRAM client computes at most MAX_BACKEND_ITERATIONS for a plaintext password", async () => {
+  const exchange = () =>
+    new ScramClientExchange({
+      offered: ["SCRAM-SHA-256"],
+      leg: PLAINTEXT,
+      credentials: { kind: "password", secret: plaintext("pencil") },
+      nonce: "abc",
+    });
+  const serverFirst = (iterations: number) =>
+    bytes(`r=abcdef,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=${iterations}`);
+  const error = await assertRejects(
+    () => exchange().continue(serverFirst(MAX_BACKEND_ITERATIONS + 1)),
+    BackendScramError,
+  );
+  assertEquals(
+    error.message,
+    `the backend asks for ${
+      MAX_BACKEND_ITERATIONS + 1
+    } SCRAM iterations; pgtls computes at most ${MAX_BACKEND_ITERATIONS}`,
+  );
+  assertEquals(MAX_BACKEND_ITERATIONS, 100_000);
+  await exchange().continue(serverFirst(MAX_BACKEND_ITERATIONS));
 });
 
 Deno.test("the SCRAM client fails a backend that signs wrongly", async () => {

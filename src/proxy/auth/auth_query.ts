@@ -27,6 +27,7 @@ import { formatDuration } from "../../config/duration.ts";
 import { backendBinding } from "./channel_binding.ts";
 import { LoginError, loginToBackend } from "./backend_login.ts";
 import { MessageReader } from "./message_reader.ts";
+import { DeadlineExceeded, withDeadline } from "./deadline.ts";
 import { parseSecret, type PlaintextSecret, type UserSecret } from "./secret.ts";
 
 /** The lookup failed; the message says why and holds no secret. */
@@ -62,24 +63,17 @@ export async function queryUser(options: LookupOptions, user: string): Promise<U
   } catch (error) {
     throw new AuthQueryError(`cannot reach the backend: ${(error as Error).message}`);
   }
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    conn.close();
-  }, target.config.connectTimeoutMs);
+  const timeoutMs = target.config.connectTimeoutMs;
   try {
-    return await lookUp(conn, options, user);
+    return await withDeadline(lookUp(conn, options, user), timeoutMs, () => conn.close());
   } catch (error) {
-    if (timedOut) {
-      throw new AuthQueryError(
-        `no answer within connect_timeout (${formatDuration(target.config.connectTimeoutMs)})`,
-      );
+    if (error instanceof DeadlineExceeded) {
+      throw new AuthQueryError(`no answer within connect_timeout (${formatDuration(timeoutMs)})`);
     }
     throw error instanceof AuthQueryError
       ? error
       : new AuthQueryError(`connection failed: ${(error as Error).message}`);
   } finally {
-    clearTimeout(timer);
     conn.close();
   }
 }

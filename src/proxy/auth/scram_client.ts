@@ -32,6 +32,18 @@ import { derivedKeys } from "./derived_keys.ts";
 /** Raw bytes of the client nonce, as libpq makes it. */
 const CLIENT_NONCE_BYTES = 18;
 
+/**
+ * The most SCRAM iterations pgtls computes for a backend, with a plaintext
+ * password (with a recovered ClientKey it computes none: the count must be
+ * the secret's). The backend names the count, and PBKDF2 cannot be stopped
+ * once begun, so a backend (or a man in the middle) asking for 2^31-1 would
+ * keep a core busy for minutes per login. PostgreSQL's default is 4096;
+ * `scram_iterations` (PostgreSQL 16+) is raised in practice to tens of
+ * thousands; 100,000 leaves room above those at about 15-40 ms of one core
+ * per login (WebCrypto's PBKDF2 runs off the event loop on every runtime).
+ */
+export const MAX_BACKEND_ITERATIONS = 100_000;
+
 /** What pgtls logs in to the backend with. */
 export type ClientCredentials =
   | {
@@ -150,6 +162,11 @@ export class ScramClientExchange {
       this.#serverKey = credentials.serverKey;
       storedKey = await storedKeyOf(clientKey);
     } else {
+      if (iterations > MAX_BACKEND_ITERATIONS) {
+        throw new BackendScramError(
+          `the backend asks for ${iterations} SCRAM iterations; pgtls computes at most ${MAX_BACKEND_ITERATIONS}`,
+        );
+      }
       const keys = await derivedKeys(credentials.secret, salt, iterations);
       clientKey = keys.clientKey;
       storedKey = keys.storedKey;
