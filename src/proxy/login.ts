@@ -10,7 +10,7 @@
  */
 
 import type { TcpConn, TlsConn } from "../runtime/types.ts";
-import { concatAll } from "../protocol/bytes.ts";
+import { concatAll, concatBytes } from "../protocol/bytes.ts";
 import { FrontendMessage, SCRAM_SHA_256_PLUS } from "../protocol/message_types.ts";
 import {
   decodeSaslInitialResponse,
@@ -20,10 +20,11 @@ import {
   encodeSaslFinal,
   MalformedMessage,
 } from "../protocol/messages.ts";
-import type { ErrorFields } from "../protocol/error_response.ts";
+import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { BackendTarget } from "./backend.ts";
-import { SessionAbort } from "./session_end.ts";
+import { SessionAbort, type SessionEnd } from "./session_end.ts";
+import { negotiateProtocol } from "./auth/protocol_negotiation.ts";
 import { MessageReader } from "./auth/message_reader.ts";
 import type { ProxyAuth } from "./auth/proxy_auth.ts";
 import type { UserSecret } from "./auth/secret.ts";
@@ -64,6 +65,20 @@ export interface AuthenticatedClient {
   readonly verified: VerifiedClient;
   /** What the client sent after its last SASL message: the backend's, after the login. */
   readonly pending: Uint8Array;
+  /** The startup packet for the backend: the client's, as negotiated (see {@link negotiateProtocol}). */
+  readonly backendStartup: Uint8Array;
+}
+
+/** A failure that ends the session with `fields`, after `before` (what the client must hear first). */
+function refusal(
+  end: SessionEnd,
+  message: string,
+  fields: ErrorFields,
+  before: Uint8Array | null,
+): SessionAbort {
+  return before === null
+    ? new SessionAbort(end, message, fields)
+    : new SessionAbort(end, message, fields, concatBytes(before, encodeErrorResponse(fields)));
 }
 
 /**
@@ -75,19 +90,26 @@ export interface AuthenticatedClient {
  */
 export async function authenticateClient(
   client: TcpConn | TlsConn,
-  startup: { readonly parameters: ReadonlyMap<string, string>; readonly leftover: Uint8Array },
+  startup: {
+    readonly parameters: ReadonlyMap<string, string>;
+    /** The startup packet as received. */
+    readonly bytes: Uint8Array;
+    readonly leftover: Uint8Array;
+  },
   auth: ProxyAuth,
   lookup: (user: string) => Promise<UserSecret | null>,
   backendLabel: string,
   record: AuthRecord,
 ): Promise<AuthenticatedClient | "passthrough"> {
+  // PostgreSQL negotiates first, before it even checks the user name.
+  const negotiation = negotiateProtocol(startup.bytes);
   const user = startup.parameters.get("user");
   if (user === undefined || user === "") {
-    throw new SessionAbort("protocol_violation", "no user name in the startup packet", {
+    throw refusal("protocol_violation", "no user name in the startup packet", {
       severity: "FATAL",
       code: SqlState.InvalidAuthorization,
       message: "no PostgreSQL user name specified in startup packet",
-    });
+    }, negotiation.reply);
   }
   let secret: UserSecret | null;
   try {
@@ -95,13 +117,14 @@ export async function authenticateClient(
   } catch (error) {
     record.authResult = "backend_failed";
     const cause = error instanceof AuthQueryError ? error.message : String(error);
-    throw new SessionAbort("auth_lookup_failed", `auth query for user "${user}": ${cause}`, {
+    throw refusal("auth_lookup_failed", `auth query for user "${user}": ${cause}`, {
       severity: "FATAL",
       code: SqlState.ConnectionFailure,
       message: `pgtls could not look up user "${user}" in backend ${backendLabel}`,
       hint: "the auth query failed: pgtls's log says why",
-    });
+    }, negotiation.reply);
   }
+  // The backend negotiates for itself with the client's own startup packet.
   if (secret === null && auth.config.unlistedUsers === "passthrough") {
     record.auth = "passthrough";
     return "passthrough";
@@ -114,7 +137,8 @@ export async function authenticateClient(
   });
   const reader = new MessageReader(client, startup.leftover);
   try {
-    await client.write(encodeAuthenticationSasl(exchange.mechanisms));
+    const offer = encodeAuthenticationSasl(exchange.mechanisms);
+    await client.write(negotiation.reply ? concatBytes(negotiation.reply, offer) : offer);
     const initial = decodeSaslInitialResponse((await saslMessage(reader)).body);
     if (exchange.mechanisms.includes(initial.mechanism)) {
       record.auth = initial.mechanism === SCRAM_SHA_256_PLUS
@@ -123,7 +147,13 @@ export async function authenticateClient(
     }
     await client.write(encodeSaslContinue(exchange.initial(initial.mechanism, initial.data)));
     const verified = await exchange.final((await saslMessage(reader)).body);
-    return { user, secret: secret!, verified, pending: reader.rest() };
+    return {
+      user,
+      secret: secret!,
+      verified,
+      pending: reader.rest(),
+      backendStartup: negotiation.backendStartup,
+    };
   } catch (error) {
     throw clientFailure(error, user, secret !== null, record);
   }
@@ -198,14 +228,13 @@ export interface BackendLogin {
 
 /**
  * Logs in to `backend` (just opened) for an authenticated client: sends the
- * client's startup packet, answers the backend, and checks its signature.
+ * client's startup packet (as negotiated), answers the backend, and checks its signature.
  * Bounded by the backend's connect_timeout, whatever the login waits on
  * (the backend, or PBKDF2 for a plaintext entry). The recovered ClientKey is
  * wiped once the login is over. Failures are {@link SessionAbort}s.
  */
 export async function loginForClient(
   backend: TcpConn | TlsConn,
-  startupPacket: Uint8Array,
   client: AuthenticatedClient,
   target: BackendTarget,
   record: AuthRecord,
@@ -216,7 +245,7 @@ export async function loginForClient(
     : { kind: "password", secret };
   const reader = new MessageReader(backend);
   const attempt = (async () => {
-    await backend.write(startupPacket);
+    await backend.write(client.backendStartup);
     const login = await loginToBackend(backend, reader, {
       user,
       credentials,

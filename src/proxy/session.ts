@@ -445,7 +445,7 @@ async function serve(
   const auth = context.selectAuth?.(record.sni);
   const authenticated = auth === undefined ? undefined : await authenticateClient(
     client,
-    { parameters: packet.parameters, leftover: startup.leftover },
+    { parameters: packet.parameters, bytes: startup.bytes, leftover: startup.leftover },
     auth,
     (user) => lookUp(auth, target, context, user),
     target.label,
@@ -484,7 +484,7 @@ async function serve(
       await sendStartup(backend, first, target);
       record.counters.clientToBackend += first.length;
     } else {
-      afterLogin = await logIn(client, backend, startup.bytes, login, target, context, record, {
+      afterLogin = await logIn(client, backend, login, target, context, record, {
         watch,
         notice,
       });
@@ -534,7 +534,6 @@ async function serve(
 async function logIn(
   client: ByteConn,
   backend: TcpConn | TlsConn,
-  startupPacket: Uint8Array,
   login: AuthenticatedClient,
   target: BackendTarget,
   context: SessionContext,
@@ -542,13 +541,13 @@ async function logIn(
   taps: { readonly watch?: AuthWatch; readonly notice: SessionShutdownNotice },
 ): Promise<boolean> {
   const done = await orShutdown(
-    loginForClient(backend, startupPacket, login, target, record),
+    loginForClient(backend, login, target, record),
     context.signal,
   ).catch((error: unknown) => {
     if (!context.signal.aborted) throw error;
     throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
   });
-  record.counters.clientToBackend += startupPacket.length + login.pending.length;
+  record.counters.clientToBackend += login.backendStartup.length + login.pending.length;
   const rest = taps.watch ? taps.watch.fromBackend(done.rest) : done.rest;
   taps.notice.forwarded(rest);
   record.counters.backendToClient += rest.length;

@@ -12,8 +12,9 @@ import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { type LogLine, type PgtlsProcess, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
-import { TEST_PASSWORD, TEST_USER } from "../helpers/pg.ts";
-import { secretOf, writeUsersFile } from "../helpers/auth.ts";
+import { TEST_DATABASE, TEST_PASSWORD, TEST_USER } from "../helpers/pg.ts";
+import { authProxy, secretOf, writeUsersFile } from "../helpers/auth.ts";
+import { bindingOfFile, type RawConnect, rawScram, rawSession } from "../helpers/scram_wire.ts";
 import { makeSelfSigned, type SelfSignedKind } from "../helpers/certs.ts";
 import { startMitm } from "../helpers/mitm.ts";
 import { type ScriptedConn, startMockBackend } from "../helpers/mock_backend.ts";
@@ -154,4 +155,38 @@ Deno.test("a backend that asks for more SCRAM iterations than pgtls computes fai
   }
   const [line] = sessions(pgtls);
   assertEquals([line!.reason, line!.level], ["backend_auth_failed", "warn"]);
+});
+
+Deno.test("a client asking for protocol 3.1 and a _pq_ option hears NegotiateProtocolVersion before the authentication, as from PostgreSQL itself", async () => {
+  const { dir, certs, pg } = await fixture();
+  const users = await writeUsersFile(dir, [[TEST_USER, await secretOf(pg, TEST_USER)]]);
+  const pgtls = await startPgtls(dir, {
+    proxies: [authProxy(certs, pg.port, { users_file: users })],
+  });
+  const parameters = { user: TEST_USER, database: TEST_DATABASE, "_pq_.pgtls_test": "on" };
+  const exchange = async (connect: RawConnect, cert: string) => {
+    const conn = await rawSession(connect, parameters, 1);
+    try {
+      return await rawScram(conn, {
+        password: TEST_PASSWORD,
+        mechanism: "SCRAM-SHA-256-PLUS",
+        gs2Header: "p=tls-server-end-point,,",
+        binding: await bindingOfFile(cert),
+      });
+    } finally {
+      conn.close();
+    }
+  };
+  try {
+    const direct = await exchange({ port: pg.port, caFile: certs.dbCa }, certs.db.cert);
+    const through = await exchange({ port: pgtls.port, caFile: certs.proxyCa }, certs.proxy.cert);
+    // The premise: PostgreSQL 15 negotiates, first thing.
+    assertEquals(direct.seen.slice(0, 2), ["v", "R10"]);
+    assert(direct.ready, JSON.stringify(direct.error));
+    assertEquals([through.ready, through.error], [true, undefined]);
+    assertEquals(through.seen, direct.seen);
+    assertEquals(through.negotiation, direct.negotiation);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
 });

@@ -37,6 +37,8 @@ import { plaintextProxy } from "./memory_session.ts";
 
 const encoder = new TextEncoder();
 
+const startupPacket = encoder.encode("startup packet bytes");
+
 /** RFC 7677's "pencil" secret. */
 const SECRET =
   "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
@@ -62,6 +64,7 @@ async function pencilClient(): Promise<AuthenticatedClient> {
       serverFinal: encoder.encode("v=final-for-the-client"),
     },
     pending: new Uint8Array(0),
+    backendStartup: startupPacket,
   };
 }
 
@@ -144,13 +147,11 @@ function record(): AuthRecord {
   return { auth: "scram-sha-256", authResult: null, backendAuth: null };
 }
 
-const startupPacket = encoder.encode("startup packet bytes");
-
 Deno.test("loginForClient logs in with the recovered ClientKey and hands the client one AuthenticationOk", async () => {
   const parameterStatus = encodeMessage(0x53, encoder.encode("server_version\x0015\x00"));
   const backend = scramBackend({ after: parameterStatus });
   const result = record();
-  const login = await loginForClient(backend, startupPacket, await pencilClient(), target, result);
+  const login = await loginForClient(backend, await pencilClient(), target, result);
   assertEquals(backend.received[0], startupPacket);
   const messages = new MessageScanner().push(login.toClient);
   assertEquals(messages.map((m) => String.fromCharCode(m.type)), ["R", "R"]);
@@ -167,7 +168,6 @@ async function failedLogin(behaviour: BackendBehaviour): Promise<[SessionAbort, 
     async () => {
       await loginForClient(
         scramBackend(behaviour),
-        startupPacket,
         await pencilClient(),
         target,
         result,
@@ -244,7 +244,7 @@ Deno.test("connect_timeout ends a login stuck on something closing the backend d
     guard = setTimeout(() => resolve("still logging in"), 20_000)
   );
   const outcome = await Promise.race([
-    loginForClient(stuck, startupPacket, client, quick, result).catch((error) => error),
+    loginForClient(stuck, client, quick, result).catch((error) => error),
     hung,
   ]).finally(() => clearTimeout(guard));
   assert(outcome instanceof SessionAbort, String(outcome));

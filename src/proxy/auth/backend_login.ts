@@ -71,7 +71,7 @@ export interface LoginOptions {
 export interface LoginResult {
   /** What the backend asked for and got: a SASL mechanism, "md5", "password", or "trust". */
   readonly method: string;
-  /** Messages of the backend's the client must see too (notices, NegotiateProtocolVersion), in order. */
+  /** The backend's notices during the login, which the client must see too, in order. */
   readonly carried: readonly Uint8Array[];
 }
 
@@ -106,9 +106,14 @@ export async function loginToBackend(
         throw new LoginError("refused", `the backend refused the login: ${said}`, message.bytes);
       }
       case BackendMessage.NoticeResponse:
-      case BackendMessage.NegotiateProtocolVersion:
         carried.push(message.bytes);
         continue;
+      case BackendMessage.NegotiateProtocolVersion:
+        // pgtls negotiated with the client itself and asked the backend for plain 3.0.
+        throw new LoginError(
+          "protocol",
+          "the backend sent NegotiateProtocolVersion for a protocol 3.0 startup without options",
+        );
       case BackendMessage.Authentication:
         break;
       default:
