@@ -25,6 +25,7 @@ import { SqlState } from "../protocol/sqlstate.ts";
 import type { BackendTarget } from "./backend.ts";
 import { SessionAbort, type SessionEnd } from "./session_end.ts";
 import { negotiateProtocol } from "./auth/protocol_negotiation.ts";
+import { userNameBytes } from "./auth/startup_pairs.ts";
 import { MessageReader } from "./auth/message_reader.ts";
 import type { ProxyAuth } from "./auth/proxy_auth.ts";
 import type { UserSecret } from "./auth/secret.ts";
@@ -69,6 +70,19 @@ export interface AuthenticatedClient {
   readonly backendStartup: Uint8Array;
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Whether `bytes` (absent: nothing to check) are valid UTF-8. */
+function isUtf8(bytes: Uint8Array | undefined): boolean {
+  if (bytes === undefined) return true;
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A failure that ends the session with `fields`, after `before` (what the client must hear first). */
 function refusal(
   end: SessionEnd,
@@ -104,6 +118,14 @@ export async function authenticateClient(
   // PostgreSQL negotiates first, before it even checks the user name.
   const negotiation = negotiateProtocol(startup.bytes);
   const user = startup.parameters.get("user");
+  // The reader decodes leniently; pgtls must not vouch for a name the backend gets other bytes of.
+  if (!isUtf8(userNameBytes(startup.bytes))) {
+    throw refusal("protocol_violation", "the user name is not valid UTF-8", {
+      severity: "FATAL",
+      code: SqlState.ProtocolViolation,
+      message: 'invalid byte sequence for encoding "UTF8" in the user name',
+    }, negotiation.reply);
+  }
   if (user === undefined || user === "") {
     throw refusal("protocol_violation", "no user name in the startup packet", {
       severity: "FATAL",

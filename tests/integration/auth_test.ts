@@ -31,7 +31,8 @@ import {
   writeUsersFile,
 } from "../helpers/auth.ts";
 import { bindingOfFile, closed, rawScram, rawSession, saltOf } from "../helpers/scram_wire.ts";
-import { readMessage } from "../helpers/wire.ts";
+import { connectTls, errorFields, readMessage, writeAll } from "../helpers/wire.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
 import { stringify } from "yaml";
 import {
   keysFromSaltedPassword,
@@ -888,4 +889,41 @@ Deno.test("a client that stalls in the SASL exchange is closed at handshake_time
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }
+});
+
+Deno.test("a user name that is not UTF-8 is refused with 08P01, not authenticated under its lossy decoding", async () => {
+  const { dir, certs } = await fixture();
+  // The name a lossy decoding of "a\xffb" gives, listed with a password the client knows.
+  const users = await writeUsersFile(dir, [["a\ufffdb", "known-password"]]);
+  const { pgtls } = await withAuth({ users_file: users });
+  try {
+    const conn = await connectTls(pgtls.port, certs.proxyCa);
+    try {
+      const encoder = new TextEncoder();
+      const body = concatAll([
+        encoder.encode("user\0a"),
+        Uint8Array.of(0xff),
+        encoder.encode(`b\0database\0${TEST_DATABASE}\0\0`),
+      ]);
+      const packet = new Uint8Array(8 + body.length);
+      new DataView(packet.buffer).setUint32(0, packet.length);
+      new DataView(packet.buffer).setUint32(4, 3 << 16);
+      packet.set(body, 8);
+      await writeAll(conn, packet);
+      const answer = await readMessage(conn);
+      assertEquals(answer?.type, "E", "refused before any authentication request");
+      const fields = errorFields(answer!.body);
+      assertEquals([fields.S, fields.C, fields.M], [
+        "FATAL",
+        "08P01",
+        "invalid byte sequence for encoding \"UTF8\" in the user name",
+      ]);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+  const [line] = sessions(pgtls);
+  assertEquals([line!.reason, line!.level], ["protocol_violation", "warn"]);
 });

@@ -13,6 +13,7 @@
 import { concatAll, readUint32 } from "../../protocol/bytes.ts";
 import { BackendMessage } from "../../protocol/message_types.ts";
 import { encodeMessage } from "../../protocol/messages.ts";
+import { startupPairs } from "./startup_pairs.ts";
 
 /** Protocol 3.0, as a startup packet and NegotiateProtocolVersion carry it. */
 const PROTOCOL_3_0 = 3 << 16;
@@ -41,14 +42,9 @@ export function negotiateProtocol(packet: Uint8Array): ProtocolNegotiation {
   const minor = readUint32(packet, 4) & 0xffff;
   const kept: Uint8Array[] = [];
   const options: Uint8Array[] = [];
-  let offset = 8;
-  while (offset < packet.length - 1) {
-    const nameEnd = packet.indexOf(0, offset);
-    const valueEnd = packet.indexOf(0, nameEnd + 1);
-    const name = packet.subarray(offset, nameEnd);
-    if (isOption(name)) options.push(packet.subarray(offset, nameEnd + 1));
-    else kept.push(packet.subarray(offset, valueEnd + 1));
-    offset = valueEnd + 1;
+  for (const pair of startupPairs(packet)) {
+    if (isOption(pair.name)) options.push(pair.bytes.subarray(0, pair.name.length + 1));
+    else kept.push(pair.bytes);
   }
   if (minor === 0 && options.length === 0) return { reply: null, backendStartup: packet };
   const head = new Uint8Array(8);
