@@ -589,6 +589,15 @@ Deno.test("auth.query failures are reported clearly: its own login, its SQL", as
       { user: ROLES.lookup[0], password_file: goodPassword },
       "the query failed: permission denied for table pg_authid",
     ],
+    // A row of another role: its secret must not log this user in.
+    [
+      {
+        user: ROLES.lookup[0],
+        password_file: goodPassword,
+        sql: "SELECT 'not_' || rolname, rolpassword FROM public.pgtls_user_secret($1)",
+      },
+      `the query returned the row of role "not_${ROLES.plain[0]}" for user "${ROLES.plain[0]}"`,
+    ],
   ] as const;
   for (const [query, logged] of cases) {
     const { pgtls, target } = await withAuth({ query });
@@ -916,7 +925,7 @@ Deno.test("a user name that is not UTF-8 is refused with 08P01, not authenticate
       assertEquals([fields.S, fields.C, fields.M], [
         "FATAL",
         "08P01",
-        "invalid byte sequence for encoding \"UTF8\" in the user name",
+        'invalid byte sequence for encoding "UTF8" in the user name',
       ]);
     } finally {
       conn.close();

@@ -127,6 +127,14 @@ async function lookUp(
       `the query returned ${row.length} column(s); it must return the name and the secret`,
     );
   }
+  // A query that answers for another role must not log this user in with that role's secret.
+  if (row[0] !== user) {
+    throw new AuthQueryError(
+      `the query returned the row of role ${
+        row[0] === null ? "NULL" : `"${row[0]}"`
+      } for user "${user}"; its first column must be the user's name`,
+    );
+  }
   const text = row[1];
   if (text === null || text === undefined) return null;
   const secret = parseSecret(text);
