@@ -36,6 +36,7 @@ import {
 } from "./auth/scram_server.ts";
 import { ScramError } from "./auth/scram_messages.ts";
 import { AuthQueryError } from "./auth/auth_query.ts";
+import { LookupAbandoned } from "./auth/lookup_gate.ts";
 import { LoginError, loginToBackend } from "./auth/backend_login.ts";
 import { backendBinding } from "./auth/channel_binding.ts";
 import type { ClientCredentials } from "./auth/scram_client.ts";
@@ -114,6 +115,8 @@ export async function authenticateClient(
   lookup: (user: string) => Promise<UserSecret | null>,
   backendLabel: string,
   record: AuthRecord,
+  /** Aborted when the client's handshake is over (handshake_timeout, shutdown): stops waiting for a lookup. */
+  handshake?: AbortSignal,
 ): Promise<AuthenticatedClient | "passthrough"> {
   // PostgreSQL negotiates first, before it even checks the user name.
   const negotiation = negotiateProtocol(startup.bytes);
@@ -135,8 +138,15 @@ export async function authenticateClient(
   }
   let secret: UserSecret | null;
   try {
-    secret = await auth.find(user, backendLabel, lookup);
+    secret = await auth.find(user, backendLabel, lookup, handshake);
   } catch (error) {
+    if (error instanceof LookupAbandoned) {
+      // The session is over already (its end says why); the client hears nothing more.
+      throw new SessionAbort(
+        "client_gone",
+        `gave up waiting for the auth query for user "${user}"`,
+      );
+    }
     record.authResult = "backend_failed";
     const cause = error instanceof AuthQueryError ? error.message : String(error);
     throw refusal("auth_lookup_failed", `auth query for user "${user}": ${cause}`, {

@@ -150,12 +150,17 @@ export async function runSession(
     current.close();
     client.close();
   };
+  /** Ends waits of the handshake that closing the sockets does not end (an auth query lookup). */
+  const handshake = new AbortController();
   const onShutdown = () => {
-    if (phase === "negotiating") closeAll();
+    if (phase !== "negotiating") return;
+    closeAll();
+    handshake.abort();
   };
   const handshakeTimer = setTimeout(() => {
     handshakeTimedOut = true;
     closeAll();
+    handshake.abort();
   }, context.listener.handshakeTimeoutMs);
   context.signal.addEventListener("abort", onShutdown, { once: true });
   try {
@@ -167,6 +172,7 @@ export async function runSession(
         phase = "opening";
       },
       relaying: () => phase = "relaying",
+      handshake: handshake.signal,
     });
   } catch (error) {
     record.end = handshakeTimedOut
@@ -393,6 +399,8 @@ interface SessionSteps {
   authenticated(): void;
   /** The relay takes over. */
   relaying(): void;
+  /** Aborted when the client's handshake ends before it is through (timeout, shutdown). */
+  readonly handshake: AbortSignal;
 }
 
 /** Past negotiation: forward a cancel, or authenticate (with `auth`), open the backend and relay. */
@@ -450,6 +458,7 @@ async function serve(
     (user) => lookUp(auth, target, context, user),
     target.label,
     record,
+    steps.handshake,
   );
   steps.authenticated();
   const backend = await orShutdown(

@@ -4,9 +4,10 @@
  * tls-server-end-point hash (against openssl), and the users file.
  */
 
+import { LookupAbandoned, LookupGate } from "../../src/proxy/auth/lookup_gate.ts";
 import { negotiateProtocol } from "../../src/proxy/auth/protocol_negotiation.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
-import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import { md5, md5PasswordResponse } from "../../src/proxy/auth/md5.ts";
 import { passwordBytes, saslprep } from "../../src/proxy/auth/saslprep.ts";
 import {
@@ -248,4 +249,60 @@ Deno.test("negotiateProtocol answers 3.1 and _pq_ options as PostgreSQL 15 does 
   ]);
   assertEquals(new TextDecoder().decode(reply.subarray(13)), "_pq_.x\0");
   assertEquals(negotiateProtocol(packet(2, [user])).reply!.length, 13, "3.2: no options to name");
+});
+
+Deno.test("LookupGate runs at most its limit at once, in order, and drops a waiter whose signal aborts unrun", async () => {
+  const gate = new LookupGate(2);
+  const releases: (() => void)[] = [];
+  const ran: string[] = [];
+  const task = (name: string) => () =>
+    new Promise<string>((resolve) => {
+      ran.push(name);
+      releases.push(() => resolve(name));
+    });
+  const leaving = new AbortController();
+  const a = gate.run(task("a"));
+  const b = gate.run(task("b"));
+  const c = gate.run(task("c"), leaving.signal);
+  const d = gate.run(task("d"));
+  await Promise.resolve();
+  assertEquals([ran, gate.running], [["a", "b"], 2]);
+  leaving.abort();
+  await assertRejects(() => c, LookupAbandoned);
+  releases.shift()!();
+  assertEquals(await a, "a");
+  await Promise.resolve();
+  assertEquals(ran, ["a", "b", "d"], "c left the queue without running");
+  releases.shift()!();
+  releases.shift()!();
+  assertEquals([await b, await d, gate.running], ["b", "d", 0]);
+});
+
+Deno.test("LookupCache abandons a lookup in flight once every caller waiting for it gave up, not before", async () => {
+  const cache = new LookupCache(60_000);
+  let abandoned: AbortSignal | undefined;
+  let answer: (value: null) => void = () => {};
+  const load = (signal: AbortSignal) => {
+    abandoned = signal;
+    return new Promise<null>((resolve) => answer = resolve);
+  };
+  const first = new AbortController();
+  const second = new AbortController();
+  const one = cache.get("ghost", load, first.signal);
+  const two = cache.get("ghost", load, second.signal);
+  first.abort();
+  await assertRejects(() => one, LookupAbandoned);
+  assertEquals(abandoned?.aborted, false, "the second caller still waits");
+  second.abort();
+  await assertRejects(() => two, LookupAbandoned);
+  assertEquals(abandoned?.aborted, true);
+  // The next caller gets a lookup of its own, and its answer.
+  let loads = 0;
+  const fresh = cache.get(
+    "ghost",
+    () => (loads++, Promise.resolve(null)),
+    new AbortController().signal,
+  );
+  answer(null);
+  assertEquals([await fresh, loads], [null, 1]);
 });

@@ -12,12 +12,20 @@ import type { ServerCredentials } from "./scram_server.ts";
 import type { PlaintextSecret, UserSecret } from "./secret.ts";
 import type { UserTable } from "./users_file.ts";
 import { LookupCache } from "./auth_query.ts";
+import { LookupGate } from "./lookup_gate.ts";
 import { derivedKeys } from "./derived_keys.ts";
 import { digest, hmacSha256 } from "./scram_crypto.ts";
 import { leafCertificate, tlsServerEndPoint } from "./channel_binding.ts";
 
 /** PostgreSQL's default iteration count: what pgtls's own salts go with. */
 export const OWN_ITERATIONS = 4096;
+/**
+ * Auth query lookups in flight toward one backend, per `auth` mapping and
+ * process: each is a backend connection opened before any proof is
+ * checked. A few keep a burst of new users quick; more wait their turn.
+ */
+export const LOOKUPS_PER_BACKEND = 4;
+
 /** PostgreSQL's salt length. */
 const SALT_BYTES = 16;
 
@@ -52,6 +60,8 @@ export class ProxyAuth {
   readonly queryPassword: PlaintextSecret | undefined;
   readonly keys: ListenerAuthKeys;
   readonly #cache: LookupCache | undefined;
+  /** The bound on lookups in flight, by backend. */
+  readonly #gates = new Map<string, LookupGate>();
 
   constructor(config: AuthConfig, material: AuthMaterial, keys: ListenerAuthKeys) {
     this.config = config;
@@ -64,16 +74,26 @@ export class ProxyAuth {
   /**
    * The secret of `user`: the users file's, else what `lookup` (the auth
    * query against the backend named `backend`) finds, cached; null when
-   * neither knows the user.
+   * neither knows the user. At most {@link LOOKUPS_PER_BACKEND} lookups run
+   * toward a backend at once; `signal` aborts the wait for one (the client
+   * gave up), with a `LookupAbandoned`.
    */
   find(
     user: string,
     backend: string,
     lookup: (user: string) => Promise<UserSecret | null>,
+    signal?: AbortSignal,
   ): Promise<UserSecret | null> {
     const listed = this.users.get(user);
     if (listed !== undefined || this.#cache === undefined) return Promise.resolve(listed ?? null);
-    return this.#cache.get(`${backend}\0${user}`, () => lookup(user));
+    let gate = this.#gates.get(backend);
+    if (gate === undefined) this.#gates.set(backend, gate = new LookupGate(LOOKUPS_PER_BACKEND));
+    const bounded = gate;
+    return this.#cache.get(
+      `${backend}\0${user}`,
+      (abandoned) => bounded.run(() => lookup(user), abandoned),
+      signal,
+    );
   }
 
   /**
