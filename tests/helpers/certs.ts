@@ -70,7 +70,8 @@ export async function makeCa(
   return { cert, key };
 }
 
-async function makeLeaf(
+/** A leaf certificate signed by `ca`, with a new key, for `dnsNames` and 127.0.0.1. */
+export async function makeLeaf(
   dir: string,
   name: string,
   ca: { cert: string; key: string },

@@ -31,6 +31,7 @@ import {
   writeUsersFile,
 } from "../helpers/auth.ts";
 import { bindingOfFile, closed, rawScram, rawSession, saltOf } from "../helpers/scram_wire.ts";
+import { makeLeaf } from "../helpers/certs.ts";
 import { connectTls, errorFields, readMessage, writeAll } from "../helpers/wire.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { stringify } from "yaml";
@@ -935,4 +936,95 @@ Deno.test("a user name that is not UTF-8 is refused with 08P01, not authenticate
   }
   const [line] = sessions(pgtls);
   assertEquals([line!.reason, line!.level], ["protocol_violation", "warn"]);
+});
+
+/** A SCRAM secret for `password` under a salt of its own and `iterations`. */
+async function secretWith(password: string, iterations: number): Promise<string> {
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const keys = await keysFromSaltedPassword(
+    await saltedPassword(new TextEncoder().encode(password), salt, iterations),
+  );
+  return `SCRAM-SHA-256$${iterations}:${toBase64(salt)}$${toBase64(keys.storedKey)}:${
+    toBase64(keys.serverKey)
+  }`;
+}
+
+Deno.test("the salts pgtls makes survive a new listener key, follow mock_secret_file, and take the users file's iteration count", async () => {
+  const { dir, certs, pg } = await fixture();
+  await ensureRoles(pg);
+  // Most of the users file's secrets have 8192 iterations (PostgreSQL 16's scram_iterations, say).
+  const roles = [["auth_iter_a", "iter-pass-a"], ["auth_iter_b", "iter-pass-b"]] as const;
+  const entries: [string, string][] = [];
+  for (const [name, password] of roles) {
+    const secret = await secretWith(password, 8192);
+    await createRole(pg, name, null);
+    await pg.sql(`ALTER ROLE ${name} PASSWORD ${literal(secret)}`);
+    entries.push([name, await secretOf(pg, name)]);
+  }
+  entries.push([TEST_USER, await secretOf(pg, TEST_USER)], [ROLES.plain[0], ROLES.plain[1]]);
+  const users = await writeUsersFile(dir, entries);
+  const moreUsers = await writeUsersFile(dir, [...entries, ["auth_added_later", "added-pass"]]);
+  const mockSecret = `${dir}/mock-secret.txt`;
+  await Deno.writeTextFile(mockSecret, "a secret of the operator's, 32 characters\n");
+  // certbot gives the certificate a new key at every renewal.
+  const renewed = await makeLeaf(
+    dir,
+    "proxy-renewed",
+    { cert: certs.proxyCa, key: certs.proxyCa.replace(/\.crt$/, ".key") },
+    ["localhost"],
+  );
+  const serverFirsts = async (auth: Record<string, unknown>, cert = certs.proxy) => {
+    const pgtls = await startPgtls(dir, {
+      proxies: [{
+        ...authProxy(certs, pg.port, auth),
+        listener: {
+          bind_address: "127.0.0.1:0",
+          tls: { cert_file: cert.cert, key_file: cert.key },
+        },
+      }],
+    });
+    const attempt = async (user: string) => {
+      const conn = await rawSession({ port: pgtls.port, caFile: certs.proxyCa }, {
+        user,
+        database: TEST_DATABASE,
+      });
+      try {
+        const outcome = await rawScram(conn, {
+          password: "wrong",
+          mechanism: "SCRAM-SHA-256",
+          gs2Header: "n,,",
+        });
+        assertEquals(outcome.error?.C, "28P01", user);
+        return saltOf(outcome.serverFirst);
+      } finally {
+        conn.close();
+      }
+    };
+    try {
+      return { unknown: await attempt("no_such_user"), plain: await attempt(ROLES.plain[0]) };
+    } finally {
+      assertEquals(await pgtls.stop(), 0);
+    }
+  };
+  const before = await serverFirsts({ users_file: users });
+  assertMatch(before.unknown, /^[A-Za-z0-9+/]{22}==:8192$/);
+  assertMatch(before.plain, /^[A-Za-z0-9+/]{22}==:8192$/);
+  assertEquals(await serverFirsts({ users_file: users }, renewed), before, "a new listener key");
+  const fromFile = await serverFirsts({ users_file: users, mock_secret_file: mockSecret });
+  assert(fromFile.unknown !== before.unknown && fromFile.plain !== before.plain);
+  assertEquals(
+    await serverFirsts({ users_file: moreUsers, mock_secret_file: mockSecret }, renewed),
+    fromFile,
+    "mock_secret_file: a new user in the users file changes nothing either",
+  );
+  // The plaintext entry still logs in, with pgtls's salt and 8192 iterations toward its client.
+  const { pgtls, target } = await withAuth({ users_file: users, mock_secret_file: mockSecret });
+  try {
+    for (const [user, password] of [...roles, ROLES.plain]) {
+      const result = await psqlAs(target, user, password, "SELECT current_user");
+      assertEquals([result.code, result.stdout.trim()], [0, user], result.stderr);
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
 });

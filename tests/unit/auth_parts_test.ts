@@ -4,6 +4,19 @@
  * tls-server-end-point hash (against openssl), and the users file.
  */
 
+import {
+  commonIterations,
+  ownSalts,
+  plaintextCredentials,
+} from "../../src/proxy/auth/own_salts.ts";
+import { listenerAuthKeys, ProxyAuth } from "../../src/proxy/auth/proxy_auth.ts";
+import {
+  constantTimeEquals,
+  keysFromSaltedPassword,
+  saltedPassword,
+  toBase64,
+} from "../../src/proxy/auth/scram_crypto.ts";
+import { parseConfig } from "../../src/config/parse.ts";
 import { LookupAbandoned, LookupGate } from "../../src/proxy/auth/lookup_gate.ts";
 import { negotiateProtocol } from "../../src/proxy/auth/protocol_negotiation.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
@@ -305,4 +318,59 @@ Deno.test("LookupCache abandons a lookup in flight once every caller waiting for
   );
   answer(null);
   assertEquals([await fresh, loads], [null, 1]);
+});
+
+Deno.test("pgtls's own salts: keyed by mock_secret_file, else the secrets held, else the listener key; the users file's usual iteration count; plaintext keys derived at load", async () => {
+  const secretAt = async (iterations: number) => {
+    const salt = crypto.getRandomValues(new Uint8Array(16));
+    const keys = await keysFromSaltedPassword(
+      await saltedPassword(new TextEncoder().encode("x"), salt, iterations),
+    );
+    return `SCRAM-SHA-256$${iterations}:${toBase64(salt)}$${toBase64(keys.storedKey)}:${
+      toBase64(keys.serverKey)
+    }`;
+  };
+  const lines = [
+    `"a" "${await secretAt(8192)}"`,
+    `"b" "${await secretAt(8192)}"`,
+    `"c" "${await secretAt(4096)}"`,
+    `"app" "pencil"`,
+  ];
+  const users = parseUsersFile(lines.join("\n"));
+  assertEquals(commonIterations(users), 8192);
+  assertEquals(commonIterations(new Map()), 4096, "PostgreSQL's default without secrets");
+  const listenerKeyPem = "-----BEGIN PRIVATE KEY-----\nnot needed here\n";
+  const fromSecrets = await ownSalts({ users, listenerKeyPem });
+  assertEquals([fromSecrets.source, fromSecrets.iterations], ["secrets", 8192]);
+  // Order, comments and layout do not count: the same secrets give the same key.
+  const reordered = parseUsersFile(lines.toReversed().join("\n# a comment\n\n"));
+  assertEquals((await ownSalts({ users: reordered, listenerKeyPem })).key, fromSecrets.key);
+  const fromFile = await ownSalts({ users, listenerKeyPem, mockSecret: "0123456789abcdef" });
+  assertEquals(fromFile.source, "mock_secret_file");
+  assert(!constantTimeEquals(fromFile.key, fromSecrets.key));
+  assertEquals((await ownSalts({ users: new Map(), listenerKeyPem })).source, "listener_key");
+  // A plaintext entry's keys are derived at load; its login takes them as they are.
+  const plaintext = await plaintextCredentials(users, fromSecrets);
+  assertEquals([...plaintext.keys()], ["app"]);
+  const config = parseConfig(`
+proxies:
+  - listener: { bind_address: 127.0.0.1:0, tls: { cert_file: a.crt, key_file: a.key } }
+    backend: { address: 127.0.0.1:5432 }
+    auth: { users_file: users.txt }
+`).proxies[0]!.auth!;
+  const auth = new ProxyAuth(
+    config,
+    { users, salts: fromSecrets, plaintext },
+    listenerAuthKeys(""),
+  );
+  const credentials = await auth.credentials("app", users.get("app")!);
+  assert(credentials === plaintext.get("app"), "nothing derived at login");
+  assertEquals(credentials.iterations, 8192);
+  const expected = await keysFromSaltedPassword(
+    await saltedPassword(new TextEncoder().encode("pencil"), credentials.salt, 8192),
+  );
+  assertEquals(credentials.storedKey, expected.storedKey);
+  const mock = await auth.credentials("nobody", null);
+  assertEquals(mock.iterations, 8192);
+  assertEquals((await auth.credentials("nobody", null)).salt, mock.salt);
 });

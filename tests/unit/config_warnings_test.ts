@@ -88,7 +88,11 @@ Deno.test("configWarnings says when auth cannot offer channel binding for the li
   const withAuth = (certPem: string): ProxyMaterial => ({
     listener: { certPem, keyPem: "" },
     backends: new Map([[proxies[0]!.backend, {}]]),
-    auth: new Map([[proxies[0]!.auth!, { users: new Map() }]]),
+    auth: new Map([[proxies[0]!.auth!, {
+      users: new Map(),
+      salts: { key: new Uint8Array(32), source: "secrets", iterations: 4096 },
+      plaintext: new Map(),
+    }]]),
   });
   // Only the signature algorithm matters: an Ed25519 one has no tls-server-end-point hash.
   const ed25519 = pem(
