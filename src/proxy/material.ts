@@ -106,7 +106,12 @@ async function loadAuth(
 ): Promise<AuthMaterial> {
   let users: UserTable = new Map();
   if (config.usersFile !== undefined) {
-    const text = await readFile(readText, config.usersFile, `${path}.users_file`);
+    const keyPath = `${path}.users_file`;
+    const text = utf8Only(
+      await readFile(readText, config.usersFile, keyPath),
+      config.usersFile,
+      keyPath,
+    );
     try {
       users = parseUsersFile(text);
     } catch (error) {
@@ -139,9 +144,25 @@ async function loadAuth(
 /** A secret short enough to guess would let anyone tell pgtls's mock salts from real ones. */
 const MOCK_SECRET_MIN_LENGTH = 16;
 
+/**
+ * `text` of `file`, unless it was not UTF-8: the file is read as UTF-8 and
+ * what is not becomes U+FFFD, which would give pgtls another password than
+ * the file's. (A file that holds U+FFFD itself is refused too.)
+ */
+function utf8Only(text: string, file: string, keyPath: string): string {
+  const at = text.indexOf("\uFFFD");
+  if (at < 0) return text;
+  const line = text.slice(0, at).split("\n").length;
+  throw new ConfigError(
+    keyPath,
+    `${file} line ${line}: not valid UTF-8 (or holds U+FFFD, which invalid bytes read as)`,
+  );
+}
+
 /** A file holding one line (its line break not part of it); a failure names `keyPath`. */
 async function oneLine(readText: ReadText, file: string, keyPath: string): Promise<string> {
-  const line = (await readFile(readText, file, keyPath)).replace(/\r?\n$/, "");
+  const text = utf8Only(await readFile(readText, file, keyPath), file, keyPath);
+  const line = text.replace(/\r?\n$/, "");
   if (line === "" || /[\r\n]/.test(line)) {
     throw new ConfigError(
       keyPath,

@@ -1028,3 +1028,33 @@ Deno.test("the salts pgtls makes survive a new listener key, follow mock_secret_
     assertEquals(await pgtls.stop(), 0);
   }
 });
+
+Deno.test("check and serve refuse a users_file or password_file that is not UTF-8, naming file and line", async () => {
+  const { dir, certs, pg } = await fixture();
+  const encoder = new TextEncoder();
+  const users = `${dir}/users-latin1.txt`;
+  // "pässword" as Latin-1: a lossy decoding would give pgtls another password than the file's.
+  await Deno.writeFile(
+    users,
+    concatAll([encoder.encode('"a" "x"\n"b" "p'), Uint8Array.of(0xe4), encoder.encode('ss"\n')]),
+  );
+  const goodUsers = await writeUsersFile(dir, [["a", "x"]]);
+  const password = `${dir}/auth-latin1.pw`;
+  await Deno.writeFile(password, concatAll([encoder.encode("p"), Uint8Array.of(0xe4, 0x0a)]));
+  const cases = [
+    [{ users_file: users }, `proxies[0].auth.users_file: ${users} line 2: not valid UTF-8`],
+    [
+      { users_file: goodUsers, query: { user: "q", password_file: password } },
+      `proxies[0].auth.query.password_file: ${password} line 1: not valid UTF-8`,
+    ],
+  ] as const;
+  for (const [auth, problem] of cases) {
+    const config = `${dir}/auth-latin1.yaml`;
+    await Deno.writeTextFile(config, stringify({ proxies: [authProxy(certs, pg.port, auth)] }));
+    for (const command of ["check", "serve"]) {
+      const result = await runPgtls([command, "--config", config]);
+      assertEquals(result.code, 2, `${command}: ${result.stderr}`);
+      assert(result.stderr.includes(problem), result.stderr);
+    }
+  }
+});
