@@ -78,6 +78,8 @@ interface BackendBehaviour {
   readonly instead?: Uint8Array;
   /** Sent after AuthenticationOk. */
   readonly after?: Uint8Array;
+  /** Sent between SASLFinal and AuthenticationOk. */
+  readonly beforeOk?: Uint8Array;
 }
 
 /**
@@ -116,6 +118,8 @@ function scramBackend(behaviour: BackendBehaviour = {}): TcpConn & { received: U
         return send(behaviour.instead ?? encodeAuthenticationSasl(["SCRAM-SHA-256"]));
       }
       for (const message of scanner.push(bytes)) {
+        // Its part is played: what pgtls sends after the client-final goes unanswered.
+        if (conn.received.length > 3) return;
         if (conn.received.length === 2) {
           const initial = decodeSaslInitialResponse(message.body);
           send(encodeSaslContinue(exchange.initial(initial.mechanism, initial.data)));
@@ -127,6 +131,7 @@ function scramBackend(behaviour: BackendBehaviour = {}): TcpConn & { received: U
           : verified.serverFinal;
         send(
           ...(final === null ? [] : [encodeSaslFinal(final)]),
+          behaviour.beforeOk ?? new Uint8Array(0),
           encodeAuthenticationOk(),
           behaviour.after ?? new Uint8Array(0),
         );
@@ -196,6 +201,13 @@ Deno.test("a backend that accepts without its server signature fails the session
   const [abort] = await failedLogin({ final: () => null });
   assertEquals(abort.end, "backend_auth_failed");
   assert(abort.reply?.message.includes("without completing SCRAM"), abort.reply?.message);
+});
+
+Deno.test("a backend that starts a second SASL exchange after a verified one fails the session", async () => {
+  // Else the first exchange's signature would vouch for an AuthenticationOk the second never earned.
+  const [abort] = await failedLogin({ beforeOk: encodeAuthenticationSasl(["SCRAM-SHA-256"]) });
+  assertEquals([abort.end, abort.reply?.code], ["backend_auth_failed", "08006"]);
+  assert(abort.reply?.message.includes("a second SASL exchange"), abort.reply?.message);
 });
 
 Deno.test("a backend with another salt fails the session with 28000, naming the user", async () => {

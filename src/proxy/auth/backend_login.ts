@@ -140,6 +140,10 @@ export async function loginToBackend(
           }
           return { method, carried };
         case "sasl": {
+          // As libpq: one exchange per login, so that no signature vouches for another.
+          if (scram !== undefined) {
+            throw new LoginError("protocol", "the backend started a second SASL exchange");
+          }
           if (credentials === null) throw unsupported("SCRAM", options.user);
           scram = new ScramClientExchange({
             offered: request.mechanisms,
