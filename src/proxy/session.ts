@@ -31,7 +31,7 @@ import {
   type StartupReadResult,
 } from "../protocol/startup_reader.ts";
 import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
-import { AuthWatch } from "./auth_watch.ts";
+import { AuthWatch, passthroughAdvice } from "./auth_watch.ts";
 import type { CancelKeys } from "./cancel_keys.ts";
 import type { SessionMeter } from "./metrics.ts";
 import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
@@ -484,6 +484,7 @@ async function serve(
           forgetKey?.();
           forgetKey = cancelKeys.remember(key, target);
         }),
+        authenticated === "passthrough" ? passthroughAdvice(record.user ?? "") : undefined,
       )
       : undefined;
     const notice = new SessionShutdownNotice();

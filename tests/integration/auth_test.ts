@@ -640,6 +640,31 @@ Deno.test("unlisted_users: passthrough relays users found in neither, as without
   ]);
 });
 
+Deno.test("a passthrough user whose channel binding fails is told to add the user to pgtls, not to configure auth", async () => {
+  const { dir, pg } = await fixture();
+  await ensureRoles(pg);
+  const users = await writeUsersFile(dir, [[TEST_USER, await secretOf(pg, TEST_USER)]]);
+  const { pgtls, target } = await withAuth({ users_file: users, unlisted_users: "passthrough" });
+  try {
+    // Not listed: relayed to the TLS backend, where libpq's default prefer binds to pgtls's certificate.
+    const result = await psqlAs(target, ROLES.plain[0], ROLES.plain[1], "SELECT 1");
+    assertEquals(result.code, 2);
+    assertMatch(result.stderr, /SCRAM channel binding check failed/);
+    assertMatch(
+      result.stderr,
+      new RegExp(
+        `user "${ROLES.plain[0]}" is not one pgtls authenticates \\(unlisted_users: passthrough\\)`,
+      ),
+    );
+    assertMatch(result.stderr, /add the user to users_file/);
+    assert(!result.stderr.includes("configure auth"), result.stderr);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+  const [line] = sessions(pgtls);
+  assertEquals([line!.auth, line!.reason], ["passthrough", "channel_binding_failed"]);
+});
+
 /** Sends SIGHUP and returns the reload log line it causes. */
 async function hangUp(pgtls: PgtlsProcess): Promise<LogLine> {
   const reloadLines = () => pgtls.logs.filter((l) => /reload/.test(l.msg));
