@@ -500,10 +500,14 @@ async function serve(
       });
     }
     let silent: SessionAbort | undefined;
-    // Shutdown that came while the startup packet went out: the client has
-    // still heard nothing, so it is told, as while the backend was opening.
+    // Shutdown that came while the startup packet went out (the client has
+    // still heard nothing), or while pgtls handed its client the login
+    // (AuthenticationOk, perhaps the backend's first messages): the client
+    // is told, as PostgreSQL's own shutdown tells a session at any point,
+    // but only between two of the backend's messages, like the relay.
     if (context.signal.aborted) {
-      throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
+      const told = notice.last() === null ? undefined : SHUTDOWN_FIELDS;
+      throw new SessionAbort("shutdown", "pgtls is shutting down", told);
     }
     steps.relaying();
     record.end = await context.runtime.relay(
