@@ -90,6 +90,8 @@ export interface RawScram {
   readonly gs2Header: string;
   /** Channel binding data for a p header; none for n and y. */
   readonly binding?: Uint8Array;
+  /** Bytes sent in the same write as the client-final message (pipelined queries). */
+  readonly after?: Uint8Array;
 }
 
 /** The tls-server-end-point of the certificate in a PEM file (the one pgtls presents). */
@@ -158,7 +160,10 @@ export async function rawScram(conn: Deno.TlsConn, scram: RawScram): Promise<Raw
   const proof = xorBytes(keys.clientKey, await hmacSha256(keys.storedKey, authMessage));
   await writeAll(
     conn,
-    encodeSaslResponse(encoder.encode(`${withoutProof},p=${toBase64(proof)}`)),
+    concatAll([
+      encodeSaslResponse(encoder.encode(`${withoutProof},p=${toBase64(proof)}`)),
+      scram.after ?? new Uint8Array(0),
+    ]),
   );
   for (;;) {
     const end = await next();

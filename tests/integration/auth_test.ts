@@ -34,6 +34,7 @@ import { bindingOfFile, closed, rawScram, rawSession, saltOf } from "../helpers/
 import { makeLeaf } from "../helpers/certs.ts";
 import { connectTls, errorFields, readMessage, writeAll } from "../helpers/wire.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
+import { encodeMessage } from "../../src/protocol/messages.ts";
 import { stringify } from "yaml";
 import {
   keysFromSaltedPassword,
@@ -780,6 +781,41 @@ Deno.test("cancel, COPY and pipelining work with auth on", async () => {
   // psql's sleep, psql's COPY, and pgbench (which connects once more to start).
   assert(logins.length >= 3, `${logins.length} logins`);
   for (const line of logins) assertEquals(line.auth, "scram-sha-256-plus");
+});
+
+Deno.test("queries pipelined in the same write as the client's last SASL message, one over 1 MiB, reach the backend in order", async () => {
+  const { certs } = await fixture();
+  const { pgtls } = await withAuth({ users_file: await standardUsers() });
+  const query = (sql: string) => encodeMessage(0x51, new TextEncoder().encode(`${sql}\0`));
+  try {
+    const conn = await rawSession({ port: pgtls.port, caFile: certs.proxyCa }, {
+      user: TEST_USER,
+      database: TEST_DATABASE,
+    });
+    try {
+      const big = `SELECT length('${"x".repeat(2_000_000)}')`;
+      const outcome = await rawScram(conn, {
+        password: TEST_PASSWORD,
+        mechanism: "SCRAM-SHA-256-PLUS",
+        gs2Header: "p=tls-server-end-point,,",
+        binding: await bindingOfFile(certs.proxy.cert),
+        after: concatAll([query("SELECT 'one'"), query(big), query("SELECT 'three'")]),
+      });
+      assertEquals([outcome.ready, outcome.error], [true, undefined]);
+      const rows: string[] = [];
+      for (let ready = 0; ready < 3;) {
+        const message = await readMessage(conn);
+        assert(message !== null && message.type !== "E", JSON.stringify(message?.type));
+        if (message.type === "D") rows.push(new TextDecoder().decode(message.body.subarray(6)));
+        if (message.type === "Z") ready++;
+      }
+      assertEquals(rows, ["one", "2000000", "three"]);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
 });
 
 Deno.test("passwords and keys appear in no log line, client error, metric or check output; pgtls_auth_total counts", async () => {
