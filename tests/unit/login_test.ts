@@ -156,7 +156,9 @@ Deno.test("loginForClient logs in with the recovered ClientKey and hands the cli
   const parameterStatus = encodeMessage(0x53, encoder.encode("server_version\x0015\x00"));
   const backend = scramBackend({ after: parameterStatus });
   const result = record();
-  const login = await loginForClient(backend, await pencilClient(), target, result);
+  const client = await pencilClient();
+  const login = await loginForClient(backend, client, target, result);
+  assert(client.verified.clientKey.every((byte) => byte === 0), "the ClientKey is wiped once used");
   assertEquals(backend.received[0], startupPacket);
   const messages = new MessageScanner().push(login.toClient);
   assertEquals(messages.map((m) => String.fromCharCode(m.type)), ["R", "R"]);
