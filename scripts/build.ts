@@ -31,20 +31,6 @@ const DENORT_HINT = "deno compile downloads its runtime (denort) from dl.deno.la
   "executable dist/pgtls (bun build --compile, made by this task unless --deno-only) needs no " +
   "network.";
 
-/**
- * An executable from `bun build --compile` would otherwise load `bunfig.toml`
- * (whose `preload` runs any script) and `.env` from the directory it is
- * started in; tsconfig.json and package.json are off by default in Bun 1.4.5
- * and are named so that a new default cannot turn them on.
- * tests/integration/working_directory_test.ts runs it among such files.
- */
-const SEALED_EXECUTABLE = [
-  "--no-compile-autoload-bunfig",
-  "--no-compile-autoload-dotenv",
-  "--no-compile-autoload-tsconfig",
-  "--no-compile-autoload-package-json",
-];
-
 async function step(
   label: string,
   command: string,
