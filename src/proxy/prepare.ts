@@ -14,6 +14,8 @@ import type { Runtime, ServerTlsUpgrader } from "../runtime/types.ts";
 import type { BackendConfig, Config, ProxyConfig } from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
+import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
+import { TlsSettingError } from "../runtime/errors.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
 
@@ -51,6 +53,7 @@ function prepareProxy(
         clientCaPem: material.listener.clientCaPem,
         minVersion: tls.minVersion,
         alpnProtocols: [ALPN_POSTGRESQL],
+        ciphers: tls.ciphers ?? DEFAULT_TLS12_CIPHERS,
       }),
   );
   const targets = new Map(
@@ -93,8 +96,9 @@ export function prepareBackend(
 }
 
 /**
- * Runs `build`; where a certificate and key were configured, a failure is
- * theirs and becomes a {@link ConfigError} at `path`.
+ * Runs `build`; a setting the runtime refused becomes a {@link ConfigError}
+ * at its key, and otherwise, where a certificate and key were configured, a
+ * failure is theirs and becomes one at `path`.
  */
 function attempt<T>(
   path: string,
@@ -105,6 +109,9 @@ function attempt<T>(
   try {
     return build();
   } catch (error) {
+    if (error instanceof TlsSettingError) {
+      throw new ConfigError(`${path}.${error.key}`, error.message);
+    }
     if (certFile === undefined) throw error;
     throw new ConfigError(
       path,

@@ -22,6 +22,8 @@ export interface BunPeerCertificate {
   readonly issuer?: Readonly<Record<string, string | string[] | undefined>>;
   readonly subjectaltname?: string;
   readonly valid_to?: string;
+  /** The certificate's DER. */
+  readonly raw?: Uint8Array;
 }
 
 /** A native Bun socket, plain or TLS. */
@@ -46,6 +48,8 @@ export interface BunSocket {
   getCipher(): { readonly name?: string } | null;
   getAuthorizationError(): Error | null;
   getPeerCertificate(): BunPeerCertificate | null;
+  /** Whether the TLS session was resumed rather than negotiated in full. */
+  isSessionReused(): boolean;
   upgradeTLS(options: BunUpgradeOptions): [BunSocket, BunSocket];
 }
 
@@ -72,6 +76,10 @@ export interface BunTlsOptions {
   serverName?: string;
   /** A TLS protocol number (0x0303 for 1.2, 0x0304 for 1.3); Bun rejects "TLSv1.2". */
   minVersion?: number;
+  /** TLS 1.2 cipher suites, OpenSSL's cipher-list syntax (BoringSSL's subset). */
+  ciphers?: string;
+  /** `SSL_OP_*` bits. */
+  secureOptions?: number;
 }
 
 export interface BunUpgradeOptions {

@@ -14,7 +14,9 @@ import { Duplex } from "node:stream";
 import type { ServerTlsOptions, TlsConn } from "./types.ts";
 import { serverHandshake } from "./tls_handshake.ts";
 import { ClientCertificateRefused } from "./errors.ts";
-import { clientServerName, serverSecureContext } from "./node_sockets.ts";
+import { clientServerName } from "./node_sockets.ts";
+import { serverSecureContext } from "./server_context.ts";
+import { clientCertificateRefusal } from "./client_certificate.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
 /** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
@@ -92,7 +94,7 @@ export function replayServerTls(
   let secureContext: tls.SecureContext | undefined;
   const requestCert = options.clientCaPem !== undefined;
   return async (tcp, prefix) => {
-    secureContext ??= serverSecureContext(options);
+    secureContext ??= serverSecureContext(options, "boringssl");
     const context = secureContext;
     let handshaking = true;
     // Bun's TLSSocket says nothing when its stream ends mid-handshake, which
@@ -112,7 +114,7 @@ export function replayServerTls(
     });
     let refusal: Error | null;
     try {
-      refusal = await serverHandshake(socket, requestCert);
+      refusal = await serverHandshake(socket, requestCert ? clientCertificateRefusal : null);
     } catch (error) {
       socket.destroy();
       tcp.close();
