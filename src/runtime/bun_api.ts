@@ -80,6 +80,8 @@ export interface BunTlsOptions {
   ciphers?: string;
   /** `SSL_OP_*` bits. */
   secureOptions?: number;
+  /** For an encrypted key; part of what makes a context distinct. */
+  passphrase?: string;
 }
 
 export interface BunUpgradeOptions {

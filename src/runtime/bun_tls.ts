@@ -41,6 +41,7 @@ import {
   unverifiedClientCertificate,
 } from "./client_certificate.ts";
 import { checkedCipherList } from "./server_context.ts";
+import { PerTicketPeriod } from "./ticket_keys.ts";
 import { constants } from "node:crypto";
 
 /** TLS protocol numbers, as Bun takes `minVersion`. */
@@ -202,12 +203,20 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   };
   const sni = (socket: BunSocket) => socket.getServername() || null;
   const replay = replayServerTls(options);
+  // Bun makes one BoringSSL context for all upgrades whose options are the
+  // same, and its ticket keys live 2 days (4 to decrypt): a passphrase that
+  // names the period (unused, as the key is not encrypted) makes the
+  // options, and so the context and its keys, new every ticket-key period.
+  const natives = new PerTicketPeriod((period) => ({
+    ...native,
+    passphrase: `pgtls ticket keys ${period}`,
+  }));
   return {
     upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const tcp = conn as BunTcpConn;
       const early = concatAll([prefix ?? EMPTY_BYTES, ...tcp.takeQueued()]);
       if (early.length > 0) return replay(tcp, early);
-      return upgradeNative(tcp, native, true, verdict, sni, certificateCheck);
+      return upgradeNative(tcp, natives.current(), true, verdict, sni, certificateCheck);
     },
   };
 }

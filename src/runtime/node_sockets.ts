@@ -21,6 +21,7 @@ import { assertKeyFitsCertificate } from "./key_pair.ts";
 import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
 import { clientCertificateRefusal } from "./client_certificate.ts";
 import { clientChainCheck } from "./client_chain_check.ts";
+import { PerTicketPeriod } from "./ticket_keys.ts";
 import type {
   ByteConn,
   ClientTlsOptions,
@@ -473,9 +474,9 @@ function guardTlsReads(
 
 /**
  * Server-side TLS with one secure context per listener, on `library`'s
- * `node:tls`. The client's certificate is checked after the handshake: by
- * OpenSSL's verdict on Node.js, by pgtls itself on Deno (see
- * `client_chain_check.ts`).
+ * `node:tls` (a new context every ticket-key period, see `ticket_keys.ts`).
+ * The client's certificate is checked after the handshake: by OpenSSL's
+ * verdict on Node.js, by pgtls itself on Deno (see `client_chain_check.ts`).
  */
 export function serverTlsNode(
   options: ServerTlsOptions,
@@ -483,7 +484,10 @@ export function serverTlsNode(
   library: NodeTlsLibrary = "openssl",
 ): ServerTlsUpgrader {
   assertKeyFitsCertificate(options.certPem, options.keyPem);
-  const secureContext = serverSecureContext(options, library);
+  // rustls keeps one ticket key per process and replaces it itself.
+  const contexts = library === "rustls"
+    ? { current: constant(serverSecureContext(options, library)) }
+    : new PerTicketPeriod(() => serverSecureContext(options, library));
   const requestCert = options.clientCaPem !== undefined;
   const certificateCheck = options.clientCaPem === undefined
     ? null
@@ -498,7 +502,7 @@ export function serverTlsNode(
       // No SNICallback: see clientServerName.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
-        secureContext,
+        secureContext: contexts.current(),
         requestCert,
         rejectUnauthorized: requestCert,
         ALPNProtocols: alpn,
@@ -522,6 +526,8 @@ export function serverTlsNode(
     },
   };
 }
+
+const constant = <T>(value: T) => () => value;
 
 /** Client-side TLS towards a backend, verifying as `options.verify` says. */
 export function clientTlsNode(

@@ -8,6 +8,9 @@
  *   ({@link DEFAULT_TLS12_CIPHERS}); `listener.tls.ciphers` replaces the list.
  *   TLS 1.3: the runtime's suites (all of them AEAD with ephemeral keys).
  * - No renegotiation (PostgreSQL refuses it too).
+ * - Session tickets (TLS 1.2 and 1.3) are kept, and their keys replaced
+ *   every {@link TICKET_KEY_ROTATION_MS} on every runtime (README: "TLS
+ *   session resumption" has the measurements behind this).
  * - A resumed session is admitted only as its listener would admit the
  *   client's certificate now, in a full handshake.
  *
@@ -46,3 +49,14 @@ export function cipherListProblem(list: string): string | null {
   }
   return null;
 }
+
+/**
+ * How long a listener's session-ticket keys encrypt new tickets before
+ * they are replaced: rustls's own period, which Deno does not let pgtls
+ * change (it accepts a key's tickets for one period more, so 12 hours in
+ * all). OpenSSL keeps a key for as long as its context lives and BoringSSL
+ * for 2 days (4 to decrypt); a TLS 1.2 session whose client took a ticket
+ * can be decrypted by whoever obtains the key, so pgtls bounds that as rustls
+ * does.
+ */
+export const TICKET_KEY_ROTATION_MS = 6 * 60 * 60 * 1000;
