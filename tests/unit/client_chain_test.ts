@@ -198,6 +198,18 @@ Deno.test("a forged signature is refused, and so is what does not parse", async 
   assertEquals(await check([]), "no certificate");
 });
 
+Deno.test("a signature remembered as verified is that certificate's and that issuer's alone", async () => {
+  const { direct, root } = await made;
+  const remembering = signatureCheck();
+  const issuer = parseCertificate(pemCertificates(await Deno.readTextFile(root.cert))[0]!);
+  const genuine = parseCertificate(direct.der);
+  assert(remembering(genuine, issuer) && remembering(genuine, issuer), "verified, then remembered");
+  const forged = direct.der.slice();
+  forged[forged.length - 5] = forged[forged.length - 5]! ^ 0x01;
+  assert(!remembering(parseCertificate(forged), issuer), "same subject and issuer, other bytes");
+  assert(!remembering(genuine, genuine), "another issuer");
+});
+
 Deno.test("a self-signed client certificate listed in the CA file itself is admitted", async () => {
   const { dir } = await made;
   const cert = `${dir}/self-client.crt`;
