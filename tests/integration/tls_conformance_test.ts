@@ -70,8 +70,21 @@ const made = (async () => {
     bothCas,
     (await Deno.readTextFile(caA.cert)) + (await Deno.readTextFile(caB.cert)),
   );
+  const clientIntermediate = await issueCertificate(dir, "conformance-client-intermediate", caA, {
+    extensions: ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"],
+  });
+  const deep = await issueCertificate(dir, "conformance-client-deep", clientIntermediate, {
+    extensions: CLIENT,
+  });
+  const deepChain = `${dir}/conformance-client-deep-chain.crt`;
+  await Deno.writeTextFile(
+    deepChain,
+    (await Deno.readTextFile(deep.cert)) + (await Deno.readTextFile(clientIntermediate.cert)),
+  );
   return {
     dir,
+    deep,
+    deepChain: { cert: deepChain, key: deep.key },
     ecdsa: certs.proxy,
     rsa: await issueCertificate(dir, "conformance-rsa", proxyCa, {
       key: { rsaBits: 2048 },
@@ -438,6 +451,31 @@ function client(
 }
 
 const VERSIONS = ["1.2", "1.3"];
+
+Deno.test("a client certificate under an intermediate CA is admitted with the intermediate it sends, refused without", async () => {
+  const { ecdsa, caA, deep, deepChain } = await made;
+  await serving(
+    [await proxy("a", ecdsa, { client_ca_file: caA })],
+    (pgtls) =>
+      withProbe(async (probe) => {
+        for (const version of VERSIONS) {
+          for (const { direct, path } of PATHS) {
+            const where = `TLS ${version}, ${path}`;
+            const chained = await probe.connect({
+              port: pgtls.port,
+              ...client("deep-chain", deepChain, version, direct),
+            });
+            assertEquals([chained.handshake, chained.answer], ["ok", "R"], where);
+            const alone = await probe.connect({
+              port: pgtls.port,
+              ...client("deep-alone", deep, version, direct),
+            });
+            assertEquals([alone.answer, alone.sqlstate], ["E", "28000"], where);
+          }
+        }
+      }),
+  );
+});
 
 Deno.test("resumption: a working session at the listener that admitted the client, never an admission its client_ca_file would refuse", async () => {
   const { ecdsa, caA, caB, clientA, clientB } = await made;
