@@ -95,16 +95,17 @@ export function unverifiedClientCertificate(verdict: Error, hint = ""): Error {
 }
 
 /**
- * Deno's TLS (rustls) refuses X.509 version 1 certificates, which `openssl
- * x509 -req` makes when given no extensions, as in PostgreSQL's own
- * instructions for client certificates; Node.js and Bun accept them.
+ * Why pgtls on Deno refuses X.509 version 1 certificates, which `openssl x509
+ * -req` makes when given no extensions, as in PostgreSQL's own instructions
+ * for client certificates: rustls cannot read one, and then does not check
+ * the client's proof that it holds the key. Node.js and Bun accept them.
  */
 export const VERSION_1_HINT =
   " (it is an X.509 version 1 certificate, which pgtls on Deno cannot " +
   "accept: reissue it as version 3, e.g. openssl x509 -req … -extfile with " +
   "basicConstraints=CA:FALSE, or run pgtls on Node.js or Bun)";
 
-/** An OpenSSL verification code as Deno gives it, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
+/** An OpenSSL verification code given as text, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
 const VERIFY_CODE = /^[A-Z][A-Z0-9_]+$/;
 
 function toError(reason: Error | string | null | undefined): Error {

@@ -485,8 +485,9 @@ export function serverTlsNode(
 ): ServerTlsUpgrader {
   assertKeyFitsCertificate(options.certPem, options.keyPem);
   // rustls keeps one ticket key per process and replaces it itself.
-  const contexts = library === "rustls"
-    ? { current: constant(serverSecureContext(options, library)) }
+  const single = library === "rustls" ? serverSecureContext(options, library) : undefined;
+  const contexts = single
+    ? { current: () => single }
     : new PerTicketPeriod(() => serverSecureContext(options, library));
   const requestCert = options.clientCaPem !== undefined;
   const certificateCheck = options.clientCaPem === undefined
@@ -526,8 +527,6 @@ export function serverTlsNode(
     },
   };
 }
-
-const constant = <T>(value: T) => () => value;
 
 /** Client-side TLS towards a backend, verifying as `options.verify` says. */
 export function clientTlsNode(

@@ -142,6 +142,8 @@ export interface IssueOptions {
   /** The signature's digest. @default "sha256" */
   readonly digest?: "sha256" | "sha1";
   readonly days?: number;
+  /** The subject; default `/CN=name`. */
+  readonly subject?: string;
 }
 
 /**
@@ -164,7 +166,7 @@ export async function issueCertificate(
     "req",
     "-new",
     ...keyArgs,
-    ...["-nodes", "-keyout", key, "-out", csr, "-subj", `/CN=${name}`],
+    ...["-nodes", "-keyout", key, "-out", csr, "-subj", options.subject ?? `/CN=${name}`],
   ]);
   const extensions = options.extensions ?? [];
   const ext = `${dir}/${name}.ext`;

@@ -198,6 +198,36 @@ Deno.test("a forged signature is refused, and so is what does not parse", async 
   assertEquals(await check([]), "no certificate");
 });
 
+Deno.test("a chain made to send path building round in circles costs 8 signature checks at most", async () => {
+  const { dir, root, intermediate, leaf } = await made;
+  // CAs named as the leaf's issuer, none of them its issuer, sent before the real one.
+  const decoys = [];
+  for (let i = 0; i < 8; i++) {
+    const decoy = await issueCertificate(dir, `decoy-${i}`, root, {
+      extensions: INTERMEDIATE,
+      subject: "/CN=intermediate",
+    });
+    decoys.push(pemCertificates(await Deno.readTextFile(decoy.cert))[0]!);
+  }
+  let checks = 0;
+  const counting = (
+    subject: Parameters<typeof verify>[0],
+    issuer: Parameters<typeof verify>[1],
+  ) => {
+    checks++;
+    return verify(subject, issuer);
+  };
+  // Ten certificates, the most a client may send: the real issuer comes ninth, past the budget.
+  const chain = [leaf.der, ...decoys.slice(0, 8), intermediate.der];
+  assertEquals(
+    clientChainProblem(chain, (await made).anchors, new Date(), counting),
+    "certificate chain too complex",
+  );
+  assertEquals(checks, 8);
+  // Sent in a sensible order, the same certificates verify.
+  assertEquals(await check([leaf.der, intermediate.der, ...decoys.slice(0, 8)]), null);
+});
+
 Deno.test("a signature remembered as verified is that certificate's and that issuer's alone", async () => {
   const { direct, root } = await made;
   const remembering = signatureCheck();
