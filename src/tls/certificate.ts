@@ -155,7 +155,7 @@ function readExtensions(der: Uint8Array, wrapper: Element): Extension[] {
     let next = readElement(der, id.end, extension.end);
     let critical = false;
     if (next.tag === BOOLEAN) {
-      critical = der[next.start] !== 0;
+      critical = booleanValue(der, next);
       next = readElement(der, next.end, extension.end);
     }
     if (next.tag !== OCTET_STRING || next.end !== extension.end) {
@@ -175,7 +175,7 @@ function readBasicConstraints(value: Uint8Array): { ca: boolean; pathLength?: nu
   if (at < body.end) {
     const element = readElement(value, at, body.end);
     if (element.tag === BOOLEAN) {
-      ca = value[element.start] !== 0;
+      ca = booleanValue(value, element);
       at = element.end;
     }
   }
@@ -239,6 +239,11 @@ function decodeOid(der: Uint8Array, id: Element): string {
   }
   if (der[id.end - 1]! & 0x80) throw new Error("truncated object identifier");
   return parts.join(".");
+}
+
+function booleanValue(der: Uint8Array, element: Element): boolean {
+  if (element.end - element.start !== 1) throw new Error("malformed boolean");
+  return der[element.start] !== 0;
 }
 
 /** A non-negative INTEGER small enough for a version or a path length. */
