@@ -46,6 +46,11 @@
  * the supervisor and both workers together. When a -w2 candidate runs with its one-worker
  * candidate, a second table gives workers: 2 against 1 for every rate.
  *
+ * Candidates `pgtls-deno-auth` (and -node, -bun, -binary) run pgtls with `auth` holding the
+ * test user's SCRAM secret, `pgtls-deno-authpw` (…) with its plaintext password, only when
+ * named; libpq then keeps its default channel_binding=prefer, so both legs use
+ * SCRAM-SHA-256-PLUS, and pgtls does the client's SCRAM exchange and the backend's itself.
+ *
  * Usage: deno task bench [--quick] [--json FILE] [--rounds N] [--candidates a,b,...]
  *        [--workloads idle,select,connect,handshake,copy_out,copy_in] [--listener-key p256|rsa2048]
  *        [--baseline DIR]
@@ -96,7 +101,9 @@ if (flags.help) {
       "       [--workloads idle,select,connect,handshake,copy_out,copy_in]\n" +
       "       [--listener-key p256|rsa2048]\n" +
       "Candidates: direct, pgtls-deno, pgtls-node, pgtls-bun, pgtls-binary, pgbouncer;\n" +
-      "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2) and\n" +
+      "pgtls-deno-w2, pgtls-node-w2, pgtls-bun-w2, pgtls-binary-w2 (workers: 2),\n" +
+      "pgtls-deno-auth, ... (auth with the SCRAM secret), pgtls-deno-authpw, ... (auth with\n" +
+      "the plaintext password) and\n" +
       "naive-deno, naive-node, naive-bun (scripts/bench/naive_proxy.mjs) only when named.\n" +
       "--baseline DIR adds baseline-deno, baseline-node and baseline-bun: pgtls from another\n" +
       "checkout (e.g. a git worktree of an older commit), for before/after ratios measured in\n" +
@@ -301,9 +308,13 @@ const libpqEnv = {
   PGSSLROOTCERT: "/nonexistent/pgtls-bench-root.crt",
 };
 
-/** libpq keywords for a candidate on `port`: TLS required, no channel binding, SCRAM. */
-function connString(port: number): string {
-  return `host=127.0.0.1 port=${port} sslmode=require channel_binding=disable ` +
+/**
+ * libpq keywords for a candidate on `port`: TLS required, SCRAM; no channel
+ * binding unless the candidate authenticates itself (`auth`), where libpq's
+ * default (prefer) picks SCRAM-SHA-256-PLUS as it would in production.
+ */
+function connString(port: number, channelBinding: "disable" | "prefer" = "disable"): string {
+  return `host=127.0.0.1 port=${port} sslmode=require channel_binding=${channelBinding} ` +
     `user=${TEST_USER} dbname=${TEST_DATABASE} connect_timeout=10`;
 }
 
@@ -322,8 +333,13 @@ interface Candidate {
   readonly command?: readonly [string, readonly string[]];
   /** pgtls `workers`; 1 when absent. */
   readonly workers?: number;
-  /** Run only when named in --candidates (the -w2 variants). */
+  /** Run only when named in --candidates (the -w2 and -auth variants). */
   readonly optIn?: boolean;
+  /**
+   * pgtls authenticates clients itself (`auth`), holding the test user's
+   * SCRAM secret (`secret`) or its plaintext password (`plaintext`).
+   */
+  readonly auth?: "secret" | "plaintext";
   /**
    * Opens its backend as soon as the client's SSLRequest is answered (the
    * naive proxy): the handshake storm would make PostgreSQL fork for every
@@ -340,6 +356,8 @@ interface Running {
   readonly pids?: readonly number[];
   /** The CA and name that verify this candidate's certificate; the proxy's when absent. */
   readonly trust?: { readonly caFile: string; readonly serverName: string };
+  /** libpq's channel_binding towards it (see {@link connString}). */
+  readonly channelBinding?: "disable" | "prefer";
   stop(): Promise<void>;
 }
 
@@ -399,6 +417,15 @@ async function startPgtls(env: Environment, candidate: Candidate): Promise<Runni
   const n = ++startCount;
   const config = `${env.dir}/${candidate.name}.yaml`;
   const logFile = `${env.dir}/${candidate.name}-${n}.log`;
+  let auth: { users_file: string } | undefined;
+  if (candidate.auth) {
+    const usersFile = `${env.dir}/${candidate.name}-users.txt`;
+    const secret = candidate.auth === "secret"
+      ? await env.sql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${TEST_USER}'`)
+      : TEST_PASSWORD;
+    await Deno.writeTextFile(usersFile, `"${TEST_USER}" "${secret}"\n`);
+    auth = { users_file: usersFile };
+  }
   // JSON is YAML.
   await Deno.writeTextFile(
     config,
@@ -421,6 +448,7 @@ async function startPgtls(env: Environment, candidate: Candidate): Promise<Runni
           ca_file: env.certs.dbCa,
           server_name: "db.pgtls.test",
         },
+        ...(auth ? { auth } : {}),
       }],
     }),
   );
@@ -444,7 +472,13 @@ async function startPgtls(env: Environment, candidate: Candidate): Promise<Runni
       const port = Number(address.slice(address.lastIndexOf(":") + 1));
       const workers = JSON.parse(started).pids;
       const pids = [child.pid, ...(workers ? String(workers).split(",").map(Number) : [])];
-      return { port, pid: child.pid, pids, stop: () => stopChild(child, "SIGTERM") };
+      return {
+        port,
+        pid: child.pid,
+        pids,
+        channelBinding: candidate.auth ? "prefer" : "disable",
+        stop: () => stopChild(child, "SIGTERM"),
+      };
     }
     if (exited || Date.now() > deadline) {
       await stopChild(child, "SIGKILL");
@@ -793,7 +827,7 @@ function render(lines: readonly string[][]): string {
 
 // ---------------------------------------------------------------- workloads
 
-async function pgbench(port: number, seconds: number, connect: boolean) {
+async function pgbench(conninfo: string, seconds: number, connect: boolean) {
   const result = checked(
     "pgbench",
     await exec("pgbench", [
@@ -806,7 +840,7 @@ async function pgbench(port: number, seconds: number, connect: boolean) {
       String(THREADS),
       "-T",
       String(seconds),
-      connString(port),
+      conninfo,
     ], { env: libpqEnv, timeoutMs: (seconds + 120) * 1000 }),
   );
   const out = result.stdout;
@@ -882,7 +916,8 @@ async function runWorkload(
     case "connect": {
       const connect = workload === "connect";
       const seconds = connect ? settings.connectSeconds : settings.selectSeconds;
-      const { result, cpu } = await withCpu(pid, () => pgbench(running.port, seconds, connect));
+      const conninfo = connString(running.port, running.channelBinding);
+      const { result, cpu } = await withCpu(pid, () => pgbench(conninfo, seconds, connect));
       const out: Record<string, number> = { ...result, seconds };
       if (cpu !== undefined) {
         out.cpu_s = cpu;
@@ -907,7 +942,14 @@ async function runWorkload(
           "psql COPY TO STDOUT",
           await exec(
             "psql",
-            [connString(running.port), "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", copyOutSql],
+            [
+              connString(running.port, running.channelBinding),
+              "-XAtq",
+              "-v",
+              "ON_ERROR_STOP=1",
+              "-c",
+              copyOutSql,
+            ],
             { env: libpqEnv, stdout: "null" },
           ),
         ));
@@ -932,7 +974,7 @@ async function runWorkload(
             'file=$1; shift; exec psql "$@" <"$file"',
             "sh",
             data.uploadFile,
-            connString(running.port),
+            connString(running.port, running.channelBinding),
             "-XAtq",
             "-v",
             "ON_ERROR_STOP=1",
@@ -1102,6 +1144,11 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
     log("dist/pgtls not present: skipping the compiled executable");
   }
   const twoWorkers = list.map((c) => ({ ...c, name: `${c.name}-w2`, workers: 2, optIn: true }));
+  // pgtls authenticating clients itself, with the SCRAM secret or the plaintext password.
+  const withAuth = list.flatMap((c): Candidate[] => [
+    { ...c, name: `${c.name}-auth`, auth: "secret", optIn: true },
+    { ...c, name: `${c.name}-authpw`, auth: "plaintext", optIn: true },
+  ]);
   // The issue's reference point: node:tls and pipe() on each runtime, no pgtls code.
   const naive = `${root}scripts/bench/naive_proxy.mjs`;
   const naiveProxies: Candidate[] = [
@@ -1163,7 +1210,7 @@ async function pgtlsCandidates(dir: string): Promise<Candidate[]> {
       },
     ]
     : [];
-  return [...list, ...baseline, ...twoWorkers, ...naiveProxies];
+  return [...list, ...baseline, ...twoWorkers, ...withAuth, ...naiveProxies];
 }
 
 async function prepareData(env: Environment): Promise<Data> {
@@ -1336,7 +1383,7 @@ async function main(): Promise<void> {
         try {
           const r = await start(env, candidate);
           running.set(candidate.name, r);
-          await pgbench(r.port, settings.warmupSeconds, false);
+          await pgbench(connString(r.port, r.channelBinding), settings.warmupSeconds, false);
         } catch (error) {
           log(`  ${candidate.name}: failed to start or warm up: ${error}`);
         }

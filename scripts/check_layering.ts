@@ -12,11 +12,17 @@ const CORE_DIRS = ["src/protocol", "src/config", "src/proxy", "src/tls", "src/ob
 /** Adapter modules the core may import: types and error classes only. */
 const ALLOWED_RUNTIME_IMPORTS = new Set(["src/runtime/types.ts", "src/runtime/errors.ts"]);
 
+/** The TypeScript files under `dir`, in its subfolders too. */
+async function* sources(dir: string): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(`${root}${dir}`)) {
+    if (entry.isDirectory) yield* sources(`${dir}/${entry.name}`);
+    else if (entry.isFile && entry.name.endsWith(".ts")) yield `${dir}/${entry.name}`;
+  }
+}
+
 const problems: string[] = [];
 for (const dir of CORE_DIRS) {
-  for await (const entry of Deno.readDir(`${root}${dir}`)) {
-    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
-    const file = `${dir}/${entry.name}`;
+  for await (const file of sources(dir)) {
     const text = await Deno.readTextFile(`${root}${file}`);
     text.split("\n").forEach((line, i) => {
       const where = `${file}:${i + 1}`;

@@ -10,6 +10,8 @@ export const MAIN_HELP = `pgtls: a PostgreSQL-aware TLS terminating proxy
 Usage:
   pgtls serve [--config FILE] [flags]   run the proxy
   pgtls check [--config FILE] [--probe] validate the config and its certificate files
+  pgtls health [URL]                    exit 0 if a running pgtls's GET /healthz answers 200
+                                        (default URL http://127.0.0.1:9187/healthz)
   pgtls --version                       print the version
   pgtls --help                          print this help
 

@@ -18,7 +18,13 @@ import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { formatAddress } from "../config/address.ts";
 import { listenFailure } from "../runtime/errors.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
-import { type ProxyHandle, startProxy } from "../proxy/server.ts";
+import { MAX_CONCURRENT_REFUSALS, type ProxyHandle, startProxy } from "../proxy/server.ts";
+import {
+  descriptorReserve,
+  descriptorWarning,
+  SessionBudget,
+  sessionsAllowed,
+} from "../proxy/descriptor_budget.ts";
 import { type PreparedProxy, prepareProxies } from "../proxy/prepare.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
 import { VERSION } from "../version.ts";
@@ -28,6 +34,8 @@ import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
 import { configWarnings, runtimeWarnings } from "../proxy/config_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
+import { assertListenAddressesFree, listenAddresses, sharedListenPort } from "./listen_check.ts";
+import { health } from "./health.ts";
 import {
   absoluteFlags,
   CHECK_FLAG_SPEC,
@@ -49,6 +57,11 @@ export async function main(runtime: Runtime, host: Host): Promise<number> {
         return await serve(runtime, host, rest);
       case "check":
         return await check(runtime, host, rest);
+      case "health":
+        if (rest.length > 1) {
+          throw new UsageError("health takes one URL at most (try pgtls --help)");
+        }
+        return await health(runtime, host, rest[0]);
       case "--version":
       case "-V":
       case "version":
@@ -125,7 +138,7 @@ async function loadConfig(host: Host, flags: ServeFlags, reloading = false) {
     }
   }
   try {
-    return resolveConfig(flags, text, host.cwd());
+    return resolveConfig(flags, text, () => host.cwd());
   } catch (error) {
     if (error instanceof ConfigError && flags.config !== undefined) {
       throw error.inFile(flags.config);
@@ -170,7 +183,7 @@ function prepareAll(
 }
 
 async function check(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
-  const flags = absoluteFlags(parseCheckFlags(args), host.cwd());
+  const flags = absoluteFlags(parseCheckFlags(args), () => host.cwd());
   if (flags.help) {
     host.writeOut(CHECK_HELP);
     return ExitCode.Ok;
@@ -200,7 +213,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
 }
 
 async function serve(runtime: Runtime, host: Host, args: readonly string[]): Promise<number> {
-  const flags = absoluteFlags(parseFlags(args), host.cwd());
+  const flags = absoluteFlags(parseFlags(args), () => host.cwd());
   if (flags.help) {
     host.writeOut(SERVE_HELP);
     return ExitCode.Ok;
@@ -222,6 +235,8 @@ async function serveHolding(
   held: { release(): HeldSignals },
 ): Promise<number> {
   const { config: file, ephemeralCertificate } = await loadConfig(host, flags);
+  // Read once: the start-up warning and the session budget must agree.
+  const files = host.openFiles();
   const echoMs = signalEchoMs(host.env(SIGNAL_ECHO_ENV));
   const role = host.worker;
   const count = role?.count ?? workerCount(host, file, flags.config);
@@ -247,12 +262,29 @@ async function serveHolding(
     for (const warning of warnings) {
       logger.warn(warning.text);
     }
+    const perWorker = file.proxies.reduce(
+      (n, proxy) => n + Math.ceil(proxy.listener.maxConnections / count),
+      0,
+    );
+    const reserve = descriptorReserve(file.proxies.length, MAX_CONCURRENT_REFUSALS);
+    const short = descriptorWarning(files, perWorker, reserve, count);
+    if (short !== null) logger.warn(short);
   }
   const banner = {
     version: VERSION,
     runtime: `${runtime.name} ${runtime.version}`,
     proxies: config.proxies.length,
   };
+  if (role === undefined) {
+    try {
+      await assertListenAddressesFree(runtime, host, listenAddresses(config));
+    } catch (error) {
+      logger.error("could not start", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return ExitCode.Failure;
+    }
+  }
   if (role === undefined && count > 1) {
     // supervise() subscribes to signals before it awaits anything, so none falls between.
     const early = held.release();
@@ -271,10 +303,17 @@ async function serveHolding(
       signalEchoMs: echoMs,
       serveMetrics: config.metrics &&
         ((handler) => serveMetrics(runtime, config.metrics!.listen, handler)),
+      checkPorts: (ports, own) => sharedListenPort(host, config.proxies, ports, own),
     });
   }
 
   const proxies: ProxyHandle[] = [];
+  const budget = new SessionBudget(
+    sessionsAllowed(
+      files,
+      descriptorReserve(config.proxies.length, MAX_CONCURRENT_REFUSALS),
+    ),
+  );
   // A worker counts its own sessions; its supervisor serves every worker's in one scrape.
   const metrics = config.metrics ? new PgtlsMetrics(new Registry()) : undefined;
   let serving = true;
@@ -291,6 +330,7 @@ async function serveHolding(
           reusePort: role?.reusePort,
           meter: metrics?.forProxy(proxy.name),
           shareCancel: role && ((request) => role.shareCancel(i, request)),
+          budget,
         }),
       );
     }
@@ -331,19 +371,26 @@ async function serveHolding(
     });
   };
   const stopReloading = host.onSignal("SIGHUP", reload);
+  // The metrics port is freed with the proxies' ports: a new pgtls takes both (a rolling restart).
+  let metricsClosed: Promise<void> | undefined;
+  const closeMetrics = () =>
+    metricsListener ? metricsClosed ??= metricsListener.close() : Promise.resolve();
   const shutdown = waitForShutdown(
     host,
     logger,
     () => current,
     proxies,
-    () => serving = false,
+    () => {
+      serving = false;
+      return closeMetrics();
+    },
     echoMs,
   );
   const early = held.release();
   if (early.stop !== null) shutdown.stop(early.stop);
   else if (early.reload) reload();
   const code = await shutdown.done;
-  await metricsListener?.close();
+  await closeMetrics();
   stopReloading();
   return code;
 }
@@ -465,8 +512,11 @@ function waitForShutdown(
   /** The configuration in use when the signal comes (reloads may change shutdown_timeout). */
   configNow: () => Config,
   proxies: readonly ProxyHandle[],
-  /** Called once the first signal arrives, before sessions drain. */
-  onStopping: () => void,
+  /**
+   * Called once the first signal arrives, before sessions drain: it frees
+   * what else the process listens on (the metrics endpoint).
+   */
+  onStopping: () => Promise<void>,
   echoMs: number,
 ): { done: Promise<number>; stop(signal: string): void } {
   let finished = (_code: number) => {};
@@ -491,15 +541,16 @@ function waitForShutdown(
       return;
     }
     stopping = true;
-    onStopping();
     const config = configNow();
-    const active = proxies.reduce((n, p) => n + p.activeSessions(), 0);
-    logger.info("shutting down: no new connections", {
-      signal,
-      sessions: active,
-      shutdown_timeout_ms: config.shutdownTimeoutMs,
-    });
-    Promise.all(proxies.map((p) => p.stop(config.shutdownTimeoutMs))).then(() => {
+    // Logged once the ports are free, so that a new pgtls may bind them (a rolling restart).
+    Promise.all([onStopping(), ...proxies.map((p) => p.stopAccepting())]).then(() => {
+      logger.info("shutting down: no new connections", {
+        signal,
+        sessions: proxies.reduce((n, p) => n + p.activeSessions(), 0),
+        shutdown_timeout_ms: config.shutdownTimeoutMs,
+      });
+      return Promise.all(proxies.map((p) => p.stop(config.shutdownTimeoutMs)));
+    }).then(() => {
       logger.info("stopped");
       unsubscribe.forEach((off) => off());
       finished(cutShort ? ExitCode.Failure : ExitCode.Ok);

@@ -8,7 +8,7 @@
 import { ConfigError } from "../config/fields.ts";
 import { parseAddress } from "../config/address.ts";
 import { MAX_WORKERS, parseYaml, readConfig } from "../config/parse.ts";
-import { configDirectory, resolvePath } from "../config/paths.ts";
+import { configDirectory, isAbsolutePath, resolvePath } from "../config/paths.ts";
 import type { Config } from "../config/types.ts";
 
 /** A command line that cannot be run as given. */
@@ -74,11 +74,14 @@ export interface ResolvedConfig {
  * directory the command was given in; the paths inside a config file
  * resolve against the file's own directory instead (see {@link resolveConfig}).
  */
-export function absoluteFlags<F extends ServeFlags>(flags: F, cwd: string): F {
+export function absoluteFlags<F extends ServeFlags>(flags: F, cwd: () => string): F {
   const absolute = { ...flags };
   for (const name of ["config", "cert", "key", "backend-ca"] as const) {
     const value = flags[name];
-    if (value !== undefined && value !== "") absolute[name] = resolvePath(cwd, value);
+    // The working directory is asked for only when needed: it may be gone.
+    if (value !== undefined && value !== "" && !isAbsolutePath(value)) {
+      absolute[name] = resolvePath(cwd(), value);
+    }
   }
   return absolute;
 }
@@ -92,7 +95,7 @@ export function absoluteFlags<F extends ServeFlags>(flags: F, cwd: string): F {
 export function resolveConfig(
   flags: ServeFlags,
   fileText: string | undefined,
-  cwd?: string,
+  cwd?: () => string,
 ): ResolvedConfig {
   for (const name of ["listen", "backend"] as const) {
     const value = flags[name];
@@ -135,7 +138,10 @@ export function resolveConfig(
   applyLogFlags(raw, flags);
   if (flags.workers !== undefined) raw.workers = workersFlag(flags.workers);
   const baseDir = flags.config !== undefined && cwd !== undefined
-    ? configDirectory(resolvePath(cwd, flags.config), cwd)
+    ? configDirectory(
+      isAbsolutePath(flags.config) ? flags.config : resolvePath(cwd(), flags.config),
+      cwd,
+    )
     : undefined;
   const config = readConfig(raw, { baseDir });
   return {

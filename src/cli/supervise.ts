@@ -49,6 +49,14 @@ export interface SuperviseOptions {
   readonly serveMetrics?: (
     handler: (request: HttpRequest) => Promise<HttpResponse>,
   ) => Promise<Listener>;
+  /**
+   * With SO_REUSEPORT, once every worker listens: why the bound ports are not
+   * these processes' alone (see `listen_check.ts`), or null.
+   */
+  readonly checkPorts?: (
+    ports: readonly number[],
+    pids: readonly number[],
+  ) => Promise<string | null>;
 }
 
 /** Runs the workers until a signal stops them or one dies; resolves with the exit code. */
@@ -59,6 +67,10 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   let failed = false;
   const signalAll = (signal: HostSignal) => workers.forEach((w) => w.signal(signal));
   const signals = new StopSignals(options.signalEchoMs);
+  let metricsListener: Listener | undefined;
+  let metricsClosed: Promise<void> | undefined;
+  const closeMetrics = () =>
+    metricsListener ? metricsClosed ??= metricsListener.close() : Promise.resolve();
 
   const onSignal = (signal: HostSignal) => () => {
     if (signals.isEcho()) {
@@ -77,6 +89,8 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       shutdown_timeout_ms: options.shutdownTimeoutMs,
     });
     signalAll(signal);
+    // Freed with the workers' ports, for a new pgtls to take (a rolling restart).
+    void closeMetrics();
   };
   const unsubscribe = [
     host.onSignal("SIGTERM", onSignal("SIGTERM")),
@@ -127,7 +141,6 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   };
 
   // Bound before any worker starts, so that a port in use fails at once, as it does without workers.
-  let metricsListener: Listener | undefined;
   if (options.serveMetrics) {
     const scrape = async () => {
       const answers = await Promise.all(workers.map((w) => w.metrics(WORKER_SCRAPE_TIMEOUT_MS)));
@@ -159,6 +172,15 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     }
   }
   const allReady = await Promise.all(workers.map((w) => w.ready)).then(() => true, () => false);
+  const shared = allReady && !stopping && launcher.reusePort && ports !== undefined
+    ? await options.checkPorts?.(ports, [host.pid, ...workers.map((w) => w.pid)])
+    : null;
+  if (shared && !stopping) {
+    logger.error("could not start", { error: shared });
+    failed = true;
+    stopping = true;
+    signalAll("SIGTERM");
+  }
   if (allReady && !stopping) {
     logger.info("pgtls started", {
       ...options.banner,
@@ -168,7 +190,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     });
   }
   await Promise.all(watched);
-  await metricsListener?.close();
+  await closeMetrics();
   unsubscribe.forEach((off) => off());
   if (failed) return 1;
   logger.info("stopped");

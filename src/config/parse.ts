@@ -8,6 +8,8 @@
 import { parseDocument } from "yaml";
 import { ConfigError, Fields } from "./fields.ts";
 import type {
+  AuthConfig,
+  AuthQueryConfig,
   BackendConfig,
   Config,
   ListenerConfig,
@@ -29,6 +31,9 @@ export const DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   maxConnections: 10_000,
   workers: 1,
+  authDatabase: "postgres",
+  authSql: "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1",
+  authCacheTtlMs: 60_000,
 } as const;
 
 /** More workers than this is a typo, not a machine. */
@@ -147,6 +152,7 @@ function readProxy(fields: Fields, index: number): ProxyConfig {
     listener: readListener(fields.requiredMapping("listener")),
     backend: readBackend(fields.requiredMapping("backend")),
     routes: fields.list("routes").map(readRoute),
+    auth: readAuth(fields.mapping("auth")),
   };
   fields.done();
   return proxy;
@@ -209,9 +215,45 @@ function readRoute(fields: Fields): RouteConfig {
   if (!/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(sni)) {
     throw new ConfigError(fields.at("sni"), `must be a host name or *.suffix, got "${sni}"`);
   }
-  const route = { sni: sni.toLowerCase(), backend: readBackend(fields.requiredMapping("backend")) };
+  const route = {
+    sni: sni.toLowerCase(),
+    backend: readBackend(fields.requiredMapping("backend")),
+    auth: readAuth(fields.mapping("auth")),
+  };
   fields.done();
   return route;
+}
+
+/** Reads an `auth` mapping (a proxy's or a route's); undefined when absent. */
+function readAuth(fields: Fields | undefined): AuthConfig | undefined {
+  if (fields === undefined) return undefined;
+  const query = fields.mapping("query");
+  const auth: AuthConfig = {
+    usersFile: fields.file("users_file"),
+    query: query && readAuthQuery(query),
+    unlistedUsers: fields.oneOf("unlisted_users", ["reject", "passthrough"] as const, "reject"),
+  };
+  fields.done();
+  if (auth.usersFile === undefined && auth.query === undefined) {
+    throw new ConfigError(fields.path, "needs users_file or query, or both");
+  }
+  return auth;
+}
+
+function readAuthQuery(fields: Fields): AuthQueryConfig {
+  const query: AuthQueryConfig = {
+    user: fields.requiredString("user"),
+    passwordFile: fields.file("password_file"),
+    database: fields.string("database") ?? DEFAULTS.authDatabase,
+    sql: fields.string("sql") ?? DEFAULTS.authSql,
+    cacheTtlMs: fields.duration("cache_ttl", DEFAULTS.authCacheTtlMs, { allowZero: true }),
+  };
+  // The user name goes in as parameter $1, never into the text.
+  if (!/\$1(?!\d)/.test(query.sql)) {
+    throw new ConfigError(fields.at("sql"), "must take the user name as parameter $1");
+  }
+  fields.done();
+  return query;
 }
 
 function checkUnique(proxies: readonly ProxyConfig[]): void {

@@ -7,9 +7,12 @@
  * @module
  */
 
-/** Whether `path` is absolute: `/x`, or on Windows `C:\x`, `C:/x` or `\\server\share`. */
+/**
+ * Whether `path` names its file without a working directory: `/x`, or on
+ * Windows `C:\x`, `C:/x`, `\\server\share` or `\x` (the current drive's root).
+ */
 export function isAbsolutePath(path: string): boolean {
-  return path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith("\\\\");
+  return path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith("\\");
 }
 
 /**
@@ -41,8 +44,8 @@ export function directoryOf(path: string): string {
  * <(envsubst < pgtls.yaml.in)` reads `/dev/fd/63`), whose paths resolve
  * against the working directory, as they would be written.
  */
-export function configDirectory(absoluteFile: string, cwd: string): string {
-  if (/^\/(dev|proc)\//.test(absoluteFile)) return cwd;
+export function configDirectory(absoluteFile: string, cwd: () => string): string {
+  if (/^\/(dev|proc)\//.test(absoluteFile)) return cwd();
   return directoryOf(absoluteFile);
 }
 

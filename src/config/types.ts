@@ -27,11 +27,36 @@ export interface BackendConfig {
   readonly connectTimeoutMs: number;
 }
 
+/** How pgtls looks up users missing from the users file: in the backend, as one role. */
+export interface AuthQueryConfig {
+  /** The role pgtls logs in as. */
+  readonly user: string;
+  /** File holding that role's password; none for a backend that trusts it. */
+  readonly passwordFile?: string;
+  /** @default "postgres" */
+  readonly database: string;
+  /** Returns the user's name and secret, one row or none; the user name is its `$1`. */
+  readonly sql: string;
+  /** How long a lookup's answer is kept. @default 60000 */
+  readonly cacheTtlMs: number;
+}
+
+/** pgtls authenticates clients itself and logs in to the backend for them. */
+export interface AuthConfig {
+  /** PgBouncer auth_file format: SCRAM secrets or plaintext passwords. */
+  readonly usersFile?: string;
+  readonly query?: AuthQueryConfig;
+  /** Users found in neither: refused as a wrong password would be, or relayed untouched. @default "reject" */
+  readonly unlistedUsers: "reject" | "passthrough";
+}
+
 /** An SNI pattern and the backend it selects. */
 export interface RouteConfig {
   /** Exact name, or `*.` followed by a suffix. */
   readonly sni: string;
   readonly backend: BackendConfig;
+  /** Overrides the proxy's `auth` for this route. */
+  readonly auth?: AuthConfig;
 }
 
 /** The client-facing side of one proxy. */
@@ -65,6 +90,8 @@ export interface ProxyConfig {
   readonly listener: ListenerConfig;
   readonly backend: BackendConfig;
   readonly routes: readonly RouteConfig[];
+  /** Absent: the startup and authentication pass through untouched. */
+  readonly auth?: AuthConfig;
 }
 
 /** The whole configuration. */

@@ -13,3 +13,5 @@ export * from "./error_response.ts";
 export * from "./requests.ts";
 export * from "./message_scanner.ts";
 export * from "./message_boundary.ts";
+export * from "./message_types.ts";
+export * from "./messages.ts";

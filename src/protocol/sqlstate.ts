@@ -10,8 +10,10 @@ export const SqlState = {
   ConnectionFailure: "08006",
   /** protocol_violation: a malformed or unexpected packet. */
   ProtocolViolation: "08P01",
-  /** invalid_authorization_specification: TLS is required. */
+  /** invalid_authorization_specification: TLS is required, or a login pgtls cannot make. */
   InvalidAuthorization: "28000",
+  /** invalid_password: the client's SCRAM proof was wrong, or the user unknown. */
+  InvalidPassword: "28P01",
   /** too_many_connections: the listener is at max_connections. */
   TooManyConnections: "53300",
   /** admin_shutdown: pgtls is shutting down and cut the session. */

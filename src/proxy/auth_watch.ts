@@ -24,19 +24,26 @@ import {
   ERROR_RESPONSE_TYPE,
 } from "../protocol/error_response.ts";
 
-const AUTHENTICATION = 0x52; // 'R'
-const BACKEND_KEY_DATA = 0x4b; // 'K'
-const READY_FOR_QUERY = 0x5a; // 'Z'
-const SASL_INITIAL_RESPONSE = 0x70; // 'p'
-const AUTH_OK = 0;
-const AUTH_SASL = 10;
-const SCRAM_PLUS = "SCRAM-SHA-256-PLUS";
+import {
+  AuthCode,
+  BackendMessage,
+  FrontendMessage,
+  SCRAM_SHA_256_PLUS as SCRAM_PLUS,
+} from "../protocol/message_types.ts";
+
+const AUTHENTICATION = BackendMessage.Authentication;
+const BACKEND_KEY_DATA = BackendMessage.BackendKeyData;
+const READY_FOR_QUERY = BackendMessage.ReadyForQuery;
+const SASL_INITIAL_RESPONSE = FrontendMessage.Password;
+const AUTH_OK = AuthCode.Ok;
+const AUTH_SASL = AuthCode.Sasl;
 
 /** What pgtls adds to the client's error when channel binding cannot work. */
 export const CHANNEL_BINDING_ADVICE =
   "pgtls: SCRAM channel binding cannot pass through pgtls because the client is bound to pgtls's " +
-  "certificate and the backend checks its own; connect with channel_binding=disable, or give " +
-  "pgtls's listener the backend's own certificate and key so that the binding matches";
+  "certificate and the backend checks its own; configure auth in pgtls (it then authenticates " +
+  "clients itself, with channel binding on both legs), connect with channel_binding=disable, or " +
+  "give pgtls's listener the backend's own certificate and key so that the binding matches";
 
 /** A relay tap that ends once the session is ready for queries (or failed). */
 export class AuthWatch implements RelayTap {

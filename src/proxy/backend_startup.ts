@@ -54,11 +54,20 @@ export async function sendStartup(
 export function backendFarewell(
   target: BackendTarget,
   ended: (abort: SessionAbort) => void,
+  /** What the backend had done: answered nothing yet, or accepted pgtls's login (`auth`). */
+  stage: "startup" | "login" = "startup",
 ): RelayFarewell {
+  const [closed, failed] = stage === "startup"
+    ? [
+      "closed the connection before answering the startup packet",
+      "connection failed before the backend answered the startup packet",
+    ]
+    : [
+      "closed the connection after accepting the login, before the session was ready",
+      "connection failed after the backend accepted the login",
+    ];
   return (_end, error) => {
-    const abort = error === undefined
-      ? failure(target, "closed the connection before answering the startup packet")
-      : failure(target, "connection failed before the backend answered the startup packet", error);
+    const abort = error === undefined ? failure(target, closed) : failure(target, failed, error);
     ended(abort);
     return encodeErrorResponse(abort.reply!);
   };

@@ -10,7 +10,8 @@
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
 import type { ServerTlsTraits } from "../runtime/types.ts";
 import { earliestNotAfter } from "../tls/x509.ts";
-import { backendsOf, type ProxyMaterial } from "./material.ts";
+import { authsOf, backendsOf, type ProxyMaterial } from "./material.ts";
+import { bindingHash, leafCertificate } from "./auth/channel_binding.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -66,6 +67,16 @@ export function configWarnings(
       material.listener.clientCaPem,
       false,
     );
+    const noBinding = authsOf(proxy, i).length > 0
+      ? channelBindingProblem(material.listener.certPem)
+      : null;
+    if (noBinding !== null) {
+      warnings.push({
+        text: `${tls}.cert_file: ${noBinding}, so auth offers clients SCRAM-SHA-256 without ` +
+          "channel binding only (clients that require channel binding cannot log in)",
+        expired: false,
+      });
+    }
     for (const [backend, path] of backendsOf(proxy, i)) {
       const unused = unusedTlsSettings(backend);
       if (unused !== null) {
@@ -98,6 +109,14 @@ export function runtimeWarnings(
       }]
       : []
   );
+}
+
+/** Why the listener's certificate has no tls-server-end-point binding, or null. */
+function channelBindingProblem(certPem: string): string | null {
+  const leaf = leafCertificate(certPem);
+  if (leaf === null) return null;
+  const hash = bindingHash(leaf);
+  return "problem" in hash ? `the certificate has no channel binding: ${hash.problem}` : null;
 }
 
 /** Why a backend's CA or client certificate goes unused, or null. */

@@ -5,9 +5,12 @@
  * @module
  */
 
-import type { BackendConfig, ProxyConfig } from "../config/types.ts";
+import type { AuthConfig, BackendConfig, ProxyConfig } from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { pemCertificateProblem } from "../tls/x509.ts";
+import { parseUsersFile, UsersFileError, type UserTable } from "./auth/users_file.ts";
+import type { PlaintextSecret } from "./auth/secret.ts";
+import { passwordBytes } from "./auth/saslprep.ts";
 
 /** PEM text for one side of TLS. */
 export interface PemMaterial {
@@ -25,6 +28,16 @@ export interface ProxyMaterial {
   };
   /** Keyed by the backend config object (the default backend and each route's). */
   readonly backends: ReadonlyMap<BackendConfig, PemMaterial>;
+  /** Keyed by the auth config object (the proxy's and each route's own). */
+  readonly auth: ReadonlyMap<AuthConfig, AuthMaterial>;
+}
+
+/** The files an `auth` mapping names, read and parsed. */
+export interface AuthMaterial {
+  /** The users file's users; empty when there is none. */
+  readonly users: UserTable;
+  /** The auth query role's password, from its password_file. */
+  readonly queryPassword?: PlaintextSecret;
 }
 
 type ReadText = (path: string) => Promise<string>;
@@ -62,7 +75,50 @@ export async function loadProxyMaterial(
         : await readPem(readText, backend.keyFile, `${path}.key_file`, "PRIVATE KEY"),
     });
   }
-  return { listener: { ...listener, clientCaPem }, backends };
+  const auth = new Map<AuthConfig, AuthMaterial>();
+  for (const [config, path] of authsOf(proxy, index)) {
+    auth.set(config, await loadAuth(config, path, readText));
+  }
+  return { listener: { ...listener, clientCaPem }, backends, auth };
+}
+
+/** The proxy's `auth` and each route's own, with their key paths. */
+export function authsOf(proxy: ProxyConfig, index: number): [AuthConfig, string][] {
+  const base = `proxies[${index}]`;
+  const found: [AuthConfig, string][] = proxy.auth ? [[proxy.auth, `${base}.auth`]] : [];
+  proxy.routes.forEach((route, i) => {
+    if (route.auth) found.push([route.auth, `${base}.routes[${i}].auth`]);
+  });
+  return found;
+}
+
+async function loadAuth(
+  config: AuthConfig,
+  path: string,
+  readText: ReadText,
+): Promise<AuthMaterial> {
+  let users: UserTable = new Map();
+  if (config.usersFile !== undefined) {
+    const text = await readFile(readText, config.usersFile, `${path}.users_file`);
+    try {
+      users = parseUsersFile(text);
+    } catch (error) {
+      if (!(error instanceof UsersFileError)) throw error;
+      throw new ConfigError(`${path}.users_file`, `${config.usersFile} ${error.message}`);
+    }
+  }
+  const passwordFile = config.query?.passwordFile;
+  if (passwordFile === undefined) return { users };
+  const keyPath = `${path}.query.password_file`;
+  // One line; its line break is not part of the password.
+  const password = (await readFile(readText, passwordFile, keyPath)).replace(/\r?\n$/, "");
+  if (password === "" || /[\r\n]/.test(password)) {
+    throw new ConfigError(keyPath, `${passwordFile} must hold the password on one line`);
+  }
+  return {
+    users,
+    queryPassword: { kind: "plaintext", password, prepared: passwordBytes(password) },
+  };
 }
 
 /** The proxy's default backend and each route's, with their key paths. */
@@ -77,15 +133,10 @@ export function backendsOf(proxy: ProxyConfig, index: number): [BackendConfig, s
   ];
 }
 
-async function readPem(
-  readText: ReadText,
-  file: string,
-  keyPath: string,
-  label: "CERTIFICATE" | "PRIVATE KEY",
-): Promise<string> {
-  let text: string;
+/** Reads a file the config names; a failure is a {@link ConfigError} at `keyPath`. */
+async function readFile(readText: ReadText, file: string, keyPath: string): Promise<string> {
   try {
-    text = await readText(file);
+    return await readText(file);
   } catch (error) {
     const code = (error as { code?: unknown })?.code;
     throw new ConfigError(
@@ -95,6 +146,15 @@ async function readPem(
       }`,
     );
   }
+}
+
+async function readPem(
+  readText: ReadText,
+  file: string,
+  keyPath: string,
+  label: "CERTIFICATE" | "PRIVATE KEY",
+): Promise<string> {
+  const text = await readFile(readText, file, keyPath);
   if (!new RegExp(`-----BEGIN [A-Z ]*${label}-----`).test(text)) {
     throw new ConfigError(keyPath, `${file} holds no PEM ${label.toLowerCase()}`);
   }

@@ -36,6 +36,9 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   plaintext_rejected: "client_tls",
   direct_tls_refused: "client_tls",
   channel_binding_failed: "client_tls",
+  auth_failed: "client_error",
+  auth_lookup_failed: "backend_error",
+  backend_auth_failed: "backend_error",
   backend_unavailable: "backend_error",
   backend_error: "backend_error",
   too_many_connections: "refused",
@@ -84,6 +87,8 @@ export interface ProxyMeter extends SessionMeter {
   sessionClosed(record: SessionRecord): void;
   /** A connection closed without a word (too many refusals at once, or shutting down). */
   connectionDropped(): void;
+  /** A client was refused because the open-file limit allows no more sessions. */
+  descriptorLimitReached(): void;
   /** Replaces the proxy's certificate expiry series: file label to notAfter. */
   certificates(expiry: ReadonlyMap<string, Date>): void;
 }
@@ -96,6 +101,8 @@ export class PgtlsMetrics {
   readonly #handshakeFailures: Counter;
   readonly #connect: Histogram;
   readonly #expiry: Gauge;
+  readonly #descriptorLimit: Counter;
+  readonly #auth: Counter;
 
   constructor(readonly registry: Registry) {
     this.#active = registry.gauge("pgtls_connections_active", "Client connections open now.");
@@ -116,9 +123,17 @@ export class PgtlsMetrics {
       "Time to open a backend connection, TLS included.",
       CONNECT_BUCKETS,
     );
+    this.#descriptorLimit = registry.counter(
+      "pgtls_descriptor_limit_refusals_total",
+      "Clients refused (FATAL 53300, or closed) because the open-file limit allows no more sessions.",
+    );
     this.#expiry = registry.gauge(
       "pgtls_certificate_expiry_timestamp_seconds",
       "End of validity (notAfter, Unix seconds) of each certificate file pgtls loaded; the earliest in a bundle.",
+    );
+    this.#auth = registry.counter(
+      "pgtls_auth_total",
+      "Logins pgtls authenticated itself (auth), by result: ok, failed (the client's proof), backend_failed (the backend login or the auth query).",
     );
   }
 
@@ -130,11 +145,14 @@ export class PgtlsMetrics {
     const failures = this.#handshakeFailures;
     const connect = this.#connect;
     const expiry = this.#expiry;
+    const descriptorLimit = this.#descriptorLimit;
+    const auth = this.#auth;
     const toBackend = { proxy, direction: "client_to_backend" };
     const toClient = { proxy, direction: "backend_to_client" };
     active.set({ proxy }, 0);
     bytes.inc(toBackend, 0);
     bytes.inc(toClient, 0);
+    descriptorLimit.inc({ proxy }, 0);
     // Bytes of open sessions count as they move: a pooled connection may live for days.
     const live = new Map<RelayCounters, { up: number; down: number }>();
     const flush = (counters: RelayCounters, seen: { up: number; down: number }) => {
@@ -159,9 +177,13 @@ export class PgtlsMetrics {
         total.inc({ proxy, result: RESULT_OF[record.end] });
         const reason = CLIENT_HANDSHAKE_REASON[record.end];
         if (reason !== undefined) failures.inc({ proxy, side: "client", reason });
+        if (record.authResult !== null) auth.inc({ proxy, result: record.authResult });
       },
       connectionDropped() {
         total.inc({ proxy, result: "refused" });
+      },
+      descriptorLimitReached() {
+        descriptorLimit.inc({ proxy });
       },
       backendOpened(seconds) {
         connect.observe({ proxy }, seconds);

@@ -11,19 +11,27 @@
  */
 
 import type { Runtime, ServerTlsUpgrader } from "../runtime/types.ts";
-import type { BackendConfig, Config, ProxyConfig } from "../config/types.ts";
+import type { AuthConfig, BackendConfig, Config, ProxyConfig } from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
 import { TlsSettingError } from "../runtime/errors.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
+import { listenerAuthKeys, ProxyAuth } from "./auth/proxy_auth.ts";
 
 /** One proxy's TLS and backends, ready for sessions. */
 export interface PreparedProxy {
   readonly serverTls: ServerTlsUpgrader;
   readonly backend: BackendTarget;
-  readonly routes: readonly { readonly sni: string; readonly target: BackendTarget }[];
+  /** The proxy's own authentication (`auth`), if any. */
+  readonly auth?: ProxyAuth;
+  /** Each route's backend, and its authentication: its own `auth`, else the proxy's. */
+  readonly routes: readonly {
+    readonly sni: string;
+    readonly target: BackendTarget;
+    readonly auth?: ProxyAuth;
+  }[];
 }
 
 /** Prepares every proxy of `config`; throws a {@link ConfigError} for the first pair that does not fit. */
@@ -67,10 +75,22 @@ function prepareProxy(
       ),
     ]),
   );
+  // Derived once per load of the listener's files, for every `auth` of the proxy.
+  const keys = proxy.auth || proxy.routes.some((route) => route.auth)
+    ? listenerAuthKeys(material.listener.certPem, material.listener.keyPem)
+    : undefined;
+  const authOf = (config: AuthConfig | undefined) =>
+    config && new ProxyAuth(config, material.auth.get(config)!, keys!);
+  const auth = authOf(proxy.auth);
   return {
     serverTls,
     backend: targets.get(proxy.backend)!,
-    routes: proxy.routes.map((route) => ({ sni: route.sni, target: targets.get(route.backend)! })),
+    auth,
+    routes: proxy.routes.map((route) => ({
+      sni: route.sni,
+      target: targets.get(route.backend)!,
+      auth: authOf(route.auth) ?? auth,
+    })),
   };
 }
 

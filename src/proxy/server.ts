@@ -7,7 +7,9 @@
 import type { Endpoint, Runtime, SocketOptions, TcpConn } from "../runtime/types.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
-import { listenFailure } from "../runtime/errors.ts";
+import { errorCode, listenFailure } from "../runtime/errors.ts";
+import type { SessionBudget } from "./descriptor_budget.ts";
+import { sslModeOf } from "../config/sslmode.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { Logger } from "../observe/log.ts";
 import type { BackendTarget } from "./backend.ts";
@@ -30,7 +32,10 @@ const KEEPALIVE_MS = 60_000;
  * Refused clients still get a TLS handshake so they can read why; beyond
  * this many at once, further ones are closed without a word to save CPU.
  */
-const MAX_CONCURRENT_REFUSALS = 32;
+export const MAX_CONCURRENT_REFUSALS = 32;
+
+/** How often, at most, the open-file limit's refusals are logged. */
+const DESCRIPTOR_LIMIT_LOG_MS = 10_000;
 
 /** A running proxy. */
 export interface ProxyHandle {
@@ -39,6 +44,8 @@ export interface ProxyHandle {
   readonly address: Endpoint;
   /** Sessions currently open. */
   activeSessions(): number;
+  /** Closes the listener: the port is free once this resolves. Idempotent. */
+  stopAccepting(): Promise<void>;
   /**
    * Stops accepting at once, lets sessions finish for `graceMs`, then closes
    * the rest. Resolves when every session has ended.
@@ -74,6 +81,8 @@ export async function startProxy(options: {
   meter?: ProxyMeter;
   /** With workers: hands a cancel no session here can place to the other workers. */
   shareCancel?: (request: Uint8Array) => Promise<boolean>;
+  /** The sessions the open-file limit allows, shared by the process's proxies. */
+  budget?: SessionBudget;
 }): Promise<ProxyHandle> {
   const { runtime, logger, meter } = options;
   // Replaced by reloads; the name and listener address never change.
@@ -97,6 +106,7 @@ export async function startProxy(options: {
     listener: proxy.listener,
     serverTls: prepared.serverTls,
     selectBackend: (sni) => selectRoute(prepared.routes, sni, prepared.backend),
+    selectAuth: authSelector(prepared),
     socketOptions,
     meter,
     cancelKeys,
@@ -108,9 +118,40 @@ export async function startProxy(options: {
   let context = contextFor(config, options.prepared);
   meter?.certificates(certificateExpiry(config, options.material));
 
+  let descriptorLimitLogged = Number.NEGATIVE_INFINITY;
+  let refusedUnlogged = 0;
+  /**
+   * A client refused for want of descriptors: counted, and logged at most
+   * every DESCRIPTOR_LIMIT_LOG_MS with how many there were since.
+   */
+  const atDescriptorLimit = (why: string, fields: Record<string, string | number>) => {
+    meter?.descriptorLimitReached();
+    refusedUnlogged++;
+    if (Date.now() - descriptorLimitLogged < DESCRIPTOR_LIMIT_LOG_MS) return;
+    descriptorLimitLogged = Date.now();
+    logger.error(why, { proxy: config.name, ...fields, refused: refusedUnlogged });
+    refusedUnlogged = 0;
+  };
+  /** What the runtime could not accept (where it says): out of descriptors, or the peer gone. */
+  const onAcceptError = (error: Error) => {
+    const code = errorCode(error) ?? "unknown";
+    if (code === "EMFILE" || code === "ENFILE") {
+      atDescriptorLimit("could not accept a client: out of file descriptors", { code });
+    } else {
+      logger.debug("could not accept a client", { proxy: config.name, error: error.message });
+    }
+  };
+
   const onConnection = (conn: TcpConn) => {
     if (!accepting) return drop(conn);
-    const full = sessions.size >= config.listener.maxConnections;
+    const budget = options.budget;
+    const overBudget = budget?.full === true;
+    if (overBudget) {
+      atDescriptorLimit("refusing clients: the open-file limit allows no more sessions", {
+        sessions_allowed: budget.allowed,
+      });
+    }
+    const full = overBudget || sessions.size >= config.listener.maxConnections;
     if (full && refusals.size >= MAX_CONCURRENT_REFUSALS) return drop(conn);
     const id = nextSessionId++;
     const started = Date.now();
@@ -119,10 +160,14 @@ export async function startProxy(options: {
     const own = { ...context, signal: aborter.signal };
     const counters = { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 };
     meter?.sessionOpened(counters);
-    const sessionOptions = full ? { refusal: refusal(), counters } : { counters };
+    const sessionOptions = full
+      ? { refusal: overBudget ? descriptorRefusal(budget!.allowed) : refusal(), counters }
+      : { counters };
     const group = full ? refusals : sessions;
+    if (!full) budget?.take();
     const session = runSession(conn, id, own, sessionOptions).then(
       (record) => {
+        if (!full) budget?.give();
         meter?.sessionClosed(record);
         aborters.delete(aborter);
         group.delete(session);
@@ -143,9 +188,17 @@ export async function startProxy(options: {
         `sorry, too many clients already (pgtls max_connections ${config.listener.maxConnections})`,
     }) as const;
 
+  const descriptorRefusal = (allowed: number) =>
+    ({
+      severity: "FATAL",
+      code: SqlState.TooManyConnections,
+      message:
+        `sorry, too many clients already (pgtls is at its open-file limit: ${allowed} sessions)`,
+    }) as const;
+
   const listener = await runtime.listen(
     config.listener.bindAddress,
-    { ...socketOptions, reusePort: options.reusePort },
+    { ...socketOptions, reusePort: options.reusePort, onAcceptError },
     onConnection,
   ).catch((error: unknown) => {
     throw new Error(
@@ -158,9 +211,16 @@ export async function startProxy(options: {
     proxy: config.name,
     address: formatAddress(listener.address),
     backend: context.selectBackend(null).label,
-    backend_tls: config.backend.tlsEnabled ? config.backend.tlsVerify : "disabled",
+    backend_tls: sslModeOf(config.backend),
     max_connections: config.listener.maxConnections,
   });
+
+  let listenerClosed: Promise<void> | undefined;
+  const stopAccepting = (): Promise<void> => {
+    accepting = false;
+    listenerClosed ??= listener.close();
+    return listenerClosed;
+  };
 
   /** Every session not yet ended, admitted or being refused. */
   const open = () => [...sessions, ...refusals];
@@ -195,9 +255,9 @@ export async function startProxy(options: {
         },
       );
     },
+    stopAccepting,
     async stop(graceMs: number): Promise<void> {
-      accepting = false;
-      await listener.close();
+      await stopAccepting();
       if (open().length > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const drained = Promise.all(open()).then(() => true);
@@ -219,6 +279,15 @@ export async function startProxy(options: {
   };
 }
 
+/** Which `auth` a session gets by its SNI; undefined when the proxy has none at all. */
+function authSelector(prepared: PreparedProxy): SessionContext["selectAuth"] {
+  if (prepared.auth === undefined && prepared.routes.every((route) => route.auth === undefined)) {
+    return undefined;
+  }
+  const routes = prepared.routes.map((route) => ({ sni: route.sni, target: route.auth }));
+  return (sni) => selectRoute(routes, sni, prepared.auth);
+}
+
 function logSession(logger: Logger, proxy: string, record: SessionRecord, durationMs: number) {
   const abnormal = record.error !== null &&
     !["client_closed", "backend_closed", "cancel_forwarded", "client_gone"].includes(record.end);
@@ -232,6 +301,8 @@ function logSession(logger: Logger, proxy: string, record: SessionRecord, durati
     backend: record.backend,
     user: record.user,
     database: record.database,
+    auth: record.auth ?? undefined,
+    backend_auth: record.backendAuth ?? undefined,
     bytes_in: record.counters.clientToBackend,
     bytes_out: record.counters.backendToClient,
     peak_buffered: record.counters.peakBuffered,

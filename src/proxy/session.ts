@@ -36,6 +36,15 @@ import type { CancelKeys } from "./cancel_keys.ts";
 import type { SessionMeter } from "./metrics.ts";
 import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
 import { backendFarewell, sendStartup } from "./backend_startup.ts";
+import type { ProxyAuth } from "./auth/proxy_auth.ts";
+import { queryUser } from "./auth/auth_query.ts";
+import {
+  authenticateClient,
+  type AuthenticatedClient,
+  type AuthMethod,
+  type AuthResult,
+  loginForClient,
+} from "./login.ts";
 import { SessionShutdownNotice, SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
 import { errorText } from "../tls/error_text.ts";
 import {
@@ -55,6 +64,12 @@ export interface SessionRecord {
   backend: string | null;
   user: string | null;
   database: string | null;
+  /** How pgtls authenticated the client (`auth`), or null when it passed the startup through. */
+  auth: AuthMethod | null;
+  /** How pgtls's own authentication ended, for pgtls_auth_total; null when it did none. */
+  authResult: AuthResult | null;
+  /** How pgtls logged in to the backend for the client (see {@link AuthRecord}). */
+  backendAuth: string | null;
   readonly counters: RelayCounters;
   end: SessionEnd;
   /** A human explanation when the session ended abnormally. */
@@ -86,6 +101,8 @@ export interface SessionContext {
   readonly shareCancel?: (request: Uint8Array) => Promise<boolean>;
   /** Told how opening the backend went, when metrics are on. */
   readonly meter?: SessionMeter;
+  /** pgtls's own authentication for a client's SNI (`auth`), or undefined: the startup passes through. */
+  readonly selectAuth?: (sni: string | null) => ProxyAuth | undefined;
 }
 
 /** How one session differs from the others. */
@@ -114,6 +131,9 @@ export async function runSession(
     backend: null,
     user: null,
     database: null,
+    auth: null,
+    authResult: null,
+    backendAuth: null,
     counters: options.counters ?? { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 },
     end: "client_gone",
     error: null,
@@ -140,10 +160,13 @@ export async function runSession(
   context.signal.addEventListener("abort", onShutdown, { once: true });
   try {
     const negotiated = await negotiate(client, context, record, (conn) => current = conn);
-    clearTimeout(handshakeTimer);
-    phase = "opening";
-    await serve(negotiated.conn, negotiated.startup, context, record, options, () => {
-      phase = "relaying";
+    // With `auth`, the client's SASL exchange is part of its handshake and shares its time.
+    await serve(negotiated.conn, negotiated.startup, context, record, options, {
+      authenticated: () => {
+        clearTimeout(handshakeTimer);
+        phase = "opening";
+      },
+      relaying: () => phase = "relaying",
     });
   } catch (error) {
     record.end = handshakeTimedOut
@@ -161,8 +184,11 @@ export async function runSession(
       : error instanceof Error
       ? error.message
       : String(error);
-    if (error instanceof SessionAbort && error.reply) {
-      await sendFinal(current, encodeErrorResponse(error.reply), context.signal);
+    // The last message has its own time (a refused login comes within the handshake's).
+    clearTimeout(handshakeTimer);
+    if (error instanceof SessionAbort && (error.reply || error.replyBytes)) {
+      const last = error.replyBytes ?? encodeErrorResponse(error.reply!);
+      await sendFinal(current, last, context.signal);
     }
   } finally {
     clearTimeout(handshakeTimer);
@@ -240,7 +266,7 @@ async function readStartup(
 
 /** A connection past negotiation and the first packet it carried. */
 interface Negotiated {
-  readonly conn: ByteConn;
+  readonly conn: TcpConn | TlsConn;
   readonly startup: StartupReadResult;
 }
 
@@ -361,14 +387,22 @@ function describeTls(record: SessionRecord, conn: TlsConn): void {
   record.tlsVersion = conn.tls.protocol;
 }
 
-/** Past negotiation: forward a cancel, or open the backend and relay. */
+/** Where a session is on its way to the relay, for the timers and shutdown of {@link runSession}. */
+interface SessionSteps {
+  /** The client is through its handshake (and pgtls's own authentication, with `auth`). */
+  authenticated(): void;
+  /** The relay takes over. */
+  relaying(): void;
+}
+
+/** Past negotiation: forward a cancel, or authenticate (with `auth`), open the backend and relay. */
 async function serve(
-  client: ByteConn,
+  client: TcpConn | TlsConn,
   startup: StartupReadResult,
   context: SessionContext,
   record: SessionRecord,
   options: SessionOptions,
-  onRelay: () => void,
+  steps: SessionSteps,
 ): Promise<void> {
   const { packet } = startup;
   if (packet.kind !== "startup" && packet.kind !== "cancel_request") {
@@ -383,6 +417,7 @@ async function serve(
     );
   }
   if (packet.kind === "cancel_request") {
+    steps.authenticated();
     const known = heldCancelTarget(startup.bytes, context);
     // Like PostgreSQL, closes the client only once the cancel was acted on.
     if (
@@ -404,8 +439,19 @@ async function serve(
   record.user = packet.parameters.get("user") ?? null;
   record.database = packet.parameters.get("database") ?? record.user;
   if (options.refusal) {
+    steps.authenticated();
     throw new SessionAbort("too_many_connections", options.refusal.message, options.refusal);
   }
+  const auth = context.selectAuth?.(record.sni);
+  const authenticated = auth === undefined ? undefined : await authenticateClient(
+    client,
+    { parameters: packet.parameters, leftover: startup.leftover },
+    auth,
+    (user) => lookUp(auth, target, context, user),
+    target.label,
+    record,
+  );
+  steps.authenticated();
   const backend = await orShutdown(
     dialBackend(target, context),
     context.signal,
@@ -416,12 +462,13 @@ async function serve(
   });
   let forgetKey: (() => void) | undefined;
   try {
-    const first = concatBytes(startup.bytes, startup.leftover);
-    await sendStartup(backend, first, target);
-    record.counters.clientToBackend += first.length;
+    const login = authenticated === undefined || authenticated === "passthrough"
+      ? undefined
+      : authenticated;
     const cancelKeys = context.recordCancelKeys ? context.cancelKeys : undefined;
-    // Only a TLS backend can offer SCRAM-SHA-256-PLUS, and only routes make cancel keys matter.
-    const watch = target.tls || cancelKeys
+    // Only a TLS backend can offer SCRAM-SHA-256-PLUS (to a client that
+    // logs in through pgtls), and only routes make cancel keys matter.
+    const watch = (target.tls && login === undefined) || cancelKeys
       ? new AuthWatch(
         cancelKeys && ((key) => {
           // A backend sends one BackendKeyData; should it send more, only the last counts.
@@ -430,21 +477,35 @@ async function serve(
         }),
       )
       : undefined;
+    const notice = new SessionShutdownNotice();
+    let afterLogin = false;
+    if (login === undefined) {
+      const first = concatBytes(startup.bytes, startup.leftover);
+      await sendStartup(backend, first, target);
+      record.counters.clientToBackend += first.length;
+    } else {
+      afterLogin = await logIn(client, backend, startup.bytes, login, target, context, record, {
+        watch,
+        notice,
+      });
+    }
     let silent: SessionAbort | undefined;
     // Shutdown that came while the startup packet went out: the client has
     // still heard nothing, so it is told, as while the backend was opening.
     if (context.signal.aborted) {
       throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
     }
-    onRelay();
+    steps.relaying();
     record.end = await context.runtime.relay(
       client,
       backend,
       record.counters,
       context.signal,
       watch,
-      backendFarewell(target, (abort) => silent = abort),
-      new SessionShutdownNotice(),
+      afterLogin
+        ? undefined
+        : backendFarewell(target, (abort) => silent = abort, login ? "login" : "startup"),
+      notice,
     );
     // Only if the relay ended on the backend's side: the farewell may have
     // come just after the client had already gone.
@@ -463,11 +524,55 @@ async function serve(
   }
 }
 
+/**
+ * Logs in to the backend for a client pgtls authenticated, then tells the
+ * client (SASLFinal, AuthenticationOk) and passes on what the backend sent
+ * after its AuthenticationOk, through `watch` (cancel keys) and past
+ * `notice`, as the relay would have. Resolves true when the client got
+ * anything of the backend's: the relay then has no farewell to add.
+ */
+async function logIn(
+  client: ByteConn,
+  backend: TcpConn | TlsConn,
+  startupPacket: Uint8Array,
+  login: AuthenticatedClient,
+  target: BackendTarget,
+  context: SessionContext,
+  record: SessionRecord,
+  taps: { readonly watch?: AuthWatch; readonly notice: SessionShutdownNotice },
+): Promise<boolean> {
+  const done = await orShutdown(
+    loginForClient(backend, startupPacket, login, target, record),
+    context.signal,
+  ).catch((error: unknown) => {
+    if (!context.signal.aborted) throw error;
+    throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
+  });
+  record.counters.clientToBackend += startupPacket.length + login.pending.length;
+  const rest = taps.watch ? taps.watch.fromBackend(done.rest) : done.rest;
+  taps.notice.forwarded(rest);
+  record.counters.backendToClient += rest.length;
+  await client.write(concatBytes(done.toClient, rest));
+  return rest.length > 0;
+}
+
+/** The auth query against the session's backend. */
+function lookUp(auth: ProxyAuth, target: BackendTarget, context: SessionContext, user: string) {
+  const query = auth.config.query!;
+  return queryUser({
+    runtime: context.runtime,
+    target,
+    socket: context.socketOptions,
+    query,
+    password: auth.queryPassword,
+  }, user);
+}
+
 /** Opens the backend, telling the meter how long it took or why it failed. */
 async function openMetered(
   target: BackendTarget,
   context: Omit<SessionContext, "signal">,
-): Promise<ByteConn> {
+): Promise<TcpConn | TlsConn> {
   const started = performance.now();
   try {
     const conn = await openBackend(context.runtime, target, context.socketOptions);
@@ -479,7 +584,10 @@ async function openMetered(
   }
 }
 
-async function dialBackend(target: BackendTarget, context: SessionContext): Promise<ByteConn> {
+async function dialBackend(
+  target: BackendTarget,
+  context: SessionContext,
+): Promise<TcpConn | TlsConn> {
   try {
     return await openMetered(target, context);
   } catch (error) {

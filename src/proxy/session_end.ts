@@ -20,6 +20,9 @@ export type SessionEnd =
   | "protocol_violation"
   | "direct_tls_refused"
   | "channel_binding_failed"
+  | "auth_failed"
+  | "auth_lookup_failed"
+  | "backend_auth_failed"
   | "backend_unavailable"
   | "cancel_forwarded"
   | "too_many_connections"
@@ -31,6 +34,8 @@ export class SessionAbort extends Error {
     readonly end: SessionEnd,
     message: string,
     readonly reply?: ErrorFields,
+    /** A whole message to tell the client instead of `reply`: the backend's own ErrorResponse. */
+    readonly replyBytes?: Uint8Array,
   ) {
     super(message);
   }

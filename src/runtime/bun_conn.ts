@@ -302,8 +302,14 @@ export class BunTlsConn extends BunConn implements TlsConn {
   tls: TlsSessionInfo = { protocol: "unknown", alpnProtocol: null, serverName: null, cipher: "" };
   /** Set once the handshake is done, by whoever holds the TLS socket. */
   peer: () => PeerCertificate | null = () => null;
+  /** Set with {@link peer}: the peer's certificate as DER. */
+  peerDer: () => Uint8Array | null = () => null;
 
   peerCertificate(): PeerCertificate | null {
     return this.peer();
+  }
+
+  peerCertificateDer(): Uint8Array | null {
+    return this.peerDer();
   }
 }

@@ -32,7 +32,7 @@ import {
   type SocketEvents,
 } from "./bun_api.ts";
 import { type BunTcpConn, BunTlsConn, NativeTransport } from "./bun_conn.ts";
-import { describePeerCertificate } from "./peer_certificate.ts";
+import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { concatAll, concatBytes, EMPTY_BYTES } from "../protocol/bytes.ts";
 import { replayServerTls } from "./bun_tls_replay.ts";
 import {
@@ -127,6 +127,7 @@ function upgradeNative(
           cipher: socket.getCipher()?.name ?? "unknown",
         };
         conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
+        conn.peerDer = () => certificateDer(socket.getPeerCertificate());
         // Nobody reads until the session asks.
         conn.handshakeDone();
         const refused = certificateCheck(socket, authorizationError);

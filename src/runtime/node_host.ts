@@ -9,6 +9,7 @@ import { readFile, stat } from "node:fs/promises";
 import process from "node:process";
 import { permitted } from "./deno_permissions.ts";
 import type { Host } from "./types.ts";
+import { listeningProcesses, openFiles } from "./process_table.ts";
 
 /** Builds the host for the current process. */
 export function nodeHost(args: readonly string[]): Host {
@@ -17,6 +18,9 @@ export function nodeHost(args: readonly string[]): Host {
     readTextFile,
     env,
     cwd: () => process.cwd(),
+    listeningProcesses,
+    openFiles,
+    pid: process.pid,
     writeErrorLine: (line) => {
       process.stderr.write(line + "\n");
     },

@@ -44,7 +44,7 @@ import type {
   TlsSessionInfo,
 } from "./types.ts";
 import { asError, ClientCertificateRefused, ConnectTimeoutError } from "./errors.ts";
-import { describePeerCertificate } from "./peer_certificate.ts";
+import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "./relay_ending.ts";
 import { handshake, serverHandshake } from "./tls_handshake.ts";
 
@@ -243,6 +243,10 @@ class NodeTlsConn extends NodeConn implements TlsConn {
   peerCertificate(): PeerCertificate | null {
     return describePeerCertificate(this.stream.getPeerCertificate());
   }
+
+  peerCertificateDer(): Uint8Array | null {
+    return certificateDer(this.stream.getPeerCertificate());
+  }
 }
 
 function endpointOf(socket: net.Socket): Endpoint {
@@ -272,8 +276,8 @@ export function listenNode(
     const listenOptions: net.ListenOptions = { host: address.host, port: address.port, ...shared };
     server.listen(listenOptions, () => {
       server.off("error", reject);
-      // Accept errors (EMFILE, ECONNABORTED) must not crash the process.
-      server.on("error", () => {});
+      // Accept errors (EMFILE, ECONNABORTED) must not crash the process; the caller hears of them.
+      server.on("error", (error: Error) => options.onAcceptError?.(error));
       const bound = server.address() as net.AddressInfo;
       resolve({
         address: { host: bound.address, port: bound.port },
@@ -356,13 +360,29 @@ export function transportStream(
   // fails this session, with the engine's error, instead of the process. (A
   // TLS socket whose transport is destroyed only closes, as if the peer had.)
   let secured: tls.TLSSocket | undefined;
+  const fail = (error: unknown) => {
+    if (secured) secured.destroy(asError(error));
+    else stream.destroy(asError(error));
+  };
   const push = (data: Uint8Array | null): boolean => {
     if (stream.destroyed) return false;
     try {
       return stream.push(data);
     } catch (error) {
-      if (secured) secured.destroy(asError(error));
-      else stream.destroy(asError(error));
+      fail(error);
+      return false;
+    }
+  };
+  // The engine reads in a 'data' listener, which runs inside push() only
+  // when the stream flows with nothing buffered; bytes buffered meanwhile
+  // reach it on a later tick, where a throw would be uncaught.
+  const emit = stream.emit.bind(stream);
+  stream.emit = (event: string | symbol, ...args: unknown[]): boolean => {
+    if (event !== "data") return emit(event, ...args);
+    try {
+      return emit(event, ...args);
+    } catch (error) {
+      fail(error);
       return false;
     }
   };

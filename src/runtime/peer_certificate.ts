@@ -41,3 +41,11 @@ function distinguishedName(
     )
     .join(", ");
 }
+
+/** The DER of a `getPeerCertificate()` result, copied; null when there is none. */
+export function certificateDer(
+  certificate: LegacyPeerCertificate | null | undefined,
+): Uint8Array | null {
+  const raw = certificate?.raw;
+  return raw && raw.length > 0 ? new Uint8Array(raw) : null;
+}

@@ -67,6 +67,11 @@ export interface TlsConn extends ByteConn {
   readonly tls: TlsSessionInfo;
   /** The peer's certificate, or null when it sent none; computed on demand (costly on Deno). */
   peerCertificate(): PeerCertificate | null;
+  /**
+   * The DER of the peer's leaf certificate, or null when it sent none: what
+   * SCRAM's tls-server-end-point channel binding hashes on the backend leg.
+   */
+  peerCertificateDer(): Uint8Array | null;
 }
 
 /** Server-side TLS settings for the listener. PEM text throughout. */
@@ -202,6 +207,11 @@ export interface ListenOptions extends SocketOptions {
    * it (see {@link WorkerLauncher.reusePort}).
    */
   readonly reusePort?: boolean;
+  /**
+   * Told of a connection the runtime could not accept (EMFILE, ENFILE), where
+   * it says so: `node:net` on Node.js and Deno does; Bun's listener does not.
+   */
+  readonly onAcceptError?: (error: Error) => void;
 }
 
 /** A bound listening socket. */
@@ -350,6 +360,19 @@ export interface WorkerLauncher {
   start(init: WorkerInit): WorkerProcess;
 }
 
+/** A process, as the host's process table shows it. */
+export interface ProcessInfo {
+  readonly pid: number;
+  /** Its command line, words joined by spaces; empty when unreadable. */
+  readonly command: string;
+}
+
+/** This process's descriptors: its open-file limit and how many are open. */
+export interface OpenFiles {
+  readonly limit: number;
+  readonly open: number;
+}
+
 /** What the command line needs from the process, beyond sockets. */
 export interface Host {
   /** Command-line arguments after the program (and script) name. */
@@ -367,6 +390,19 @@ export interface Host {
   env(name: string): string | undefined;
   /** The working directory, absolute: where relative paths on the command line point. */
   cwd(): string;
+  /**
+   * The processes listening on TCP `port` that this process may see (Linux),
+   * where they would take connections for `host` (any address when absent),
+   * leaving out `exclude`; empty where the host cannot tell.
+   */
+  listeningProcesses(
+    port: number,
+    options?: { readonly host?: string; readonly exclude?: readonly number[] },
+  ): Promise<readonly ProcessInfo[]>;
+  /** This process's open-file limit and open descriptors, or null where unknown. */
+  openFiles(): OpenFiles | null;
+  /** This process's id. */
+  readonly pid: number;
   /** Writes one line to standard error. */
   writeErrorLine(line: string): void;
   /** Writes text to standard output. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Element, expect, parseTime, readElement } from "./x509.ts";
+import { dottedOid, type Element, expect, parseTime, readElement } from "./x509.ts";
 
 const SEQUENCE = 0x30;
 const BOOLEAN = 0x01;
@@ -224,21 +224,7 @@ function rsaModulusBits(der: Uint8Array, spki: Element): number {
 }
 
 function decodeOid(der: Uint8Array, id: Element): string {
-  if (id.end === id.start) throw new Error("empty object identifier");
-  const parts: number[] = [];
-  let value = 0;
-  for (let i = id.start; i < id.end; i++) {
-    const byte = der[i]!;
-    value = value * 128 + (byte & 0x7f);
-    if (value > Number.MAX_SAFE_INTEGER / 128) throw new Error("object identifier too large");
-    if (byte & 0x80) continue;
-    if (parts.length === 0) {
-      parts.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
-    } else parts.push(value);
-    value = 0;
-  }
-  if (der[id.end - 1]! & 0x80) throw new Error("truncated object identifier");
-  return parts.join(".");
+  return dottedOid(der.subarray(id.start, id.end));
 }
 
 function booleanValue(der: Uint8Array, element: Element): boolean {

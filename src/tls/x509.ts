@@ -77,6 +77,42 @@ export function certificateValidity(der: Uint8Array): { notBefore: Date; notAfte
   return { notBefore: decode(notBefore), notAfter: decode(notAfter) };
 }
 
+const OBJECT_IDENTIFIER = 0x06;
+
+/**
+ * The OID of a DER certificate's signatureAlgorithm, in dotted form (e.g.
+ * `1.2.840.10045.4.3.2`, ecdsa-with-SHA256): what RFC 5929's
+ * tls-server-end-point hash depends on.
+ */
+export function signatureAlgorithmOid(der: Uint8Array): string {
+  const cert = expect(der, 0, der.length, SEQUENCE);
+  const tbs = expect(der, cert.start, cert.end, SEQUENCE);
+  const algorithm = expect(der, tbs.end, cert.end, SEQUENCE);
+  const oid = expect(der, algorithm.start, algorithm.end, OBJECT_IDENTIFIER);
+  return dottedOid(der.subarray(oid.start, oid.end));
+}
+
+/** Dotted text of an OID's contents: base-128 arcs, the first byte holding the first two. */
+export function dottedOid(bytes: Uint8Array): string {
+  if (bytes.length === 0) throw new Error("empty OID");
+  if (bytes[bytes.length - 1]! & 0x80) throw new Error("truncated OID");
+  const parts: number[] = [];
+  let value = 0;
+  for (const byte of bytes) {
+    value = value * 128 + (byte & 0x7f);
+    if (value > Number.MAX_SAFE_INTEGER / 128) throw new Error("OID arc too large");
+    if (byte & 0x80) continue;
+    if (parts.length === 0) {
+      const first = Math.min(2, Math.floor(value / 40));
+      parts.push(first, value - 40 * first);
+    } else {
+      parts.push(value);
+    }
+    value = 0;
+  }
+  return parts.join(".");
+}
+
 /** Whether a DER certificate is X.509 version 1: its tbsCertificate starts without a version [0]. */
 export function isVersion1(der: Uint8Array): boolean {
   const cert = expect(der, 0, der.length, SEQUENCE);

@@ -4,8 +4,9 @@
  *
  * Usage: node tests/clients/node_pg_client.mjs NAME
  * Settings come from the environment: PGHOST, PGPORT, PGUSER, PGPASSWORD,
- * PGDATABASE and PGSSLROOTCERT (the CA that verifies pgtls). Prints one JSON
- * line of results; exits 1 with a message on stderr when something fails.
+ * PGDATABASE and PGSSLROOTCERT (the CA that verifies pgtls); PGTLS_CHANNEL_BINDING=on
+ * turns on SCRAM-SHA-256-PLUS. Prints one JSON line of results; exits 1 with a
+ * message on stderr when something fails.
  */
 
 import { Buffer } from "node:buffer";
@@ -42,8 +43,9 @@ async function main(name) {
     database: env("PGDATABASE"),
     // Full verification: rejectUnauthorized defaults to true, the name checked is servername.
     ssl: { ca: readFileSync(env("PGSSLROOTCERT")), servername: env("PGHOST", "localhost") },
-    // The default already, stated: SCRAM channel binding cannot span pgtls's two TLS sessions.
-    enableChannelBinding: false,
+    // Off by default (and here): SCRAM channel binding cannot span pgtls's two TLS sessions,
+    // unless pgtls authenticates itself (auth): then the tests set PGTLS_CHANNEL_BINDING=on.
+    enableChannelBinding: process.env.PGTLS_CHANNEL_BINDING === "on",
     connectionTimeoutMillis: 10_000,
   });
   await client.connect();

@@ -2,7 +2,8 @@
 
 Usage: /usr/bin/python3 psycopg3_client.py NAME
 Settings come from the environment: PGHOST, PGPORT, PGUSER, PGPASSWORD,
-PGDATABASE and PGSSLROOTCERT (the CA that verifies pgtls). Prints one JSON
+PGDATABASE and PGSSLROOTCERT (the CA that verifies pgtls), and libpq's
+channel_binding from PGTLS_CHANNEL_BINDING (default disable). Prints one JSON
 line of results; exits 1 with a message on stderr when something fails.
 """
 
@@ -30,8 +31,9 @@ def main(name):
         dbname=os.environ["PGDATABASE"],
         sslmode="verify-full",
         sslrootcert=os.environ["PGSSLROOTCERT"],
-        # SCRAM channel binding cannot span pgtls's two TLS sessions.
-        channel_binding="disable",
+        # SCRAM channel binding cannot span pgtls's two TLS sessions unless
+        # pgtls authenticates itself (auth): then the tests set prefer or require.
+        channel_binding=os.environ.get("PGTLS_CHANNEL_BINDING", "disable"),
         connect_timeout=10,
         autocommit=True,
     )

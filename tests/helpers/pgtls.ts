@@ -117,15 +117,19 @@ export function proxyConfig(
 /** How long a CLI run may take before it is stopped (SIGTERM), so a regression fails, not hangs. */
 const CLI_RUN_LIMIT_MS = 60_000;
 
-/** Runs pgtls with `args` as it is (in `cwd`, when given), for CLI tests. */
+/**
+ * Runs pgtls with `args` as it is (in `cwd`, with `env` added, when given),
+ * for CLI tests.
+ */
 export async function runPgtls(
   args: readonly string[],
-  options: { readonly cwd?: string } = {},
+  options: { readonly cwd?: string; readonly env?: Record<string, string> } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const [command, base] = pgtlsCommand();
   const output = await new Deno.Command(command, {
     args: [...base, ...args],
     cwd: options.cwd,
+    env: options.env,
     signal: AbortSignal.timeout(CLI_RUN_LIMIT_MS),
     stdin: "null",
     stdout: "piped",
@@ -149,22 +153,34 @@ export async function startPgtls(
 ): Promise<PgtlsProcess> {
   const path = await Deno.makeTempFile({ dir, prefix: "pgtls-", suffix: ".yaml" });
   await Deno.writeTextFile(path, stringify({ log: { level: "debug", format: "json" }, ...config }));
-  return spawnPgtls(["--config", path], (config.proxies as unknown[]).length, env);
+  return spawnPgtls(["--config", path], { proxies: (config.proxies as unknown[]).length, env });
+}
+
+/** How {@link spawnPgtls} starts pgtls. */
+export interface SpawnOptions {
+  /** How many listeners to wait for. @default 1 */
+  readonly proxies?: number;
+  /** Added to this process's environment. */
+  readonly env?: Record<string, string>;
+  /** The working directory; this process's when absent. */
+  readonly cwd?: string;
+  /** A command that runs pgtls, e.g. `["prlimit", "--nofile=200:200", "--"]`. */
+  readonly prefix?: readonly string[];
 }
 
 /**
- * Starts `pgtls serve ARGS --log-format json`, with `env` added to this
- * process's environment (in `cwd`, when given), and waits for `proxies` listeners.
+ * Starts `pgtls serve ARGS --log-format json` and waits until every proxy
+ * listens.
  */
 export async function spawnPgtls(
   args: readonly string[],
-  proxies = 1,
-  env?: Record<string, string>,
-  cwd?: string,
+  options: SpawnOptions = {},
 ): Promise<PgtlsProcess> {
-  const [command, base] = pgtlsCommand();
-  const child = new Deno.Command(command, {
-    args: [...base, "serve", ...args, "--log-format", "json"],
+  const { proxies = 1, env, cwd, prefix = [] } = options;
+  const [program, base] = pgtlsCommand();
+  const [command, ...before] = [...prefix, program];
+  const child = new Deno.Command(command!, {
+    args: [...before, ...base, "serve", ...args, "--log-format", "json"],
     env,
     cwd,
     stdin: "null",

@@ -6,6 +6,9 @@
  * @module
  */
 
+import { assertEquals } from "./assert.ts";
+import { TEST_DATABASE, TEST_USER } from "./pg.ts";
+
 /** Encodes a protocol 3.0 StartupMessage. */
 export function startupMessage(parameters: Record<string, string>, minor = 0): Uint8Array {
   const encoder = new TextEncoder();
@@ -154,4 +157,22 @@ export async function readMessage(conn: Deno.Conn): Promise<Message | null> {
   const length = new DataView(header.buffer, header.byteOffset).getUint32(1);
   const body = await readExactly(conn, length - 4);
   return { type: String.fromCharCode(header[0]!), body };
+}
+
+/** A wire client through pgtls that sent its StartupMessage and got the backend's first answer. */
+export async function openIdleSession(port: number, caFile: string): Promise<Deno.TlsConn> {
+  const conn = await connectTls(port, caFile);
+  try {
+    await writeAll(conn, startupMessage({ user: TEST_USER, database: TEST_DATABASE }));
+    const header = await readExactly(conn, 1);
+    assertEquals(
+      String.fromCharCode(header[0] ?? 0),
+      "R",
+      "the backend asks for authentication through pgtls",
+    );
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+  return conn;
 }

@@ -97,7 +97,7 @@ Deno.test("paths in a config file resolve against the file's directory, whatever
   // A relative --config resolves against the working directory; the paths inside it do not.
   const checked = await runPgtls(["check", "--config", "conf/pgtls.yaml"], { cwd: home });
   assertEquals(checked.code, 0, checked.stderr);
-  const pgtls = await spawnPgtls(["--config", `${home}/conf/pgtls.yaml`], 1, undefined, "/");
+  const pgtls = await spawnPgtls(["--config", `${home}/conf/pgtls.yaml`], { cwd: "/" });
   try {
     const result = await psql(
       { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" },
@@ -192,6 +192,33 @@ Deno.test("pgtls serve without a certificate uses an ephemeral one, warns, and s
     });
     assertEquals(verified.code, 2);
     assertMatch(verified.stderr, /certificate verify failed/);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("--backend-tls require is logged in libpq's word and reaches the backend over TLS it does not verify", async () => {
+  const { pg, certs } = await fixture();
+  const pgtls = await spawnPgtls([
+    "--listen",
+    "127.0.0.1:0",
+    "--cert",
+    certs.proxy.cert,
+    "--key",
+    certs.proxy.key,
+    "--backend",
+    `127.0.0.1:${pg.port}`,
+    "--backend-tls",
+    "require",
+  ]);
+  try {
+    const listening = pgtls.logs.find((l) => l.msg === "listening");
+    assertEquals(listening?.backend_tls, "require");
+    const result = await psql(
+      { port: pgtls.port, caFile: certs.proxyCa, extra: "channel_binding=disable" },
+      "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    );
+    assertEquals(result.stdout.trim(), "t");
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }

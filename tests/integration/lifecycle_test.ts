@@ -9,6 +9,7 @@ import { SIGNAL_ECHO_ENV, SIGNAL_ECHO_MS } from "../../src/cli/stop_signals.ts";
 import {
   connectTls,
   errorFields,
+  openIdleSession,
   parseMessages,
   readAll,
   readExactly,
@@ -448,24 +449,6 @@ Deno.test("one Ctrl-C delivered twice at once (by the terminal and by npm) drain
 
 // ---------------------------------------------------------------------------
 // max_connections
-
-/** A wire client through pgtls that sent its StartupMessage and got the backend's first answer. */
-async function openIdleSession(port: number, caFile: string): Promise<Deno.TlsConn> {
-  const conn = await connectTls(port, caFile);
-  try {
-    await writeAll(conn, startupMessage({ user: TEST_USER, database: TEST_DATABASE }));
-    const header = await readExactly(conn, 1);
-    assertEquals(
-      String.fromCharCode(header[0] ?? 0),
-      "R",
-      "the backend asks for authentication through pgtls",
-    );
-  } catch (error) {
-    conn.close();
-    throw error;
-  }
-  return conn;
-}
 
 /**
  * Connects without TLS, sends SSLRequest and reads the messages pgtls sends

@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture, plaintextCluster } from "../helpers/fixture.ts";
-import { proxyConfig, startPgtls } from "../helpers/pgtls.ts";
+import { proxyConfig, runPgtls, startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort, run } from "../helpers/run.ts";
 import { readAll } from "../helpers/wire.ts";
@@ -70,6 +70,12 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
 
     const health = await fetch(`${base}/healthz`);
     assertEquals([health.status, await health.text()], [200, "ok\n"]);
+    // The same through pgtls's own client, for images with no other; a proxy
+    // from the environment (here one that is not there) is not used.
+    const asked = await runPgtls(["health", `${base}/healthz`], {
+      env: { HTTP_PROXY: "http://127.0.0.1:9", http_proxy: "http://127.0.0.1:9" },
+    });
+    assertEquals([asked.code, asked.stdout], [0, `ok: ${base}/healthz: ok\n`]);
     const missing = await fetch(`${base}/nope`);
     await missing.body?.cancel();
     assertEquals(missing.status, 404);
@@ -79,6 +85,9 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
   // The endpoint goes away with pgtls.
   const gone = await fetch(`${base}/healthz`).then(() => false, () => true);
   assert(gone, "metrics endpoint still answers after pgtls exited");
+  const unhealthy = await runPgtls(["health", `${base}/healthz`]);
+  assertEquals(unhealthy.code, 1);
+  assertMatch(unhealthy.stderr, new RegExp(`^pgtls: unhealthy: ${base}/healthz: `));
 });
 
 /** Resolves when the peer closes `conn`, whatever it sent first (a 408, say). */

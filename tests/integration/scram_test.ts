@@ -1,6 +1,7 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
-import { fixture } from "../helpers/fixture.ts";
-import { startPgtls } from "../helpers/pgtls.ts";
+import { fixture, plaintextCluster } from "../helpers/fixture.ts";
+import { proxyConfig, startPgtls } from "../helpers/pgtls.ts";
+import { CLIENTS_DIR, runClientProgram } from "../helpers/client_programs.ts";
 import { psql } from "../helpers/clients.ts";
 
 /** pgtls in front of the TLS test cluster, presenting `listenerCert` to clients. */
@@ -32,6 +33,7 @@ Deno.test("SCRAM channel binding through two TLS legs fails with advice on what 
     });
     assertEquals(result.code, 2);
     assertMatch(result.stderr, /SCRAM channel binding check failed/);
+    assertMatch(result.stderr, /configure auth in pgtls/);
     assertMatch(result.stderr, /channel_binding=disable/);
     assertMatch(result.stderr, /backend's own certificate and key/);
     const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
@@ -81,6 +83,44 @@ Deno.test("TLS to a plaintext backend keeps working with channel_binding=prefer"
       "SELECT 1",
     );
     assertEquals(result.stdout.trim(), "1");
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("without auth, clients that require channel binding cannot log in through pgtls, nor node-postgres bound through two TLS legs", async () => {
+  const { dir, certs, pg } = await fixture();
+  const plain = await plaintextCluster();
+  const pgtls = await startPgtls(dir, {
+    proxies: [
+      { name: "tls", ...proxyConfig(certs, pg.port, true) },
+      { name: "plain", ...proxyConfig(certs, plain.port, false) },
+    ],
+  });
+  try {
+    for (const name of ["tls", "plain"]) {
+      const target = { port: pgtls.ports.get(name)!, caFile: certs.proxyCa };
+      const required = await psql({ ...target, extra: "channel_binding=require" }, "SELECT 1", {
+        check: false,
+      });
+      assertEquals(required.code, 2, `${name}: ${required.stdout}`);
+    }
+    // node-postgres binds when told to, and the backend behind TLS cannot match the binding.
+    const bound = await runClientProgram(
+      "node",
+      [`${CLIENTS_DIR}/node_pg_client.mjs`, "node_pg_bound"],
+      { port: pgtls.ports.get("tls")!, caFile: certs.proxyCa },
+      { PGTLS_CHANNEL_BINDING: "on" },
+    ).then(() => "logged in", (error: Error) => error.message);
+    assertMatch(bound, /SCRAM channel binding check failed/);
+    // To a plaintext backend there is nothing to bind to, and it logs in.
+    const unbound = await runClientProgram(
+      "node",
+      [`${CLIENTS_DIR}/node_pg_client.mjs`, "node_pg_unbound"],
+      { port: pgtls.ports.get("plain")!, caFile: certs.proxyCa },
+      { PGTLS_CHANNEL_BINDING: "on" },
+    );
+    assertEquals(unbound.answer, 42);
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }

@@ -94,7 +94,7 @@ for (const workers of [1, 2]) {
         proxies: [proxyConfig(certs, pg.port)],
       }),
     );
-    const pgtls = await spawnPgtls(["--config", config], 1, undefined, hostile);
+    const pgtls = await spawnPgtls(["--config", config], { cwd: hostile });
     try {
       if (workers > 1) await pgtls.waitForLog((l) => l.msg === "pgtls started");
       // A session reads the YAML, TLS and every module a session needs.

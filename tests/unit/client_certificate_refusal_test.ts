@@ -29,6 +29,7 @@ function tlsOver(inner: MemoryConn): TlsConn {
     remote: inner.remote,
     tls: { protocol: "TLSv1.3", alpnProtocol: null, serverName: "db.example", cipher: "x" },
     peerCertificate: () => null,
+    peerCertificateDer: () => null,
     read: () => inner.read(),
     write: (bytes) => inner.write(bytes),
     closeWrite: () => inner.closeWrite(),

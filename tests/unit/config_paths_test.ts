@@ -19,7 +19,7 @@ Deno.test("resolvePath() keeps absolute paths and joins relative ones, folding .
 });
 
 Deno.test("isAbsolutePath() knows POSIX, drive-letter and UNC paths", () => {
-  for (const path of ["/a", "C:\\a", "c:/a", "\\\\server\\share\\a"]) {
+  for (const path of ["/a", "C:\\a", "c:/a", "\\\\server\\share\\a", "\\a"]) {
     assertEquals(isAbsolutePath(path), true, path);
   }
   for (const path of ["a", "./a", "../a", "C:a"]) assertEquals(isAbsolutePath(path), false, path);
@@ -29,9 +29,10 @@ Deno.test("directoryOf() and configDirectory(): a pipe's paths resolve against t
   assertEquals(directoryOf("/etc/pgtls/pgtls.yaml"), "/etc/pgtls");
   assertEquals(directoryOf("/pgtls.yaml"), "/");
   assertEquals(directoryOf("C:\\pgtls.yaml"), "C:\\");
-  assertEquals(configDirectory("/etc/pgtls/pgtls.yaml", "/home/me"), "/etc/pgtls");
-  assertEquals(configDirectory("/dev/fd/63", "/home/me"), "/home/me");
-  assertEquals(configDirectory("/proc/self/fd/3", "/home/me"), "/home/me");
+  const cwd = () => "/home/me";
+  assertEquals(configDirectory("/etc/pgtls/pgtls.yaml", cwd), "/etc/pgtls");
+  assertEquals(configDirectory("/dev/fd/63", cwd), "/home/me");
+  assertEquals(configDirectory("/proc/self/fd/3", cwd), "/home/me");
 });
 
 const FILE = `
@@ -61,14 +62,16 @@ Deno.test("parseConfig() with a base directory resolves every file key of listen
 Deno.test("resolveConfig(): file paths against the file's directory, flag paths against the working directory", () => {
   const flags = absoluteFlags(
     { config: "conf/pgtls.yaml", key: "k.pem", cert: "/c.pem" },
-    "/home/me",
+    () => "/home/me",
   );
   assertEquals([flags.config, flags.key, flags.cert], [
     "/home/me/conf/pgtls.yaml",
     "/home/me/k.pem",
     "/c.pem",
   ]);
-  const { config } = resolveConfig(flags, FILE, "/home/me");
+  const { config } = resolveConfig(flags, FILE, () => {
+    throw new Error("every path here is absolute: the working directory is not asked for");
+  });
   const tls = config.proxies[0]!.listener.tls;
   assertEquals([tls.certFile, tls.keyFile, tls.clientCaFile], [
     "/c.pem",

@@ -77,6 +77,15 @@ const CONTRACT_EXAMPLE = yaml(`
       routes:                                  # optional SNI routing; first match wins, else backend
         - sni: "*.tenants.example.com"
           backend: { address: 10.0.0.7:5432, tls_enabled: true }
+      auth:
+        users_file: users.txt
+        query:
+          user: pgtls_auth
+          password_file: auth.pw
+          database: postgres
+          sql: "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1"
+          cache_ttl: 60s
+        unlisted_users: reject
 `);
 
 Deno.test("parseConfig reads every value of the contract's example", () => {
@@ -123,7 +132,19 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
           keyFile: undefined,
           connectTimeoutMs: 5_000,
         },
+        auth: undefined,
       }],
+      auth: {
+        usersFile: "users.txt",
+        query: {
+          user: "pgtls_auth",
+          passwordFile: "auth.pw",
+          database: "postgres",
+          sql: "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1",
+          cacheTtlMs: 60_000,
+        },
+        unlistedUsers: "reject",
+      },
     }],
   };
   assertEquals(parseConfig(CONTRACT_EXAMPLE), expected);
@@ -643,4 +664,85 @@ Deno.test("readConfig refuses listen addresses that cannot both be bound, and al
     }),
   );
   assertEquals(metrics.config.metrics?.listen.port, 9187);
+});
+
+/** One proxy with `keys` (YAML at the proxy's level, written at any indentation) added. */
+function proxyWith(keys: string): string {
+  const lines = keys.split("\n").filter((l) => l.trim() !== "");
+  const margin = Math.min(...lines.map((l) => l.length - l.trimStart().length));
+  return [
+    "proxies:",
+    "  - listener: { tls: { cert_file: server.crt, key_file: server.key } }",
+    "    backend: { address: 127.0.0.1:5432 }",
+    ...lines.map((l) => `    ${l.slice(margin)}`),
+  ].join("\n") + "\n";
+}
+
+Deno.test("auth: defaults, a route's own auth, and files resolved against the config's directory", () => {
+  const config = parseConfig(
+    proxyWith(`
+      auth: { query: { user: pgtls_auth } }
+      routes:
+        - sni: app.example.com
+          backend: { address: 10.0.0.7:5432 }
+          auth: { users_file: users.txt, unlisted_users: passthrough }
+        - sni: other.example.com
+          backend: { address: 10.0.0.8:5432 }
+    `),
+    { baseDir: "/etc/pgtls" },
+  );
+  const [proxy] = config.proxies;
+  assertEquals(proxy!.auth, {
+    usersFile: undefined,
+    query: {
+      user: "pgtls_auth",
+      passwordFile: undefined,
+      database: "postgres",
+      sql: "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1",
+      cacheTtlMs: 60_000,
+    },
+    unlistedUsers: "reject",
+  });
+  assertEquals(proxy!.routes[0]!.auth, {
+    usersFile: "/etc/pgtls/users.txt",
+    query: undefined,
+    unlistedUsers: "passthrough",
+  });
+  assertEquals(proxy!.routes[1]!.auth, undefined);
+});
+
+Deno.test("auth: refused without users_file or query, with an unknown key, or SQL without $1", () => {
+  assertConfigError(
+    proxyWith("auth: { unlisted_users: reject }"),
+    "proxies[0].auth",
+    "users_file or query",
+  );
+  assertConfigError(
+    proxyWith("auth: { users_file: u.txt, userfile: x }"),
+    "proxies[0].auth.userfile",
+  );
+  assertConfigError(
+    proxyWith("auth: { users_file: u.txt, unlisted_users: allow }"),
+    "proxies[0].auth.unlisted_users",
+  );
+  assertConfigError(
+    proxyWith(
+      `auth: { query: { user: a, sql: "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = 'x'" } }`,
+    ),
+    "proxies[0].auth.query.sql",
+    "$1",
+  );
+  assertConfigError(
+    proxyWith("auth: { query: { password_file: p } }"),
+    "proxies[0].auth.query.user",
+  );
+  assertConfigError(
+    proxyWith(`
+      routes:
+        - sni: a.example.com
+          backend: { address: h:1 }
+          auth: {}
+    `),
+    "proxies[0].routes[0].auth",
+  );
 });

@@ -3,6 +3,7 @@ import { configWarnings, runtimeWarnings } from "../../src/proxy/config_warnings
 import type { ProxyMaterial } from "../../src/proxy/material.ts";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { earliestNotAfter } from "../../src/tls/x509.ts";
+import { bitString, oid, pem, sequence, smallInteger } from "../../src/tls/der.ts";
 import { assertEquals } from "../helpers/assert.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -27,7 +28,7 @@ async function material(
   const backends = new Map(
     [proxy.backend, ...proxy.routes.map((r) => r.backend)].map((b) => [b, { caPem }]),
   );
-  return { listener: { certPem, keyPem }, backends };
+  return { listener: { certPem, keyPem }, backends, auth: new Map() };
 }
 
 const texts = (warnings: { text: string }[]) => warnings.map((w) => w.text);
@@ -94,4 +95,32 @@ Deno.test("runtimeWarnings names a listener.tls.ciphers the runtime's TLS cannot
     'cipher list: it offers its own TLS 1.2 suites (see "TLS on each runtime" in the README)',
   ]);
   assertEquals(runtimeWarnings(proxies, { library: "openssl", cipherList: true }), []);
+});
+
+Deno.test("configWarnings says when auth cannot offer channel binding for the listener's certificate", async () => {
+  const proxies = readConfig({
+    proxies: [{
+      listener: { tls: { cert_file: "cert.crt", key_file: "cert.key" } },
+      backend: { address: "127.0.0.1:5432" },
+      auth: { users_file: "users.txt" },
+    }],
+  }).proxies;
+  const withAuth = (certPem: string): ProxyMaterial => ({
+    listener: { certPem, keyPem: "" },
+    backends: new Map([[proxies[0]!.backend, {}]]),
+    auth: new Map([[proxies[0]!.auth!, { users: new Map() }]]),
+  });
+  // Only the signature algorithm matters: an Ed25519 one has no tls-server-end-point hash.
+  const ed25519 = pem(
+    "CERTIFICATE",
+    sequence(sequence(smallInteger(1)), sequence(oid("1.3.101.112")), bitString(Uint8Array.of(0))),
+  );
+  assertEquals(texts(configWarnings(proxies, [withAuth(ed25519)], new Date())), [
+    "proxies[0].listener.tls.cert_file: the certificate has no channel binding: its signature " +
+    "algorithm (OID 1.3.101.112) has no tls-server-end-point hash pgtls can compute, so auth " +
+    "offers clients SCRAM-SHA-256 without channel binding only (clients that require channel " +
+    "binding cannot log in)",
+  ]);
+  const { certPem } = await selfSignedCertificate();
+  assertEquals(configWarnings(proxies, [withAuth(certPem)], new Date()), []);
 });

@@ -13,6 +13,7 @@ import { metricsHandler } from "../../src/observe/metrics_http.ts";
 import { PgtlsMetrics } from "../../src/proxy/metrics.ts";
 import { BackendError } from "../../src/proxy/backend.ts";
 import type { SessionEnd, SessionRecord } from "../../src/proxy/session.ts";
+import type { AuthResult } from "../../src/proxy/login.ts";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 
 Deno.test("Registry.encode writes HELP, TYPE and samples in registration order", () => {
@@ -132,7 +133,12 @@ Deno.test("mergeFamilies puts every process's samples under one header per metri
   );
 });
 
-function record(end: SessionEnd, up: number, down: number): SessionRecord {
+function record(
+  end: SessionEnd,
+  up: number,
+  down: number,
+  authResult: AuthResult | null = null,
+): SessionRecord {
   return {
     id: 1,
     client: "127.0.0.1:1",
@@ -141,6 +147,9 @@ function record(end: SessionEnd, up: number, down: number): SessionRecord {
     backend: null,
     user: null,
     database: null,
+    auth: authResult === null ? null : "scram-sha-256",
+    authResult,
+    backendAuth: null,
     counters: { clientToBackend: up, backendToClient: down, peakBuffered: 0 },
     end,
     error: null,
@@ -227,4 +236,28 @@ Deno.test("certificate expiry series are replaced on reload", () => {
     sampleOf(text, 'pgtls_certificate_expiry_timestamp_seconds{proxy="p",certificate="/b.pem"}'),
     Date.UTC(2031, 0, 1) / 1000,
   );
+});
+
+Deno.test("PgtlsMetrics counts pgtls's own logins by result, and sessions without auth not at all", () => {
+  const metrics = new PgtlsMetrics(new Registry());
+  const meter = metrics.forProxy("main");
+  const sessions: [SessionEnd, AuthResult | null][] = [
+    ["client_closed", "ok"],
+    ["client_closed", "ok"],
+    ["auth_failed", "failed"],
+    ["backend_auth_failed", "backend_failed"],
+    ["auth_lookup_failed", "backend_failed"],
+    ["client_closed", null],
+  ];
+  for (const [end, result] of sessions) {
+    const session = record(end, 0, 0, result);
+    meter.sessionOpened(session.counters);
+    meter.sessionClosed(session);
+  }
+  const text = metrics.registry.encode();
+  assertEquals(sampleOf(text, 'pgtls_auth_total{proxy="main",result="ok"}'), 2);
+  assertEquals(sampleOf(text, 'pgtls_auth_total{proxy="main",result="failed"}'), 1);
+  assertEquals(sampleOf(text, 'pgtls_auth_total{proxy="main",result="backend_failed"}'), 2);
+  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="client_error"}'), 1);
+  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="backend_error"}'), 2);
 });

@@ -30,6 +30,13 @@ class SignalHost implements Host {
   cwd(): string {
     return Deno.cwd();
   }
+  listeningProcesses(): Promise<[]> {
+    return Promise.resolve([]);
+  }
+  openFiles(): null {
+    return null;
+  }
+  readonly pid = Deno.pid;
   writeErrorLine(line: string): void {
     this.lines.push(line);
     if (JSON.parse(line).msg === "listening") this.#early.splice(0).forEach((s) => this.deliver(s));

@@ -10,6 +10,7 @@ import {
   isVersion1,
   pemCertificateProblem,
   pemCertificates,
+  signatureAlgorithmOid,
 } from "../../src/tls/x509.ts";
 import { assertEquals, assertMatch, assertThrows } from "../helpers/assert.ts";
 import { makeCa } from "../helpers/certs.ts";
@@ -98,4 +99,34 @@ Deno.test("pemCertificateProblem: whole certificates pass; cut-short, garbage an
     pemCertificateProblem(wrap(btoa(String.fromCharCode(...padded)))) ?? "",
     /^certificate 1 is not a well-formed X\.509 certificate \(bytes after the certificate\)$/,
   );
+});
+
+Deno.test("signatureAlgorithmOid reads the OID openssl names", async () => {
+  const { certPem } = await selfSignedCertificate();
+  assertEquals(signatureAlgorithmOid(pemCertificates(certPem)[0]!), "1.2.840.10045.4.3.2");
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = `${dir}/leaf.key`;
+    const cert = `${dir}/leaf.crt`;
+    await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-sha384",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=leaf",
+    ]);
+    const der = pemCertificates(await Deno.readTextFile(cert))[0]!;
+    assertEquals(signatureAlgorithmOid(der), "1.2.840.113549.1.1.12");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,0 +1,200 @@
+/**
+ * Looks a user's secret up in the backend, for users missing from the users
+ * file: pgtls logs in as `auth.query.user` (over the backend leg's TLS, with
+ * the password from password_file) and runs the configured SQL through the
+ * extended protocol, the user name as its parameter $1, never spliced into
+ * the text. Answers are kept for cache_ttl.
+ *
+ * @module
+ */
+
+import type { Runtime, SocketOptions } from "../../runtime/types.ts";
+import type { AuthQueryConfig } from "../../config/types.ts";
+import { concatAll } from "../../protocol/bytes.ts";
+import { BackendMessage } from "../../protocol/message_types.ts";
+import {
+  decodeDataRow,
+  encodeBind,
+  encodeExecute,
+  encodeParse,
+  encodeStartupMessage,
+  encodeSync,
+  encodeTerminate,
+} from "../../protocol/messages.ts";
+import { decodeErrorFields } from "../../protocol/error_response.ts";
+import { type BackendTarget, openBackend } from "../backend.ts";
+import { formatDuration } from "../../config/duration.ts";
+import { backendBinding } from "./channel_binding.ts";
+import { LoginError, loginToBackend } from "./backend_login.ts";
+import { MessageReader } from "./message_reader.ts";
+import { parseSecret, type PlaintextSecret, type UserSecret } from "./secret.ts";
+
+/** The lookup failed; the message says why and holds no secret. */
+export class AuthQueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AuthQueryError";
+  }
+}
+
+/** What a lookup needs. */
+export interface LookupOptions {
+  readonly runtime: Runtime;
+  readonly target: BackendTarget;
+  readonly socket: SocketOptions;
+  readonly query: AuthQueryConfig;
+  readonly password: PlaintextSecret | undefined;
+}
+
+/** The application_name the lookup's sessions show in pg_stat_activity. */
+const APPLICATION_NAME = "pgtls auth query";
+
+/**
+ * The secret of `user` in the backend, or null when the query returns no
+ * row (or a NULL secret: a role without a password). The whole lookup is
+ * bounded by the backend's connect_timeout.
+ */
+export async function queryUser(options: LookupOptions, user: string): Promise<UserSecret | null> {
+  const { runtime, target, socket } = options;
+  let conn;
+  try {
+    conn = await openBackend(runtime, target, socket);
+  } catch (error) {
+    throw new AuthQueryError(`cannot reach the backend: ${(error as Error).message}`);
+  }
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, target.config.connectTimeoutMs);
+  try {
+    return await lookUp(conn, options, user);
+  } catch (error) {
+    if (timedOut) {
+      throw new AuthQueryError(
+        `no answer within connect_timeout (${formatDuration(target.config.connectTimeoutMs)})`,
+      );
+    }
+    throw error instanceof AuthQueryError
+      ? error
+      : new AuthQueryError(`connection failed: ${(error as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+    conn.close();
+  }
+}
+
+async function lookUp(
+  conn: Awaited<ReturnType<typeof openBackend>>,
+  options: LookupOptions,
+  user: string,
+): Promise<UserSecret | null> {
+  const { query, password } = options;
+  const reader = new MessageReader(conn);
+  await conn.write(encodeStartupMessage(
+    new Map([
+      ["user", query.user],
+      ["database", query.database],
+      ["application_name", APPLICATION_NAME],
+    ]),
+  ));
+  try {
+    await loginToBackend(conn, reader, {
+      user: query.user,
+      credentials: password ? { kind: "password", secret: password } : null,
+      binding: await backendBinding(conn),
+      tls: conn.kind === "tls",
+    });
+  } catch (error) {
+    if (error instanceof LoginError) {
+      throw new AuthQueryError(`logging in as "${query.user}" failed: ${error.message}`);
+    }
+    throw error;
+  }
+  await untilReady(reader);
+  await conn.write(
+    concatAll([encodeParse(query.sql), encodeBind([user]), encodeExecute(), encodeSync()]),
+  );
+  const rows: (string | null)[][] = [];
+  let failure: string | undefined;
+  for (;;) {
+    const message = await reader.next();
+    if (message === null) throw new AuthQueryError("the backend closed the connection");
+    if (message.type === BackendMessage.DataRow) rows.push(decodeDataRow(message.body));
+    else if (message.type === BackendMessage.ErrorResponse) failure ??= errorText(message.body);
+    else if (message.type === BackendMessage.ReadyForQuery) break;
+  }
+  await conn.write(encodeTerminate()).catch(() => {});
+  if (failure !== undefined) throw new AuthQueryError(`the query failed: ${failure}`);
+  if (rows.length === 0) return null;
+  if (rows.length > 1) throw new AuthQueryError(`the query returned ${rows.length} rows, not one`);
+  const row = rows[0]!;
+  if (row.length < 2) {
+    throw new AuthQueryError(
+      `the query returned ${row.length} column(s); it must return the name and the secret`,
+    );
+  }
+  const text = row[1];
+  if (text === null || text === undefined) return null;
+  const secret = parseSecret(text);
+  if (typeof secret === "string") {
+    throw new AuthQueryError(
+      `the secret the query returned for user "${user}" cannot be used: ${secret}`,
+    );
+  }
+  return secret;
+}
+
+/** Reads the rest of the login (ParameterStatus, BackendKeyData...) up to ReadyForQuery. */
+async function untilReady(reader: MessageReader): Promise<void> {
+  for (;;) {
+    const message = await reader.next();
+    if (message === null) throw new AuthQueryError("the backend closed the connection after login");
+    if (message.type === BackendMessage.ReadyForQuery) return;
+    if (message.type === BackendMessage.ErrorResponse) {
+      throw new AuthQueryError(`the backend refused the session: ${errorText(message.body)}`);
+    }
+  }
+}
+
+function errorText(body: Uint8Array): string {
+  const fields = decodeErrorFields(body);
+  return `${fields.get("M") ?? "error"} (SQLSTATE ${fields.get("C") ?? "?"})`;
+}
+
+/** Answers older than this many are dropped first when the cache is full. */
+const MAX_CACHED = 10_000;
+
+/**
+ * Lookups by user (and backend), each kept for `ttlMs` once answered, a
+ * user's absence too, so that a flood of made-up names costs the backend
+ * one query each per cache_ttl. Failures are not kept. Lookups in flight
+ * are shared.
+ */
+export class LookupCache {
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, { value: Promise<UserSecret | null>; expires: number }>();
+
+  constructor(ttlMs: number, now: () => number = Date.now) {
+    this.#ttlMs = ttlMs;
+    this.#now = now;
+  }
+
+  /** The cached answer for `key`, or what `load` resolves with (then cached). */
+  get(key: string, load: () => Promise<UserSecret | null>): Promise<UserSecret | null> {
+    const found = this.#entries.get(key);
+    if (found !== undefined && found.expires > this.#now()) return found.value;
+    this.#entries.delete(key);
+    if (this.#entries.size >= MAX_CACHED) this.#entries.delete(this.#entries.keys().next().value!);
+    const entry = { value: load(), expires: Infinity };
+    this.#entries.set(key, entry);
+    entry.value.then(
+      () => entry.expires = this.#now() + this.#ttlMs,
+      () => {
+        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      },
+    );
+    return entry.value;
+  }
+}
