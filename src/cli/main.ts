@@ -32,7 +32,7 @@ import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
 import { supervise } from "./supervise.ts";
 import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
-import { configWarnings } from "../proxy/config_warnings.ts";
+import { configWarnings, runtimeWarnings } from "../proxy/config_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
 import { assertListenAddressesFree, listenAddresses, sharedListenPort } from "./listen_check.ts";
 import { health } from "./health.ts";
@@ -200,7 +200,10 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
     }\n`,
   );
   const now = new Date();
-  const warnings = configWarnings(config.proxies, materials, now);
+  const warnings = [
+    ...configWarnings(config.proxies, materials, now),
+    ...runtimeWarnings(config.proxies, runtime.serverTlsTraits),
+  ];
   for (const warning of warnings) host.writeOut(`warning: ${warning.text}\n`);
   const expired = warnings.some((w) => w.expired);
   if (!flags.probe) return expired ? ExitCode.Failure : ExitCode.Ok;
@@ -252,7 +255,11 @@ async function serveHolding(
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
   const prepared = prepareAll(runtime, config, materials, flags.config);
   if (role === undefined) {
-    for (const warning of configWarnings(config.proxies, materials, new Date())) {
+    const warnings = [
+      ...configWarnings(config.proxies, materials, new Date()),
+      ...runtimeWarnings(config.proxies, runtime.serverTlsTraits),
+    ];
+    for (const warning of warnings) {
       logger.warn(warning.text);
     }
     const perWorker = file.proxies.reduce(

@@ -20,6 +20,7 @@ import type {
 } from "./types.ts";
 import { formatAddress } from "./address.ts";
 import type { BackendVerifyMode, Endpoint } from "../runtime/types.ts";
+import { cipherListProblem } from "../tls/policy.ts";
 
 /** Defaults the contract states, in one place. */
 export const DEFAULTS = {
@@ -167,6 +168,7 @@ function readListener(fields: Fields): ListenerConfig {
       keyFile: tls.requiredFile("key_file"),
       clientCaFile: tls.file("client_ca_file"),
       minVersion: tls.oneOf("min_version", ["1.2", "1.3"] as const, "1.2"),
+      ciphers: readCiphers(tls),
     },
     plaintext: fields.oneOf("plaintext", ["reject", "allow"] as const, "reject"),
     directTls: fields.boolean("direct_tls", true),
@@ -176,6 +178,14 @@ function readListener(fields: Fields): ListenerConfig {
   tls.done();
   fields.done();
   return listener;
+}
+
+/** `listener.tls.ciphers`: a TLS 1.2 cipher list (whether the runtime knows its names is checked later). */
+function readCiphers(tls: Fields): string | undefined {
+  const list = tls.string("ciphers");
+  const problem = list === undefined ? null : cipherListProblem(list);
+  if (problem !== null) throw new ConfigError(tls.at("ciphers"), problem);
+  return list;
 }
 
 /** Reads a backend mapping; used for `backend` and for each route's `backend`. */

@@ -73,6 +73,11 @@ export interface ListenerConfig {
     readonly clientCaFile?: string;
     /** @default "1.2" */
     readonly minVersion: "1.2" | "1.3";
+    /**
+     * TLS 1.2 cipher suites (OpenSSL cipher-list syntax), in the server's
+     * order; absent: `DEFAULT_TLS12_CIPHERS` (src/tls/policy.ts).
+     */
+    readonly ciphers?: string;
   };
   /** What to do with a StartupMessage sent without TLS. @default "reject" */
   readonly plaintext: "reject" | "allow";

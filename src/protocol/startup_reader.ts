@@ -50,8 +50,15 @@ export interface StartupReadResult {
   readonly leftover: Uint8Array;
 }
 
-/** Stable codes of the ways a first packet can be malformed. */
+/**
+ * Stable codes of the ways a first packet can be malformed. A packet length
+ * out of range (`INVALID_PACKET_LENGTH`) is no packet at all: PostgreSQL
+ * closes such a connection without a reply (node-postgres's connect-then-end
+ * sends Terminate first, and fails on an answer), and so does pgtls; the
+ * others get an ErrorResponse.
+ */
 export type StartupErrorCode =
+  | "INVALID_PACKET_LENGTH"
   | "INVALID_LENGTH"
   | "UNKNOWN_REQUEST_CODE"
   | "UNSUPPORTED_PROTOCOL"
@@ -73,6 +80,11 @@ export class StartupProtocolError extends Error {
     this.name = "StartupProtocolError";
     this.code = code;
     this.sqlState = sqlState;
+  }
+
+  /** Whether the client is told (an ErrorResponse), as PostgreSQL would tell it. */
+  get answered(): boolean {
+    return this.code !== "INVALID_PACKET_LENGTH";
   }
 }
 
@@ -111,7 +123,7 @@ export class StartupReader {
     const length = readUint32(buffer, 0);
     if (length < STARTUP_PACKET_MIN_LENGTH || length > STARTUP_PACKET_MAX_LENGTH) {
       throw new StartupProtocolError(
-        "INVALID_LENGTH",
+        "INVALID_PACKET_LENGTH",
         `invalid startup packet length ${length} (must be ${STARTUP_PACKET_MIN_LENGTH} to ${STARTUP_PACKET_MAX_LENGTH} bytes)`,
       );
     }

@@ -8,6 +8,7 @@
  */
 
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
+import type { ServerTlsTraits } from "../runtime/types.ts";
 import { earliestNotAfter } from "../tls/x509.ts";
 import { authsOf, backendsOf, type ProxyMaterial } from "./material.ts";
 import { bindingHash, leafCertificate } from "./auth/channel_binding.ts";
@@ -89,6 +90,26 @@ export function configWarnings(
     }
   });
   return warnings;
+}
+
+/**
+ * Settings of `proxies` that this runtime's TLS cannot apply (they load, and
+ * work on the other runtimes).
+ */
+export function runtimeWarnings(
+  proxies: readonly ProxyConfig[],
+  traits: ServerTlsTraits,
+): ConfigWarning[] {
+  return proxies.flatMap((proxy, i) =>
+    proxy.listener.tls.ciphers !== undefined && !traits.cipherList
+      ? [{
+        text: `proxies[${i}].listener.tls.ciphers: has no effect on this runtime, whose TLS ` +
+          `(${traits.library}) takes no cipher list: it offers its own TLS 1.2 suites ` +
+          `(see "TLS on each runtime" in the README)`,
+        expired: false,
+      }]
+      : []
+  );
 }
 
 /**

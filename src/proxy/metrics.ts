@@ -29,6 +29,7 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   client_gone: "client_error",
   client_error: "client_error",
   protocol_violation: "client_error",
+  invalid_packet_length: "client_error",
   injection: "client_error",
   handshake_timeout: "client_tls",
   client_tls_failed: "client_tls",

@@ -14,6 +14,8 @@ import type { Runtime, ServerTlsUpgrader } from "../runtime/types.ts";
 import type { AuthConfig, BackendConfig, Config, ProxyConfig } from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
+import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
+import { TlsSettingError } from "../runtime/errors.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
 import { listenerAuthKeys, ProxyAuth } from "./auth/proxy_auth.ts";
@@ -59,6 +61,7 @@ function prepareProxy(
         clientCaPem: material.listener.clientCaPem,
         minVersion: tls.minVersion,
         alpnProtocols: [ALPN_POSTGRESQL],
+        ciphers: tls.ciphers ?? DEFAULT_TLS12_CIPHERS,
       }),
   );
   const targets = new Map(
@@ -113,8 +116,9 @@ export function prepareBackend(
 }
 
 /**
- * Runs `build`; where a certificate and key were configured, a failure is
- * theirs and becomes a {@link ConfigError} at `path`.
+ * Runs `build`; a setting the runtime refused becomes a {@link ConfigError}
+ * at its key, and otherwise, where a certificate and key were configured, a
+ * failure is theirs and becomes one at `path`.
  */
 function attempt<T>(
   path: string,
@@ -125,6 +129,9 @@ function attempt<T>(
   try {
     return build();
   } catch (error) {
+    if (error instanceof TlsSettingError) {
+      throw new ConfigError(`${path}.${error.key}`, error.message);
+    }
     if (certFile === undefined) throw error;
     throw new ConfigError(
       path,

@@ -288,10 +288,21 @@ function authSelector(prepared: PreparedProxy): SessionContext["selectAuth"] {
   return (sni) => selectRoute(routes, sni, prepared.auth);
 }
 
+/**
+ * Session ends logged at debug: no client spoke PostgreSQL there (a port
+ * scan, or node-postgres's Terminate before its SSLRequest), which PostgreSQL
+ * itself logs only as a communication error.
+ */
+const QUIET_ENDS: ReadonlySet<string> = new Set(["invalid_packet_length"]);
+
 function logSession(logger: Logger, proxy: string, record: SessionRecord, durationMs: number) {
   const abnormal = record.error !== null &&
     !["client_closed", "backend_closed", "cancel_forwarded", "client_gone"].includes(record.end);
-  const log = abnormal ? logger.warn.bind(logger) : logger.info.bind(logger);
+  const log = QUIET_ENDS.has(record.end)
+    ? logger.debug.bind(logger)
+    : abnormal
+    ? logger.warn.bind(logger)
+    : logger.info.bind(logger);
   log("session closed", {
     proxy,
     id: record.id,

@@ -259,6 +259,9 @@ async function readStartup(
     }
     return result;
   } catch (error) {
+    if (error instanceof StartupProtocolError && !error.answered) {
+      throw new SessionAbort("invalid_packet_length", error.message);
+    }
     if (error instanceof StartupProtocolError) {
       throw new SessionAbort("protocol_violation", error.message, {
         severity: "FATAL",

@@ -18,6 +18,7 @@ export type SessionEnd =
   | "plaintext_rejected"
   | "injection"
   | "protocol_violation"
+  | "invalid_packet_length"
   | "direct_tls_refused"
   | "channel_binding_failed"
   | "auth_failed"

@@ -21,6 +21,7 @@ export function bunRuntime(): Runtime {
     listen: listenBun,
     connect: connectBun,
     serverTls: serverTlsBun,
+    serverTlsTraits: { library: "boringssl", cipherList: true },
     clientTls: clientTlsBun,
     relay: relayBun,
     serveHttp: serveHttpNode,

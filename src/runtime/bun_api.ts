@@ -48,6 +48,8 @@ export interface BunSocket {
   getCipher(): { readonly name?: string } | null;
   getAuthorizationError(): Error | null;
   getPeerCertificate(): BunPeerCertificate | null;
+  /** Whether the TLS session was resumed rather than negotiated in full. */
+  isSessionReused(): boolean;
   upgradeTLS(options: BunUpgradeOptions): [BunSocket, BunSocket];
 }
 
@@ -74,6 +76,12 @@ export interface BunTlsOptions {
   serverName?: string;
   /** A TLS protocol number (0x0303 for 1.2, 0x0304 for 1.3); Bun rejects "TLSv1.2". */
   minVersion?: number;
+  /** TLS 1.2 cipher suites, OpenSSL's cipher-list syntax (BoringSSL's subset). */
+  ciphers?: string;
+  /** `SSL_OP_*` bits. */
+  secureOptions?: number;
+  /** For an encrypted key; part of what makes a context distinct. */
+  passphrase?: string;
 }
 
 export interface BunUpgradeOptions {

@@ -35,7 +35,14 @@ import { type BunTcpConn, BunTlsConn, NativeTransport } from "./bun_conn.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { concatAll, concatBytes, EMPTY_BYTES } from "../protocol/bytes.ts";
 import { replayServerTls } from "./bun_tls_replay.ts";
-import { NO_CLIENT_CERTIFICATE, unverifiedClientCertificate } from "./client_certificate.ts";
+import {
+  NO_CLIENT_CERTIFICATE,
+  resumedValidityRefusal,
+  unverifiedClientCertificate,
+} from "./client_certificate.ts";
+import { checkedCipherList } from "./server_context.ts";
+import { PerTicketPeriod } from "./ticket_keys.ts";
+import { constants } from "node:crypto";
 
 /** TLS protocol numbers, as Bun takes `minVersion`. */
 const TLS_1_2 = 0x0303;
@@ -162,6 +169,10 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     rejectUnauthorized: false,
     ALPNProtocols: alpnWire(options.alpnProtocols),
     minVersion: options.minVersion === "1.3" ? TLS_1_3 : TLS_1_2,
+    // Bun checks the list only when the first connection arrives; BoringSSL
+    // never renegotiates, so there is nothing to turn off for that.
+    ciphers: checkedCipherList(options.ciphers),
+    secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
   };
   const verdict: Verdict = (socket, success, error) => {
     const incomplete = completed(socket, success, error);
@@ -182,17 +193,31 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     // authorized false for another CA's certificate, and gives the reason
     // both with the handshake and on the socket.
     const reason = error ?? socket.getAuthorizationError();
-    if (socket.authorized && reason === null) return null;
-    return unverifiedClientCertificate(reason ?? new Error("certificate not verified"));
+    if (!socket.authorized || reason !== null) {
+      return unverifiedClientCertificate(reason ?? new Error("certificate not verified"));
+    }
+    // Bun shares one BoringSSL context, and so its sessions, among listeners
+    // whose TLS settings are the same (CA file included): a resumption
+    // carries the verdict of a full handshake under the same CA, but not a
+    // look at the certificate's dates now.
+    return resumedValidityRefusal(socket, socket.getPeerCertificate()?.raw);
   };
   const sni = (socket: BunSocket) => socket.getServername() || null;
   const replay = replayServerTls(options);
+  // Bun makes one BoringSSL context for all upgrades whose options are the
+  // same, and its ticket keys live 2 days (4 to decrypt): a passphrase that
+  // names the period (unused, as the key is not encrypted) makes the
+  // options, and so the context and its keys, new every ticket-key period.
+  const natives = new PerTicketPeriod((period) => ({
+    ...native,
+    passphrase: `pgtls ticket keys ${period}`,
+  }));
   return {
     upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const tcp = conn as BunTcpConn;
       const early = concatAll([prefix ?? EMPTY_BYTES, ...tcp.takeQueued()]);
       if (early.length > 0) return replay(tcp, early);
-      return upgradeNative(tcp, native, true, verdict, sni, certificateCheck);
+      return upgradeNative(tcp, natives.current(), true, verdict, sni, certificateCheck);
     },
   };
 }

@@ -14,7 +14,10 @@ import { Duplex } from "node:stream";
 import type { ServerTlsOptions, TlsConn } from "./types.ts";
 import { serverHandshake } from "./tls_handshake.ts";
 import { ClientCertificateRefused } from "./errors.ts";
-import { clientServerName, serverSecureContext } from "./node_sockets.ts";
+import { clientServerName } from "./node_sockets.ts";
+import { serverSecureContext } from "./server_context.ts";
+import { clientCertificateRefusal } from "./client_certificate.ts";
+import { PerTicketPeriod } from "./ticket_keys.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
 /** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
@@ -85,15 +88,18 @@ function replayStream(tcp: BunTcpConn, prefix: Uint8Array, peerEnded: () => void
   return stream;
 }
 
-/** Builds the replaying upgrader; its secure context is made on first use. */
+/**
+ * Builds the replaying upgrader; its secure context is made on first use,
+ * and anew every ticket-key period (see `ticket_keys.ts`).
+ */
 export function replayServerTls(
   options: ServerTlsOptions,
 ): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<TlsConn> {
-  let secureContext: tls.SecureContext | undefined;
+  let contexts: PerTicketPeriod<tls.SecureContext> | undefined;
   const requestCert = options.clientCaPem !== undefined;
   return async (tcp, prefix) => {
-    secureContext ??= serverSecureContext(options);
-    const context = secureContext;
+    contexts ??= new PerTicketPeriod(() => serverSecureContext(options, "boringssl"));
+    const context = contexts.current();
     let handshaking = true;
     // Bun's TLSSocket says nothing when its stream ends mid-handshake, which
     // would hold the session (and its max_connections slot) until
@@ -112,7 +118,7 @@ export function replayServerTls(
     });
     let refusal: Error | null;
     try {
-      refusal = await serverHandshake(socket, requestCert);
+      refusal = await serverHandshake(socket, requestCert ? clientCertificateRefusal : null);
     } catch (error) {
       socket.destroy();
       tcp.close();

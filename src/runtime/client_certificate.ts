@@ -12,12 +12,13 @@
  */
 
 import type tls from "node:tls";
-import { certificateNotAfter, isVersion1 } from "../tls/x509.ts";
+import { certificateValidity } from "../tls/x509.ts";
 import type { LegacyPeerCertificate } from "./peer_certificate.ts";
 
 /** The parts of a server-side TLS socket the check reads. */
 interface VerifiableSocket {
   readonly authorized: boolean;
+  isSessionReused?(): boolean;
   readonly authorizationError?: Error | string | null;
   getPeerCertificate(): LegacyPeerCertificate | null;
 }
@@ -36,31 +37,54 @@ export function missingClientCertificate(error: unknown): boolean {
   return /peer did not return a certificate|peer sent no certificates/i.test(message);
 }
 
-/** Null when the client presented a certificate that verified; otherwise why not. */
+/**
+ * Null when the client presented a certificate that its TLS library (OpenSSL
+ * on Node.js, BoringSSL on Bun) verified; otherwise why not. (Deno's is not
+ * asked: see `client_chain_check.ts`.)
+ */
 export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocket): Error | null {
   const peer = (socket as VerifiableSocket).getPeerCertificate();
   if (!peer || Object.keys(peer).length === 0) {
     return new Error(NO_CLIENT_CERTIFICATE);
   }
-  // Node.js and Deno keep the TLS library's verdict on the handle: Node.js
-  // gives null or an Error, Deno 2.9 "" or an error code such as
-  // "UNABLE_TO_VERIFY_LEAF_SIGNATURE".
+  // Node.js keeps the TLS library's verdict on the handle (null or an Error).
   const handle = (socket as { ssl?: { verifyError?: () => Error | string | null } }).ssl;
   const reason = typeof handle?.verifyError === "function"
     ? handle.verifyError()
     : (socket as VerifiableSocket).authorized
     ? null
     : (socket as VerifiableSocket).authorizationError ?? "certificate not verified";
-  if (!reason) return null;
-  // Deno reports most failures as UNABLE_TO_VERIFY_LEAF_SIGNATURE; an
-  // expired certificate, the commonest, it can be told from the dates.
-  const verdict = ON_DENO && reason === DENO_GENERIC && derShows(peer.raw, expired)
-    ? new Error("certificate has expired")
-    : toError(reason);
-  return unverifiedClientCertificate(
-    verdict,
-    ON_DENO && derShows(peer.raw, isVersion1) ? VERSION_1_HINT : "",
-  );
+  if (reason) return unverifiedClientCertificate(toError(reason));
+  return resumedValidityRefusal(socket as VerifiableSocket, peer.raw);
+}
+
+/**
+ * A resumed session carries the verdict of the handshake that made it, and
+ * OpenSSL and BoringSSL do not look at the certificate's dates again: one
+ * that has expired since (or a session kept past its end) must not pass
+ * where a full handshake would not.
+ */
+export function resumedValidityRefusal(
+  socket: { isSessionReused?(): boolean },
+  raw: Uint8Array | undefined,
+  now = new Date(),
+): Error | null {
+  if (socket.isSessionReused?.() !== true) return null;
+  let validity: { notBefore: Date; notAfter: Date };
+  try {
+    validity = certificateValidity(raw!);
+  } catch {
+    return unverifiedClientCertificate(
+      new Error("the resumed session's certificate is unreadable"),
+    );
+  }
+  if (now > validity.notAfter) {
+    return unverifiedClientCertificate(new Error("certificate has expired"));
+  }
+  if (now < validity.notBefore) {
+    return unverifiedClientCertificate(new Error("certificate is not yet valid"));
+  }
+  return null;
 }
 
 /** Why a client's certificate was refused, from the TLS library's verdict. */
@@ -71,32 +95,17 @@ export function unverifiedClientCertificate(verdict: Error, hint = ""): Error {
 }
 
 /**
- * Deno's TLS (rustls) refuses X.509 version 1 certificates, which `openssl
- * x509 -req` makes when given no extensions, as in PostgreSQL's own
- * instructions for client certificates; Node.js and Bun accept them.
+ * Why pgtls on Deno refuses X.509 version 1 certificates, which `openssl x509
+ * -req` makes when given no extensions, as in PostgreSQL's own instructions
+ * for client certificates: rustls cannot read one, and then does not check
+ * the client's proof that it holds the key. Node.js and Bun accept them.
  */
-const VERSION_1_HINT = " (it is an X.509 version 1 certificate, which pgtls on Deno cannot " +
+export const VERSION_1_HINT =
+  " (it is an X.509 version 1 certificate, which pgtls on Deno cannot " +
   "accept: reissue it as version 3, e.g. openssl x509 -req … -extfile with " +
   "basicConstraints=CA:FALSE, or run pgtls on Node.js or Bun)";
 
-const ON_DENO = "Deno" in globalThis;
-
-/** `test` on the certificate's DER; false when there is none or this reader cannot parse it. */
-function derShows(raw: Uint8Array | undefined, test: (der: Uint8Array) => boolean): boolean {
-  if (raw === undefined) return false;
-  try {
-    return test(raw);
-  } catch {
-    return false;
-  }
-}
-
-const expired = (der: Uint8Array) => certificateNotAfter(der).getTime() < Date.now();
-
-/** What Deno reports for most verification failures, an expired certificate among them. */
-const DENO_GENERIC = "UNABLE_TO_VERIFY_LEAF_SIGNATURE";
-
-/** An OpenSSL verification code as Deno gives it, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
+/** An OpenSSL verification code given as text, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
 const VERIFY_CODE = /^[A-Z][A-Z0-9_]+$/;
 
 function toError(reason: Error | string | null | undefined): Error {

@@ -50,6 +50,21 @@ export class ClientCertificateRefused extends TlsHandshakeError {
   }
 }
 
+/**
+ * A listener TLS setting the runtime refused while the listener's TLS was
+ * being prepared; `key` names it under `listener.tls`.
+ */
+export class TlsSettingError extends Error {
+  /** The setting, e.g. `ciphers`. */
+  readonly key: "ciphers" | "client_ca_file";
+
+  constructor(key: "ciphers" | "client_ca_file", message: string) {
+    super(message);
+    this.name = "TlsSettingError";
+    this.key = key;
+  }
+}
+
 /** `error` itself when it is an Error (a runtime may throw anything). */
 export function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));

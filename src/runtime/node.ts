@@ -26,6 +26,7 @@ export function nodeRuntime(): Runtime {
     listen: listenNode,
     connect: connectNode,
     serverTls: serverTlsNode,
+    serverTlsTraits: { library: "openssl", cipherList: true },
     clientTls: clientTlsNode,
     relay: relayNodeWith(young?.relayed),
     serveHttp: serveHttpNode,

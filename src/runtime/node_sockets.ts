@@ -18,6 +18,10 @@ import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
 import { assertKeyFitsCertificate } from "./key_pair.ts";
+import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
+import { clientCertificateRefusal } from "./client_certificate.ts";
+import { clientChainCheck } from "./client_chain_check.ts";
+import { PerTicketPeriod } from "./ticket_keys.ts";
 import type {
   ByteConn,
   ClientTlsOptions,
@@ -314,10 +318,6 @@ export function connectNode(
   });
 }
 
-function tlsVersion(version: "1.2" | "1.3" | undefined): tls.SecureVersion {
-  return version === "1.3" ? "TLSv1.3" : "TLSv1.2";
-}
-
 /**
  * A JavaScript stream over a TCP socket, optionally replaying bytes already
  * read from it (a direct-TLS ClientHello). `node:tls` reads through it; the
@@ -448,16 +448,6 @@ function tlsTransport(
   return { transport: socket, flow: undefined, reading: undefined };
 }
 
-/** The listener's `node:tls` context: its certificate, key, client CA and minimum version. */
-export function serverSecureContext(options: ServerTlsOptions): tls.SecureContext {
-  return tls.createSecureContext({
-    cert: options.certPem,
-    key: options.keyPem,
-    ca: options.clientCaPem,
-    minVersion: tlsVersion(options.minVersion),
-  });
-}
-
 /**
  * The server name a client asked for (SNI), read after the handshake. Not
  * through an SNICallback: on Deno 2.9 the callback switches the socket to a
@@ -502,14 +492,29 @@ function guardTlsReads(
   }
 }
 
-/** Server-side TLS with one secure context per listener. */
+/**
+ * Server-side TLS with one secure context per listener, on `library`'s
+ * `node:tls` (a new context every ticket-key period, see `ticket_keys.ts`).
+ * The client's certificate is checked after the handshake: by OpenSSL's
+ * verdict on Node.js, by pgtls itself on Deno (see `client_chain_check.ts`).
+ */
 export function serverTlsNode(
   options: ServerTlsOptions,
   layering: TlsLayering = "native",
+  library: NodeTlsLibrary = "openssl",
 ): ServerTlsUpgrader {
   assertKeyFitsCertificate(options.certPem, options.keyPem);
-  const secureContext = serverSecureContext(options);
+  // rustls keeps one ticket key per process and replaces it itself.
+  const single = library === "rustls" ? serverSecureContext(options, library) : undefined;
+  const contexts = single
+    ? { current: () => single }
+    : new PerTicketPeriod(() => serverSecureContext(options, library));
   const requestCert = options.clientCaPem !== undefined;
+  const certificateCheck = options.clientCaPem === undefined
+    ? null
+    : library === "rustls"
+    ? clientChainCheck(options.clientCaPem)
+    : clientCertificateRefusal;
   const alpn = [...options.alpnProtocols];
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
@@ -518,7 +523,7 @@ export function serverTlsNode(
       // No SNICallback: see clientServerName.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
-        secureContext,
+        secureContext: contexts.current(),
         requestCert,
         rejectUnauthorized: requestCert,
         ALPNProtocols: alpn,
@@ -527,7 +532,7 @@ export function serverTlsNode(
       guard?.(socket, false);
       let refusal: Error | null;
       try {
-        refusal = await serverHandshake(socket, requestCert);
+        refusal = await serverHandshake(socket, certificateCheck);
       } catch (error) {
         socket.destroy();
         raw.destroy();

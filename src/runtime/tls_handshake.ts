@@ -7,11 +7,7 @@
 
 import type tls from "node:tls";
 import { CLIENT_CERTIFICATE_REJECTED, errorCode, TlsHandshakeError } from "./errors.ts";
-import {
-  clientCertificateRefusal,
-  missingClientCertificate,
-  NO_CLIENT_CERTIFICATE,
-} from "./client_certificate.ts";
+import { missingClientCertificate, NO_CLIENT_CERTIFICATE } from "./client_certificate.ts";
 
 /** Waits for a TLS socket's handshake, mapping failures to {@link TlsHandshakeError}. */
 export function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnect"): Promise<void> {
@@ -32,25 +28,25 @@ export function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnec
 }
 
 /**
- * The server side's handshake, then, when `requestCert`, the check of the
- * client's certificate that a bare server-side TLSSocket does not make itself
- * (see `client_certificate.ts`). Resolves to why the certificate was refused,
- * or null: the caller hands a refused connection over as
- * `ClientCertificateRefused`.
+ * The server side's handshake, then, when there is a `certificateCheck`, the
+ * check of the client's certificate that a bare server-side TLSSocket does
+ * not make itself (see `client_certificate.ts`). Resolves to why the
+ * certificate was refused, or null: the caller hands a refused connection
+ * over as `ClientCertificateRefused`.
  */
-export async function serverHandshake(
-  socket: tls.TLSSocket,
-  requestCert: boolean,
+export async function serverHandshake<Socket extends tls.TLSSocket>(
+  socket: Socket,
+  certificateCheck: ((socket: Socket) => Error | null) | null,
 ): Promise<Error | null> {
   try {
     await handshake(socket, "secure");
   } catch (error) {
     // Deno's and Node.js's TLS refuse a client without a certificate
     // themselves, with an alert; named as such, it is counted as such.
-    if (requestCert && missingClientCertificate(error)) {
+    if (certificateCheck !== null && missingClientCertificate(error)) {
       throw new TlsHandshakeError(NO_CLIENT_CERTIFICATE, CLIENT_CERTIFICATE_REJECTED);
     }
     throw error;
   }
-  return requestCert ? clientCertificateRefusal(socket) : null;
+  return certificateCheck === null ? null : certificateCheck(socket);
 }

@@ -86,6 +86,20 @@ export interface ServerTlsOptions {
   readonly minVersion?: "1.2" | "1.3";
   /** ALPN protocols offered, in preference order. */
   readonly alpnProtocols: readonly string[];
+  /**
+   * TLS 1.2 cipher suites in OpenSSL's cipher-list syntax, the server's
+   * preference first. A runtime whose TLS library has no such setting
+   * ignores it (see {@link ServerTlsTraits.cipherList}).
+   */
+  readonly ciphers: string;
+}
+
+/** What a runtime's server-side TLS honours, so that `check` can tell what it cannot. */
+export interface ServerTlsTraits {
+  /** The TLS library beneath, e.g. `rustls`. */
+  readonly library: string;
+  /** Whether {@link ServerTlsOptions.ciphers} takes effect. */
+  readonly cipherList: boolean;
 }
 
 /** How the backend's certificate is checked (libpq's verify-full, verify-ca, require). */
@@ -241,6 +255,8 @@ export interface Runtime {
   ): Promise<TcpConn>;
   /** Prepares server TLS once per listener (contexts are costly to build). */
   serverTls(options: ServerTlsOptions): ServerTlsUpgrader;
+  /** What {@link serverTls} honours. */
+  readonly serverTlsTraits: ServerTlsTraits;
   /** Prepares client TLS once per backend. */
   clientTls(options: ClientTlsOptions): ClientTlsUpgrader;
   /**

@@ -13,13 +13,14 @@ const UTC_TIME = 0x17;
 const GENERALIZED_TIME = 0x18;
 
 /** One DER element: its tag and where its contents lie. */
-interface Element {
+export interface Element {
   readonly tag: number;
   readonly start: number;
   readonly end: number;
 }
 
-function readElement(der: Uint8Array, offset: number, limit: number): Element {
+/** The DER element at `offset`, which must end by `limit`. */
+export function readElement(der: Uint8Array, offset: number, limit: number): Element {
   if (offset + 2 > limit) throw new Error("truncated DER");
   const tag = der[offset]!;
   let length = der[offset + 1]!;
@@ -36,7 +37,8 @@ function readElement(der: Uint8Array, offset: number, limit: number): Element {
   return { tag, start, end: start + length };
 }
 
-function expect(der: Uint8Array, offset: number, limit: number, tag: number): Element {
+/** {@link readElement}, which must have `tag`. */
+export function expect(der: Uint8Array, offset: number, limit: number, tag: number): Element {
   const element = readElement(der, offset, limit);
   if (element.tag !== tag) throw new Error(`expected DER tag 0x${tag.toString(16)}`);
   return element;
@@ -67,6 +69,14 @@ export function certificateNotAfter(der: Uint8Array): Date {
   );
 }
 
+/** notBefore and notAfter of one DER certificate. */
+export function certificateValidity(der: Uint8Array): { notBefore: Date; notAfter: Date } {
+  const { notBefore, notAfter } = validityOf(der);
+  const decode = (element: Element) =>
+    parseTime(element.tag, new TextDecoder().decode(der.subarray(element.start, element.end)));
+  return { notBefore: decode(notBefore), notAfter: decode(notAfter) };
+}
+
 const OBJECT_IDENTIFIER = 0x06;
 
 /**
@@ -83,12 +93,14 @@ export function signatureAlgorithmOid(der: Uint8Array): string {
 }
 
 /** Dotted text of an OID's contents: base-128 arcs, the first byte holding the first two. */
-function dottedOid(bytes: Uint8Array): string {
+export function dottedOid(bytes: Uint8Array): string {
   if (bytes.length === 0) throw new Error("empty OID");
+  if (bytes[bytes.length - 1]! & 0x80) throw new Error("truncated OID");
   const parts: number[] = [];
   let value = 0;
   for (const byte of bytes) {
     value = value * 128 + (byte & 0x7f);
+    if (value > Number.MAX_SAFE_INTEGER / 128) throw new Error("OID arc too large");
     if (byte & 0x80) continue;
     if (parts.length === 0) {
       const first = Math.min(2, Math.floor(value / 40));
@@ -109,7 +121,7 @@ export function isVersion1(der: Uint8Array): boolean {
 }
 
 /** UTCTime (YYMMDDHHMMSSZ, years 1950-2049 per RFC 5280) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
-function parseTime(tag: number, text: string): Date {
+export function parseTime(tag: number, text: string): Date {
   let match: RegExpExecArray | null;
   let year: number;
   if (tag === UTC_TIME && (match = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text))) {

@@ -172,3 +172,52 @@ export async function makeTestCertificates(
     db: await makeLeaf(dir, "db", dbCa, ["localhost", "db.pgtls.test"]),
   };
 }
+
+/** How {@link issueCertificate} makes a certificate. */
+export interface IssueOptions {
+  /** The new key: P-256 (default) or RSA of this many bits. */
+  readonly key?: "p256" | { readonly rsaBits: number };
+  /** `openssl x509 -extfile` lines; none makes an X.509 version 1 certificate. */
+  readonly extensions?: readonly string[];
+  /** The signature's digest. @default "sha256" */
+  readonly digest?: "sha256" | "sha1";
+  readonly days?: number;
+  /** The subject; default `/CN=name`. */
+  readonly subject?: string;
+}
+
+/**
+ * A certificate for `/CN=name` with a new key, signed by `issuer` (a CA's
+ * files, as {@link makeCa} returns them), in `dir`: for chains of any shape.
+ */
+export async function issueCertificate(
+  dir: string,
+  name: string,
+  issuer: { cert: string; key: string },
+  options: IssueOptions = {},
+): Promise<LeafFiles> {
+  const cert = `${dir}/${name}.crt`;
+  const key = `${dir}/${name}.key`;
+  const csr = `${dir}/${name}.csr`;
+  const keyArgs = options.key === undefined || options.key === "p256"
+    ? newKeyArgs("p256")
+    : ["-newkey", `rsa:${options.key.rsaBits}`];
+  await run("openssl", [
+    "req",
+    "-new",
+    ...keyArgs,
+    ...["-nodes", "-keyout", key, "-out", csr, "-subj", options.subject ?? `/CN=${name}`],
+  ]);
+  const extensions = options.extensions ?? [];
+  const ext = `${dir}/${name}.ext`;
+  if (extensions.length > 0) await Deno.writeTextFile(ext, extensions.join("\n") + "\n");
+  await run("openssl", [
+    "x509",
+    "-req",
+    ...["-in", csr, "-CA", issuer.cert, "-CAkey", issuer.key, "-CAcreateserial"],
+    ...["-out", cert, "-days", String(options.days ?? 365), `-${options.digest ?? "sha256"}`],
+    ...(extensions.length > 0 ? ["-extfile", ext] : []),
+  ]);
+  await Deno.chmod(key, 0o600);
+  return { cert, key };
+}

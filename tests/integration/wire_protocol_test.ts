@@ -619,14 +619,36 @@ function protocol2Startup(): Uint8Array {
   return out;
 }
 
-const MALFORMED: readonly { name: string; bytes: Uint8Array; code: string; message: RegExp }[] = [
-  { name: "a length of 4", bytes: u32(4), code: "08P01", message: /length 4/ },
+/**
+ * First bytes whose length is no startup packet's: PostgreSQL closes such a
+ * connection without a word (it logs "invalid length of startup packet"),
+ * and clients rely on it: node-postgres's connect-then-end sends Terminate
+ * before its SSLRequest and fails on an answer.
+ */
+const NO_PACKET: readonly { name: string; bytes: Uint8Array }[] = [
+  { name: "a length of 4", bytes: u32(4) },
+  { name: "a length of 20000", bytes: concat(u32(20000), u32(3 << 16)) },
   {
-    name: "a length of 20000",
-    bytes: concat(u32(20000), u32(3 << 16)),
-    code: "08P01",
-    message: /length 20000/,
+    name: "a Terminate message (node-postgres's connect-then-end)",
+    bytes: concat(Uint8Array.of(0x58), u32(4)),
   },
+];
+
+for (const { name, bytes } of NO_PACKET) {
+  Deno.test(`a first packet with ${name} is closed without a reply, as PostgreSQL does, and logged at debug`, async () => {
+    await withProxy(await startProxy(await realTlsBackend()), async (pgtls) => {
+      const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
+      await writeAll(tcp, bytes);
+      const ending = await readUntilClosed(tcp);
+      assert(ending.closedByPeer, "pgtls closes the connection");
+      assertEquals(ending.bytes.length, 0, "and sends nothing");
+      const closed = await sessionClosed(pgtls, "invalid_packet_length");
+      assertEquals(closed.level, "debug");
+    });
+  });
+}
+
+const MALFORMED: readonly { name: string; bytes: Uint8Array; code: string; message: RegExp }[] = [
   {
     name: "the unknown request code 1234/9999",
     bytes: concat(u32(8), u32((1234 << 16) | 9999)),

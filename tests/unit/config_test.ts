@@ -103,6 +103,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
           keyFile: "server.key",
           clientCaFile: "clients-ca.crt",
           minVersion: "1.2",
+          ciphers: undefined,
         },
         plaintext: "reject",
         directTls: true,
@@ -167,6 +168,7 @@ Deno.test("parseConfig fills in the contract's defaults for a minimal proxy", ()
       keyFile: "server.key",
       clientCaFile: undefined,
       minVersion: "1.2",
+      ciphers: undefined,
     },
     plaintext: "reject",
     directTls: true,
@@ -200,6 +202,25 @@ Deno.test("parseConfig rejects a min_version other than 1.2 or 1.3", () => {
   assertConfigError(
     oneProxy({ tls: "min_version: TLSv1.3" }),
     "proxies[0].listener.tls.min_version",
+  );
+});
+
+Deno.test("parseConfig reads listener.tls.ciphers as an OpenSSL cipher list, absent by default", () => {
+  const list = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL";
+  const config = parseConfig(oneProxy({ tls: `ciphers: "${list}"` }));
+  assertEquals(config.proxies[0]?.listener.tls.ciphers, list);
+  assertEquals(parseConfig(oneProxy()).proxies[0]?.listener.tls.ciphers, undefined);
+});
+
+Deno.test("parseConfig refuses a listener.tls.ciphers that is empty, not a cipher list, or names TLS 1.3 suites", () => {
+  const path = "proxies[0].listener.tls.ciphers";
+  assertConfigError(oneProxy({ tls: 'ciphers: ""' }), path, "non-empty string");
+  assertConfigError(oneProxy({ tls: "ciphers: [ECDHE-RSA-AES128-GCM-SHA256]" }), path);
+  assertConfigError(oneProxy({ tls: 'ciphers: "ECDHE+AESGCM ECDHE+CHACHA20"' }), path, "no spaces");
+  assertConfigError(
+    oneProxy({ tls: 'ciphers: "ECDHE+AESGCM:TLS_AES_128_GCM_SHA256"' }),
+    path,
+    "TLS 1.3 suite (TLS_AES_128_GCM_SHA256)",
   );
 });
 

@@ -1,5 +1,5 @@
 import { readConfig } from "../../src/config/parse.ts";
-import { configWarnings } from "../../src/proxy/config_warnings.ts";
+import { configWarnings, runtimeWarnings } from "../../src/proxy/config_warnings.ts";
 import type { ProxyMaterial } from "../../src/proxy/material.ts";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { earliestNotAfter } from "../../src/tls/x509.ts";
@@ -75,6 +75,26 @@ Deno.test("configWarnings warns of a certificate near its end; only one pgtls pr
     ["proxies[0].backend.ca_file: a certificate in db-ca.crt expired", false],
     ["proxies[0].routes[0].backend.ca_file: a certificate in db-ca.crt expired", false],
   ]);
+});
+
+Deno.test("runtimeWarnings names a listener.tls.ciphers the runtime's TLS cannot apply, and nothing else", () => {
+  const proxies = readConfig({
+    proxies: [
+      { listener: { tls: { cert_file: "a.crt", key_file: "a.key" } }, backend: { address: "h:1" } },
+      {
+        listener: {
+          bind_address: "127.0.0.1:6433",
+          tls: { cert_file: "a.crt", key_file: "a.key", ciphers: "ECDHE+AESGCM" },
+        },
+        backend: { address: "h:1" },
+      },
+    ],
+  }).proxies;
+  assertEquals(texts(runtimeWarnings(proxies, { library: "rustls", cipherList: false })), [
+    "proxies[1].listener.tls.ciphers: has no effect on this runtime, whose TLS (rustls) takes no " +
+    'cipher list: it offers its own TLS 1.2 suites (see "TLS on each runtime" in the README)',
+  ]);
+  assertEquals(runtimeWarnings(proxies, { library: "openssl", cipherList: true }), []);
 });
 
 Deno.test("configWarnings says when auth cannot offer channel binding for the listener's certificate", async () => {

@@ -14,11 +14,12 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { makeTestCertificates } from "../helpers/certs.ts";
 import {
   listenNode,
-  serverSecureContext,
   serverTlsNode,
   type TlsLayering,
   transportStream,
 } from "../../src/runtime/node_sockets.ts";
+import { serverSecureContext } from "../../src/runtime/server_context.ts";
+import { DEFAULT_TLS12_CIPHERS } from "../../src/tls/policy.ts";
 import type { TcpConn } from "../../src/runtime/types.ts";
 import { settle } from "../helpers/settle.ts";
 
@@ -81,11 +82,16 @@ for (const layering of ["native", "gated"] satisfies TlsLayering[]) {
   Deno.test(`${layering} layering: a ClientHello's second segment, already received, follows the replayed first`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "pgtls-replay-" });
     const certs = await makeTestCertificates(dir);
-    const upgrader = serverTlsNode({
-      certPem: await Deno.readTextFile(certs.proxy.cert),
-      keyPem: await Deno.readTextFile(certs.proxy.key),
-      alpnProtocols: ["postgresql"],
-    }, layering);
+    const upgrader = serverTlsNode(
+      {
+        certPem: await Deno.readTextFile(certs.proxy.cert),
+        keyPem: await Deno.readTextFile(certs.proxy.key),
+        alpnProtocols: ["postgresql"],
+        ciphers: DEFAULT_TLS12_CIPHERS,
+      },
+      layering,
+      "rustls",
+    );
     let accepted!: (conn: TcpConn) => void;
     const connection = new Promise<TcpConn>((resolve) => accepted = resolve);
     const listener = await listenNode({ host: "127.0.0.1", port: 0 }, { keepAliveMs: 0 }, accepted);
@@ -134,7 +140,8 @@ Deno.test("an error thrown while the replay stream feeds the TLS socket fails th
         certPem: await Deno.readTextFile(certs.proxy.cert),
         keyPem: await Deno.readTextFile(certs.proxy.key),
         alpnProtocols: [],
-      }),
+        ciphers: DEFAULT_TLS12_CIPHERS,
+      }, "rustls"),
     });
     guard(socket);
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -24,6 +24,7 @@ export function memoryRuntime(parts: Partial<Runtime>): Runtime {
     listen: unused("listen"),
     connect: unused("a backend connection"),
     serverTls: unused("serverTls"),
+    serverTlsTraits: { library: "memory", cipherList: true },
     clientTls: unused("clientTls"),
     relay: unused("the relay"),
     serveHttp: unused("serveHttp"),

@@ -308,13 +308,15 @@ Deno.test("StartupReader rejects a length below 8 as soon as the 4 length bytes 
     const reader = new StartupReader();
     assertEquals(reader.push(u32(length).subarray(0, 3)), undefined);
     const error = assertThrows(() => reader.push(u32(length).subarray(3)), StartupProtocolError);
-    assertEquals([error.code, error.sqlState], ["INVALID_LENGTH", "08P01"], `length ${length}`);
+    assertEquals(error.code, "INVALID_PACKET_LENGTH", `length ${length}`);
+    assertEquals(error.answered, false, "PostgreSQL answers no packet it cannot take");
   }
 });
 
 Deno.test("StartupReader rejects a length above 10000 as soon as the 4 length bytes arrive", () => {
   for (const length of [10001, 0x7fffffff, 0xffffffff]) {
-    const error = assertStartupError(u32(length), "INVALID_LENGTH", "08P01");
+    const error = assertStartupError(u32(length), "INVALID_PACKET_LENGTH", "08P01");
+    assertEquals(error.answered, false);
     assert(error.message.includes(String(length)), `message names ${length}: ${error.message}`);
   }
 });
