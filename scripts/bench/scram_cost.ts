@@ -84,8 +84,7 @@ async function login(): Promise<void> {
   const client = await counted(() =>
     new ScramClientExchange({
       offered: ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"],
-      binding: backendBinding,
-      tls: true,
+      leg: { kind: "tls", endPoint: backendBinding! },
       credentials: { ...secret, kind: "client_key", clientKey: verified.clientKey },
     })
   );

@@ -232,6 +232,7 @@ function readAuth(fields: Fields | undefined): AuthConfig | undefined {
     usersFile: fields.file("users_file"),
     query: query && readAuthQuery(query),
     unlistedUsers: fields.oneOf("unlisted_users", ["reject", "passthrough"] as const, "reject"),
+    mockSecretFile: fields.file("mock_secret_file"),
   };
   fields.done();
   if (auth.usersFile === undefined && auth.query === undefined) {

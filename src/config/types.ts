@@ -48,6 +48,11 @@ export interface AuthConfig {
   readonly query?: AuthQueryConfig;
   /** Users found in neither: refused as a wrong password would be, or relayed untouched. @default "reject" */
   readonly unlistedUsers: "reject" | "passthrough";
+  /**
+   * File holding the secret that keys the salts pgtls makes (unknown users',
+   * plaintext entries'); by default the secrets of users_file and password_file.
+   */
+  readonly mockSecretFile?: string;
 }
 
 /** An SNI pattern and the backend it selects. */

@@ -38,12 +38,25 @@ const SASL_INITIAL_RESPONSE = FrontendMessage.Password;
 const AUTH_OK = AuthCode.Ok;
 const AUTH_SASL = AuthCode.Sasl;
 
-/** What pgtls adds to the client's error when channel binding cannot work. */
-export const CHANNEL_BINDING_ADVICE =
-  "pgtls: SCRAM channel binding cannot pass through pgtls because the client is bound to pgtls's " +
-  "certificate and the backend checks its own; configure auth in pgtls (it then authenticates " +
-  "clients itself, with channel binding on both legs), connect with channel_binding=disable, or " +
-  "give pgtls's listener the backend's own certificate and key so that the binding matches";
+const WHY = "pgtls: SCRAM channel binding cannot pass through pgtls because the client is bound " +
+  "to pgtls's certificate and the backend checks its own";
+const OR_ELSE =
+  "connect with channel_binding=disable, or give pgtls's listener the backend's own " +
+  "certificate and key so that the binding matches";
+
+/** What pgtls adds to the client's error when channel binding cannot work, on a proxy without `auth`. */
+export const CHANNEL_BINDING_ADVICE = `${WHY}; configure auth in pgtls (it then authenticates ` +
+  `clients itself, with channel binding on both legs), ${OR_ELSE}`;
+
+/**
+ * The advice for a user that a proxy with `auth` relays untouched
+ * (`unlisted_users: passthrough`): its `auth` is there, the user is not.
+ */
+export function passthroughAdvice(user: string): string {
+  return `${WHY}; user "${user}" is not one pgtls authenticates (unlisted_users: passthrough): ` +
+    "add the user to users_file (or let auth.query find it) so that pgtls authenticates it, " +
+    `with channel binding on both legs, ${OR_ELSE}`;
+}
 
 /** A relay tap that ends once the session is ready for queries (or failed). */
 export class AuthWatch implements RelayTap {
@@ -54,15 +67,18 @@ export class AuthWatch implements RelayTap {
   readonly #backend = new MessageScanner();
   readonly #client = new MessageScanner();
   readonly #onBackendKey: ((key: Uint8Array) => void) | undefined;
+  readonly #advice: string;
   /** Set when pgtls explained a channel binding failure to the client. */
   channelBindingFailure = false;
 
   /**
    * `onBackendKey` hears the body of the backend's BackendKeyData: the
    * process id and secret key a CancelRequest for this session will carry.
+   * `advice` is what a channel binding failure gets added.
    */
-  constructor(onBackendKey?: (key: Uint8Array) => void) {
+  constructor(onBackendKey?: (key: Uint8Array) => void, advice = CHANNEL_BINDING_ADVICE) {
     this.#onBackendKey = onBackendKey;
+    this.#advice = advice;
   }
 
   get active(): boolean {
@@ -115,7 +131,7 @@ export class AuthWatch implements RelayTap {
       if (!this.#backendOfferedPlus || !this.#clientChosePlus) return undefined;
       this.channelBindingFailure = true;
       const fields = decodeErrorFields(body);
-      fields.set("M", `${fields.get("M") ?? "authentication failed"} (${CHANNEL_BINDING_ADVICE})`);
+      fields.set("M", `${fields.get("M") ?? "authentication failed"} (${this.#advice})`);
       return encodeErrorFields(fields);
     }
     return undefined;

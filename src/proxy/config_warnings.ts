@@ -77,6 +77,7 @@ export function configWarnings(
         expired: false,
       });
     }
+    for (const text of passthroughWarnings(proxy, i)) warnings.push({ text, expired: false });
     for (const [backend, path] of backendsOf(proxy, i)) {
       const unused = unusedTlsSettings(backend);
       if (unused !== null) {
@@ -109,6 +110,44 @@ export function runtimeWarnings(
       }]
       : []
   );
+}
+
+/**
+ * Where a proxy that authenticates some logins itself relays others
+ * untouched: there the backend alone checks them, and a backend that trusts
+ * pgtls's address (pg_hba `trust` for it) checks nothing. A proxy without
+ * any `auth` relays everything, as it always has: no warning.
+ */
+function passthroughWarnings(proxy: ProxyConfig, index: number): string[] {
+  const auths = authsOf(proxy, index);
+  if (auths.length === 0) return [];
+  const warnings = auths
+    .filter(([config]) => config.unlistedUsers === "passthrough")
+    .map(([, path]) =>
+      `${path}.unlisted_users: passthrough relays the logins of users pgtls does not know to the ` +
+      "backend untouched: a backend that trusts pgtls's address lets them in without a password"
+    );
+  if (proxy.auth !== undefined) return warnings;
+  // Routes without their own auth take the proxy's, which it has not.
+  const routes = proxy.routes.map((route, i) => [route, `routes[${i}]`] as const);
+  const guarded = routes.filter(([route]) => route.auth !== undefined).map(([, name]) => name);
+  const open = [
+    "the default backend",
+    ...routes.filter(([route]) => route.auth === undefined).map(([, name]) => name),
+  ];
+  warnings.push(
+    `proxies[${index}]: ${list(guarded)} ${guarded.length === 1 ? "has" : "have"} auth, but ` +
+      `${list(open)} ${open.length === 1 ? "does" : "do"} not: their logins are relayed ` +
+      "untouched, and a backend that trusts pgtls's address lets anyone in",
+  );
+  return warnings;
+}
+
+/** "a", "a and b", "a, b and c". */
+function list(names: readonly string[]): string {
+  return names.length <= 1
+    ? names.join("")
+    : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
 }
 
 /** Why the listener's certificate has no tls-server-end-point binding, or null. */

@@ -10,7 +10,7 @@
  */
 
 import type { TcpConn, TlsConn } from "../runtime/types.ts";
-import { concatAll } from "../protocol/bytes.ts";
+import { concatAll, concatBytes } from "../protocol/bytes.ts";
 import { FrontendMessage, SCRAM_SHA_256_PLUS } from "../protocol/message_types.ts";
 import {
   decodeSaslInitialResponse,
@@ -20,10 +20,12 @@ import {
   encodeSaslFinal,
   MalformedMessage,
 } from "../protocol/messages.ts";
-import type { ErrorFields } from "../protocol/error_response.ts";
+import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { BackendTarget } from "./backend.ts";
-import { SessionAbort } from "./session_end.ts";
+import { SessionAbort, type SessionEnd } from "./session_end.ts";
+import { negotiateProtocol } from "./auth/protocol_negotiation.ts";
+import { userNameBytes } from "./auth/startup_pairs.ts";
 import { MessageReader } from "./auth/message_reader.ts";
 import type { ProxyAuth } from "./auth/proxy_auth.ts";
 import type { UserSecret } from "./auth/secret.ts";
@@ -34,10 +36,12 @@ import {
 } from "./auth/scram_server.ts";
 import { ScramError } from "./auth/scram_messages.ts";
 import { AuthQueryError } from "./auth/auth_query.ts";
+import { LookupAbandoned } from "./auth/lookup_gate.ts";
 import { LoginError, loginToBackend } from "./auth/backend_login.ts";
 import { backendBinding } from "./auth/channel_binding.ts";
 import type { ClientCredentials } from "./auth/scram_client.ts";
 import { formatDuration } from "../config/duration.ts";
+import { DeadlineExceeded, withDeadline } from "./auth/deadline.ts";
 
 /** How pgtls authenticated a client, as the session log line says it (`auth=`). */
 export type AuthMethod = "scram-sha-256-plus" | "scram-sha-256" | "passthrough";
@@ -63,6 +67,33 @@ export interface AuthenticatedClient {
   readonly verified: VerifiedClient;
   /** What the client sent after its last SASL message: the backend's, after the login. */
   readonly pending: Uint8Array;
+  /** The startup packet for the backend: the client's, as negotiated (see {@link negotiateProtocol}). */
+  readonly backendStartup: Uint8Array;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Whether `bytes` (absent: nothing to check) are valid UTF-8. */
+function isUtf8(bytes: Uint8Array | undefined): boolean {
+  if (bytes === undefined) return true;
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A failure that ends the session with `fields`, after `before` (what the client must hear first). */
+function refusal(
+  end: SessionEnd,
+  message: string,
+  fields: ErrorFields,
+  before: Uint8Array | null,
+): SessionAbort {
+  return before === null
+    ? new SessionAbort(end, message, fields)
+    : new SessionAbort(end, message, fields, concatBytes(before, encodeErrorResponse(fields)));
 }
 
 /**
@@ -74,33 +105,58 @@ export interface AuthenticatedClient {
  */
 export async function authenticateClient(
   client: TcpConn | TlsConn,
-  startup: { readonly parameters: ReadonlyMap<string, string>; readonly leftover: Uint8Array },
+  startup: {
+    readonly parameters: ReadonlyMap<string, string>;
+    /** The startup packet as received. */
+    readonly bytes: Uint8Array;
+    readonly leftover: Uint8Array;
+  },
   auth: ProxyAuth,
   lookup: (user: string) => Promise<UserSecret | null>,
   backendLabel: string,
   record: AuthRecord,
+  /** Aborted when the client's handshake is over (handshake_timeout, shutdown): stops waiting for a lookup. */
+  handshake?: AbortSignal,
 ): Promise<AuthenticatedClient | "passthrough"> {
+  // PostgreSQL negotiates first, before it even checks the user name.
+  const negotiation = negotiateProtocol(startup.bytes);
   const user = startup.parameters.get("user");
+  // The reader decodes leniently; pgtls must not vouch for a name the backend gets other bytes of.
+  if (!isUtf8(userNameBytes(startup.bytes))) {
+    throw refusal("protocol_violation", "the user name is not valid UTF-8", {
+      severity: "FATAL",
+      code: SqlState.ProtocolViolation,
+      message: 'invalid byte sequence for encoding "UTF8" in the user name',
+    }, negotiation.reply);
+  }
   if (user === undefined || user === "") {
-    throw new SessionAbort("protocol_violation", "no user name in the startup packet", {
+    throw refusal("protocol_violation", "no user name in the startup packet", {
       severity: "FATAL",
       code: SqlState.InvalidAuthorization,
       message: "no PostgreSQL user name specified in startup packet",
-    });
+    }, negotiation.reply);
   }
   let secret: UserSecret | null;
   try {
-    secret = await auth.find(user, backendLabel, lookup);
+    secret = await auth.find(user, backendLabel, lookup, handshake);
   } catch (error) {
+    if (error instanceof LookupAbandoned) {
+      // The session is over already (its end says why); the client hears nothing more.
+      throw new SessionAbort(
+        "client_gone",
+        `gave up waiting for the auth query for user "${user}"`,
+      );
+    }
     record.authResult = "backend_failed";
     const cause = error instanceof AuthQueryError ? error.message : String(error);
-    throw new SessionAbort("auth_lookup_failed", `auth query for user "${user}": ${cause}`, {
+    throw refusal("auth_lookup_failed", `auth query for user "${user}": ${cause}`, {
       severity: "FATAL",
       code: SqlState.ConnectionFailure,
       message: `pgtls could not look up user "${user}" in backend ${backendLabel}`,
       hint: "the auth query failed: pgtls's log says why",
-    });
+    }, negotiation.reply);
   }
+  // The backend negotiates for itself with the client's own startup packet.
   if (secret === null && auth.config.unlistedUsers === "passthrough") {
     record.auth = "passthrough";
     return "passthrough";
@@ -113,7 +169,8 @@ export async function authenticateClient(
   });
   const reader = new MessageReader(client, startup.leftover);
   try {
-    await client.write(encodeAuthenticationSasl(exchange.mechanisms));
+    const offer = encodeAuthenticationSasl(exchange.mechanisms);
+    await client.write(negotiation.reply ? concatBytes(negotiation.reply, offer) : offer);
     const initial = decodeSaslInitialResponse((await saslMessage(reader)).body);
     if (exchange.mechanisms.includes(initial.mechanism)) {
       record.auth = initial.mechanism === SCRAM_SHA_256_PLUS
@@ -122,7 +179,13 @@ export async function authenticateClient(
     }
     await client.write(encodeSaslContinue(exchange.initial(initial.mechanism, initial.data)));
     const verified = await exchange.final((await saslMessage(reader)).body);
-    return { user, secret: secret!, verified, pending: reader.rest() };
+    return {
+      user,
+      secret: secret!,
+      verified,
+      pending: reader.rest(),
+      backendStartup: negotiation.backendStartup,
+    };
   } catch (error) {
     throw clientFailure(error, user, secret !== null, record);
   }
@@ -197,12 +260,13 @@ export interface BackendLogin {
 
 /**
  * Logs in to `backend` (just opened) for an authenticated client: sends the
- * client's startup packet, answers the backend, and checks its signature.
- * Bounded by the backend's connect_timeout. Failures are {@link SessionAbort}s.
+ * client's startup packet (as negotiated), answers the backend, and checks its signature.
+ * Bounded by the backend's connect_timeout, whatever the login waits on
+ * (the backend, or PBKDF2 for a plaintext entry). The recovered ClientKey is
+ * wiped once the login is over. Failures are {@link SessionAbort}s.
  */
 export async function loginForClient(
   backend: TcpConn | TlsConn,
-  startupPacket: Uint8Array,
   client: AuthenticatedClient,
   target: BackendTarget,
   record: AuthRecord,
@@ -211,43 +275,44 @@ export async function loginForClient(
   const credentials: ClientCredentials = secret.kind === "scram"
     ? { ...secret, kind: "client_key", clientKey: verified.clientKey }
     : { kind: "password", secret };
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    backend.close();
-  }, target.config.connectTimeoutMs);
-  try {
-    await backend.write(startupPacket);
-    const reader = new MessageReader(backend);
+  const reader = new MessageReader(backend);
+  const attempt = (async () => {
+    await backend.write(client.backendStartup);
     const login = await loginToBackend(backend, reader, {
       user,
       credentials,
-      binding: await backendBinding(backend),
-      tls: backend.kind === "tls",
+      leg: await backendBinding(backend),
     });
     if (client.pending.length > 0) await backend.write(client.pending);
-    record.authResult = "ok";
-    record.backendAuth = login.method.toLowerCase();
-    return {
-      toClient: concatAll([
-        ...login.carried,
-        encodeSaslFinal(verified.serverFinal),
-        encodeAuthenticationOk(),
-      ]),
-      rest: reader.rest(),
-    };
+    return login;
+  })();
+  const timeoutMs = target.config.connectTimeoutMs;
+  let login;
+  try {
+    login = await withDeadline(attempt, timeoutMs, () => backend.close());
   } catch (error) {
     record.authResult = "backend_failed";
-    if (timedOut) {
+    if (error instanceof DeadlineExceeded) {
       throw backendFailure(
         target,
-        `no login within connect_timeout (${formatDuration(target.config.connectTimeoutMs)})`,
+        `no login within connect_timeout (${formatDuration(timeoutMs)})`,
       );
     }
     throw loginFailure(error, user, target);
   } finally {
-    clearTimeout(timer);
+    // Its only use is this login; the session lives on without it.
+    verified.clientKey.fill(0);
   }
+  record.authResult = "ok";
+  record.backendAuth = login.method.toLowerCase();
+  return {
+    toClient: concatAll([
+      ...login.carried,
+      encodeSaslFinal(verified.serverFinal),
+      encodeAuthenticationOk(),
+    ]),
+    rest: reader.rest(),
+  };
 }
 
 function backendFailure(target: BackendTarget, cause: string): SessionAbort {

@@ -11,6 +11,8 @@ import { pemCertificateProblem } from "../tls/x509.ts";
 import { parseUsersFile, UsersFileError, type UserTable } from "./auth/users_file.ts";
 import type { PlaintextSecret } from "./auth/secret.ts";
 import { passwordBytes } from "./auth/saslprep.ts";
+import { type OwnSalts, ownSalts, plaintextCredentials } from "./auth/own_salts.ts";
+import type { ServerCredentials } from "./auth/scram_server.ts";
 
 /** PEM text for one side of TLS. */
 export interface PemMaterial {
@@ -38,6 +40,10 @@ export interface AuthMaterial {
   readonly users: UserTable;
   /** The auth query role's password, from its password_file. */
   readonly queryPassword?: PlaintextSecret;
+  /** What pgtls makes its own salts with (see own_salts.ts). */
+  readonly salts: OwnSalts;
+  /** pgtls's own keys for the plaintext entries of `users`, derived at load. */
+  readonly plaintext: ReadonlyMap<string, ServerCredentials>;
 }
 
 type ReadText = (path: string) => Promise<string>;
@@ -77,7 +83,7 @@ export async function loadProxyMaterial(
   }
   const auth = new Map<AuthConfig, AuthMaterial>();
   for (const [config, path] of authsOf(proxy, index)) {
-    auth.set(config, await loadAuth(config, path, readText));
+    auth.set(config, await loadAuth(config, path, readText, listener.keyPem));
   }
   return { listener: { ...listener, clientCaPem }, backends, auth };
 }
@@ -96,10 +102,16 @@ async function loadAuth(
   config: AuthConfig,
   path: string,
   readText: ReadText,
+  listenerKeyPem: string,
 ): Promise<AuthMaterial> {
   let users: UserTable = new Map();
   if (config.usersFile !== undefined) {
-    const text = await readFile(readText, config.usersFile, `${path}.users_file`);
+    const keyPath = `${path}.users_file`;
+    const text = utf8Only(
+      await readFile(readText, config.usersFile, keyPath),
+      config.usersFile,
+      keyPath,
+    );
     try {
       users = parseUsersFile(text);
     } catch (error) {
@@ -107,18 +119,59 @@ async function loadAuth(
       throw new ConfigError(`${path}.users_file`, `${config.usersFile} ${error.message}`);
     }
   }
+  let queryPassword: PlaintextSecret | undefined;
   const passwordFile = config.query?.passwordFile;
-  if (passwordFile === undefined) return { users };
-  const keyPath = `${path}.query.password_file`;
-  // One line; its line break is not part of the password.
-  const password = (await readFile(readText, passwordFile, keyPath)).replace(/\r?\n$/, "");
-  if (password === "" || /[\r\n]/.test(password)) {
-    throw new ConfigError(keyPath, `${passwordFile} must hold the password on one line`);
+  if (passwordFile !== undefined) {
+    const keyPath = `${path}.query.password_file`;
+    const password = await oneLine(readText, passwordFile, keyPath);
+    queryPassword = { kind: "plaintext", password, prepared: passwordBytes(password) };
   }
-  return {
-    users,
-    queryPassword: { kind: "plaintext", password, prepared: passwordBytes(password) },
-  };
+  let mockSecret: string | undefined;
+  if (config.mockSecretFile !== undefined) {
+    const keyPath = `${path}.mock_secret_file`;
+    mockSecret = await oneLine(readText, config.mockSecretFile, keyPath);
+    if (mockSecret.length < MOCK_SECRET_MIN_LENGTH) {
+      throw new ConfigError(
+        keyPath,
+        `${config.mockSecretFile} must hold at least ${MOCK_SECRET_MIN_LENGTH} characters of secret (e.g. openssl rand -base64 32)`,
+      );
+    }
+  }
+  const salts = await ownSalts({ mockSecret, users, queryPassword, listenerKeyPem });
+  return { users, queryPassword, salts, plaintext: await plaintextCredentials(users, salts) };
+}
+
+/** A secret short enough to guess would let anyone tell pgtls's mock salts from real ones. */
+const MOCK_SECRET_MIN_LENGTH = 16;
+
+/**
+ * `text` of `file`, unless it was not UTF-8: the file is read as UTF-8 and
+ * what is not becomes U+FFFD, which would give pgtls another password than
+ * the file's. (A file that holds U+FFFD itself is refused too.)
+ */
+function utf8Only(text: string, file: string, keyPath: string): string {
+  const at = text.indexOf("\uFFFD");
+  if (at < 0) return text;
+  const line = text.slice(0, at).split("\n").length;
+  throw new ConfigError(
+    keyPath,
+    `${file} line ${line}: not valid UTF-8 (or holds U+FFFD, which invalid bytes read as)`,
+  );
+}
+
+/** A file holding one line (its line break not part of it); a failure names `keyPath`. */
+async function oneLine(readText: ReadText, file: string, keyPath: string): Promise<string> {
+  const text = utf8Only(await readFile(readText, file, keyPath), file, keyPath);
+  const line = text.replace(/\r?\n$/, "");
+  if (line === "" || /[\r\n]/.test(line)) {
+    throw new ConfigError(
+      keyPath,
+      `${file} must hold the ${
+        keyPath.endsWith("password_file") ? "password" : "secret"
+      } on one line`,
+    );
+  }
+  return line;
 }
 
 /** The proxy's default backend and each route's, with their key paths. */

@@ -77,7 +77,7 @@ function prepareProxy(
   );
   // Derived once per load of the listener's files, for every `auth` of the proxy.
   const keys = proxy.auth || proxy.routes.some((route) => route.auth)
-    ? listenerAuthKeys(material.listener.certPem, material.listener.keyPem)
+    ? listenerAuthKeys(material.listener.certPem)
     : undefined;
   const authOf = (config: AuthConfig | undefined) =>
     config && new ProxyAuth(config, material.auth.get(config)!, keys!);

@@ -31,7 +31,7 @@ import {
   type StartupReadResult,
 } from "../protocol/startup_reader.ts";
 import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
-import { AuthWatch } from "./auth_watch.ts";
+import { AuthWatch, passthroughAdvice } from "./auth_watch.ts";
 import type { CancelKeys } from "./cancel_keys.ts";
 import type { SessionMeter } from "./metrics.ts";
 import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
@@ -150,12 +150,17 @@ export async function runSession(
     current.close();
     client.close();
   };
+  /** Ends waits of the handshake that closing the sockets does not end (an auth query lookup). */
+  const handshake = new AbortController();
   const onShutdown = () => {
-    if (phase === "negotiating") closeAll();
+    if (phase !== "negotiating") return;
+    closeAll();
+    handshake.abort();
   };
   const handshakeTimer = setTimeout(() => {
     handshakeTimedOut = true;
     closeAll();
+    handshake.abort();
   }, context.listener.handshakeTimeoutMs);
   context.signal.addEventListener("abort", onShutdown, { once: true });
   try {
@@ -167,6 +172,7 @@ export async function runSession(
         phase = "opening";
       },
       relaying: () => phase = "relaying",
+      handshake: handshake.signal,
     });
   } catch (error) {
     record.end = handshakeTimedOut
@@ -396,6 +402,8 @@ interface SessionSteps {
   authenticated(): void;
   /** The relay takes over. */
   relaying(): void;
+  /** Aborted when the client's handshake ends before it is through (timeout, shutdown). */
+  readonly handshake: AbortSignal;
 }
 
 /** Past negotiation: forward a cancel, or authenticate (with `auth`), open the backend and relay. */
@@ -448,11 +456,12 @@ async function serve(
   const auth = context.selectAuth?.(record.sni);
   const authenticated = auth === undefined ? undefined : await authenticateClient(
     client,
-    { parameters: packet.parameters, leftover: startup.leftover },
+    { parameters: packet.parameters, bytes: startup.bytes, leftover: startup.leftover },
     auth,
     (user) => lookUp(auth, target, context, user),
     target.label,
     record,
+    steps.handshake,
   );
   steps.authenticated();
   const backend = await orShutdown(
@@ -478,6 +487,7 @@ async function serve(
           forgetKey?.();
           forgetKey = cancelKeys.remember(key, target);
         }),
+        authenticated === "passthrough" ? passthroughAdvice(record.user ?? "") : undefined,
       )
       : undefined;
     const notice = new SessionShutdownNotice();
@@ -487,16 +497,20 @@ async function serve(
       await sendStartup(backend, first, target);
       record.counters.clientToBackend += first.length;
     } else {
-      afterLogin = await logIn(client, backend, startup.bytes, login, target, context, record, {
+      afterLogin = await logIn(client, backend, login, target, context, record, {
         watch,
         notice,
       });
     }
     let silent: SessionAbort | undefined;
-    // Shutdown that came while the startup packet went out: the client has
-    // still heard nothing, so it is told, as while the backend was opening.
+    // Shutdown that came while the startup packet went out (the client has
+    // still heard nothing), or while pgtls handed its client the login
+    // (AuthenticationOk, perhaps the backend's first messages): the client
+    // is told, as PostgreSQL's own shutdown tells a session at any point,
+    // but only between two of the backend's messages, like the relay.
     if (context.signal.aborted) {
-      throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
+      const told = notice.last() === null ? undefined : SHUTDOWN_FIELDS;
+      throw new SessionAbort("shutdown", "pgtls is shutting down", told);
     }
     steps.relaying();
     record.end = await context.runtime.relay(
@@ -537,7 +551,6 @@ async function serve(
 async function logIn(
   client: ByteConn,
   backend: TcpConn | TlsConn,
-  startupPacket: Uint8Array,
   login: AuthenticatedClient,
   target: BackendTarget,
   context: SessionContext,
@@ -545,13 +558,13 @@ async function logIn(
   taps: { readonly watch?: AuthWatch; readonly notice: SessionShutdownNotice },
 ): Promise<boolean> {
   const done = await orShutdown(
-    loginForClient(backend, startupPacket, login, target, record),
+    loginForClient(backend, login, target, record),
     context.signal,
   ).catch((error: unknown) => {
     if (!context.signal.aborted) throw error;
     throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
   });
-  record.counters.clientToBackend += startupPacket.length + login.pending.length;
+  record.counters.clientToBackend += login.backendStartup.length + login.pending.length;
   const rest = taps.watch ? taps.watch.fromBackend(done.rest) : done.rest;
   taps.notice.forwarded(rest);
   record.counters.backendToClient += rest.length;

@@ -70,7 +70,8 @@ export async function makeCa(
   return { cert, key };
 }
 
-async function makeLeaf(
+/** A leaf certificate signed by `ca`, with a new key, for `dnsNames` and 127.0.0.1. */
+export async function makeLeaf(
   dir: string,
   name: string,
   ca: { cert: string; key: string },
@@ -114,6 +115,45 @@ async function makeLeaf(
     "365",
     "-extfile",
     ext,
+  ]);
+  return { cert, key };
+}
+
+/**
+ * Signature algorithms of a self-signed certificate: sha256WithRSAEncryption
+ * (RSA-2048), and two that RFC 5929 gives no tls-server-end-point hash,
+ * Ed25519 and RSASSA-PSS.
+ */
+export type SelfSignedKind = "rsa" | "ed25519" | "rsa-pss";
+
+/** A self-signed certificate for localhost and 127.0.0.1, `name`.crt and `name`.key in `dir`. */
+export async function makeSelfSigned(
+  dir: string,
+  name: string,
+  kind: SelfSignedKind,
+): Promise<LeafFiles> {
+  const cert = `${dir}/${name}.crt`;
+  const key = `${dir}/${name}.key`;
+  const keyArgs = {
+    "rsa": ["-newkey", "rsa:2048"],
+    "ed25519": ["-newkey", "ed25519"],
+    "rsa-pss": ["-newkey", "rsa-pss", "-pkeyopt", "rsa_keygen_bits:2048"],
+  }[kind];
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...keyArgs,
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "365",
+    "-subj",
+    `/CN=${name}`,
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
   ]);
   return { cert, key };
 }

@@ -39,10 +39,11 @@ export interface RawConnect {
   readonly hostname?: string;
 }
 
-/** Opens TLS to pgtls and sends a startup packet. */
+/** Opens TLS to pgtls and sends a startup packet (protocol 3.`minor`). */
 export async function rawSession(
   connect: RawConnect,
   parameters: Record<string, string>,
+  minor = 0,
 ): Promise<Deno.TlsConn> {
   let conn: Deno.TlsConn;
   if (connect.direct) {
@@ -57,7 +58,7 @@ export async function rawSession(
   } else {
     conn = await connectTls(connect.port, connect.caFile, { hostname: connect.hostname });
   }
-  await writeAll(conn, startupMessage(parameters));
+  await writeAll(conn, startupMessage(parameters, minor));
   return conn;
 }
 
@@ -71,6 +72,13 @@ export interface RawOutcome {
   readonly error?: Record<string, string>;
   /** Whether AuthenticationOk and then ReadyForQuery came. */
   readonly ready: boolean;
+  /**
+   * Every message up to the last one read, by type, an Authentication
+   * message with its code ("R10" for AuthenticationSASL), in order.
+   */
+  readonly seen: readonly string[];
+  /** The NegotiateProtocolVersion message, whole, when one came. */
+  readonly negotiation?: Uint8Array;
 }
 
 /** How the raw client misbehaves (or not). */
@@ -82,6 +90,8 @@ export interface RawScram {
   readonly gs2Header: string;
   /** Channel binding data for a p header; none for n and y. */
   readonly binding?: Uint8Array;
+  /** Bytes sent in the same write as the client-final message (pipelined queries). */
+  readonly after?: Uint8Array;
 }
 
 /** The tls-server-end-point of the certificate in a PEM file (the one pgtls presents). */
@@ -89,19 +99,37 @@ export async function bindingOfFile(certFile: string): Promise<Uint8Array> {
   return (await tlsServerEndPoint(leafCertificate(await Deno.readTextFile(certFile))!))!;
 }
 
-/** Reads messages until one of `types` (or the end); returns it and what came before. */
-async function readUntil(conn: Deno.Conn, types: string) {
-  for (;;) {
-    const message = await readMessage(conn);
-    if (message === null || types.includes(message.type)) return message;
-  }
-}
-
 /** Runs a SCRAM exchange as `scram` says, on a session whose startup packet went out. */
 export async function rawScram(conn: Deno.TlsConn, scram: RawScram): Promise<RawOutcome> {
-  const first = await readMessage(conn);
-  if (first === null) return { offered: [], ready: false };
-  if (first.type === "E") return { offered: [], error: errorFields(first.body), ready: false };
+  const seen: string[] = [];
+  let negotiation: Uint8Array | undefined;
+  /** The next message, recorded; a NegotiateProtocolVersion is recorded and passed over. */
+  const next = async () => {
+    for (;;) {
+      const message = await readMessage(conn);
+      if (message === null) return null;
+      const code = message.type === "R"
+        ? new DataView(message.body.buffer, message.body.byteOffset).getUint32(0)
+        : "";
+      seen.push(`${message.type}${code}`);
+      if (message.type !== "v") return message;
+      negotiation = concatAll([
+        Uint8Array.of(0x76, 0, 0, 0, 0),
+        message.body,
+      ]);
+      new DataView(negotiation.buffer).setUint32(1, message.body.length + 4);
+    }
+  };
+  const outcome = (rest: Omit<RawOutcome, "seen" | "negotiation">): RawOutcome => ({
+    ...rest,
+    seen,
+    negotiation,
+  });
+  const first = await next();
+  if (first === null) return outcome({ offered: [], ready: false });
+  if (first.type === "E") {
+    return outcome({ offered: [], error: errorFields(first.body), ready: false });
+  }
   const request = decodeAuthentication(first.body);
   if (request.kind !== "sasl") throw new Error(`expected AuthenticationSASL, got ${request.kind}`);
   const offered = [...request.mechanisms];
@@ -111,9 +139,11 @@ export async function rawScram(conn: Deno.TlsConn, scram: RawScram): Promise<Raw
     conn,
     encodeSaslInitialResponse(scram.mechanism, encoder.encode(`${scram.gs2Header}${bare}`)),
   );
-  const second = await readMessage(conn);
-  if (second === null) return { offered, ready: false };
-  if (second.type === "E") return { offered, error: errorFields(second.body), ready: false };
+  const second = await next();
+  if (second === null) return outcome({ offered, ready: false });
+  if (second.type === "E") {
+    return outcome({ offered, error: errorFields(second.body), ready: false });
+  }
   const continued = decodeAuthentication(second.body);
   if (continued.kind !== "sasl_continue") throw new Error(`expected SASLContinue`);
   const serverFirst = decoder.decode(continued.data);
@@ -130,12 +160,19 @@ export async function rawScram(conn: Deno.TlsConn, scram: RawScram): Promise<Raw
   const proof = xorBytes(keys.clientKey, await hmacSha256(keys.storedKey, authMessage));
   await writeAll(
     conn,
-    encodeSaslResponse(encoder.encode(`${withoutProof},p=${toBase64(proof)}`)),
+    concatAll([
+      encodeSaslResponse(encoder.encode(`${withoutProof},p=${toBase64(proof)}`)),
+      scram.after ?? new Uint8Array(0),
+    ]),
   );
-  const end = await readUntil(conn, "EZ");
-  if (end === null) return { offered, serverFirst, ready: false };
-  if (end.type === "E") return { offered, serverFirst, error: errorFields(end.body), ready: false };
-  return { offered, serverFirst, ready: true };
+  for (;;) {
+    const end = await next();
+    if (end === null) return outcome({ offered, serverFirst, ready: false });
+    if (end.type === "E") {
+      return outcome({ offered, serverFirst, error: errorFields(end.body), ready: false });
+    }
+    if (end.type === "Z") return outcome({ offered, serverFirst, ready: true });
+  }
 }
 
 /** The salt and iteration count of a server-first message. */

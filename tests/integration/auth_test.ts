@@ -31,7 +31,10 @@ import {
   writeUsersFile,
 } from "../helpers/auth.ts";
 import { bindingOfFile, closed, rawScram, rawSession, saltOf } from "../helpers/scram_wire.ts";
-import { readMessage } from "../helpers/wire.ts";
+import { makeLeaf } from "../helpers/certs.ts";
+import { connectTls, errorFields, readMessage, writeAll } from "../helpers/wire.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
+import { encodeMessage } from "../../src/protocol/messages.ts";
 import { stringify } from "yaml";
 import {
   keysFromSaltedPassword,
@@ -51,10 +54,20 @@ const ROLES = {
   route: ["auth_route", "route-pass-1"],
 } as const;
 
-/** Non-ASCII passwords: SASLprep maps, normalizes, or (bidi) fails and falls back to the bytes. */
+/**
+ * Non-ASCII passwords: SASLprep maps, normalizes, or fails and falls back to
+ * the bytes. PostgreSQL checks the mapped password before NFKC: a character
+ * unassigned in Unicode 3.2 fails even where NFKC would make it ASCII, and a
+ * bidi check passes where NFKC would bring in a left-to-right character.
+ */
 const NON_ASCII = [
   ["auth_utf8_nfkc", "p\u00e4ss\u00a0w\u00f6rd\u00ad\u2168"],
   ["auth_utf8_bidi", "\u0627\u0031-bidi"],
+  ["auth_utf8_bidi_nfkc", "\u0627\u2100\u0627"],
+  ["auth_utf8_squared", "x\u{1F130}y"],
+  ["auth_utf8_digit_stop", "key\u{1F100}"],
+  ["auth_utf8_only_hyphen", "\u00AD"],
+  ["auth_utf8_fraction", "\u2150x"],
 ] as const;
 
 let roles: Promise<void> | undefined;
@@ -578,6 +591,15 @@ Deno.test("auth.query failures are reported clearly: its own login, its SQL", as
       { user: ROLES.lookup[0], password_file: goodPassword },
       "the query failed: permission denied for table pg_authid",
     ],
+    // A row of another role: its secret must not log this user in.
+    [
+      {
+        user: ROLES.lookup[0],
+        password_file: goodPassword,
+        sql: "SELECT 'not_' || rolname, rolpassword FROM public.pgtls_user_secret($1)",
+      },
+      `the query returned the row of role "not_${ROLES.plain[0]}" for user "${ROLES.plain[0]}"`,
+    ],
   ] as const;
   for (const [query, logged] of cases) {
     const { pgtls, target } = await withAuth({ query });
@@ -617,6 +639,31 @@ Deno.test("unlisted_users: passthrough relays users found in neither, as without
     [ROLES.md5[0], "passthrough", null],
     [TEST_USER, "scram-sha-256-plus", "scram-sha-256-plus"],
   ]);
+});
+
+Deno.test("a passthrough user whose channel binding fails is told to add the user to pgtls, not to configure auth", async () => {
+  const { dir, pg } = await fixture();
+  await ensureRoles(pg);
+  const users = await writeUsersFile(dir, [[TEST_USER, await secretOf(pg, TEST_USER)]]);
+  const { pgtls, target } = await withAuth({ users_file: users, unlisted_users: "passthrough" });
+  try {
+    // Not listed: relayed to the TLS backend, where libpq's default prefer binds to pgtls's certificate.
+    const result = await psqlAs(target, ROLES.plain[0], ROLES.plain[1], "SELECT 1");
+    assertEquals(result.code, 2);
+    assertMatch(result.stderr, /SCRAM channel binding check failed/);
+    assertMatch(
+      result.stderr,
+      new RegExp(
+        `user "${ROLES.plain[0]}" is not one pgtls authenticates \\(unlisted_users: passthrough\\)`,
+      ),
+    );
+    assertMatch(result.stderr, /add the user to users_file/);
+    assert(!result.stderr.includes("configure auth"), result.stderr);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+  const [line] = sessions(pgtls);
+  assertEquals([line!.auth, line!.reason], ["passthrough", "channel_binding_failed"]);
 });
 
 /** Sends SIGHUP and returns the reload log line it causes. */
@@ -734,6 +781,41 @@ Deno.test("cancel, COPY and pipelining work with auth on", async () => {
   // psql's sleep, psql's COPY, and pgbench (which connects once more to start).
   assert(logins.length >= 3, `${logins.length} logins`);
   for (const line of logins) assertEquals(line.auth, "scram-sha-256-plus");
+});
+
+Deno.test("queries pipelined in the same write as the client's last SASL message, one over 1 MiB, reach the backend in order", async () => {
+  const { certs } = await fixture();
+  const { pgtls } = await withAuth({ users_file: await standardUsers() });
+  const query = (sql: string) => encodeMessage(0x51, new TextEncoder().encode(`${sql}\0`));
+  try {
+    const conn = await rawSession({ port: pgtls.port, caFile: certs.proxyCa }, {
+      user: TEST_USER,
+      database: TEST_DATABASE,
+    });
+    try {
+      const big = `SELECT length('${"x".repeat(2_000_000)}')`;
+      const outcome = await rawScram(conn, {
+        password: TEST_PASSWORD,
+        mechanism: "SCRAM-SHA-256-PLUS",
+        gs2Header: "p=tls-server-end-point,,",
+        binding: await bindingOfFile(certs.proxy.cert),
+        after: concatAll([query("SELECT 'one'"), query(big), query("SELECT 'three'")]),
+      });
+      assertEquals([outcome.ready, outcome.error], [true, undefined]);
+      const rows: string[] = [];
+      for (let ready = 0; ready < 3;) {
+        const message = await readMessage(conn);
+        assert(message !== null && message.type !== "E", JSON.stringify(message?.type));
+        if (message.type === "D") rows.push(new TextDecoder().decode(message.body.subarray(6)));
+        if (message.type === "Z") ready++;
+      }
+      assertEquals(rows, ["one", "2000000", "three"]);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
 });
 
 Deno.test("passwords and keys appear in no log line, client error, metric or check output; pgtls_auth_total counts", async () => {
@@ -877,5 +959,162 @@ Deno.test("a client that stalls in the SASL exchange is closed at handshake_time
     assertEquals(line.reason, "handshake_timeout");
   } finally {
     assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("a user name that is not UTF-8 is refused with 08P01, not authenticated under its lossy decoding", async () => {
+  const { certs } = await fixture();
+  // Decoded lossily, "a\xffb" would be "a\ufffdb": an unknown user then gets the SASL exchange.
+  const { pgtls } = await withAuth({ users_file: await standardUsers() });
+  try {
+    const conn = await connectTls(pgtls.port, certs.proxyCa);
+    try {
+      const encoder = new TextEncoder();
+      const body = concatAll([
+        encoder.encode("user\0a"),
+        Uint8Array.of(0xff),
+        encoder.encode(`b\0database\0${TEST_DATABASE}\0\0`),
+      ]);
+      const packet = new Uint8Array(8 + body.length);
+      new DataView(packet.buffer).setUint32(0, packet.length);
+      new DataView(packet.buffer).setUint32(4, 3 << 16);
+      packet.set(body, 8);
+      await writeAll(conn, packet);
+      const answer = await readMessage(conn);
+      assertEquals(answer?.type, "E", "refused before any authentication request");
+      const fields = errorFields(answer!.body);
+      assertEquals([fields.S, fields.C, fields.M], [
+        "FATAL",
+        "08P01",
+        'invalid byte sequence for encoding "UTF8" in the user name',
+      ]);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+  const [line] = sessions(pgtls);
+  assertEquals([line!.reason, line!.level], ["protocol_violation", "warn"]);
+});
+
+/** A SCRAM secret for `password` under a salt of its own and `iterations`. */
+async function secretWith(password: string, iterations: number): Promise<string> {
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const keys = await keysFromSaltedPassword(
+    await saltedPassword(new TextEncoder().encode(password), salt, iterations),
+  );
+  return `SCRAM-SHA-256$${iterations}:${toBase64(salt)}$${toBase64(keys.storedKey)}:${
+    toBase64(keys.serverKey)
+  }`;
+}
+
+Deno.test("the salts pgtls makes survive a new listener key, follow mock_secret_file, and take the users file's iteration count", async () => {
+  const { dir, certs, pg } = await fixture();
+  await ensureRoles(pg);
+  // Most of the users file's secrets have 8192 iterations (PostgreSQL 16's scram_iterations, say).
+  const roles = [["auth_iter_a", "iter-pass-a"], ["auth_iter_b", "iter-pass-b"]] as const;
+  const entries: [string, string][] = [];
+  for (const [name, password] of roles) {
+    const secret = await secretWith(password, 8192);
+    await createRole(pg, name, null);
+    await pg.sql(`ALTER ROLE ${name} PASSWORD ${literal(secret)}`);
+    entries.push([name, await secretOf(pg, name)]);
+  }
+  entries.push([TEST_USER, await secretOf(pg, TEST_USER)], [ROLES.plain[0], ROLES.plain[1]]);
+  const users = await writeUsersFile(dir, entries);
+  const moreUsers = await writeUsersFile(dir, [...entries, ["auth_added_later", "added-pass"]]);
+  const mockSecret = `${dir}/mock-secret.txt`;
+  await Deno.writeTextFile(mockSecret, "a secret of the operator's, 32 characters\n");
+  // certbot gives the certificate a new key at every renewal.
+  const renewed = await makeLeaf(
+    dir,
+    "proxy-renewed",
+    { cert: certs.proxyCa, key: certs.proxyCa.replace(/\.crt$/, ".key") },
+    ["localhost"],
+  );
+  const serverFirsts = async (auth: Record<string, unknown>, cert = certs.proxy) => {
+    const pgtls = await startPgtls(dir, {
+      proxies: [{
+        ...authProxy(certs, pg.port, auth),
+        listener: {
+          bind_address: "127.0.0.1:0",
+          tls: { cert_file: cert.cert, key_file: cert.key },
+        },
+      }],
+    });
+    const attempt = async (user: string) => {
+      const conn = await rawSession({ port: pgtls.port, caFile: certs.proxyCa }, {
+        user,
+        database: TEST_DATABASE,
+      });
+      try {
+        const outcome = await rawScram(conn, {
+          password: "wrong",
+          mechanism: "SCRAM-SHA-256",
+          gs2Header: "n,,",
+        });
+        assertEquals(outcome.error?.C, "28P01", user);
+        return saltOf(outcome.serverFirst);
+      } finally {
+        conn.close();
+      }
+    };
+    try {
+      return { unknown: await attempt("no_such_user"), plain: await attempt(ROLES.plain[0]) };
+    } finally {
+      assertEquals(await pgtls.stop(), 0);
+    }
+  };
+  const before = await serverFirsts({ users_file: users });
+  assertMatch(before.unknown, /^[A-Za-z0-9+/]{22}==:8192$/);
+  assertMatch(before.plain, /^[A-Za-z0-9+/]{22}==:8192$/);
+  assertEquals(await serverFirsts({ users_file: users }, renewed), before, "a new listener key");
+  const fromFile = await serverFirsts({ users_file: users, mock_secret_file: mockSecret });
+  assert(fromFile.unknown !== before.unknown && fromFile.plain !== before.plain);
+  assertEquals(
+    await serverFirsts({ users_file: moreUsers, mock_secret_file: mockSecret }, renewed),
+    fromFile,
+    "mock_secret_file: a new user in the users file changes nothing either",
+  );
+  // The plaintext entry still logs in, with pgtls's salt and 8192 iterations toward its client.
+  const { pgtls, target } = await withAuth({ users_file: users, mock_secret_file: mockSecret });
+  try {
+    for (const [user, password] of [...roles, ROLES.plain]) {
+      const result = await psqlAs(target, user, password, "SELECT current_user");
+      assertEquals([result.code, result.stdout.trim()], [0, user], result.stderr);
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("check and serve refuse a users_file or password_file that is not UTF-8, naming file and line", async () => {
+  const { dir, certs, pg } = await fixture();
+  const encoder = new TextEncoder();
+  const users = `${dir}/users-latin1.txt`;
+  // "pässword" as Latin-1: a lossy decoding would give pgtls another password than the file's.
+  await Deno.writeFile(
+    users,
+    concatAll([encoder.encode('"a" "x"\n"b" "p'), Uint8Array.of(0xe4), encoder.encode('ss"\n')]),
+  );
+  const goodUsers = await writeUsersFile(dir, [["a", "x"]]);
+  const password = `${dir}/auth-latin1.pw`;
+  await Deno.writeFile(password, concatAll([encoder.encode("p"), Uint8Array.of(0xe4, 0x0a)]));
+  const cases = [
+    [{ users_file: users }, `proxies[0].auth.users_file: ${users} line 2: not valid UTF-8`],
+    [
+      { users_file: goodUsers, query: { user: "q", password_file: password } },
+      `proxies[0].auth.query.password_file: ${password} line 1: not valid UTF-8`,
+    ],
+  ] as const;
+  for (const [auth, problem] of cases) {
+    const config = `${dir}/auth-latin1.yaml`;
+    await Deno.writeTextFile(config, stringify({ proxies: [authProxy(certs, pg.port, auth)] }));
+    for (const command of ["check", "serve"]) {
+      const result = await runPgtls([command, "--config", config]);
+      assertEquals(result.code, 2, `${command}: ${result.stderr}`);
+      assert(result.stderr.includes(problem), result.stderr);
+    }
   }
 });

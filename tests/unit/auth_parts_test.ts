@@ -4,7 +4,23 @@
  * tls-server-end-point hash (against openssl), and the users file.
  */
 
-import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
+import {
+  commonIterations,
+  ownSalts,
+  plaintextCredentials,
+} from "../../src/proxy/auth/own_salts.ts";
+import { listenerAuthKeys, ProxyAuth } from "../../src/proxy/auth/proxy_auth.ts";
+import {
+  constantTimeEquals,
+  keysFromSaltedPassword,
+  saltedPassword,
+  toBase64,
+} from "../../src/proxy/auth/scram_crypto.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import { LookupAbandoned, LookupGate } from "../../src/proxy/auth/lookup_gate.ts";
+import { negotiateProtocol } from "../../src/proxy/auth/protocol_negotiation.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import { md5, md5PasswordResponse } from "../../src/proxy/auth/md5.ts";
 import { passwordBytes, saslprep } from "../../src/proxy/auth/saslprep.ts";
 import {
@@ -60,6 +76,19 @@ Deno.test("saslprep follows RFC 4013's examples, with PostgreSQL's ASCII rule", 
   assertEquals(saslprep("\u00e9\ue000"), null, "private use is prohibited");
 });
 
+Deno.test("saslprep checks the mapped password before NFKC and returns the NFKC form, as PostgreSQL's pg_saslprep", () => {
+  // U+2100 is bidi ON; NFKC makes it "a/c", but the bidi rule looks at what came before NFKC.
+  assertEquals(saslprep("\u0627\u2100\u0627"), "\u0627a/c\u0627");
+  // Unassigned in Unicode 3.2, though NFKC makes them ASCII: refused, so the raw bytes count.
+  assertEquals(saslprep("x\u{1F130}y"), null, "U+1F130 SQUARED LATIN CAPITAL LETTER A");
+  assertEquals(saslprep("key\u{1F100}"), null, "U+1F100 DIGIT ZERO FULL STOP");
+  assertEquals(saslprep("\u2150x"), null, "U+2150 VULGAR FRACTION ONE SEVENTH");
+  // Nothing left after mapping: PostgreSQL refuses an empty password and uses the bytes.
+  assertEquals(saslprep("\u00ad"), null);
+  assertEquals(saslprep("\u200b"), " ", "ZERO WIDTH SPACE is a non-ASCII space first");
+  assertEquals(passwordBytes("\u00ad"), Uint8Array.of(0xc2, 0xad));
+});
+
 Deno.test("passwordBytes falls back to the raw password where SASLprep fails, as PostgreSQL does", () => {
   const raw = "\u0627\u0031";
   assertEquals(passwordBytes(raw), new TextEncoder().encode(raw));
@@ -88,7 +117,7 @@ async function certificate(dir: string, name: string, args: string[]): Promise<s
 Deno.test("tls-server-end-point hashes with the signature's hash, SHA-256 for SHA-1", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const cases: [string, string[], string | null][] = [
+    const cases: [string, string[], string][] = [
       ["ecdsa-sha256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "sha256"],
       [
         "ecdsa-sha384",
@@ -97,16 +126,18 @@ Deno.test("tls-server-end-point hashes with the signature's hash, SHA-256 for SH
       ],
       ["rsa-sha512", ["-newkey", "rsa:2048", "-sha512"], "sha512"],
       ["rsa-sha1", ["-newkey", "rsa:2048", "-sha1"], "sha256"],
-      ["rsa-pss", ["-newkey", "rsa-pss", "-pkeyopt", "rsa_keygen_bits:2048"], null],
-      ["ed25519", ["-newkey", "ed25519"], null],
+      ["rsa-pss", ["-newkey", "rsa-pss", "-pkeyopt", "rsa_keygen_bits:2048"], "RSASSA-PSS"],
+      ["ed25519", ["-newkey", "ed25519"], "Ed25519"],
     ];
     for (const [name, args, expected] of cases) {
       const pem = await certificate(dir, name, args);
       const der = leafCertificate(pem)!;
       const hash = await tlsServerEndPoint(der);
-      if (expected === null) {
+      if (!expected.startsWith("sha")) {
+        // No hash: the problem names the algorithm, as the backend leg's 08006 then does.
         assertEquals(hash, null, name);
-        assert("problem" in bindingHash(der), name);
+        const problem = bindingHash(der);
+        assert("problem" in problem && problem.problem.includes(`(${expected}, OID`), name);
         continue;
       }
       await Deno.writeFile(`${dir}/${name}.der`, der);
@@ -202,4 +233,146 @@ Deno.test("LookupCache keeps answers (absence too) for the TTL, shares lookups i
   await cache.get("x", failing).catch(() => {});
   await cache.get("x", failing).catch(() => {});
   assertEquals(lookups, 5, "failures are not kept");
+});
+
+Deno.test("negotiateProtocol answers 3.1 and _pq_ options as PostgreSQL 15 does and starts the backend up with 3.0 without them", () => {
+  const packet = (minor: number, pairs: Uint8Array[]) => {
+    const body = concatAll([...pairs, Uint8Array.of(0)]);
+    const out = new Uint8Array(8 + body.length);
+    new DataView(out.buffer).setUint32(0, out.length);
+    new DataView(out.buffer).setUint32(4, (3 << 16) | minor);
+    out.set(body, 8);
+    return out;
+  };
+  const pair = (name: string, value: Uint8Array) =>
+    concatAll([new TextEncoder().encode(`${name}\0`), value, Uint8Array.of(0)]);
+  // A database name that is not UTF-8 must reach the backend as the client sent it.
+  const database = pair("database", Uint8Array.of(0x64, 0xff, 0x62));
+  const user = pair("user", new TextEncoder().encode("app"));
+  const option = pair("_pq_.x", new TextEncoder().encode("1"));
+  const plain = packet(0, [user, database]);
+  assertEquals(negotiateProtocol(plain), { reply: null, backendStartup: plain });
+  const asked = negotiateProtocol(packet(1, [user, option, database]));
+  assertEquals(asked.backendStartup, packet(0, [user, database]));
+  const reply = asked.reply!;
+  assertEquals(String.fromCharCode(reply[0]!), "v");
+  const view = new DataView(reply.buffer, reply.byteOffset);
+  assertEquals([view.getUint32(1), view.getUint32(5), view.getUint32(9)], [
+    reply.length - 1,
+    3 << 16,
+    1,
+  ]);
+  assertEquals(new TextDecoder().decode(reply.subarray(13)), "_pq_.x\0");
+  assertEquals(negotiateProtocol(packet(2, [user])).reply!.length, 13, "3.2: no options to name");
+});
+
+Deno.test("LookupGate runs at most its limit at once, in order, and drops a waiter whose signal aborts unrun", async () => {
+  const gate = new LookupGate(2);
+  const releases: (() => void)[] = [];
+  const ran: string[] = [];
+  const task = (name: string) => () =>
+    new Promise<string>((resolve) => {
+      ran.push(name);
+      releases.push(() => resolve(name));
+    });
+  const leaving = new AbortController();
+  const a = gate.run(task("a"));
+  const b = gate.run(task("b"));
+  const c = gate.run(task("c"), leaving.signal);
+  const d = gate.run(task("d"));
+  await Promise.resolve();
+  assertEquals([ran, gate.running], [["a", "b"], 2]);
+  leaving.abort();
+  await assertRejects(() => c, LookupAbandoned);
+  releases.shift()!();
+  assertEquals(await a, "a");
+  await Promise.resolve();
+  assertEquals(ran, ["a", "b", "d"], "c left the queue without running");
+  releases.shift()!();
+  releases.shift()!();
+  assertEquals([await b, await d, gate.running], ["b", "d", 0]);
+});
+
+Deno.test("LookupCache abandons a lookup in flight once every caller waiting for it gave up, not before", async () => {
+  const cache = new LookupCache(60_000);
+  let abandoned: AbortSignal | undefined;
+  let answer: (value: null) => void = () => {};
+  const load = (signal: AbortSignal) => {
+    abandoned = signal;
+    return new Promise<null>((resolve) => answer = resolve);
+  };
+  const first = new AbortController();
+  const second = new AbortController();
+  const one = cache.get("ghost", load, first.signal);
+  const two = cache.get("ghost", load, second.signal);
+  first.abort();
+  await assertRejects(() => one, LookupAbandoned);
+  assertEquals(abandoned?.aborted, false, "the second caller still waits");
+  second.abort();
+  await assertRejects(() => two, LookupAbandoned);
+  assertEquals(abandoned?.aborted, true);
+  // The next caller gets a lookup of its own, and its answer.
+  let loads = 0;
+  const fresh = cache.get(
+    "ghost",
+    () => (loads++, Promise.resolve(null)),
+    new AbortController().signal,
+  );
+  answer(null);
+  assertEquals([await fresh, loads], [null, 1]);
+});
+
+Deno.test("pgtls's own salts: keyed by mock_secret_file, else the secrets held, else the listener key; the users file's usual iteration count; plaintext keys derived at load", async () => {
+  const secretAt = async (iterations: number) => {
+    const salt = crypto.getRandomValues(new Uint8Array(16));
+    const keys = await keysFromSaltedPassword(
+      await saltedPassword(new TextEncoder().encode("x"), salt, iterations),
+    );
+    return `SCRAM-SHA-256$${iterations}:${toBase64(salt)}$${toBase64(keys.storedKey)}:${
+      toBase64(keys.serverKey)
+    }`;
+  };
+  const lines = [
+    `"a" "${await secretAt(8192)}"`,
+    `"b" "${await secretAt(8192)}"`,
+    `"c" "${await secretAt(4096)}"`,
+    `"app" "pencil"`,
+  ];
+  const users = parseUsersFile(lines.join("\n"));
+  assertEquals(commonIterations(users), 8192);
+  assertEquals(commonIterations(new Map()), 4096, "PostgreSQL's default without secrets");
+  const listenerKeyPem = "-----BEGIN PRIVATE KEY-----\nnot needed here\n";
+  const fromSecrets = await ownSalts({ users, listenerKeyPem });
+  assertEquals([fromSecrets.source, fromSecrets.iterations], ["secrets", 8192]);
+  // Order, comments and layout do not count: the same secrets give the same key.
+  const reordered = parseUsersFile(lines.toReversed().join("\n# a comment\n\n"));
+  assertEquals((await ownSalts({ users: reordered, listenerKeyPem })).key, fromSecrets.key);
+  const fromFile = await ownSalts({ users, listenerKeyPem, mockSecret: "0123456789abcdef" });
+  assertEquals(fromFile.source, "mock_secret_file");
+  assert(!constantTimeEquals(fromFile.key, fromSecrets.key));
+  assertEquals((await ownSalts({ users: new Map(), listenerKeyPem })).source, "listener_key");
+  // A plaintext entry's keys are derived at load; its login takes them as they are.
+  const plaintext = await plaintextCredentials(users, fromSecrets);
+  assertEquals([...plaintext.keys()], ["app"]);
+  const config = parseConfig(`
+proxies:
+  - listener: { bind_address: 127.0.0.1:0, tls: { cert_file: a.crt, key_file: a.key } }
+    backend: { address: 127.0.0.1:5432 }
+    auth: { users_file: users.txt }
+`).proxies[0]!.auth!;
+  const auth = new ProxyAuth(
+    config,
+    { users, salts: fromSecrets, plaintext },
+    listenerAuthKeys(""),
+  );
+  const credentials = await auth.credentials("app", users.get("app")!);
+  assert(credentials === plaintext.get("app"), "nothing derived at login");
+  assertEquals(credentials.iterations, 8192);
+  const expected = await keysFromSaltedPassword(
+    await saltedPassword(new TextEncoder().encode("pencil"), credentials.salt, 8192),
+  );
+  assertEquals(credentials.storedKey, expected.storedKey);
+  const mock = await auth.credentials("nobody", null);
+  assertEquals(mock.iterations, 8192);
+  assertEquals((await auth.credentials("nobody", null)).salt, mock.salt);
 });

@@ -144,6 +144,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
           cacheTtlMs: 60_000,
         },
         unlistedUsers: "reject",
+        mockSecretFile: undefined,
       },
     }],
   };
@@ -685,7 +686,7 @@ Deno.test("auth: defaults, a route's own auth, and files resolved against the co
       routes:
         - sni: app.example.com
           backend: { address: 10.0.0.7:5432 }
-          auth: { users_file: users.txt, unlisted_users: passthrough }
+          auth: { users_file: users.txt, unlisted_users: passthrough, mock_secret_file: mock.key }
         - sni: other.example.com
           backend: { address: 10.0.0.8:5432 }
     `),
@@ -702,11 +703,13 @@ Deno.test("auth: defaults, a route's own auth, and files resolved against the co
       cacheTtlMs: 60_000,
     },
     unlistedUsers: "reject",
+    mockSecretFile: undefined,
   });
   assertEquals(proxy!.routes[0]!.auth, {
     usersFile: "/etc/pgtls/users.txt",
     query: undefined,
     unlistedUsers: "passthrough",
+    mockSecretFile: "/etc/pgtls/mock.key",
   });
   assertEquals(proxy!.routes[1]!.auth, undefined);
 });

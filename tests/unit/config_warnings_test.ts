@@ -108,7 +108,11 @@ Deno.test("configWarnings says when auth cannot offer channel binding for the li
   const withAuth = (certPem: string): ProxyMaterial => ({
     listener: { certPem, keyPem: "" },
     backends: new Map([[proxies[0]!.backend, {}]]),
-    auth: new Map([[proxies[0]!.auth!, { users: new Map() }]]),
+    auth: new Map([[proxies[0]!.auth!, {
+      users: new Map(),
+      salts: { key: new Uint8Array(32), source: "secrets", iterations: 4096 },
+      plaintext: new Map(),
+    }]]),
   });
   // Only the signature algorithm matters: an Ed25519 one has no tls-server-end-point hash.
   const ed25519 = pem(
@@ -117,10 +121,69 @@ Deno.test("configWarnings says when auth cannot offer channel binding for the li
   );
   assertEquals(texts(configWarnings(proxies, [withAuth(ed25519)], new Date())), [
     "proxies[0].listener.tls.cert_file: the certificate has no channel binding: its signature " +
-    "algorithm (OID 1.3.101.112) has no tls-server-end-point hash pgtls can compute, so auth " +
+    "algorithm (Ed25519, OID 1.3.101.112) has no tls-server-end-point hash pgtls can compute, so auth " +
     "offers clients SCRAM-SHA-256 without channel binding only (clients that require channel " +
     "binding cannot log in)",
   ]);
   const { certPem } = await selfSignedCertificate();
   assertEquals(configWarnings(proxies, [withAuth(certPem)], new Date()), []);
+});
+
+Deno.test("configWarnings says where a proxy with auth relays logins untouched: unlisted_users passthrough, a backend or route without auth", async () => {
+  const { certPem, keyPem } = await selfSignedCertificate();
+  const proxies = readConfig({
+    proxies: [
+      {
+        listener: { tls: { cert_file: "cert.crt", key_file: "cert.key" } },
+        backend: { address: "127.0.0.1:5432" },
+        auth: { users_file: "users.txt", unlisted_users: "passthrough" },
+      },
+      {
+        // Only one route has auth: the default backend and the other route do not.
+        listener: {
+          bind_address: "0.0.0.0:6433",
+          tls: { cert_file: "cert.crt", key_file: "cert.key" },
+        },
+        backend: { address: "127.0.0.1:5432" },
+        routes: [
+          {
+            sni: "a.example",
+            backend: { address: "127.0.0.1:5433" },
+            auth: { users_file: "a.txt" },
+          },
+          { sni: "b.example", backend: { address: "127.0.0.1:5434" } },
+        ],
+      },
+      {
+        // No auth anywhere: pgtls's plain relaying, nothing to warn of.
+        listener: {
+          bind_address: "0.0.0.0:6434",
+          tls: { cert_file: "cert.crt", key_file: "cert.key" },
+        },
+        backend: { address: "127.0.0.1:5432" },
+      },
+    ],
+  }).proxies;
+  const loaded = proxies.map((proxy): ProxyMaterial => ({
+    listener: { certPem, keyPem },
+    backends: new Map(
+      [proxy.backend, ...proxy.routes.map((r) => r.backend)].map((b) => [b, {}]),
+    ),
+    auth: new Map(
+      [proxy.auth, ...proxy.routes.map((r) => r.auth)].filter((a) => a !== undefined).map((a) => [
+        a!,
+        {
+          users: new Map(),
+          salts: { key: new Uint8Array(32), source: "secrets" as const, iterations: 4096 },
+          plaintext: new Map(),
+        },
+      ]),
+    ),
+  }));
+  assertEquals(texts(configWarnings(proxies, loaded, new Date())), [
+    "proxies[0].auth.unlisted_users: passthrough relays the logins of users pgtls does not know " +
+    "to the backend untouched: a backend that trusts pgtls's address lets them in without a password",
+    "proxies[1]: routes[0] has auth, but the default backend and routes[1] do not: their logins are " +
+    "relayed untouched, and a backend that trusts pgtls's address lets anyone in",
+  ]);
 });

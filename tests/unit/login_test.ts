@@ -37,6 +37,8 @@ import { plaintextProxy } from "./memory_session.ts";
 
 const encoder = new TextEncoder();
 
+const startupPacket = encoder.encode("startup packet bytes");
+
 /** RFC 7677's "pencil" secret. */
 const SECRET =
   "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
@@ -62,6 +64,7 @@ async function pencilClient(): Promise<AuthenticatedClient> {
       serverFinal: encoder.encode("v=final-for-the-client"),
     },
     pending: new Uint8Array(0),
+    backendStartup: startupPacket,
   };
 }
 
@@ -75,6 +78,8 @@ interface BackendBehaviour {
   readonly instead?: Uint8Array;
   /** Sent after AuthenticationOk. */
   readonly after?: Uint8Array;
+  /** Sent between SASLFinal and AuthenticationOk. */
+  readonly beforeOk?: Uint8Array;
 }
 
 /**
@@ -113,6 +118,8 @@ function scramBackend(behaviour: BackendBehaviour = {}): TcpConn & { received: U
         return send(behaviour.instead ?? encodeAuthenticationSasl(["SCRAM-SHA-256"]));
       }
       for (const message of scanner.push(bytes)) {
+        // Its part is played: what pgtls sends after the client-final goes unanswered.
+        if (conn.received.length > 3) return;
         if (conn.received.length === 2) {
           const initial = decodeSaslInitialResponse(message.body);
           send(encodeSaslContinue(exchange.initial(initial.mechanism, initial.data)));
@@ -124,6 +131,7 @@ function scramBackend(behaviour: BackendBehaviour = {}): TcpConn & { received: U
           : verified.serverFinal;
         send(
           ...(final === null ? [] : [encodeSaslFinal(final)]),
+          behaviour.beforeOk ?? new Uint8Array(0),
           encodeAuthenticationOk(),
           behaviour.after ?? new Uint8Array(0),
         );
@@ -144,13 +152,13 @@ function record(): AuthRecord {
   return { auth: "scram-sha-256", authResult: null, backendAuth: null };
 }
 
-const startupPacket = encoder.encode("startup packet bytes");
-
 Deno.test("loginForClient logs in with the recovered ClientKey and hands the client one AuthenticationOk", async () => {
   const parameterStatus = encodeMessage(0x53, encoder.encode("server_version\x0015\x00"));
   const backend = scramBackend({ after: parameterStatus });
   const result = record();
-  const login = await loginForClient(backend, startupPacket, await pencilClient(), target, result);
+  const client = await pencilClient();
+  const login = await loginForClient(backend, client, target, result);
+  assert(client.verified.clientKey.every((byte) => byte === 0), "the ClientKey is wiped once used");
   assertEquals(backend.received[0], startupPacket);
   const messages = new MessageScanner().push(login.toClient);
   assertEquals(messages.map((m) => String.fromCharCode(m.type)), ["R", "R"]);
@@ -167,7 +175,6 @@ async function failedLogin(behaviour: BackendBehaviour): Promise<[SessionAbort, 
     async () => {
       await loginForClient(
         scramBackend(behaviour),
-        startupPacket,
         await pencilClient(),
         target,
         result,
@@ -198,6 +205,13 @@ Deno.test("a backend that accepts without its server signature fails the session
   assert(abort.reply?.message.includes("without completing SCRAM"), abort.reply?.message);
 });
 
+Deno.test("a backend that starts a second SASL exchange after a verified one fails the session", async () => {
+  // Else the first exchange's signature would vouch for an AuthenticationOk the second never earned.
+  const [abort] = await failedLogin({ beforeOk: encodeAuthenticationSasl(["SCRAM-SHA-256"]) });
+  assertEquals([abort.end, abort.reply?.code], ["backend_auth_failed", "08006"]);
+  assert(abort.reply?.message.includes("a second SASL exchange"), abort.reply?.message);
+});
+
 Deno.test("a backend with another salt fails the session with 28000, naming the user", async () => {
   const other = parseSecret(
     "SCRAM-SHA-256$4096:AAAAAAAAAAAAAAAAAAAAAA==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
@@ -218,4 +232,39 @@ Deno.test("a backend's ErrorResponse reaches the client as it sent it", async ()
   assertEquals(abort.end, "backend_auth_failed");
   assertEquals(abort.replyBytes, refusal);
   assertEquals(decodeErrorFields(abort.replyBytes!.subarray(5)).get("C"), "53300");
+});
+
+Deno.test("connect_timeout ends a login stuck on something closing the backend does not end (PBKDF2 is one)", async () => {
+  let closed = false;
+  // Its writes never complete, closed or not: like PBKDF2, which runs on once begun.
+  const stuck: TcpConn = {
+    kind: "tcp",
+    remote: { host: "127.0.0.1", port: 5432 },
+    read: () => new Promise(() => {}),
+    write: () => new Promise(() => {}),
+    closeWrite: () => Promise.resolve(),
+    close: () => void (closed = true),
+  };
+  const quick = backendTarget(
+    parseConfig(plaintextProxy(", connect_timeout: 100ms")).proxies[0]!.backend,
+    undefined,
+  );
+  const result = record();
+  const client = await pencilClient();
+  const clientKey = client.verified.clientKey;
+  // A guard far past the 100 ms, so that a login that never ends fails the test instead of hanging it.
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<"still logging in">((resolve) =>
+    guard = setTimeout(() => resolve("still logging in"), 20_000)
+  );
+  const outcome = await Promise.race([
+    loginForClient(stuck, client, quick, result).catch((error) => error),
+    hung,
+  ]).finally(() => clearTimeout(guard));
+  assert(outcome instanceof SessionAbort, String(outcome));
+  assertEquals(outcome.reply?.code, "08006");
+  assert(outcome.reply?.message.includes("no login within connect_timeout (100ms)"));
+  assert(closed, "the backend connection was closed");
+  assertEquals(result.authResult, "backend_failed");
+  assert(clientKey.every((byte) => byte === 0), "the recovered ClientKey was wiped");
 });

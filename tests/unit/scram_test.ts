@@ -6,10 +6,12 @@ import {
 } from "../../src/proxy/auth/scram_server.ts";
 import {
   BackendScramError,
+  MAX_BACKEND_ITERATIONS,
   ScramClientExchange,
   StaleSecret,
 } from "../../src/proxy/auth/scram_client.ts";
-import { ScramError } from "../../src/proxy/auth/scram_messages.ts";
+import { parseClientFinal, ScramError } from "../../src/proxy/auth/scram_messages.ts";
+import type { LegBinding } from "../../src/proxy/auth/channel_binding.ts";
 import {
   constantTimeEquals,
   fromBase64,
@@ -24,6 +26,7 @@ import {
 } from "../../src/proxy/auth/secret.ts";
 
 const encoder = new TextEncoder();
+const PLAINTEXT: LegBinding = { kind: "plaintext" };
 const decoder = new TextDecoder();
 const bytes = (text: string) => encoder.encode(text);
 const text = (data: Uint8Array) => decoder.decode(data);
@@ -85,8 +88,7 @@ Deno.test("the SCRAM server follows RFC 7677's test vector and recovers the Clie
 Deno.test("the SCRAM client follows RFC 7677's test vector with a plaintext password", async () => {
   const exchange = new ScramClientExchange({
     offered: ["SCRAM-SHA-256"],
-    binding: null,
-    tls: false,
+    leg: PLAINTEXT,
     credentials: { kind: "password", secret: plaintext("pencil") },
     nonce: "rOprNGfwEbeRWgbNEkqO",
     user: "user",
@@ -102,8 +104,7 @@ Deno.test("the SCRAM client follows RFC 7677's test vector with a recovered Clie
   const { clientKey } = await keysFromSaltedPassword(salted);
   const exchange = new ScramClientExchange({
     offered: ["SCRAM-SHA-256"],
-    binding: null,
-    tls: false,
+    leg: PLAINTEXT,
     credentials: { ...secret, kind: "client_key", clientKey },
     nonce: "rOprNGfwEbeRWgbNEkqO",
     user: "user",
@@ -132,7 +133,7 @@ Deno.test("an unknown user fails even with a proof that fits the mock credential
 /** A client and pgtls's server exchange, end to end, for the channel binding cases. */
 async function bound(options: {
   serverBinding: Uint8Array | null;
-  clientBinding: Uint8Array | null;
+  clientBinding: Uint8Array;
   offered?: string[];
   mechanism?: string;
 }) {
@@ -140,8 +141,7 @@ async function bound(options: {
   const exchange = server({ binding: options.serverBinding });
   const client = new ScramClientExchange({
     offered: options.offered ?? exchange.mechanisms,
-    binding: options.clientBinding,
-    tls: true,
+    leg: { kind: "tls", endPoint: options.clientBinding },
     credentials: { kind: "password", secret: plaintext("pencil") },
   });
   const serverFirst = exchange.initial(options.mechanism ?? client.mechanism, client.initial());
@@ -250,20 +250,73 @@ Deno.test("malformed client messages are refused in PostgreSQL's words", async (
   );
 });
 
+Deno.test("the client-final message is read attribute by attribute up to the first proof, as PostgreSQL reads it", () => {
+  const proof = "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+  const head = "c=biws,r=abcdef";
+  const extension = parseClientFinal(`${head},x=ext,p=${proof}`);
+  assertEquals([extension.nonce, extension.withoutProof], ["abcdef", `${head},x=ext`]);
+  for (
+    const [final, detail] of [
+      // The first proof ends the attributes: a second is garbage, not the proof.
+      [`${head},p=${proof},p=${proof}`, "Garbage found at the end of client-final-message."],
+      [`${head},p=${proof},x=ext`, "Garbage found at the end of client-final-message."],
+      // Every extension before the proof must be an attribute.
+      [`${head},1=x,p=${proof}`, `Attribute expected, but found invalid character "'1'".`],
+      [`${head},a,p=${proof}`, 'Expected character "=" for attribute "a".'],
+      [`${head},,p=${proof}`, `Attribute expected, but found invalid character "','".`],
+      [head, "Attribute expected, but found end of string."],
+      [`${head},x=ext`, "Attribute expected, but found end of string."],
+      [`${head},p=`, "Malformed proof in client-final-message."],
+      [`${head},p=${proof.slice(4)}`, "Malformed proof in client-final-message."],
+    ]
+  ) {
+    const error = assertThrows(() => parseClientFinal(final!), ScramError);
+    assertEquals([error.message, error.detail], ["malformed SCRAM message", detail], final);
+  }
+});
+
 Deno.test("the SCRAM client chooses PLUS where offered over TLS, y where not offered, n without TLS", () => {
   const credentials = { kind: "password", secret: plaintext("pencil") } as const;
   const both = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"];
-  const choose = (offered: string[], binding: Uint8Array | null, tls: boolean) => {
-    const exchange = new ScramClientExchange({ offered, binding, tls, credentials });
+  const choose = (offered: string[], leg: LegBinding) => {
+    const exchange = new ScramClientExchange({ offered, leg, credentials });
     return [exchange.mechanism, text(exchange.initial()).split(",")[0]];
   };
-  assertEquals(choose(both, new Uint8Array(32), true), [
-    "SCRAM-SHA-256-PLUS",
-    "p=tls-server-end-point",
-  ]);
-  assertEquals(choose(["SCRAM-SHA-256"], new Uint8Array(32), true), ["SCRAM-SHA-256", "y"]);
-  assertEquals(choose(both, null, false), ["SCRAM-SHA-256", "n"]);
-  assertThrows(() => choose(["OAUTHBEARER"], null, false), BackendScramError);
+  const tls: LegBinding = { kind: "tls", endPoint: new Uint8Array(32) };
+  assertEquals(choose(both, tls), ["SCRAM-SHA-256-PLUS", "p=tls-server-end-point"]);
+  assertEquals(choose(["SCRAM-SHA-256"], tls), ["SCRAM-SHA-256", "y"]);
+  assertEquals(choose(both, PLAINTEXT), ["SCRAM-SHA-256", "n"]);
+  assertThrows(() => choose(["OAUTHBEARER"], PLAINTEXT), BackendScramError);
+});
+
+Deno.test("over TLS to a certificate without a binding hash the SCRAM client never says n: it fails where PLUS is offered and says y where not", () => {
+  const credentials = { kind: "password", secret: plaintext("pencil") } as const;
+  const unbindable: LegBinding = {
+    kind: "tls_unbindable",
+    why: "its certificate has no channel binding: its signature algorithm (Ed25519, OID " +
+      "1.3.101.112) has no tls-server-end-point hash pgtls can compute",
+  };
+  const error = assertThrows(
+    () =>
+      new ScramClientExchange({
+        offered: ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"],
+        leg: unbindable,
+        credentials,
+      }),
+    BackendScramError,
+  );
+  assertEquals(
+    error.message,
+    "the backend offers SCRAM-SHA-256-PLUS, but its certificate has no channel binding: its " +
+      "signature algorithm (Ed25519, OID 1.3.101.112) has no tls-server-end-point hash pgtls can " +
+      "compute; pgtls does not log in without the channel binding the backend offers",
+  );
+  const plain = new ScramClientExchange({
+    offered: ["SCRAM-SHA-256"],
+    leg: unbindable,
+    credentials,
+  });
+  assertEquals(text(plain.initial()).split(",")[0], "y");
 });
 
 Deno.test("the SCRAM client refuses a backend whose salt or iteration count differ from the secret", async () => {
@@ -271,8 +324,7 @@ Deno.test("the SCRAM client refuses a backend whose salt or iteration count diff
   const client = (nonce: string) =>
     new ScramClientExchange({
       offered: ["SCRAM-SHA-256"],
-      binding: null,
-      tls: false,
+      leg: PLAINTEXT,
       credentials: { ...secret, kind: "client_key", clientKey: new Uint8Array(32) },
       nonce,
     });
@@ -286,11 +338,34 @@ Deno.test("the SCRAM client refuses a backend whose salt or iteration count diff
   );
 });
 
+Deno.test("the SCRAM client computes at most MAX_BACKEND_ITERATIONS for a plaintext password", async () => {
+  const exchange = () =>
+    new ScramClientExchange({
+      offered: ["SCRAM-SHA-256"],
+      leg: PLAINTEXT,
+      credentials: { kind: "password", secret: plaintext("pencil") },
+      nonce: "abc",
+    });
+  const serverFirst = (iterations: number) =>
+    bytes(`r=abcdef,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=${iterations}`);
+  const error = await assertRejects(
+    () => exchange().continue(serverFirst(MAX_BACKEND_ITERATIONS + 1)),
+    BackendScramError,
+  );
+  assertEquals(
+    error.message,
+    `the backend asks for ${
+      MAX_BACKEND_ITERATIONS + 1
+    } SCRAM iterations; pgtls computes at most ${MAX_BACKEND_ITERATIONS}`,
+  );
+  assertEquals(MAX_BACKEND_ITERATIONS, 100_000);
+  await exchange().continue(serverFirst(MAX_BACKEND_ITERATIONS));
+});
+
 Deno.test("the SCRAM client fails a backend that signs wrongly", async () => {
   const exchange = new ScramClientExchange({
     offered: ["SCRAM-SHA-256"],
-    binding: null,
-    tls: false,
+    leg: PLAINTEXT,
     credentials: { kind: "password", secret: plaintext("pencil") },
     nonce: "rOprNGfwEbeRWgbNEkqO",
     user: "user",

@@ -27,6 +27,8 @@ import { formatDuration } from "../../config/duration.ts";
 import { backendBinding } from "./channel_binding.ts";
 import { LoginError, loginToBackend } from "./backend_login.ts";
 import { MessageReader } from "./message_reader.ts";
+import { DeadlineExceeded, withDeadline } from "./deadline.ts";
+import { LookupAbandoned } from "./lookup_gate.ts";
 import { parseSecret, type PlaintextSecret, type UserSecret } from "./secret.ts";
 
 /** The lookup failed; the message says why and holds no secret. */
@@ -62,24 +64,17 @@ export async function queryUser(options: LookupOptions, user: string): Promise<U
   } catch (error) {
     throw new AuthQueryError(`cannot reach the backend: ${(error as Error).message}`);
   }
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    conn.close();
-  }, target.config.connectTimeoutMs);
+  const timeoutMs = target.config.connectTimeoutMs;
   try {
-    return await lookUp(conn, options, user);
+    return await withDeadline(lookUp(conn, options, user), timeoutMs, () => conn.close());
   } catch (error) {
-    if (timedOut) {
-      throw new AuthQueryError(
-        `no answer within connect_timeout (${formatDuration(target.config.connectTimeoutMs)})`,
-      );
+    if (error instanceof DeadlineExceeded) {
+      throw new AuthQueryError(`no answer within connect_timeout (${formatDuration(timeoutMs)})`);
     }
     throw error instanceof AuthQueryError
       ? error
       : new AuthQueryError(`connection failed: ${(error as Error).message}`);
   } finally {
-    clearTimeout(timer);
     conn.close();
   }
 }
@@ -102,8 +97,7 @@ async function lookUp(
     await loginToBackend(conn, reader, {
       user: query.user,
       credentials: password ? { kind: "password", secret: password } : null,
-      binding: await backendBinding(conn),
-      tls: conn.kind === "tls",
+      leg: await backendBinding(conn),
     });
   } catch (error) {
     if (error instanceof LoginError) {
@@ -132,6 +126,14 @@ async function lookUp(
   if (row.length < 2) {
     throw new AuthQueryError(
       `the query returned ${row.length} column(s); it must return the name and the secret`,
+    );
+  }
+  // A query that answers for another role must not log this user in with that role's secret.
+  if (row[0] !== user) {
+    throw new AuthQueryError(
+      `the query returned the row of role ${
+        row[0] === null ? "NULL" : `"${row[0]}"`
+      } for user "${user}"; its first column must be the user's name`,
     );
   }
   const text = row[1];
@@ -165,36 +167,114 @@ function errorText(body: Uint8Array): string {
 /** Answers older than this many are dropped first when the cache is full. */
 const MAX_CACHED = 10_000;
 
+/** One cached lookup. */
+interface CacheEntry {
+  readonly value: Promise<UserSecret | null>;
+  /** When the answer goes stale; not before it came. */
+  expires: number;
+  settled: boolean;
+  /** Clients waiting for the answer; none left before it came: the lookup is abandoned. */
+  waiting: number;
+  readonly abandon: AbortController;
+}
+
 /**
  * Lookups by user (and backend), each kept for `ttlMs` once answered, a
  * user's absence too, so that a flood of made-up names costs the backend
  * one query each per cache_ttl. Failures are not kept. Lookups in flight
- * are shared.
+ * are shared; one that every client waiting for it gave up on is abandoned
+ * (see {@link LookupGate}: queued, it never runs).
  */
 export class LookupCache {
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #entries = new Map<string, { value: Promise<UserSecret | null>; expires: number }>();
+  readonly #entries = new Map<string, CacheEntry>();
 
   constructor(ttlMs: number, now: () => number = Date.now) {
     this.#ttlMs = ttlMs;
     this.#now = now;
   }
 
-  /** The cached answer for `key`, or what `load` resolves with (then cached). */
-  get(key: string, load: () => Promise<UserSecret | null>): Promise<UserSecret | null> {
+  /**
+   * The cached answer for `key`, or what `load` resolves with (then cached).
+   * `load` is told through its signal when nobody waits for it any more; a
+   * caller whose `signal` aborts stops waiting, with {@link LookupAbandoned}.
+   */
+  get(
+    key: string,
+    load: (abandoned: AbortSignal) => Promise<UserSecret | null>,
+    signal?: AbortSignal,
+  ): Promise<UserSecret | null> {
     const found = this.#entries.get(key);
-    if (found !== undefined && found.expires > this.#now()) return found.value;
+    if (found !== undefined && (!found.settled || found.expires > this.#now())) {
+      return this.#wait(key, found, signal);
+    }
     this.#entries.delete(key);
     if (this.#entries.size >= MAX_CACHED) this.#entries.delete(this.#entries.keys().next().value!);
-    const entry = { value: load(), expires: Infinity };
+    const abandon = new AbortController();
+    const entry: CacheEntry = {
+      value: load(abandon.signal),
+      expires: Infinity,
+      settled: false,
+      waiting: 0,
+      abandon,
+    };
     this.#entries.set(key, entry);
     entry.value.then(
-      () => entry.expires = this.#now() + this.#ttlMs,
       () => {
+        entry.settled = true;
+        entry.expires = this.#now() + this.#ttlMs;
+      },
+      () => {
+        entry.settled = true;
         if (this.#entries.get(key) === entry) this.#entries.delete(key);
       },
     );
-    return entry.value;
+    return this.#wait(key, entry, signal);
+  }
+
+  /** The entry's answer, for a caller who may stop waiting for it. */
+  #wait(
+    key: string,
+    entry: CacheEntry,
+    signal: AbortSignal | undefined,
+  ): Promise<UserSecret | null> {
+    if (entry.settled || signal === undefined) {
+      // A caller that cannot give up keeps the lookup wanted until it is answered.
+      if (!entry.settled) entry.waiting = Infinity;
+      return entry.value;
+    }
+    entry.waiting++;
+    return new Promise((resolve, reject) => {
+      let left = false;
+      const leave = () => {
+        left = true;
+        entry.waiting--;
+        if (entry.waiting === 0 && !entry.settled) {
+          // Whoever asks next gets a lookup of its own, not this abandoned one.
+          if (this.#entries.get(key) === entry) this.#entries.delete(key);
+          entry.abandon.abort();
+        }
+        reject(new LookupAbandoned());
+      };
+      const done = () => {
+        signal.removeEventListener("abort", leave);
+        entry.waiting--;
+      };
+      if (signal.aborted) return leave();
+      signal.addEventListener("abort", leave, { once: true });
+      entry.value.then(
+        (value) => {
+          if (left) return;
+          done();
+          resolve(value);
+        },
+        (error) => {
+          if (left) return;
+          done();
+          reject(error);
+        },
+      );
+    });
   }
 }

@@ -27,6 +27,7 @@ import {
 } from "./scram_client.ts";
 import { md5PasswordResponse } from "./md5.ts";
 import type { MessageReader } from "./message_reader.ts";
+import type { LegBinding } from "./channel_binding.ts";
 
 /** Why a login did not get to AuthenticationOk. */
 export type LoginFailure =
@@ -62,17 +63,15 @@ export interface LoginOptions {
   readonly user: string;
   /** None: only a backend that asks for nothing (trust) lets pgtls in. */
   readonly credentials: ClientCredentials | null;
-  /** tls-server-end-point of the backend's certificate, when the leg is TLS and it has one. */
-  readonly binding: Uint8Array | null;
-  /** Whether the backend leg is TLS. */
-  readonly tls: boolean;
+  /** What the backend leg binds SCRAM to. */
+  readonly leg: LegBinding;
 }
 
 /** How the login went. */
 export interface LoginResult {
   /** What the backend asked for and got: a SASL mechanism, "md5", "password", or "trust". */
   readonly method: string;
-  /** Messages of the backend's the client must see too (notices, NegotiateProtocolVersion), in order. */
+  /** The backend's notices during the login, which the client must see too, in order. */
   readonly carried: readonly Uint8Array[];
 }
 
@@ -107,9 +106,14 @@ export async function loginToBackend(
         throw new LoginError("refused", `the backend refused the login: ${said}`, message.bytes);
       }
       case BackendMessage.NoticeResponse:
-      case BackendMessage.NegotiateProtocolVersion:
         carried.push(message.bytes);
         continue;
+      case BackendMessage.NegotiateProtocolVersion:
+        // pgtls negotiated with the client itself and asked the backend for plain 3.0.
+        throw new LoginError(
+          "protocol",
+          "the backend sent NegotiateProtocolVersion for a protocol 3.0 startup without options",
+        );
       case BackendMessage.Authentication:
         break;
       default:
@@ -136,11 +140,14 @@ export async function loginToBackend(
           }
           return { method, carried };
         case "sasl": {
+          // As libpq: one exchange per login, so that no signature vouches for another.
+          if (scram !== undefined) {
+            throw new LoginError("protocol", "the backend started a second SASL exchange");
+          }
           if (credentials === null) throw unsupported("SCRAM", options.user);
           scram = new ScramClientExchange({
             offered: request.mechanisms,
-            binding: options.binding,
-            tls: options.tls,
+            leg: options.leg,
             credentials,
           });
           method = scram.mechanism;

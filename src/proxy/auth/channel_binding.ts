@@ -30,12 +30,25 @@ const HASH_OF_SIGNATURE: Readonly<Record<string, readonly [string, BindingHash]>
 };
 
 /**
+ * Signature algorithms RFC 5929 gives no tls-server-end-point hash (or whose
+ * hash WebCrypto lacks), by OID: named in errors, as libpq names them.
+ */
+const UNBINDABLE_SIGNATURES: Readonly<Record<string, string>> = {
+  "1.3.101.112": "Ed25519",
+  "1.3.101.113": "Ed448",
+  "1.2.840.113549.1.1.10": "RSASSA-PSS",
+  "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
+  "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
+  "2.16.840.1.101.3.4.3.1": "dsa-with-sha224",
+};
+
+/**
  * The hash tls-server-end-point uses for a DER certificate, or why there is
  * none: RFC 5929 defines it only for signatures with a single hash function
  * (not RSASSA-PSS, whose hash sits in its parameters, nor Ed25519), and
- * SHA-224 is not in WebCrypto. PostgreSQL fails the login for these; pgtls
- * then offers SCRAM-SHA-256 alone, which clients accept unless they require
- * channel binding.
+ * SHA-224 is not in WebCrypto. PostgreSQL and libpq fail a PLUS login for
+ * these; pgtls offers its own clients SCRAM-SHA-256 alone, and refuses to
+ * log in to a backend that offers PLUS with such a certificate.
  */
 export function bindingHash(der: Uint8Array): { hash: BindingHash } | { problem: string } {
   let oid: string;
@@ -46,9 +59,11 @@ export function bindingHash(der: Uint8Array): { hash: BindingHash } | { problem:
   }
   const known = HASH_OF_SIGNATURE[oid];
   if (known) return { hash: known[1] };
+  const name = UNBINDABLE_SIGNATURES[oid];
   return {
-    problem:
-      `its signature algorithm (OID ${oid}) has no tls-server-end-point hash pgtls can compute`,
+    problem: `its signature algorithm (${
+      name ? `${name}, OID ${oid}` : `OID ${oid}`
+    }) has no tls-server-end-point hash pgtls can compute`,
   };
 }
 
@@ -64,11 +79,28 @@ export function leafCertificate(pem: string): Uint8Array | null {
 }
 
 /**
- * tls-server-end-point of the certificate a backend presented on `conn`, or
- * null when the leg is not TLS or the certificate has no binding hash.
+ * What a backend leg offers SCRAM to bind to: nothing on plaintext; on TLS,
+ * the tls-server-end-point of the backend's certificate, or why there is none.
  */
-export async function backendBinding(conn: TcpConn | TlsConn): Promise<Uint8Array | null> {
-  if (conn.kind !== "tls") return null;
+export type LegBinding =
+  | { readonly kind: "plaintext" }
+  | { readonly kind: "tls"; readonly endPoint: Uint8Array }
+  /** `why` completes "the backend offers SCRAM-SHA-256-PLUS, but …". */
+  | { readonly kind: "tls_unbindable"; readonly why: string };
+
+/** The {@link LegBinding} of the backend leg `conn`. */
+export async function backendBinding(conn: TcpConn | TlsConn): Promise<LegBinding> {
+  if (conn.kind !== "tls") return { kind: "plaintext" };
   const der = conn.peerCertificateDer();
-  return der === null ? null : await tlsServerEndPoint(der);
+  if (der === null) {
+    return { kind: "tls_unbindable", why: "it presented no certificate pgtls can read" };
+  }
+  const hash = bindingHash(der);
+  if ("problem" in hash) {
+    return {
+      kind: "tls_unbindable",
+      why: `its certificate has no channel binding: ${hash.problem}`,
+    };
+  }
+  return { kind: "tls", endPoint: await digest(der, hash.hash) };
 }

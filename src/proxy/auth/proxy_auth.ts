@@ -1,7 +1,7 @@
 /**
  * What the sessions of one `auth` mapping share: its users, the auth query's
- * cache, and the listener's keys (the channel binding data of its
- * certificate and the key of the salts pgtls makes itself).
+ * cache and the bound on its lookups, the salts pgtls makes itself (see
+ * own_salts.ts), and the channel binding data of the listener's certificate.
  *
  * @module
  */
@@ -12,36 +12,32 @@ import type { ServerCredentials } from "./scram_server.ts";
 import type { PlaintextSecret, UserSecret } from "./secret.ts";
 import type { UserTable } from "./users_file.ts";
 import { LookupCache } from "./auth_query.ts";
+import { LookupGate } from "./lookup_gate.ts";
 import { derivedKeys } from "./derived_keys.ts";
-import { digest, hmacSha256 } from "./scram_crypto.ts";
+import { hmacSha256 } from "./scram_crypto.ts";
 import { leafCertificate, tlsServerEndPoint } from "./channel_binding.ts";
+import { ownSalt, type OwnSalts } from "./own_salts.ts";
 
-/** PostgreSQL's default iteration count: what pgtls's own salts go with. */
-export const OWN_ITERATIONS = 4096;
-/** PostgreSQL's salt length. */
-const SALT_BYTES = 16;
+/**
+ * Auth query lookups in flight toward one backend, per `auth` mapping and
+ * process: each is a backend connection opened before any proof is
+ * checked. A few keep a burst of new users quick; more wait their turn.
+ */
+export const LOOKUPS_PER_BACKEND = 4;
 
 const encoder = new TextEncoder();
 
-/** What pgtls derives from its listener's certificate and key, once per load. */
+/** What pgtls derives from its listener's certificate, once per load. */
 export interface ListenerAuthKeys {
   /** tls-server-end-point of the certificate pgtls presents, or null when it has none. */
   readonly binding: Promise<Uint8Array | null>;
-  /**
-   * The key of the salts pgtls makes: from the listener's private key, so
-   * every worker, and pgtls after a restart, gives a user the same salt.
-   */
-  readonly saltKey: Promise<Uint8Array>;
 }
 
-/** Derives the {@link ListenerAuthKeys} of a listener's certificate and key. */
-export function listenerAuthKeys(certPem: string, keyPem: string): ListenerAuthKeys {
+/** Derives the {@link ListenerAuthKeys} of a listener's certificate. */
+export function listenerAuthKeys(certPem: string): ListenerAuthKeys {
   const leaf = leafCertificate(certPem);
   const binding = leaf === null ? Promise.resolve(null) : tlsServerEndPoint(leaf);
-  return {
-    binding: binding.catch(() => null),
-    saltKey: digest(encoder.encode(`pgtls salt key\0${keyPem}`)),
-  };
+  return { binding: binding.catch(() => null) };
 }
 
 /** The users of one `auth` mapping, and how to find those not listed. */
@@ -51,59 +47,71 @@ export class ProxyAuth {
   /** The auth query role's password, when it has a password_file. */
   readonly queryPassword: PlaintextSecret | undefined;
   readonly keys: ListenerAuthKeys;
+  readonly #salts: OwnSalts;
+  /** pgtls's own keys for the users file's plaintext entries, derived at load. */
+  readonly #plaintext: ReadonlyMap<string, ServerCredentials>;
   readonly #cache: LookupCache | undefined;
+  /** The bound on lookups in flight, by backend. */
+  readonly #gates = new Map<string, LookupGate>();
 
   constructor(config: AuthConfig, material: AuthMaterial, keys: ListenerAuthKeys) {
     this.config = config;
     this.users = material.users;
     this.queryPassword = material.queryPassword;
     this.keys = keys;
+    this.#salts = material.salts;
+    this.#plaintext = material.plaintext;
     this.#cache = config.query && new LookupCache(config.query.cacheTtlMs);
   }
 
   /**
    * The secret of `user`: the users file's, else what `lookup` (the auth
    * query against the backend named `backend`) finds, cached; null when
-   * neither knows the user.
+   * neither knows the user. At most {@link LOOKUPS_PER_BACKEND} lookups run
+   * toward a backend at once; `signal` aborts the wait for one (the client
+   * gave up), with a `LookupAbandoned`.
    */
   find(
     user: string,
     backend: string,
     lookup: (user: string) => Promise<UserSecret | null>,
+    signal?: AbortSignal,
   ): Promise<UserSecret | null> {
     const listed = this.users.get(user);
     if (listed !== undefined || this.#cache === undefined) return Promise.resolve(listed ?? null);
-    return this.#cache.get(`${backend}\0${user}`, () => lookup(user));
+    let gate = this.#gates.get(backend);
+    if (gate === undefined) this.#gates.set(backend, gate = new LookupGate(LOOKUPS_PER_BACKEND));
+    const bounded = gate;
+    return this.#cache.get(
+      `${backend}\0${user}`,
+      (abandoned) => bounded.run(() => lookup(user), abandoned),
+      signal,
+    );
   }
 
   /**
    * What pgtls, as SCRAM server, uses for `user`: the SCRAM secret's own
-   * salt and keys; for a plaintext password, keys under a salt of pgtls's;
-   * for an unknown user (null), a mock salt that is the same at every
-   * attempt, so that the exchange does not tell whether the user exists.
+   * salt and keys; for a plaintext password, keys under a salt of pgtls's
+   * (derived at load for the users file's entries); for an unknown user
+   * (null), a mock salt that is the same at every attempt, so that the
+   * exchange does not tell whether the user exists. pgtls's salts come with
+   * the iteration count most of the users file's secrets have.
    */
   async credentials(user: string, secret: UserSecret | null): Promise<ServerCredentials> {
     if (secret?.kind === "scram") return secret;
+    const { iterations, key } = this.#salts;
     if (secret?.kind === "plaintext") {
-      const salt = await this.#salt("plaintext", user);
-      return {
-        salt,
-        iterations: OWN_ITERATIONS,
-        ...await derivedKeys(secret, salt, OWN_ITERATIONS),
-      };
+      const derived = this.#plaintext.get(user);
+      if (derived !== undefined && this.users.get(user) === secret) return derived;
+      // A plaintext password the auth query returned: derived now, then remembered with it.
+      const salt = await ownSalt(this.#salts, "plaintext", user);
+      return { salt, iterations, ...await derivedKeys(secret, salt, iterations) };
     }
-    const salt = await this.#salt("mock", user);
-    const key = await this.keys.saltKey;
     return {
-      salt,
-      iterations: OWN_ITERATIONS,
+      salt: await ownSalt(this.#salts, "mock", user),
+      iterations,
       storedKey: await hmacSha256(key, encoder.encode(`mock stored key\0${user}`)),
       serverKey: await hmacSha256(key, encoder.encode(`mock server key\0${user}`)),
     };
-  }
-
-  async #salt(purpose: string, user: string): Promise<Uint8Array> {
-    const key = await this.keys.saltKey;
-    return (await hmacSha256(key, encoder.encode(`${purpose} salt\0${user}`))).slice(0, SALT_BYTES);
   }
 }

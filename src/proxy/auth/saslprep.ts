@@ -1,15 +1,21 @@
 /**
- * SASLprep (RFC 4013) of a password as PostgreSQL applies it before SCRAM
- * (src/common/saslprep.c): ASCII passes unchanged; anything else is mapped
- * (non-ASCII spaces to SPACE, B.1 to nothing), normalized to NFKC, and
- * checked for prohibited and unassigned code points and for the bidi rule.
- * Where PostgreSQL's SASLprep fails it uses the password's raw bytes, and so
- * does this, so both compute the same keys from the same password.
+ * SASLprep (RFC 4013) of a password exactly as PostgreSQL's pg_saslprep
+ * (src/common/saslprep.c) applies it before SCRAM, so that pgtls derives the
+ * keys PostgreSQL stored and libpq proves: an ASCII password passes
+ * unchanged; any other is mapped (non-ASCII spaces to SPACE, B.1 to
+ * nothing), and the mapped code points, before normalization, are checked:
+ * none empty, prohibited or unassigned in Unicode 3.2, and the bidi rule.
+ * The result is the NFKC form of the mapped password. Where the checks fail
+ * PostgreSQL uses the password's raw bytes, and so does pgtls.
  *
- * NFKC comes from `String.prototype.normalize`, whose Unicode version is the
- * runtime's and newer than 3.2; Unicode's normalization stability policy
- * keeps the result the same for every code point assigned in 3.2, and any
- * other is refused as unassigned after normalizing, here as in PostgreSQL.
+ * The checks see the password before NFKC, as PostgreSQL's do: a character
+ * unassigned in Unicode 3.2 fails even where NFKC would make it ASCII
+ * (U+2150 VULGAR FRACTION ONE SEVENTH), and U+2100 ACCOUNT OF passes the
+ * bidi rule between two Arabic letters though its NFKC form, "a/c", is
+ * left-to-right. NFKC itself comes from `String.prototype.normalize`; the
+ * characters it sees were all assigned in Unicode 3.2, and Unicode's
+ * normalization stability policy keeps their NFKC the same in the runtime's
+ * Unicode version as in PostgreSQL's.
  *
  * @module
  */
@@ -70,28 +76,34 @@ function loadTables() {
 }
 
 /**
- * SASLprep of `password`, or null where PostgreSQL's fails (a prohibited or
- * unassigned code point, a bidi violation).
+ * SASLprep of `password`, or null where PostgreSQL's fails: nothing left
+ * after mapping, a prohibited or unassigned code point, a bidi violation.
  */
 export function saslprep(password: string): string | null {
   // deno-lint-ignore no-control-regex
   if (/^[\x00-\x7f]*$/.test(password)) return password;
   const t = loadTables();
-  let mapped = "";
+  const mapped: number[] = [];
+  let text = "";
   for (const character of password) {
     const code = character.codePointAt(0)!;
-    if (t.space.has(code)) mapped += " ";
-    else if (!t.nothing.has(code)) mapped += character;
+    if (t.space.has(code)) {
+      mapped.push(0x20);
+      text += " ";
+    } else if (!t.nothing.has(code)) {
+      mapped.push(code);
+      text += character;
+    }
   }
-  const normalized = mapped.normalize("NFKC");
-  const codes = [...normalized].map((c) => c.codePointAt(0)!);
-  if (codes.some((code) => t.prohibited.has(code))) return null;
-  if (codes.some((code) => t.randAl.has(code))) {
+  // PostgreSQL does not allow an empty password.
+  if (mapped.length === 0) return null;
+  if (mapped.some((code) => t.prohibited.has(code))) return null;
+  if (mapped.some((code) => t.randAl.has(code))) {
     // RFC 3454 section 6: no L at all, and R/AL first and last.
-    if (codes.some((code) => t.l.has(code))) return null;
-    if (!t.randAl.has(codes[0]!) || !t.randAl.has(codes[codes.length - 1]!)) return null;
+    if (mapped.some((code) => t.l.has(code))) return null;
+    if (!t.randAl.has(mapped[0]!) || !t.randAl.has(mapped[mapped.length - 1]!)) return null;
   }
-  return normalized;
+  return text.normalize("NFKC");
 }
 
 /** The bytes PostgreSQL hashes for `password`: its SASLprep, or its raw UTF-8 when that fails. */

@@ -26,10 +26,23 @@ import {
   TLS_SERVER_END_POINT,
 } from "./scram_messages.ts";
 import type { PlaintextSecret } from "./secret.ts";
+import type { LegBinding } from "./channel_binding.ts";
 import { derivedKeys } from "./derived_keys.ts";
 
 /** Raw bytes of the client nonce, as libpq makes it. */
 const CLIENT_NONCE_BYTES = 18;
+
+/**
+ * The most SCRAM iterations pgtls computes for a backend, with a plaintext
+ * password (with a recovered ClientKey it computes none: the count must be
+ * the secret's). The backend names the count, and PBKDF2 cannot be stopped
+ * once begun, so a backend (or a man in the middle) asking for 2^31-1 would
+ * keep a core busy for minutes per login. PostgreSQL's default is 4096;
+ * `scram_iterations` (PostgreSQL 16+) is raised in practice to tens of
+ * thousands; 100,000 leaves room above those at about 15-40 ms of one core
+ * per login (WebCrypto's PBKDF2 runs off the event loop on every runtime).
+ */
+export const MAX_BACKEND_ITERATIONS = 100_000;
 
 /** What pgtls logs in to the backend with. */
 export type ClientCredentials =
@@ -69,6 +82,7 @@ export class ScramClientExchange {
   readonly mechanism: typeof SCRAM_SHA_256 | typeof SCRAM_SHA_256_PLUS;
   readonly #credentials: ClientCredentials;
   readonly #gs2Header: string;
+  /** tls-server-end-point of the backend's certificate, with PLUS. */
   readonly #binding: Uint8Array | null;
   readonly #nonce: string;
   readonly #user: string;
@@ -76,15 +90,17 @@ export class ScramClientExchange {
   #serverKey: Uint8Array | undefined;
 
   /**
-   * `offered`: the backend's mechanisms. `binding`: tls-server-end-point of
-   * the backend's certificate when the backend leg is TLS and it has one
-   * (PLUS is then used when offered), else null. `tls`: whether the leg is
-   * TLS at all (a client that could bind but was not offered PLUS says so).
+   * `offered`: the backend's mechanisms. `leg`: what the backend leg binds
+   * to. Over TLS pgtls never says it cannot bind ('n'), so that a man in the
+   * middle cannot strip channel binding unnoticed: it uses PLUS when the
+   * backend offers it, fails rather than log in unbound when the backend's
+   * certificate has no tls-server-end-point hash (as libpq does), and says
+   * 'y' (it could bind, the backend did not offer to) when PLUS is not
+   * offered, which a backend that does support binding refuses.
    */
   constructor(options: {
     readonly offered: readonly string[];
-    readonly binding: Uint8Array | null;
-    readonly tls: boolean;
+    readonly leg: LegBinding;
     readonly credentials: ClientCredentials;
     /** A fixed nonce, for test vectors; random by default. */
     readonly nonce?: string;
@@ -92,21 +108,27 @@ export class ScramClientExchange {
     readonly user?: string;
   }) {
     this.#user = (options.user ?? "").replaceAll("=", "=3D").replaceAll(",", "=2C");
-    const { offered, binding, tls } = options;
+    const { offered, leg } = options;
     this.#nonce = options.nonce ?? toBase64(randomBytes(CLIENT_NONCE_BYTES));
-    if (binding !== null && offered.includes(SCRAM_SHA_256_PLUS)) {
+    if (leg.kind !== "plaintext" && offered.includes(SCRAM_SHA_256_PLUS)) {
+      if (leg.kind === "tls_unbindable") {
+        throw new BackendScramError(
+          `the backend offers ${SCRAM_SHA_256_PLUS}, but ${leg.why}; pgtls does not log in ` +
+            "without the channel binding the backend offers",
+        );
+      }
       this.mechanism = SCRAM_SHA_256_PLUS;
       this.#gs2Header = `p=${TLS_SERVER_END_POINT},,`;
+      this.#binding = leg.endPoint;
     } else if (offered.includes(SCRAM_SHA_256)) {
       this.mechanism = SCRAM_SHA_256;
-      // 'y': pgtls could bind but the backend did not offer it (PostgreSQL then refuses, if it does support it).
-      this.#gs2Header = tls && binding !== null ? "y,," : "n,,";
+      this.#gs2Header = leg.kind === "plaintext" ? "n,," : "y,,";
+      this.#binding = null;
     } else {
       throw new BackendScramError(
         `the backend offers no SASL mechanism pgtls supports (offered: ${offered.join(", ")})`,
       );
     }
-    this.#binding = this.mechanism === SCRAM_SHA_256_PLUS ? binding : null;
     this.#credentials = options.credentials;
   }
 
@@ -140,6 +162,11 @@ export class ScramClientExchange {
       this.#serverKey = credentials.serverKey;
       storedKey = await storedKeyOf(clientKey);
     } else {
+      if (iterations > MAX_BACKEND_ITERATIONS) {
+        throw new BackendScramError(
+          `the backend asks for ${iterations} SCRAM iterations; pgtls computes at most ${MAX_BACKEND_ITERATIONS}`,
+        );
+      }
       const keys = await derivedKeys(credentials.secret, salt, iterations);
       clientKey = keys.clientKey;
       storedKey = keys.storedKey;

@@ -27,6 +27,14 @@ function malformed(detail: string): ScramError {
   return new ScramError("malformed SCRAM message", SqlState.ProtocolViolation, detail);
 }
 
+/** A character as PostgreSQL quotes it in an error: printable in quotes, else its code. */
+function sanitized(character: string): string {
+  const code = character.codePointAt(0)!;
+  return code >= 0x21 && code <= 0x7e
+    ? `'${character}'`
+    : `0x${code.toString(16).padStart(2, "0")}`;
+}
+
 /** Reads `name=value` attributes in the order a SCRAM message must have them. */
 class Attributes {
   #offset = 0;
@@ -52,12 +60,30 @@ class Attributes {
     return this.#value(this.#offset + 2);
   }
 
+  /** Where the next attribute starts. */
+  get offset(): number {
+    return this.#offset;
+  }
+
   /** Any attribute, for extensions a message may carry and pgtls skips. */
   skip(): void {
     if (this.text[this.#offset + 1] !== "=" || !/[A-Za-z]/.test(this.peek() ?? "")) {
       throw malformed(`Attribute expected in ${this.what}.`);
     }
     this.#value(this.#offset + 2);
+  }
+
+  /** The next attribute, whatever its name, with PostgreSQL's words for what is not one. */
+  any(): [name: string, value: string] {
+    const name = this.peek();
+    if (name === undefined) throw malformed("Attribute expected, but found end of string.");
+    if (!/^[A-Za-z]$/.test(name)) {
+      throw malformed(`Attribute expected, but found invalid character "${sanitized(name)}".`);
+    }
+    if (this.text[this.#offset + 1] !== "=") {
+      throw malformed(`Expected character "=" for attribute "${name}".`);
+    }
+    return [name, this.#value(this.#offset + 2)];
   }
 
   #value(start: number): string {
@@ -181,22 +207,28 @@ export interface ClientFinal {
   readonly withoutProof: string;
 }
 
-/** Parses a client-final message. */
+/**
+ * Parses a client-final message as PostgreSQL's read_client_final_message
+ * does: c=, r=, then attributes (extensions, each a letter and "=") up to
+ * the first p=, which must be the last.
+ */
 export function parseClientFinal(text: string): ClientFinal {
   const attributes = new Attributes(text, "client-final-message");
   const channelBinding = attributes.expect("c");
   const nonce = attributes.expect("r");
-  // Extensions may come between the nonce and the proof; the proof is last.
-  const proofAt = text.lastIndexOf(",p=");
-  if (proofAt < 0) throw malformed("Could not find proof in client-final-message.");
-  const proofText = text.slice(proofAt + 3);
-  if (proofText.includes(",")) {
-    throw malformed("Garbage found at the end of client-final-message.");
-  }
+  let proofAt: number;
+  let name: string;
+  let proofText: string;
+  do {
+    // The comma before the attribute: where client-final-message-without-proof ends.
+    proofAt = attributes.offset - 1;
+    [name, proofText] = attributes.any();
+  } while (name !== "p");
   const proof = fromBase64(proofText);
   if (proof === null || proof.length !== SCRAM_KEY_LENGTH) {
     throw malformed("Malformed proof in client-final-message.");
   }
+  if (!attributes.done) throw malformed("Garbage found at the end of client-final-message.");
   return { channelBinding, nonce, proof, withoutProof: text.slice(0, proofAt) };
 }
 
