@@ -50,6 +50,20 @@ async function step(
   }
 }
 
+/**
+ * An executable from `bun build --compile` would otherwise load `bunfig.toml`
+ * (whose `preload` runs any script) and `.env` from the directory it is
+ * started in; tsconfig.json and package.json are off by default in Bun 1.4.5
+ * and are named so that a new default cannot turn them on.
+ * tests/integration/working_directory_test.ts runs it among such files.
+ */
+const SEALED_EXECUTABLE = [
+  "--no-compile-autoload-bunfig",
+  "--no-compile-autoload-dotenv",
+  "--no-compile-autoload-tsconfig",
+  "--no-compile-autoload-package-json",
+];
+
 await Deno.mkdir(`${root}dist`, { recursive: true });
 if (!values["deno-only"]) await buildWithBun();
 if (values.deno || values["deno-only"]) {
@@ -70,20 +84,6 @@ if (values.deno || values["deno-only"]) {
   ], Deno.env.get("DENORT_BIN") ? undefined : DENORT_HINT);
 }
 console.log("build: done");
-
-/**
- * An executable from `bun build --compile` would otherwise load `bunfig.toml`
- * (whose `preload` runs any script) and `.env` from the directory it is
- * started in; tsconfig.json and package.json are off by default in Bun 1.4.5
- * and are named so that a new default cannot turn them on.
- * tests/integration/working_directory_test.ts runs it among such files.
- */
-const SEALED_EXECUTABLE = [
-  "--no-compile-autoload-bunfig",
-  "--no-compile-autoload-dotenv",
-  "--no-compile-autoload-tsconfig",
-  "--no-compile-autoload-package-json",
-];
 
 async function buildWithBun(): Promise<void> {
   await step("dist/pgtls.mjs (Node.js bundle)", `${bin}/bun`, [
