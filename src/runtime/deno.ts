@@ -43,7 +43,8 @@ export function denoRuntime(): Runtime {
     connect: connectNode,
     serverTls: (options) => serverTlsNode(options, "gated"),
     clientTls: (options) => clientTlsNode(options, "gated"),
-    relay: relayNodeWith(young?.relayed),
+    // Deno's node:tls ignores setMaxSendFragment: see client_records.ts.
+    relay: relayNodeWith(young?.relayed, "split"),
     serveHttp: serveHttpNode,
   };
 }
