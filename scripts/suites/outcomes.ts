@@ -110,12 +110,9 @@ export function report(runs: readonly SuiteRun[], comparison: Comparison): strin
         .join("  ").trimEnd(),
     );
   }
-  const detail = (id: string) => {
-    for (const run of runs) {
-      const text = run.details.get(id);
-      if (text && !run.direct) return `\n      ${run.label}: ${text}`;
-    }
-    return "";
+  const detail = (label: string, id: string) => {
+    const text = runs.find((run) => run.label === label)?.details.get(id);
+    return text ? `\n      ${text}` : "";
   };
   const direct = runs.filter((run) => run.direct);
   // A parametrised test that fails at random parameters (a leak or timing check) fails at
@@ -134,7 +131,7 @@ export function report(runs: readonly SuiteRun[], comparison: Comparison): strin
   lines.push("", "Failed (or hung) through pgtls, passed in every direct run:");
   for (const [label, ids] of comparison.regressions) {
     lines.push(`  ${label}: ${ids.length === 0 ? "none" : ids.length}`);
-    for (const id of ids) lines.push(`    ${id}${detail(id)}${siblings(id)}`);
+    for (const id of ids) lines.push(`    ${id}${detail(label, id)}${siblings(id)}`);
   }
   for (const [label, ids] of comparison.missing) {
     if (ids.length > 0) lines.push(`  ${label}: ${ids.length} did not run (the run was cut short)`);
@@ -152,7 +149,8 @@ export function report(runs: readonly SuiteRun[], comparison: Comparison): strin
     "",
     `Failed in every run, direct too (the environment): ${comparison.alwaysFailing.length}`,
   );
-  for (const id of comparison.alwaysFailing) lines.push(`  ${id}`);
+  const firstDirect = direct[0]?.label ?? "";
+  for (const id of comparison.alwaysFailing) lines.push(`  ${id}${detail(firstDirect, id)}`);
   return lines.join("\n");
 }
 

@@ -110,5 +110,7 @@ def pytest_runtest_logreport(report):
         watchdog = [text for text in said if MARK in text]
         if watchdog:
             line["outcome"] = "timeout"
-        line["message"] = (watchdog or said or [""])[-1].strip()[:500]
+        # pytest's "E   assert 0.24 == 0.2 ± 4.0e-02" lines say more than the last one's location.
+        errors = [text for text in said if text.startswith("E ")]
+        line["message"] = (watchdog or errors[:1] or said[-1:] or [""])[0].strip()[:500]
     _write(line)
