@@ -151,8 +151,17 @@ if (suite === "psycopg") {
 }
 
 const targets = flags.targets.split(",").map((t) => t.trim()).filter((t) => t !== "");
+const built: Record<string, string> = { node: "dist/pgtls.mjs", binary: "dist/pgtls" };
 for (const target of targets) {
   if (!["deno", "node", "bun", "binary"].includes(target)) fail(`unknown target ${target}`);
+  const file = built[target];
+  if (file !== undefined && !await exists(new URL(`../${file}`, import.meta.url).pathname)) {
+    fail(`${file} is missing: build it first (deno task build), or leave out ${target}`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
 }
 const directRuns = Number(flags["direct-runs"]);
 if (!Number.isInteger(directRuns) || directRuns < 1) fail("--direct-runs must be 1 or more");
