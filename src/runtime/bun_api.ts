@@ -43,6 +43,8 @@ export interface BunSocket {
   end(): void;
   setNoDelay(enabled: boolean): boolean;
   setKeepAlive(enabled: boolean, initialDelayMs: number): boolean;
+  /** Caps the plaintext of each TLS record it sends; false on a socket without TLS. */
+  setMaxSendFragment(size: number): boolean;
   getServername(): string | false | undefined;
   getTLSVersion(): string | null;
   getCipher(): { readonly name?: string } | null;

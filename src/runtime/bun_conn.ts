@@ -27,6 +27,8 @@ export interface Transport {
   /** Sends end of stream; reading goes on. */
   shutdown(): void;
   close(): void;
+  /** Caps the plaintext of each TLS record it sends at `limit` bytes (nothing without TLS). */
+  capRecords(limit: number): void;
 }
 
 /** Where a relay wants a connection's events. */
@@ -59,6 +61,9 @@ export class NativeTransport implements Transport {
   }
   close(): void {
     this.socket?.end();
+  }
+  capRecords(limit: number): void {
+    this.socket?.setMaxSendFragment(limit);
   }
 }
 

@@ -17,6 +17,7 @@ import type {
 } from "./types.ts";
 import type { BunConn } from "./bun_conn.ts";
 import { RelayEnding } from "./relay_ending.ts";
+import { CLIENT_RECORD_LIMIT } from "./client_records.ts";
 
 /** Pipes two Bun connections both ways with backpressure; see {@link Runtime.relay}. */
 export function relayBun(
@@ -73,6 +74,8 @@ export function relayBun(
     };
 
     if (!ending.start()) return;
+    // PostgreSQL's record size, which clients that wait on the socket rely on: client_records.ts.
+    client.transport.capRecords(CLIENT_RECORD_LIMIT);
     peak(client.buffered + backend.buffered);
     backend.onDrain = () => client.release();
     client.onDrain = () => backend.release();

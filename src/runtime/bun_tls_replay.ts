@@ -47,6 +47,9 @@ class NodeTlsTransport implements Transport {
   close(): void {
     this.#socket.destroy();
   }
+  capRecords(limit: number): void {
+    this.#socket.setMaxSendFragment(limit);
+  }
 }
 
 /**

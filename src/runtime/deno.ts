@@ -44,7 +44,8 @@ export function denoRuntime(): Runtime {
     serverTls: (options) => serverTlsNode(options, "gated", "rustls"),
     serverTlsTraits: { library: "rustls", cipherList: false },
     clientTls: (options) => clientTlsNode(options, "gated"),
-    relay: relayNodeWith(young?.relayed),
+    // Deno's node:tls ignores setMaxSendFragment: see client_records.ts.
+    relay: relayNodeWith(young?.relayed, "split"),
     serveHttp: serveHttpNode,
   };
 }

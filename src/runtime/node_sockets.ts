@@ -47,6 +47,7 @@ import { asError, ClientCertificateRefused, ConnectTimeoutError } from "./errors
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "./relay_ending.ts";
 import { handshake, serverHandshake } from "./tls_handshake.ts";
+import { cappedWriter, type RecordCap } from "./client_records.ts";
 
 /**
  * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
@@ -601,7 +602,8 @@ export const RELAY_IN_FLIGHT = 256 * 1024;
 /**
  * Pipes two Node streams both ways with backpressure; see {@link Runtime.relay}.
  * `relayed`, when given, hears the size of every chunk read (for
- * `young_collection.ts`).
+ * `young_collection.ts`); `records` says how TLS records to the client are
+ * kept to PostgreSQL's size (`client_records.ts`).
  */
 export function relayNode(
   clientConn: ByteConn,
@@ -612,11 +614,13 @@ export function relayNode(
   farewell?: RelayFarewell,
   notice?: ShutdownNotice,
   relayed?: (bytes: number) => void,
+  records: RecordCap = "fragment",
 ): Promise<RelayEnd> {
   const client = (clientConn as NodeConn).stream;
   const backend = (backendConn as NodeConn).stream;
   const clientFlow = (clientConn as NodeConn).flow;
   const backendFlow = (backendConn as NodeConn).flow;
+  const writeClient = cappedWriter(client, records);
   return new Promise((resolve) => {
     let parting = false;
     const part = notice && {
@@ -672,7 +676,7 @@ export function relayNode(
       if (chunk.length === 0) return;
       counters.backendToClient += chunk.length;
       notice?.forwarded(chunk);
-      if (!client.write(chunk)) {
+      if (!writeClient(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, client.writableLength);
         if (client.writableLength >= RELAY_IN_FLIGHT) backendFlow.pause();
       }
@@ -706,10 +710,14 @@ export function relayNode(
 
 /**
  * {@link relayNode} as a {@link Runtime.relay}, telling `relayed` (when
- * given) the size of every chunk read.
+ * given) the size of every chunk read, capping the client's TLS records as
+ * `records` says.
  */
-export function relayNodeWith(relayed?: (bytes: number) => void): Runtime["relay"] {
-  if (relayed === undefined) return relayNode;
+export function relayNodeWith(
+  relayed?: (bytes: number) => void,
+  records: RecordCap = "fragment",
+): Runtime["relay"] {
+  if (relayed === undefined && records === "fragment") return relayNode;
   return (client, backend, counters, signal, tap, farewell, notice) =>
-    relayNode(client, backend, counters, signal, tap, farewell, notice, relayed);
+    relayNode(client, backend, counters, signal, tap, farewell, notice, relayed, records);
 }

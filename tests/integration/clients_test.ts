@@ -296,6 +296,17 @@ Deno.test("psycopg 3 through pgtls with verify-full: query, transaction, cursor.
   });
 });
 
+Deno.test("psycopg 3 reads 256 results of 100 B to 2 MB through pgtls, sync and async, and none stalls", async () => {
+  // psycopg waits on the socket itself: a TLS record larger than libpq's 8 KiB of room
+  // left the end of a result decrypted inside OpenSSL and the query hung (issue 20).
+  // The client's watchdog turns such a stall into exit 3 with SSL_pending in the message.
+  await throughPgtls(async (target) => {
+    const result = await runClient(PYTHON, [`${clients}/psycopg3_results.py`], target);
+    assertEquals(result.client, "psycopg3");
+    assertEquals(result.queries, 256);
+  }, { sessions: 2 });
+});
+
 Deno.test("pgjdbc through pgtls with verify-full: query, transaction, CopyManager", async () => {
   await throughPgtls(async (target) => {
     const result = await runClient(
