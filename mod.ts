@@ -9,7 +9,8 @@
 
 export * from "./src/protocol/mod.ts";
 export * from "./src/config/mod.ts";
-export type * from "./src/runtime/types.ts";
+export type * from "./src/io/types.ts";
+export * from "./src/io/errors.ts";
 export { detectRuntime, detectRuntimeName } from "./src/runtime/detect.ts";
 export { type ProxyHandle, startProxy } from "./src/proxy/server.ts";
 export { loadProxyMaterial, type ProxyMaterial } from "./src/proxy/material.ts";

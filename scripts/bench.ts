@@ -75,7 +75,7 @@ import {
 import { freePort, run } from "../tests/helpers/run.ts";
 import { residentBytes } from "../tests/helpers/rss.ts";
 import { openIdleSessions } from "./bench/idle_sessions.ts";
-import { denoV8Flag, V8_FLAGS } from "../src/runtime/v8_flags.ts";
+import { denoV8Flag, V8_FLAGS } from "../src/runtime/v8/flags.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const bin = `${root}node_modules/.bin`;

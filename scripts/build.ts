@@ -19,7 +19,7 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { denoV8Flag } from "../src/runtime/v8_flags.ts";
+import { denoV8Flag } from "../src/runtime/v8/flags.ts";
 
 // A file path on every platform (a URL's pathname is /D:/… on Windows).
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -91,7 +91,7 @@ function denoCompileArgs(target: string | undefined, output: string): string[] {
     "--allow-sys",
     // node:cluster starts `workers` as child processes.
     "--allow-run",
-    // src/runtime/v8_flags.ts: cheap collections, a bounded young generation.
+    // src/runtime/v8/flags.ts: cheap collections, a bounded young generation.
     denoV8Flag(),
     ...(target ? ["--target", target] : []),
     "--output",

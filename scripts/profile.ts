@@ -19,7 +19,7 @@ import { makeTestCertificates } from "../tests/helpers/certs.ts";
 import { startCluster, TEST_DATABASE, TEST_PASSWORD, TEST_USER } from "../tests/helpers/pg.ts";
 import { freePort, run } from "../tests/helpers/run.ts";
 import { proxyConfig } from "../tests/helpers/pgtls.ts";
-import { denoV8Flag, V8_FLAGS } from "../src/runtime/v8_flags.ts";
+import { denoV8Flag, V8_FLAGS } from "../src/runtime/v8/flags.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const { values: flags } = parseArgs({

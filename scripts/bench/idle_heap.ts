@@ -29,7 +29,7 @@ import {
 import { freePort } from "../../tests/helpers/run.ts";
 import { proxyConfig } from "../../tests/helpers/pgtls.ts";
 import { detectRuntime } from "../../src/runtime/detect.ts";
-import { nodeHost } from "../../src/runtime/node_host.ts";
+import { nodeHost } from "../../src/runtime/host/host.ts";
 import { main } from "../../src/cli/main.ts";
 import { openIdleSessions } from "./idle_sessions.ts";
 

@@ -6,8 +6,8 @@
 
 import process from "node:process";
 import { detectRuntime } from "../runtime/detect.ts";
-import { nodeHost } from "../runtime/node_host.ts";
-import { withWorkers } from "../runtime/node_workers.ts";
+import { nodeHost } from "../runtime/host/host.ts";
+import { withWorkers } from "../runtime/host/workers.ts";
 import { main } from "./main.ts";
 
 /** Runs pgtls with the process's arguments and exits with its code. */

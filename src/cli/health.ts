@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Host, Runtime } from "../runtime/types.ts";
+import type { Host, Runtime } from "../io/types.ts";
 import { UsageError } from "./options.ts";
 
 /** Where `metrics.listen` is in the README's examples. */

@@ -10,10 +10,10 @@
  * @module
  */
 
-import type { Endpoint, Host, ProcessInfo, Runtime } from "../runtime/types.ts";
+import type { Endpoint, Host, ProcessInfo, Runtime } from "../io/types.ts";
 import type { Config, ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
-import { errorCode, listenFailure } from "../runtime/errors.ts";
+import { errorCode, listenFailure } from "../io/errors.ts";
 
 /** How many holders an error names before it says "and N more". */
 const NAMED_HOLDERS = 3;

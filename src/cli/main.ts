@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Endpoint, Host, Listener, Runtime, WorkerRole } from "../runtime/types.ts";
+import type { Endpoint, Host, Listener, Runtime, WorkerRole } from "../io/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import type { Config } from "../config/types.ts";
 import { checkWorkerCount, resolveWorkers, workerConfig } from "../config/workers.ts";
@@ -16,7 +16,7 @@ import { Registry } from "../observe/metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { formatAddress } from "../config/address.ts";
-import { listenFailure } from "../runtime/errors.ts";
+import { listenFailure } from "../io/errors.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
 import { MAX_CONCURRENT_REFUSALS, type ProxyHandle, startProxy } from "../proxy/server.ts";
 import {

@@ -20,7 +20,7 @@ import type {
   WorkerInit,
   WorkerLauncher,
   WorkerProcess,
-} from "../runtime/types.ts";
+} from "../io/types.ts";
 import type { LogFields, Logger } from "../observe/log.ts";
 import { encodeFamilies, mergeFamilies, type MetricFamily } from "../observe/metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";

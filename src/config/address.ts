@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Endpoint } from "../runtime/types.ts";
+import type { Endpoint } from "../io/types.ts";
 
 /** Parses `host:port`; returns an error message instead when it is not one. */
 export function parseAddress(

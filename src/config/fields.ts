@@ -7,7 +7,7 @@
 
 import { MAX_DURATION, MAX_DURATION_MS, parseDuration } from "./duration.ts";
 import { parseAddress } from "./address.ts";
-import type { Endpoint } from "../runtime/types.ts";
+import type { Endpoint } from "../io/types.ts";
 import { resolvePath } from "./paths.ts";
 
 /** A configuration value that is missing, mistyped or out of range. */

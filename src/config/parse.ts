@@ -19,7 +19,7 @@ import type {
   RouteConfig,
 } from "./types.ts";
 import { formatAddress } from "./address.ts";
-import type { BackendVerifyMode, Endpoint } from "../runtime/types.ts";
+import type { BackendVerifyMode, Endpoint } from "../io/types.ts";
 import { cipherListProblem } from "../tls/policy.ts";
 
 /** Defaults the contract states, in one place. */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { BackendVerifyMode, Endpoint } from "../runtime/types.ts";
+import type { BackendVerifyMode, Endpoint } from "../io/types.ts";
 
 /** Log verbosity. */
 export type LogLevel = "debug" | "info" | "warn" | "error";

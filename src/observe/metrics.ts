@@ -20,16 +20,8 @@ interface Metric {
   samples(extra?: Labels): string[];
 }
 
-/**
- * One metric's header and sample lines: what a worker process sends its
- * supervisor, which serves every worker's under one header per metric.
- */
-export interface MetricFamily {
-  readonly name: string;
-  readonly help: string;
-  readonly type: "counter" | "gauge" | "histogram";
-  readonly samples: readonly string[];
-}
+export type { MetricFamily } from "../io/types.ts";
+import type { MetricFamily } from "../io/types.ts";
 
 /** Series by their encoded label set, so equal labels in any key order meet. */
 class Series<T> {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { HttpRequest, HttpResponse } from "../runtime/types.ts";
+import type { HttpRequest, HttpResponse } from "../io/types.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 
 const TEXT = "text/plain; charset=utf-8";

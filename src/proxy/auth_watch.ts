@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { RelayTap } from "../runtime/types.ts";
+import type { RelayTap } from "../io/types.ts";
 import { concatAll, readUint32 } from "../protocol/bytes.ts";
 import { MessageScanner, readCString } from "../protocol/message_scanner.ts";
 import {

@@ -6,13 +6,7 @@
  * @module
  */
 
-import type {
-  ClientTlsUpgrader,
-  Runtime,
-  SocketOptions,
-  TcpConn,
-  TlsConn,
-} from "../runtime/types.ts";
+import type { ClientTlsUpgrader, Runtime, SocketOptions, TcpConn, TlsConn } from "../io/types.ts";
 import type { BackendConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
 import { ACCEPT_BYTE, DECLINE_BYTE } from "../protocol/codes.ts";

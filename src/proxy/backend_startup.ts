@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ByteConn, RelayFarewell } from "../runtime/types.ts";
+import type { ByteConn, RelayFarewell } from "../io/types.ts";
 import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { BackendTarget } from "./backend.ts";

@@ -8,7 +8,7 @@
  */
 
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
-import type { ServerTlsTraits } from "../runtime/types.ts";
+import type { ServerTlsTraits } from "../io/types.ts";
 import { earliestNotAfter } from "../tls/x509.ts";
 import { authsOf, backendsOf, type ProxyMaterial } from "./material.ts";
 import { bindingHash, leafCertificate } from "./auth/channel_binding.ts";

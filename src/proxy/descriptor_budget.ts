@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { OpenFiles } from "../runtime/types.ts";
+import type { OpenFiles } from "../io/types.ts";
 
 /** A session holds the client's socket and the backend's. */
 export const DESCRIPTORS_PER_SESSION = 2;

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { TcpConn, TlsConn } from "../runtime/types.ts";
+import type { TcpConn, TlsConn } from "../io/types.ts";
 import { concatAll, concatBytes } from "../protocol/bytes.ts";
 import { FrontendMessage, SCRAM_SHA_256_PLUS } from "../protocol/message_types.ts";
 import {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { RelayCounters } from "../runtime/types.ts";
+import type { RelayCounters } from "../io/types.ts";
 import type { Counter, Gauge, Histogram, Registry } from "../observe/metrics.ts";
 import { BackendError } from "./backend.ts";
 import type { SessionEnd, SessionRecord } from "./session.ts";

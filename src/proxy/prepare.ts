@@ -10,12 +10,12 @@
  * @module
  */
 
-import type { Runtime, ServerTlsUpgrader } from "../runtime/types.ts";
+import type { Runtime, ServerTlsUpgrader } from "../io/types.ts";
 import type { AuthConfig, BackendConfig, Config, ProxyConfig } from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
-import { TlsSettingError } from "../runtime/errors.ts";
+import { TlsSettingError } from "../io/errors.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
 import { listenerAuthKeys, ProxyAuth } from "./auth/proxy_auth.ts";

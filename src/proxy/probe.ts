@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { PeerCertificate, Runtime } from "../runtime/types.ts";
+import type { PeerCertificate, Runtime } from "../io/types.ts";
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
 import type { ProxyMaterial } from "./material.ts";
 import { BackendError, openBackend } from "./backend.ts";

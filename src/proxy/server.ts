@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { Endpoint, Runtime, SocketOptions, TcpConn } from "../runtime/types.ts";
+import type { Endpoint, Runtime, SocketOptions, TcpConn } from "../io/types.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
-import { errorCode, listenFailure } from "../runtime/errors.ts";
+import { errorCode, listenFailure } from "../io/errors.ts";
 import type { SessionBudget } from "./descriptor_budget.ts";
 import { sslModeOf } from "../config/sslmode.ts";
 import { SqlState } from "../protocol/sqlstate.ts";

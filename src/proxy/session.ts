@@ -14,7 +14,7 @@ import type {
   SocketOptions,
   TcpConn,
   TlsConn,
-} from "../runtime/types.ts";
+} from "../io/types.ts";
 import type { ListenerConfig } from "../config/types.ts";
 import {
   ACCEPT_BYTE,
@@ -47,11 +47,7 @@ import {
 } from "./login.ts";
 import { SessionShutdownNotice, SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
 import { errorText } from "../tls/error_text.ts";
-import {
-  CLIENT_CERTIFICATE_REJECTED,
-  ClientCertificateRefused,
-  errorCode,
-} from "../runtime/errors.ts";
+import { CLIENT_CERTIFICATE_REJECTED, ClientCertificateRefused, errorCode } from "../io/errors.ts";
 
 export type { SessionEnd } from "./session_end.ts";
 

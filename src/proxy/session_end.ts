@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RelayEnd } from "../runtime/types.ts";
+import type { RelayEnd } from "../io/types.ts";
 import type { ErrorFields } from "../protocol/error_response.ts";
 
 /** Why a session ended, as logged. */

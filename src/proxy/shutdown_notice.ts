@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { ShutdownNotice } from "../runtime/types.ts";
+import type { ShutdownNotice } from "../io/types.ts";
 import { MessageBoundary } from "../protocol/message_boundary.ts";
 import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
 import { SqlState } from "../protocol/sqlstate.ts";

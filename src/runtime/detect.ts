@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { Runtime } from "./types.ts";
-import { denoRuntime } from "./deno.ts";
-import { nodeRuntime } from "./node.ts";
-import { bunRuntime } from "./bun.ts";
+import type { Runtime } from "../io/types.ts";
+import { denoRuntime } from "./deno/mod.ts";
+import { nodeRuntime } from "./node/mod.ts";
+import { bunRuntime } from "./bun/mod.ts";
 import process from "node:process";
 
 /** Name of the runtime executing this code. */

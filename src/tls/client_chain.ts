@@ -1,7 +1,7 @@
 /**
  * Whether a client certificate chain leads to `listener.tls.client_ca_file`:
  * path validation after RFC 5280, for runtimes whose TLS library cannot be
- * trusted with it (Deno's, see `src/runtime/client_chain_check.ts`). Where
+ * trusted with it (Deno's, see `src/runtime/node_tls_shared/client_chain_check.ts`). Where
  * OpenSSL (Node.js) and rustls disagree, the stricter rule wins, so that
  * nothing is admitted here that the other runtimes would refuse:
  *

@@ -7,7 +7,7 @@
 
 import { stringify } from "yaml";
 import type { TestCertificates } from "./certs.ts";
-import { denoV8Flag, V8_FLAGS } from "../../src/runtime/v8_flags.ts";
+import { denoV8Flag, V8_FLAGS } from "../../src/runtime/v8/flags.ts";
 
 /** How pgtls is started: `deno`, `bun`, `node` (the bundle) or `binary`. */
 export const TARGET = Deno.env.get("PGTLS_TARGET") ?? "deno";

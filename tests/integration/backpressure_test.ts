@@ -22,7 +22,7 @@ const ALLOWED_BUFFERED = 4 * 1024 * 1024;
  * How far above its idle size pgtls's resident memory may grow while
  * {@link TOTAL} bytes pass. Buffering the stream would cost over 100 MiB. On
  * Deno and Node.js the relay frees its garbage Buffers as it goes
- * (src/runtime/young_collection.ts; measured growth 0-10 MiB, against 12-63
+ * (src/runtime/v8/young_collection.ts; measured growth 0-10 MiB, against 12-63
  * MiB without). Under Bun, JavaScriptCore's own collector and allocator let
  * it swing by up to ~30 MiB whatever pgtls asks of them (measured with eden
  * and asynchronous collections every 4 MiB too), none of it data held. The

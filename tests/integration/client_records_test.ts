@@ -2,7 +2,7 @@
  * The TLS records pgtls sends a client carry at most 8 KiB of plaintext, as
  * PostgreSQL's do: libpq reads with 8 KiB of room, and a larger record can
  * leave the end of a result decrypted inside OpenSSL, where clients that wait
- * on the socket (psycopg 3) never look (issue 20; `src/runtime/client_records.ts`).
+ * on the socket (psycopg 3) never look (issue 20; `src/runtime/node_tls_shared/client_records.ts`).
  * A tap between the client and pgtls reads the record headers, on both ways
  * into TLS and with a TLS and a plaintext backend (whose reads come in chunks
  * of up to 64 KiB).

@@ -7,12 +7,12 @@
  */
 
 import { runSession } from "../../src/proxy/session.ts";
-import { ClientCertificateRefused } from "../../src/runtime/errors.ts";
+import { ClientCertificateRefused } from "../../src/io/errors.ts";
 import {
   clientCertificateRefusal,
   NO_CLIENT_CERTIFICATE,
-} from "../../src/runtime/client_certificate.ts";
-import type { TlsConn } from "../../src/runtime/types.ts";
+} from "../../src/runtime/node_tls_shared/client_certificate.ts";
+import type { TlsConn } from "../../src/io/types.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";

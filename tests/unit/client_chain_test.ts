@@ -14,8 +14,8 @@ import {
   clientChainCheck,
   presentedChain,
   signatureCheck,
-} from "../../src/runtime/client_chain_check.ts";
-import { NO_CLIENT_CERTIFICATE } from "../../src/runtime/client_certificate.ts";
+} from "../../src/runtime/node_tls_shared/client_chain_check.ts";
+import { NO_CLIENT_CERTIFICATE } from "../../src/runtime/node_tls_shared/client_certificate.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { issueCertificate, type IssueOptions, makeCa } from "../helpers/certs.ts";
 import { run } from "../helpers/run.ts";

@@ -17,10 +17,10 @@ import {
   serverTlsNode,
   type TlsLayering,
   transportStream,
-} from "../../src/runtime/node_sockets.ts";
-import { serverSecureContext } from "../../src/runtime/server_context.ts";
+} from "../../src/runtime/node_tls_shared/sockets.ts";
+import { serverSecureContext } from "../../src/runtime/node_tls_shared/server_context.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../../src/tls/policy.ts";
-import type { TcpConn } from "../../src/runtime/types.ts";
+import type { TcpConn } from "../../src/io/types.ts";
 import { settle } from "../helpers/settle.ts";
 
 /** Bytes of the ClientHello sent in the first segment. */

@@ -5,7 +5,7 @@ import {
   listenAddresses,
   sharedListenPort,
 } from "../../src/cli/listen_check.ts";
-import type { Host, ProcessInfo, Runtime } from "../../src/runtime/types.ts";
+import type { Host, ProcessInfo, Runtime } from "../../src/io/types.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 
 /** A host whose process table lists `table` as listening on every port and address. */

@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
-import type { TcpConn } from "../../src/runtime/types.ts";
+import type { TcpConn } from "../../src/io/types.ts";
 import {
   type AuthenticatedClient,
   type AuthRecord,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Runtime, TcpConn } from "../../src/runtime/types.ts";
+import type { Runtime, TcpConn } from "../../src/io/types.ts";
 import type { SessionContext } from "../../src/proxy/session.ts";
 import { backendTarget } from "../../src/proxy/backend.ts";
 import { parseConfig } from "../../src/config/parse.ts";

@@ -4,8 +4,8 @@
  * lifecycle_test.ts; the order of events is tested here.
  */
 
-import { RelayEnding } from "../../src/runtime/relay_ending.ts";
-import type { RelayEnd } from "../../src/runtime/types.ts";
+import { RelayEnding } from "../../src/proxy/relay_ending.ts";
+import type { RelayEnd } from "../../src/io/types.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 
 /** A relay's ending with counted releases and a notice that has a last message when `canPart`. */

@@ -5,7 +5,7 @@
  */
 
 import { runSession } from "../../src/proxy/session.ts";
-import type { TcpConn } from "../../src/runtime/types.ts";
+import type { TcpConn } from "../../src/io/types.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";

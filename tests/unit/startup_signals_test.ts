@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { main } from "../../src/cli/main.ts";
-import { denoRuntime } from "../../src/runtime/deno.ts";
-import type { Host, HostSignal } from "../../src/runtime/types.ts";
+import { denoRuntime } from "../../src/runtime/deno/mod.ts";
+import type { Host, HostSignal } from "../../src/io/types.ts";
 
 /**
  * A host whose signals the test delivers. A signal with no handler does what

@@ -3,7 +3,7 @@
  * TICKET_KEY_ROTATION_MS, counted from the epoch, checked as handshakes start.
  */
 
-import { PerTicketPeriod } from "../../src/runtime/ticket_keys.ts";
+import { PerTicketPeriod } from "../../src/runtime/node_tls_shared/ticket_keys.ts";
 import { TICKET_KEY_ROTATION_MS } from "../../src/tls/policy.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 

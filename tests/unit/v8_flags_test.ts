@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { denoV8Flag, V8_FLAGS } from "../../src/runtime/v8_flags.ts";
+import { denoV8Flag, V8_FLAGS } from "../../src/runtime/v8/flags.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -8,7 +8,7 @@ Deno.test("the Deno V8 flag joins every option with commas", () => {
   assert(V8_FLAGS.includes("--expose-gc"), "young_collection.ts needs --expose-gc");
 });
 
-Deno.test("deno.json's start task runs pgtls with the V8 options of v8_flags.ts", async () => {
+Deno.test("deno.json's start task runs pgtls with the V8 options of src/runtime/v8/flags.ts", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
   const start: string = config.tasks.start;
   assert(start.split(" ").includes(denoV8Flag()), `start task: ${start}`);

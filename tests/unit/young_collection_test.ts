@@ -4,7 +4,7 @@
  */
 
 import { assertEquals } from "../helpers/assert.ts";
-import { type Gc, STEP_BYTES, YoungCollection } from "../../src/runtime/young_collection.ts";
+import { type Gc, STEP_BYTES, YoungCollection } from "../../src/runtime/v8/young_collection.ts";
 
 function recordingGc(): { gc: Gc; calls: unknown[] } {
   const calls: unknown[] = [];

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Runtime, SocketOptions } from "../../runtime/types.ts";
+import type { Runtime, SocketOptions } from "../../io/types.ts";
 import type { AuthQueryConfig } from "../../config/types.ts";
 import { concatAll } from "../../protocol/bytes.ts";
 import { BackendMessage } from "../../protocol/message_types.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ByteConn } from "../../runtime/types.ts";
+import type { ByteConn } from "../../io/types.ts";
 import { BackendMessage } from "../../protocol/message_types.ts";
 import {
   decodeAuthentication,

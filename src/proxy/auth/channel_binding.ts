@@ -10,7 +10,7 @@
 
 import { pemCertificates, signatureAlgorithmOid } from "../../tls/x509.ts";
 import { digest } from "./scram_crypto.ts";
-import type { TcpConn, TlsConn } from "../../runtime/types.ts";
+import type { TcpConn, TlsConn } from "../../io/types.ts";
 
 type BindingHash = "SHA-256" | "SHA-384" | "SHA-512";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ByteConn } from "../../runtime/types.ts";
+import type { ByteConn } from "../../io/types.ts";
 import { concatAll, EMPTY_BYTES } from "../../protocol/bytes.ts";
 import { MessageScanner, type ProtocolMessage } from "../../protocol/message_scanner.ts";
 import { MalformedMessage } from "../../protocol/messages.ts";

@@ -5,16 +5,16 @@
  */
 
 import process from "node:process";
-import type { Runtime } from "./types.ts";
-import { serveHttpNode } from "./node_http.ts";
+import type { Runtime } from "../../io/types.ts";
+import { serveHttpNode } from "../host/http.ts";
 import {
   clientTlsNode,
   connectNode,
   listenNode,
   relayNodeWith,
   serverTlsNode,
-} from "./node_sockets.ts";
-import { exposedGc, vmGc, YoungCollection } from "./young_collection.ts";
+} from "../node_tls_shared/sockets.ts";
+import { exposedGc, vmGc, YoungCollection } from "../v8/young_collection.ts";
 
 /** The adapter for Node.js 20+. */
 export function nodeRuntime(): Runtime {

@@ -6,7 +6,7 @@
  */
 
 import type tls from "node:tls";
-import { CLIENT_CERTIFICATE_REJECTED, errorCode, TlsHandshakeError } from "./errors.ts";
+import { CLIENT_CERTIFICATE_REJECTED, errorCode, TlsHandshakeError } from "../../io/errors.ts";
 import { missingClientCertificate, NO_CLIENT_CERTIFICATE } from "./client_certificate.ts";
 
 /** Waits for a TLS socket's handshake, mapping failures to {@link TlsHandshakeError}. */

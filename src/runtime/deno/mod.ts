@@ -8,24 +8,24 @@
  * TLS socket and loses end of stream while paused. Measured against a
  * JavaScript transport stream in between, this cut pgtls's CPU per select-only
  * transaction by a tenth and, with a less frequent forced collection (see
- * `deno_memory.ts`), per GB of COPY by half (docs/performance.md). Started
+ * `memory.ts`), per GB of COPY by half (docs/performance.md). Started
  * with `--v8-flags=--expose-gc`, the relay runs cheap young-generation
  * collections instead (`young_collection.ts`).
  *
  * @module
  */
 
-import type { Runtime } from "./types.ts";
-import { serveHttpNode } from "./node_http.ts";
+import type { Runtime } from "../../io/types.ts";
+import { serveHttpNode } from "../host/http.ts";
 import {
   clientTlsNode,
   connectNode,
   listenNode,
   relayNodeWith,
   serverTlsNode,
-} from "./node_sockets.ts";
-import { watchExternalMemory } from "./deno_memory.ts";
-import { exposedGc, YoungCollection } from "./young_collection.ts";
+} from "../node_tls_shared/sockets.ts";
+import { watchExternalMemory } from "./memory.ts";
+import { exposedGc, YoungCollection } from "../v8/young_collection.ts";
 
 declare const Deno: { readonly version: { readonly deno: string } };
 

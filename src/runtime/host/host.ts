@@ -7,8 +7,8 @@
 
 import { readFile, stat } from "node:fs/promises";
 import process from "node:process";
-import { permitted } from "./deno_permissions.ts";
-import type { Host } from "./types.ts";
+import { permitted } from "./permissions.ts";
+import type { Host } from "../../io/types.ts";
 import { listeningProcesses, openFiles } from "./process_table.ts";
 
 /** Builds the host for the current process. */

@@ -42,11 +42,11 @@ import type {
   TcpConn,
   TlsConn,
   TlsSessionInfo,
-} from "./types.ts";
-import { asError, ClientCertificateRefused, ConnectTimeoutError } from "./errors.ts";
+} from "../../io/types.ts";
+import { asError, ClientCertificateRefused, ConnectTimeoutError } from "../../io/errors.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
-import { RelayEnding } from "./relay_ending.ts";
-import { handshake, serverHandshake } from "./tls_handshake.ts";
+import { RelayEnding } from "../../proxy/relay_ending.ts";
+import { handshake, serverHandshake } from "./handshake.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
 
 /**

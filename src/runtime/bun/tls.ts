@@ -7,14 +7,14 @@
  * A direct-TLS ClientHello that was already read to classify the connection
  * cannot be handed back to Bun's native TLS (Bun 1.4.5 has no way to unread
  * bytes into a socket), so that one case goes through `node:tls`; see
- * `bun_tls_replay.ts`.
+ * `tls_replay.ts`.
  *
  * @module
  */
 
 import tls from "node:tls";
 import net from "node:net";
-import { assertKeyFitsCertificate } from "./key_pair.ts";
+import { assertKeyFitsCertificate } from "../node_tls_shared/key_pair.ts";
 import type {
   ClientTlsOptions,
   ClientTlsUpgrader,
@@ -22,26 +22,31 @@ import type {
   ServerTlsUpgrader,
   TcpConn,
   TlsConn,
-} from "./types.ts";
-import { asError, ClientCertificateRefused, errorCode, TlsHandshakeError } from "./errors.ts";
+} from "../../io/types.ts";
+import {
+  asError,
+  ClientCertificateRefused,
+  errorCode,
+  TlsHandshakeError,
+} from "../../io/errors.ts";
 import {
   type BunSocket,
   type BunSocketHandlers,
   type BunTlsOptions,
   FORWARDING_HANDLERS,
   type SocketEvents,
-} from "./bun_api.ts";
-import { type BunTcpConn, BunTlsConn, NativeTransport } from "./bun_conn.ts";
-import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
-import { concatAll, concatBytes, EMPTY_BYTES } from "../protocol/bytes.ts";
-import { replayServerTls } from "./bun_tls_replay.ts";
+} from "./api.ts";
+import { type BunTcpConn, BunTlsConn, NativeTransport } from "./conn.ts";
+import { certificateDer, describePeerCertificate } from "../node_tls_shared/peer_certificate.ts";
+import { concatAll, concatBytes, EMPTY_BYTES } from "../../protocol/bytes.ts";
+import { replayServerTls } from "./tls_replay.ts";
 import {
   NO_CLIENT_CERTIFICATE,
   resumedValidityRefusal,
   unverifiedClientCertificate,
-} from "./client_certificate.ts";
-import { checkedCipherList } from "./server_context.ts";
-import { PerTicketPeriod } from "./ticket_keys.ts";
+} from "../node_tls_shared/client_certificate.ts";
+import { checkedCipherList } from "../node_tls_shared/server_context.ts";
+import { PerTicketPeriod } from "../node_tls_shared/ticket_keys.ts";
 import { constants } from "node:crypto";
 
 /** TLS protocol numbers, as Bun takes `minVersion`. */

@@ -18,10 +18,10 @@
 import cluster, { type Worker } from "node:cluster";
 import os from "node:os";
 import process from "node:process";
-import type { MetricFamily } from "../observe/metrics.ts";
-import { permitted } from "./deno_permissions.ts";
+import type { MetricFamily } from "../../observe/metrics.ts";
+import { permitted } from "./permissions.ts";
 import { PendingAnswers } from "./pending_answers.ts";
-import { V8_FLAGS } from "./v8_flags.ts";
+import { V8_FLAGS } from "../v8/flags.ts";
 import type {
   Host,
   HostSignal,
@@ -30,7 +30,7 @@ import type {
   WorkerLauncher,
   WorkerProcess,
   WorkerRole,
-} from "./types.ts";
+} from "../../io/types.ts";
 
 /**
  * A CancelRequest on its way between workers, by proxy index (IPC carries
@@ -196,7 +196,7 @@ function startWorker(init: WorkerInit): WorkerProcess {
   }
   // Deno's workers do not inherit --v8-flags; passed as Node.js options they
   // reach their V8, so the workers run as the supervisor was meant to
-  // (v8_flags.ts). A Deno started without --expose-gc gets no flags added.
+  // (src/runtime/v8/flags.ts). A Deno started without --expose-gc gets no flags added.
   if ("Deno" in globalThis && typeof (globalThis as { gc?: unknown }).gc === "function") {
     cluster.setupPrimary({ execArgv: [...V8_FLAGS] });
   }

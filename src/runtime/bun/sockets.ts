@@ -7,10 +7,10 @@
  * @module
  */
 
-import type { Endpoint, Listener, ListenOptions, SocketOptions, TcpConn } from "./types.ts";
-import { ConnectTimeoutError } from "./errors.ts";
-import { bunApi, type BunSocket, type BunSocketHandlers, FORWARDING_HANDLERS } from "./bun_api.ts";
-import { BunTcpConn, NativeTransport } from "./bun_conn.ts";
+import type { Endpoint, Listener, ListenOptions, SocketOptions, TcpConn } from "../../io/types.ts";
+import { ConnectTimeoutError } from "../../io/errors.ts";
+import { bunApi, type BunSocket, type BunSocketHandlers, FORWARDING_HANDLERS } from "./api.ts";
+import { BunTcpConn, NativeTransport } from "./conn.ts";
 
 function applySocketOptions(socket: BunSocket, options: SocketOptions): void {
   socket.setNoDelay(true);

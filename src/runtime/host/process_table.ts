@@ -9,8 +9,8 @@
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
-import type { OpenFiles, ProcessInfo } from "./types.ts";
-import { canonicalIp, ipOverlap } from "../config/ip.ts";
+import type { OpenFiles, ProcessInfo } from "../../io/types.ts";
+import { canonicalIp, ipOverlap } from "../../config/ip.ts";
 
 /** TCP state LISTEN in /proc/net/tcp. */
 const LISTEN_STATE = "0A";

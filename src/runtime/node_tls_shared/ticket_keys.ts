@@ -8,7 +8,7 @@
  * @module
  */
 
-import { TICKET_KEY_ROTATION_MS } from "../tls/policy.ts";
+import { TICKET_KEY_ROTATION_MS } from "../../tls/policy.ts";
 
 /** A value made anew in every ticket-key period: a TLS context, or options that make one. */
 export class PerTicketPeriod<T> {

@@ -14,10 +14,10 @@ import type {
   RelayFarewell,
   RelayTap,
   ShutdownNotice,
-} from "./types.ts";
-import type { BunConn } from "./bun_conn.ts";
-import { RelayEnding } from "./relay_ending.ts";
-import { CLIENT_RECORD_LIMIT } from "./client_records.ts";
+} from "../../io/types.ts";
+import type { BunConn } from "./conn.ts";
+import { RelayEnding } from "../../proxy/relay_ending.ts";
+import { CLIENT_RECORD_LIMIT } from "../node_tls_shared/client_records.ts";
 
 /** Pipes two Bun connections both ways with backpressure; see {@link Runtime.relay}. */
 export function relayBun(

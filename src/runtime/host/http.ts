@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Endpoint, HttpRequest, HttpResponse, Listener } from "./types.ts";
+import type { Endpoint, HttpRequest, HttpResponse, Listener } from "../../io/types.ts";
 
 /**
  * A scraper sends its whole request at once; a client that dribbles one (or

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PeerCertificate } from "./types.ts";
+import type { PeerCertificate } from "../../io/types.ts";
 
 /** The fields of `getPeerCertificate()` that pgtls reports (Node.js, Deno and Bun agree on them). */
 export interface LegacyPeerCertificate {

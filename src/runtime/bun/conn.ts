@@ -15,8 +15,8 @@ import type {
   TcpConn,
   TlsConn,
   TlsSessionInfo,
-} from "./types.ts";
-import type { BunSocket, SocketEvents } from "./bun_api.ts";
+} from "../../io/types.ts";
+import type { BunSocket, SocketEvents } from "./api.ts";
 
 /** What a {@link BunConn} drives. */
 export interface Transport {

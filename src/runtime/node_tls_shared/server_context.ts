@@ -8,8 +8,8 @@
 
 import tls from "node:tls";
 import { constants, randomBytes } from "node:crypto";
-import type { ServerTlsOptions } from "./types.ts";
-import { TlsSettingError } from "./errors.ts";
+import type { ServerTlsOptions } from "../../io/types.ts";
+import { TlsSettingError } from "../../io/errors.ts";
 
 /**
  * The TLS library beneath a runtime's `node:tls`: OpenSSL (Node.js),

@@ -11,14 +11,14 @@
 
 import tls from "node:tls";
 import { Duplex } from "node:stream";
-import type { ServerTlsOptions, TlsConn } from "./types.ts";
-import { serverHandshake } from "./tls_handshake.ts";
-import { ClientCertificateRefused } from "./errors.ts";
-import { clientServerName } from "./node_sockets.ts";
-import { serverSecureContext } from "./server_context.ts";
-import { clientCertificateRefusal } from "./client_certificate.ts";
-import { PerTicketPeriod } from "./ticket_keys.ts";
-import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
+import type { ServerTlsOptions, TlsConn } from "../../io/types.ts";
+import { serverHandshake } from "../node_tls_shared/handshake.ts";
+import { ClientCertificateRefused } from "../../io/errors.ts";
+import { clientServerName } from "../node_tls_shared/sockets.ts";
+import { serverSecureContext } from "../node_tls_shared/server_context.ts";
+import { clientCertificateRefusal } from "../node_tls_shared/client_certificate.ts";
+import { PerTicketPeriod } from "../node_tls_shared/ticket_keys.ts";
+import { type BunTcpConn, BunTlsConn, type Transport } from "./conn.ts";
 
 /** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
 class NodeTlsTransport implements Transport {

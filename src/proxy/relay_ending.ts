@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { RelayEnd, RelayFarewell, ShutdownNotice } from "./types.ts";
+import type { RelayEnd, RelayFarewell, ShutdownNotice } from "../io/types.ts";
 
 /** After one side of a relay ends, how long flushing the other may take. */
 export const RELAY_LINGER_MS = 5000;

@@ -1,12 +1,24 @@
 /**
- * The runtime adapter interface: everything pgtls needs from Deno, Bun or
- * Node.js to move bytes. The protocol core and the session logic see only
- * these types, never a runtime global.
+ * The port: everything the core needs from Deno, Bun or Node.js, as types
+ * the core owns (connections, listeners, TLS upgraders and what a session
+ * learns of its TLS, the runtime and host faces, workers). The adapters in
+ * `src/runtime/` implement them; nothing here imports a runtime, and the
+ * core sees no runtime global.
  *
  * @module
  */
 
-import type { MetricFamily } from "../observe/metrics.ts";
+/**
+ * One metric's header and sample lines as plain data: what a worker process
+ * sends its supervisor, which serves every worker's under one header per
+ * metric (`src/observe/metrics.ts` makes and merges them).
+ */
+export interface MetricFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly type: "counter" | "gauge" | "histogram";
+  readonly samples: readonly string[];
+}
 
 /** A host and port. */
 export interface Endpoint {

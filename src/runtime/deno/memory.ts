@@ -18,7 +18,7 @@
  */
 
 import process from "node:process";
-import { vmGc } from "./young_collection.ts";
+import { vmGc } from "../v8/young_collection.ts";
 
 /** How much external memory may pile up before a collection is requested. */
 const GROWTH_BEFORE_COLLECTION = 32 * 1024 * 1024;

@@ -14,15 +14,15 @@
  */
 
 import { createHash, type KeyObject, X509Certificate } from "node:crypto";
-import type { Certificate } from "../tls/certificate.ts";
+import type { Certificate } from "../../tls/certificate.ts";
 import {
   clientChainProblem,
   type SignatureCheck,
   type TrustAnchors,
   trustAnchors,
-} from "../tls/client_chain.ts";
-import { asError, TlsSettingError } from "./errors.ts";
-import { isVersion1, pemCertificates } from "../tls/x509.ts";
+} from "../../tls/client_chain.ts";
+import { asError, TlsSettingError } from "../../io/errors.ts";
+import { isVersion1, pemCertificates } from "../../tls/x509.ts";
 import {
   NO_CLIENT_CERTIFICATE,
   unverifiedClientCertificate,

@@ -12,7 +12,7 @@
  */
 
 import type tls from "node:tls";
-import { certificateValidity } from "../tls/x509.ts";
+import { certificateValidity } from "../../tls/x509.ts";
 import type { LegacyPeerCertificate } from "./peer_certificate.ts";
 
 /** The parts of a server-side TLS socket the check reads. */

@@ -25,7 +25,7 @@
  *   of at most 8 KiB.
  *
  * Bun's native sockets take the maximum send fragment directly
- * (`bun_relay.ts`).
+ * (`bun/relay.ts`).
  *
  * @module
  */
