@@ -8,6 +8,7 @@ import { run } from "../helpers/run.ts";
 import { settle } from "../helpers/settle.ts";
 import { issueCertificate } from "../helpers/certs.ts";
 import { editedCertificate, Edits } from "../helpers/cert_surgery.ts";
+import { pem } from "../../src/tls/der.ts";
 
 /** pgtls under Bun's native TLS (Bun, or the executable Bun builds). */
 const NATIVE_BUN = TARGET === "bun" || TARGET === "binary";
@@ -347,6 +348,45 @@ Deno.test("a client that does not hold its certificate's key is refused on every
           assert(lenient.answer === undefined || lenient.answer === "closed", where);
         }
       }
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("a chain with a certificate no one can read is refused on every runtime, on Deno with a FATAL that says so", async () => {
+  const { dir, certs } = await fixture();
+  const ca = { cert: certs.proxyCa, key: certs.proxyCa.replace(/\.crt$/, ".key") };
+  const client = await issueCertificate(dir, "garbage-chain-client", ca, {
+    extensions: ["basicConstraints=CA:FALSE", "extendedKeyUsage=clientAuth"],
+  });
+  // The client's certificate, then 300 random bytes where its intermediate would be.
+  const chain = `${dir}/garbage-chain.crt`;
+  const garbage = crypto.getRandomValues(new Uint8Array(300));
+  garbage[0] = 0xfd; // no SEQUENCE tag: nothing reads it as a certificate
+  await Deno.writeTextFile(
+    chain,
+    (await Deno.readTextFile(client.cert)) + pem("CERTIFICATE", garbage),
+  );
+  const pgtls = await clientCaProxy();
+  try {
+    for (const direct of [false, true]) {
+      const result = await denoTlsClient({
+        port: pgtls.port,
+        cert: chain,
+        key: client.key,
+        direct,
+      });
+      assert(result.answer !== "R", "admitted");
+      if (TARGET === "deno") {
+        // Deno's TLS lets the handshake complete; pgtls refuses, and the client hears why.
+        assertEquals([result.answer, result.sqlstate], ["E", "28000"]);
+        assertMatch(result.detail!, /the certificate cannot be read/);
+      }
+    }
+    if (TARGET === "deno") {
+      const refused = pgtls.logs.filter((l) => l.reason === "client_certificate_refused");
+      assertEquals(refused.length, 2, "both refusals logged as the certificate's");
     }
   } finally {
     assertEquals(await pgtls.stop(), 0);

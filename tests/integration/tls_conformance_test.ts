@@ -15,6 +15,7 @@ import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { type PgtlsProcess, runPgtls, startPgtls, TARGET } from "../helpers/pgtls.ts";
 import { issueCertificate, makeCa } from "../helpers/certs.ts";
+import { editedCertificate, Edits } from "../helpers/cert_surgery.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { settle } from "../helpers/settle.ts";
 import { pemCertificates } from "../../src/tls/x509.ts";
@@ -556,6 +557,219 @@ Deno.test("a reload that replaces client_ca_file: older sessions are admitted on
             assertEquals(kept.reused, EXPECTED.resumesAnywhere, where);
           }
         }
+      }),
+  );
+});
+
+/** Concatenates PEM files into `dir/name.crt`. */
+async function bundle(dir: string, name: string, files: readonly string[]): Promise<string> {
+  const path = `${dir}/${name}.crt`;
+  await Deno.writeTextFile(
+    path,
+    (await Promise.all(files.map((f) => Deno.readTextFile(f)))).join(""),
+  );
+  return path;
+}
+
+/** Where the runtimes' own verdict on a chain differs from another's, by target. */
+type Verdict = boolean | { readonly deno: boolean; readonly node: boolean; readonly bun: boolean };
+
+/** Whether a case's chain is admitted on this target. */
+function admittedHere(verdict: Verdict): boolean {
+  if (typeof verdict === "boolean") return verdict;
+  return TARGET === "deno" ? verdict.deno : TARGET === "node" ? verdict.node : verdict.bun;
+}
+
+Deno.test("client certificate chains get one verdict on every runtime, or the stricter one on Deno where they differ", async () => {
+  const { dir, caA } = await made;
+  const caAFiles = { cert: caA, key: caA.replace(/\.crt$/, ".key") };
+  const INTERMEDIATE = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"];
+  const chainUnder = async (name: string, issuer: { cert: string; key: string }, options = {}) => {
+    const leaf = await issueCertificate(dir, `chain-${name}`, issuer, {
+      extensions: CLIENT,
+      ...options,
+    });
+    return {
+      cert: await bundle(dir, `chain-${name}-sent`, [leaf.cert, issuer.cert]),
+      key: leaf.key,
+    };
+  };
+  const rsaRoot = await makeCa(dir, "chain-rsa-root", 365, { rsaBits: 2048 });
+  const p521Root = await makeCa(dir, "chain-p521-root", 365, "p521");
+  const bigRoot = await makeCa(dir, "chain-rsa4104-root", 365, { rsaBits: 4104 });
+  // An intermediate under a root that has expired since (the same root re-signed with past dates).
+  const root = await makeCa(dir, "chain-root");
+  const intermediate = await issueCertificate(dir, "chain-intermediate", root, {
+    extensions: INTERMEDIATE,
+  });
+  const day = 86_400_000;
+  const expiredRoot = await editedCertificate(
+    dir,
+    "chain-root-expired",
+    root.cert,
+    root.key,
+    Edits.validity(new Date(Date.now() - 30 * day), new Date(Date.now() - day)),
+  );
+  const underIntermediate = await issueCertificate(dir, "chain-under-intermediate", intermediate, {
+    extensions: CLIENT,
+  });
+  const critical = (name: string, line: string) =>
+    issueCertificate(dir, `chain-critical-${name}`, caAFiles, {
+      extensions: [...INTERMEDIATE, line],
+    });
+  const cases: {
+    name: string;
+    ca: string;
+    client: { cert: string; key: string };
+    admitted: Verdict;
+    denoDetail?: RegExp;
+  }[] = [
+    {
+      name: "RSASSA-PSS with SHA-256",
+      ca: rsaRoot.cert,
+      client: await issueCertificate(dir, "chain-pss-sha256", rsaRoot, {
+        extensions: CLIENT,
+        pss: true,
+      }),
+      admitted: true,
+    },
+    {
+      name: "RSASSA-PSS with SHA-1",
+      ca: rsaRoot.cert,
+      client: await issueCertificate(dir, "chain-pss-sha1", rsaRoot, {
+        extensions: CLIENT,
+        pss: true,
+        digest: "sha1",
+      }),
+      admitted: false,
+    },
+    {
+      name: "sha1WithRSAEncryption",
+      ca: rsaRoot.cert,
+      client: await issueCertificate(dir, "chain-sha1", rsaRoot, {
+        extensions: CLIENT,
+        digest: "sha1",
+      }),
+      // BoringSSL verifies SHA-1 signatures in certificates.
+      admitted: { deno: false, node: false, bun: true },
+    },
+    {
+      name: "a P-521 CA",
+      ca: p521Root.cert,
+      client: await issueCertificate(dir, "chain-p521", p521Root, {
+        extensions: CLIENT,
+        digest: "sha512",
+      }),
+      admitted: true,
+    },
+    {
+      name: "an RSA-4104 CA",
+      ca: bigRoot.cert,
+      client: await issueCertificate(dir, "chain-rsa4104", bigRoot, { extensions: CLIENT }),
+      // Deno's WebCrypto verifies with RSA keys of up to 4096 bits.
+      admitted: { deno: false, node: true, bun: true },
+      denoDetail:
+        /CA key too large \(RSA 4104 bits\): pgtls on Deno verifies RSA keys of up to 4096/,
+    },
+    {
+      name: "critical authorityKeyIdentifier",
+      ca: caA,
+      client: await chainUnder(
+        "aki",
+        await critical("aki", "authorityKeyIdentifier=critical,keyid"),
+      ),
+      admitted: false,
+    },
+    {
+      name: "critical subjectKeyIdentifier",
+      ca: caA,
+      client: await chainUnder("ski", await critical("ski", "subjectKeyIdentifier=critical,hash")),
+      admitted: false,
+    },
+    {
+      name: "critical issuerAltName",
+      ca: caA,
+      client: await chainUnder(
+        "ian",
+        await critical("ian", "issuerAltName=critical,DNS:ca.example"),
+      ),
+      admitted: false,
+    },
+    {
+      name: "critical authorityInfoAccess",
+      ca: caA,
+      client: await chainUnder(
+        "aia",
+        await critical(
+          "aia",
+          "authorityInfoAccess=critical,caIssuers;URI:http://ca.example/ca.crt",
+        ),
+      ),
+      admitted: false,
+    },
+    {
+      name: "critical certificatePolicies",
+      ca: caA,
+      client: await chainUnder(
+        "policies",
+        await critical("policies", "certificatePolicies=critical,2.5.29.32.0"),
+      ),
+      // OpenSSL and BoringSSL take a critical certificatePolicies (no policy is required); rustls,
+      // and so pgtls on Deno, do not.
+      admitted: { deno: false, node: true, bun: true },
+    },
+    {
+      name: "critical crlDistributionPoints",
+      ca: caA,
+      client: await chainUnder(
+        "crl",
+        await critical("crl", "crlDistributionPoints=critical,URI:http://ca.example/ca.crl"),
+      ),
+      // OpenSSL takes a critical CRL distribution point (it does not fetch CRLs), BoringSSL not.
+      admitted: { deno: false, node: true, bun: false },
+    },
+    {
+      name: "root and intermediate in the CA file",
+      ca: await bundle(dir, "chain-file-both", [root.cert, intermediate.cert]),
+      client: underIntermediate,
+      admitted: true,
+    },
+    {
+      name: "an expired root above a valid intermediate in the CA file",
+      ca: await bundle(dir, "chain-file-expired-root", [expiredRoot, intermediate.cert]),
+      client: underIntermediate,
+      admitted: false,
+    },
+    {
+      name: "an intermediate alone in the CA file",
+      ca: intermediate.cert,
+      client: underIntermediate,
+      admitted: false,
+    },
+  ];
+  const { ecdsa } = await made;
+  await serving(
+    await Promise.all(cases.map((c, i) => proxy(`case-${i}`, ecdsa, { client_ca_file: c.ca }))),
+    (pgtls) =>
+      withProbe(async (probe) => {
+        const wrong: string[] = [];
+        for (const [i, c] of cases.entries()) {
+          const result = await probe.connect({
+            port: pgtls.ports.get(`case-${i}`)!,
+            client: `case-${i}`,
+            cert: c.client.cert,
+            key: c.client.key,
+          });
+          const admitted = result.answer === "R";
+          if (admitted !== admittedHere(c.admitted)) {
+            wrong.push(
+              `${c.name}: ${admitted ? "admitted" : "refused"} (${JSON.stringify(result)})`,
+            );
+          }
+          if (!admitted && result.answer === "E") assertEquals(result.sqlstate, "28000", c.name);
+          if (TARGET === "deno" && c.denoDetail) assertMatch(result.detail ?? "", c.denoDetail);
+        }
+        assertEquals(wrong, []);
       }),
   );
 });
