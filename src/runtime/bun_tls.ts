@@ -171,7 +171,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     minVersion: options.minVersion === "1.3" ? TLS_1_3 : TLS_1_2,
     // Bun checks the list only when the first connection arrives; BoringSSL
     // never renegotiates, so there is nothing to turn off for that.
-    ciphers: checkedCipherList(options.ciphers),
+    ciphers: checkedCipherList(options.ciphers, options.certPem, options.minVersion),
     secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
   };
   const verdict: Verdict = (socket, success, error) => {

@@ -322,6 +322,57 @@ Deno.test("listener.tls.ciphers narrows and widens TLS 1.2 where the runtime tak
   }
 });
 
+Deno.test("listener.tls.ciphers cannot turn off encryption or authentication, lower the security level, or leave the certificate's key without a suite", async () => {
+  const { ecdsa, rsa, dir } = await made;
+  // OpenSSL's ALL has anonymous suites (ADH, AECDH): pgtls removes them, and those without encryption.
+  await serving(
+    [await proxy("all", ecdsa, { ciphers: "ALL" })],
+    (pgtls) =>
+      withProbe(async (probe) => {
+        for (const direct of [false, true]) {
+          const accepted = await acceptedSuites(probe, pgtls.port, direct);
+          const unauthenticated = accepted.filter((s) => /^(ADH|AECDH)-|NULL/.test(s));
+          assertEquals(unauthenticated, [], `direct ${direct}`);
+          if (EXPECTED.cipherList) {
+            assert(accepted.includes("ECDHE-ECDSA-AES128-SHA"), accepted.join());
+          }
+        }
+      }),
+  );
+  const config = `${dir}/conformance-weak-ciphers.yaml`;
+  const check = async (files: { cert: string; key: string }, ciphers: string) => {
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ proxies: [await proxy("main", files, { ciphers })] }),
+    );
+    return await runPgtls(["check", "--config", config]);
+  };
+  // Refused as written, on every runtime (Deno's TLS takes no list, but it is still wrong).
+  for (
+    const ciphers of ["eNULL:aNULL:@SECLEVEL=0", "ECDHE+AESGCM:@SECLEVEL=0", "ECDHE+AESGCM:AECDH"]
+  ) {
+    const refused = await check(ecdsa, ciphers);
+    assertEquals(refused.code, 2, ciphers);
+    assertMatch(
+      refused.stderr,
+      /proxies\[0\]\.listener\.tls\.ciphers: (sets OpenSSL's security level|names)/,
+    );
+  }
+  // Only ECDSA suites with an RSA certificate: TLS 1.2 clients would find no shared cipher.
+  const mismatched = await check(rsa, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  if (EXPECTED.cipherList) {
+    assertEquals(mismatched.code, 2, mismatched.stdout);
+    assertMatch(
+      mismatched.stderr,
+      /proxies\[0\]\.listener\.tls\.ciphers: no TLS 1\.2 cipher suite in "ECDHE-ECDSA-AES128-GCM-SHA256" can be used with the certificate's rsa key \(ECDHE-RSA-… suites can\)/,
+    );
+  } else {
+    assertEquals(mismatched.code, 0, mismatched.stderr);
+  }
+  const matched = await check(rsa, "ECDHE-RSA-AES128-GCM-SHA256");
+  assertEquals(matched.code, 0, matched.stderr);
+});
+
 /**
  * Runs `openssl s_client` against `port` (SSLRequest or direct TLS) with
  * `args`, and for each step waits until what it printed satisfies `until`
