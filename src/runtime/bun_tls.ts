@@ -37,7 +37,7 @@ import { concatAll, concatBytes, EMPTY_BYTES } from "../protocol/bytes.ts";
 import { replayServerTls } from "./bun_tls_replay.ts";
 import {
   NO_CLIENT_CERTIFICATE,
-  resumedValidityRefusal,
+  ResumptionCheck,
   unverifiedClientCertificate,
 } from "./client_certificate.ts";
 import { checkedCipherList } from "./server_context.ts";
@@ -161,6 +161,7 @@ function completed(socket: BunSocket, success: boolean, error: Error | null): Er
 export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   assertKeyFitsCertificate(options.certPem, options.keyPem);
   const requestCert = options.clientCaPem !== undefined;
+  const resumptions = requestCert ? new ResumptionCheck(options.clientCaPem!) : undefined;
   const native: BunTlsOptions = {
     key: options.keyPem,
     cert: options.certPem,
@@ -199,8 +200,8 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     // Bun shares one BoringSSL context, and so its sessions, among listeners
     // whose TLS settings are the same (CA file included): a resumption
     // carries the verdict of a full handshake under the same CA, but not a
-    // look at the certificate's dates now.
-    return resumedValidityRefusal(socket, socket.getPeerCertificate()?.raw);
+    // look at the certificates' dates now.
+    return resumptions!.refusal(socket, new Date());
   };
   const sni = (socket: BunSocket) => socket.getServername() || null;
   const replay = replayServerTls(options);

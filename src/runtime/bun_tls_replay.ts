@@ -16,7 +16,7 @@ import { serverHandshake } from "./tls_handshake.ts";
 import { ClientCertificateRefused } from "./errors.ts";
 import { clientServerName } from "./node_sockets.ts";
 import { serverSecureContext } from "./server_context.ts";
-import { clientCertificateRefusal } from "./client_certificate.ts";
+import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
 import { PerTicketPeriod } from "./ticket_keys.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
@@ -97,6 +97,9 @@ export function replayServerTls(
 ): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<TlsConn> {
   let contexts: PerTicketPeriod<tls.SecureContext> | undefined;
   const requestCert = options.clientCaPem !== undefined;
+  const resumptions = options.clientCaPem === undefined
+    ? undefined
+    : new ResumptionCheck(options.clientCaPem);
   return async (tcp, prefix) => {
     contexts ??= new PerTicketPeriod(() => serverSecureContext(options, "boringssl"));
     const context = contexts.current();
@@ -118,7 +121,10 @@ export function replayServerTls(
     });
     let refusal: Error | null;
     try {
-      refusal = await serverHandshake(socket, requestCert ? clientCertificateRefusal : null);
+      refusal = await serverHandshake(
+        socket,
+        resumptions ? (secured) => clientCertificateRefusal(secured, resumptions) : null,
+      );
     } catch (error) {
       socket.destroy();
       tcp.close();

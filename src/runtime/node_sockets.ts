@@ -19,7 +19,7 @@ import tls from "node:tls";
 import { Duplex } from "node:stream";
 import { assertKeyFitsCertificate } from "./key_pair.ts";
 import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
-import { clientCertificateRefusal } from "./client_certificate.ts";
+import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
 import { clientChainCheck } from "./client_chain_check.ts";
 import { PerTicketPeriod } from "./ticket_keys.ts";
 import type {
@@ -514,7 +514,7 @@ export function serverTlsNode(
     ? null
     : library === "rustls"
     ? clientChainCheck(options.clientCaPem)
-    : clientCertificateRefusal;
+    : refusalWithResumptions(new ResumptionCheck(options.clientCaPem));
   const alpn = [...options.alpnProtocols];
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
@@ -546,6 +546,11 @@ export function serverTlsNode(
       return secured;
     },
   };
+}
+
+/** {@link clientCertificateRefusal} with a listener's own resumption check. */
+function refusalWithResumptions(resumptions: ResumptionCheck) {
+  return (socket: tls.TLSSocket) => clientCertificateRefusal(socket, resumptions);
 }
 
 /** Client-side TLS towards a backend, verifying as `options.verify` says. */

@@ -84,6 +84,24 @@ function validityOf(der: Uint8Array): { notBefore: Element; notAfter: Element } 
   return { notBefore, notAfter };
 }
 
+/** The issuer's and the subject's distinguished names of one DER certificate, as encoded. */
+export function certificateNames(der: Uint8Array): { issuer: Uint8Array; subject: Uint8Array } {
+  const cert = expect(der, 0, der.length, SEQUENCE);
+  const tbs = expect(der, cert.start, cert.end, SEQUENCE);
+  let at = tbs.start;
+  const first = readElement(der, at, tbs.end);
+  if (first.tag === CONTEXT_0) at = first.end;
+  at = readElement(der, at, tbs.end).end; // serialNumber
+  at = readElement(der, at, tbs.end).end; // signature algorithm
+  const issuer = expect(der, at, tbs.end, SEQUENCE);
+  const validity = expect(der, issuer.end, tbs.end, SEQUENCE);
+  const subject = expect(der, validity.end, tbs.end, SEQUENCE);
+  return {
+    issuer: der.subarray(at, issuer.end),
+    subject: der.subarray(validity.end, subject.end),
+  };
+}
+
 /** notAfter of one DER certificate. */
 export function certificateNotAfter(der: Uint8Array): Date {
   const { notAfter } = validityOf(der);

@@ -23,6 +23,8 @@ import { DEFAULT_TLS12_CIPHERS } from "../../src/tls/policy.ts";
 
 /** Deno's TLS is rustls, which pgtls cannot configure as it does OpenSSL and BoringSSL. */
 const RUSTLS = TARGET === "deno";
+/** pgtls under Bun's native TLS (Bun, or the executable Bun builds): SSLRequest sessions. */
+const NATIVE_BUN = TARGET === "bun" || TARGET === "binary";
 
 /** How the targets differ. */
 const EXPECTED = {
@@ -823,4 +825,82 @@ Deno.test("client certificate chains get one verdict on every runtime, or the st
         assertEquals(wrong, []);
       }),
   );
+});
+
+Deno.test("a resumed session is refused once a CA of its chain has expired since the full handshake", async () => {
+  const { dir } = await made;
+  const root = await makeCa(dir, "expiring-root");
+  const INTERMEDIATE = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"];
+  const made1 = await issueCertificate(dir, "expiring-intermediate-source", root, {
+    extensions: INTERMEDIATE,
+  });
+  // Each attempt: an intermediate (the same key) that ends `lifeMs` from now, a client under it,
+  // full handshakes while it is valid, then resumptions once it has ended. An attempt whose full
+  // handshakes did not all fit in the intermediate's life (a slow machine) is made again, longer.
+  for (let lifeMs = 4_000, attempt = 1;; lifeMs *= 2, attempt++) {
+    const ends = new Date(Math.ceil((Date.now() + lifeMs) / 1000) * 1000);
+    const intermediate = {
+      cert: await editedCertificate(
+        dir,
+        `expiring-intermediate-${attempt}`,
+        made1.cert,
+        root.key,
+        Edits.validity(new Date(Date.now() - 60_000), ends),
+      ),
+      key: made1.key,
+    };
+    const leaf = await issueCertificate(dir, `expiring-client-${attempt}`, intermediate, {
+      extensions: CLIENT,
+    });
+    const sent = {
+      cert: await bundle(dir, `expiring-sent-${attempt}`, [leaf.cert, intermediate.cert]),
+      key: leaf.key,
+    };
+    // The intermediate in the CA file (the client sends its own certificate only), or sent by
+    // the client (the CA file has the root only).
+    const listeners = {
+      "in-file": {
+        ca: await bundle(dir, `expiring-file-${attempt}`, [root.cert, intermediate.cert]),
+        client: { cert: leaf.cert, key: leaf.key },
+      },
+      "sent": { ca: root.cert, client: sent },
+    };
+    const { ecdsa } = await made;
+    const done = await serving(
+      await Promise.all(
+        Object.entries(listeners).map(([name, l]) => proxy(name, ecdsa, { client_ca_file: l.ca })),
+      ),
+      (pgtls) =>
+        withProbe(async (probe) => {
+          const tries = [];
+          for (const [name, l] of Object.entries(listeners)) {
+            for (const version of VERSIONS) {
+              for (const { direct, path } of PATHS) {
+                const asClient = {
+                  port: pgtls.ports.get(name)!,
+                  ...client(`${name}-${attempt}`, l.client, version, direct),
+                };
+                const where = `${name}, TLS ${version}, ${path}`;
+                const full = await probe.connect({ ...asClient, save: where });
+                tries.push({ where, asClient, admitted: full.answer === "R" });
+              }
+            }
+          }
+          if (Date.now() >= ends.getTime() || tries.some((t) => !t.admitted)) return false;
+          await settle(() => Date.now(), (now) => now > ends.getTime() + 1000, lifeMs + 5_000);
+          for (const { where, asClient } of tries) {
+            const resumed = await probe.connect({ ...asClient, resume: where });
+            // Bun's native sockets (SSLRequest) make a full handshake instead, which BoringSSL
+            // refuses; everywhere else the session resumes and pgtls refuses it.
+            const resumes = !(NATIVE_BUN && where.endsWith("SSLRequest"));
+            assertEquals(resumed.reused, resumes, `${where}: resumed`);
+            assertEquals([resumed.answer, resumed.sqlstate], ["E", "28000"], where);
+            assertMatch(resumed.detail!, /certificate has expired/, where);
+          }
+          return true;
+        }),
+    );
+    if (done) break;
+    assert(attempt < 4, "the full handshakes never fitted in the intermediate's life");
+  }
 });
