@@ -212,7 +212,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   const natives = new PerTicketPeriod((period) => ({
     ...native,
     passphrase: `pgtls ticket keys ${period}`,
-  }));
+  }), { periodMs: options.ticketKeyPeriodMs });
   return {
     upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const tcp = conn as BunTcpConn;

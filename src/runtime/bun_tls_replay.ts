@@ -17,7 +17,7 @@ import { ClientCertificateRefused } from "./errors.ts";
 import { clientServerName } from "./node_sockets.ts";
 import { serverSecureContext } from "./server_context.ts";
 import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
-import { PerTicketPeriod } from "./ticket_keys.ts";
+import { PerTicketPeriod, scrubTicketKeys } from "./ticket_keys.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./bun_conn.ts";
 
 /** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
@@ -101,7 +101,11 @@ export function replayServerTls(
     ? undefined
     : new ResumptionCheck(options.clientCaPem);
   return async (tcp, prefix) => {
-    contexts ??= new PerTicketPeriod(() => serverSecureContext(options, "boringssl"));
+    contexts ??= new PerTicketPeriod(
+      () => serverSecureContext(options, "boringssl"),
+      { periodMs: options.ticketKeyPeriodMs },
+      scrubTicketKeys,
+    );
     const context = contexts.current();
     let handshaking = true;
     // Bun's TLSSocket says nothing when its stream ends mid-handshake, which

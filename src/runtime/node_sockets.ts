@@ -21,7 +21,7 @@ import { assertKeyFitsCertificate } from "./key_pair.ts";
 import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
 import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
 import { clientChainCheck } from "./client_chain_check.ts";
-import { PerTicketPeriod } from "./ticket_keys.ts";
+import { PerTicketPeriod, scrubTicketKeys } from "./ticket_keys.ts";
 import type {
   ByteConn,
   ClientTlsOptions,
@@ -506,9 +506,11 @@ export function serverTlsNode(
   assertKeyFitsCertificate(options.certPem, options.keyPem);
   // rustls keeps one ticket key per process and replaces it itself.
   const single = library === "rustls" ? serverSecureContext(options, library) : undefined;
-  const contexts = single
-    ? { current: () => single }
-    : new PerTicketPeriod(() => serverSecureContext(options, library));
+  const contexts = single ? { current: () => single } : new PerTicketPeriod(
+    () => serverSecureContext(options, library),
+    { periodMs: options.ticketKeyPeriodMs },
+    scrubTicketKeys,
+  );
   const requestCert = options.clientCaPem !== undefined;
   const certificateCheck = options.clientCaPem === undefined
     ? null

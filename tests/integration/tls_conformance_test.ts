@@ -41,6 +41,8 @@ const EXPECTED = {
   resumesAnywhere: RUSTLS,
   /** The certificate request names client_ca_file's CAs (Deno's listener context has none). */
   caNames: !RUSTLS,
+  /** pgtls replaces the ticket keys every period (rustls does its own, every 6 hours). */
+  ticketKeysTurnOver: !RUSTLS,
 };
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -135,6 +137,8 @@ interface Probed {
 /** A running tls_probe.py. */
 interface Probe {
   connect(request: Record<string, unknown>): Promise<Probed>;
+  /** Sends the StartupMessage on a connection kept open (`keep`), and closes it. */
+  startup(kept: string): Promise<Probed>;
   suites(): Promise<string[]>;
 }
 
@@ -169,6 +173,8 @@ async function withProbe<T>(body: (probe: Probe) => Promise<T>): Promise<T> {
         ask({ op: "connect", user: TEST_USER, database: TEST_DATABASE, ...request }) as Promise<
           Probed
         >,
+      startup: (kept) =>
+        ask({ op: "startup", kept, user: TEST_USER, database: TEST_DATABASE }) as Promise<Probed>,
       suites: () => ask({ op: "suites" }) as Promise<string[]>,
     });
   } finally {
@@ -185,9 +191,10 @@ const PATHS = [{ direct: false, path: "SSLRequest" }, { direct: true, path: "dir
 async function serving<T>(
   proxies: Record<string, unknown>[],
   body: (pgtls: PgtlsProcess) => Promise<T>,
+  env?: Record<string, string>,
 ): Promise<T> {
   const { dir } = await fixture();
-  const pgtls = await startPgtls(dir, { proxies });
+  const pgtls = await startPgtls(dir, { proxies }, env);
   try {
     return await body(pgtls);
   } finally {
@@ -903,4 +910,66 @@ Deno.test("a resumed session is refused once a CA of its chain has expired since
     if (done) break;
     assert(attempt < 4, "the full handshakes never fitted in the intermediate's life");
   }
+});
+
+Deno.test("session-ticket keys turn over every period: a session from one period is not resumed in the next, and a connection made before the turn goes on", async () => {
+  const { ecdsa } = await made;
+  // The period as short as a test can wait for; periods are counted from the epoch.
+  const PERIOD_MS = 3_000;
+  const period = () => Math.floor(Date.now() / PERIOD_MS);
+  const combos = VERSIONS.flatMap((version) => PATHS.map((p) => ({ version, ...p })));
+  await serving(
+    [await proxy("main", ecdsa)],
+    (pgtls) =>
+      withProbe(async (probe) => {
+        const as = (name: string, version: string, direct: boolean) => ({
+          port: pgtls.port,
+          client: `${name}-${version}-${direct}`,
+          min: version,
+          max: version,
+          direct,
+        });
+        // Within one period a session resumes (tried again if a pair straddled a turn).
+        for (const { version, direct, path } of combos) {
+          for (let attempt = 1;; attempt++) {
+            const first = period();
+            const name = `same-${version}-${path}-${attempt}`;
+            await probe.connect({ ...as("same", version, direct), save: name });
+            const again = await probe.connect({ ...as("same", version, direct), resume: name });
+            if (period() === first) {
+              assertEquals([again.reused, again.answer], [true, "R"], `TLS ${version}, ${path}`);
+              break;
+            }
+            assert(attempt < 5, "no pair of handshakes fitted in one period");
+          }
+        }
+        // Sessions and live connections of one period, then the next period.
+        for (const { version, direct, path } of combos) {
+          const saved = await probe.connect({
+            ...as("next", version, direct),
+            save: `${version}-${path}`,
+          });
+          assertEquals(saved.answer, "R");
+          const live = await probe.connect({
+            ...as("live", version, direct),
+            keep: `${version}-${path}`,
+          });
+          assertEquals(live.handshake, "ok");
+        }
+        const savedIn = period();
+        await settle(period, (now) => now > savedIn, 3 * PERIOD_MS);
+        for (const { version, direct, path } of combos) {
+          const where = `TLS ${version}, ${path}`;
+          const later = await probe.connect({
+            ...as("next", version, direct),
+            resume: `${version}-${path}`,
+          });
+          assertEquals([later.reused, later.answer], [!EXPECTED.ticketKeysTurnOver, "R"], where);
+          // The old period's context lost its ticket keys (Node.js); its connections did not.
+          const live = await probe.startup(`${version}-${path}`);
+          assertEquals(live.answer, "R", `${where}: the connection made before the turn`);
+        }
+      }),
+    { PGTLS_TICKET_KEY_PERIOD_MS: String(PERIOD_MS) },
+  );
 });
