@@ -161,7 +161,7 @@ function completed(socket: BunSocket, success: boolean, error: Error | null): Er
 export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   assertKeyFitsCertificate(options.certPem, options.keyPem);
   const requestCert = options.clientCaPem !== undefined;
-  const resumptions = requestCert ? new ResumptionCheck(options.clientCaPem!) : undefined;
+  const resumptions = requestCert ? new ResumptionCheck(options.clientCaPem!, false) : undefined;
   const native: BunTlsOptions = {
     key: options.keyPem,
     cert: options.certPem,

@@ -99,7 +99,7 @@ export function replayServerTls(
   const requestCert = options.clientCaPem !== undefined;
   const resumptions = options.clientCaPem === undefined
     ? undefined
-    : new ResumptionCheck(options.clientCaPem);
+    : new ResumptionCheck(options.clientCaPem, false);
   return async (tcp, prefix) => {
     contexts ??= new PerTicketPeriod(
       () => serverSecureContext(options, "boringssl"),

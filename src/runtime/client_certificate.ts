@@ -91,8 +91,15 @@ const REMEMBERED_CHAINS = 4096;
 export class ResumptionCheck {
   readonly #caCertificates: readonly CaCertificate[];
   readonly #verified = new Map<string, Validity>();
+  readonly #rememberFullChains: boolean;
 
-  constructor(clientCaPem: string) {
+  /**
+   * `rememberFullChains`: whether the library shows the verified chain after
+   * a full handshake and not after a resumption (OpenSSL), so that it is
+   * worth remembering; elsewhere a full handshake costs nothing more.
+   */
+  constructor(clientCaPem: string, rememberFullChains: boolean) {
+    this.#rememberFullChains = rememberFullChains;
     this.#caCertificates = pemCertificates(clientCaPem).flatMap((der) => {
       try {
         const { notBefore, notAfter } = certificateValidity(der);
@@ -112,18 +119,20 @@ export class ResumptionCheck {
    * resumption whose certificates are all valid at `now`; else why not.
    */
   refusal(socket: ResumableSocket, now: Date): Error | null {
+    const resumed = socket.isSessionReused?.() === true;
+    if (!resumed && !this.#rememberFullChains) return null;
     const leaf = socket.getPeerCertificate()?.raw;
     let shown: Validity;
     try {
       shown = peerChainValidity(socket);
     } catch {
-      return socket.isSessionReused?.() === true
+      return resumed
         ? unverifiedClientCertificate(new Error("the resumed session's certificate is unreadable"))
         : null;
     }
     if (leaf === undefined) return null;
     const key = createHash("sha256").update(leaf).digest("base64");
-    if (socket.isSessionReused?.() !== true) {
+    if (!resumed) {
       this.#verified.delete(key);
       this.#verified.set(key, shown);
       if (this.#verified.size > REMEMBERED_CHAINS) {

@@ -516,7 +516,7 @@ export function serverTlsNode(
     ? null
     : library === "rustls"
     ? clientChainCheck(options.clientCaPem)
-    : refusalWithResumptions(new ResumptionCheck(options.clientCaPem));
+    : refusalWithResumptions(new ResumptionCheck(options.clientCaPem, true));
   const alpn = [...options.alpnProtocols];
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {

@@ -82,7 +82,7 @@ Deno.test("the refusal's reason is words: verification codes are spelled out", a
     getPeerCertificate: () => ({ subject: { CN: "app" } }),
     ssl: { verifyError: () => verdict },
   });
-  const resumptions = new ResumptionCheck((await selfSignedCertificate()).certPem);
+  const resumptions = new ResumptionCheck((await selfSignedCertificate()).certPem, true);
   assertEquals(
     clientCertificateRefusal(socket("UNABLE_TO_VERIFY_LEAF_SIGNATURE"), resumptions)?.message,
     "the client's certificate did not verify against listener.tls.client_ca_file: " +
@@ -144,7 +144,7 @@ const EXPIRED = "the client's certificate did not verify against listener.tls.cl
 
 Deno.test("a resumed session is refused once its client certificate has expired, though the stored verdict was good", async () => {
   const { rootPem, intermediate, root } = await made;
-  const check = new ResumptionCheck(rootPem);
+  const check = new ResumptionCheck(rootPem, true);
   // The intermediate here as a client certificate of its own: it ends first.
   assertEquals(
     clientCertificateRefusal(verifiedSocket(true, [intermediate]), check, before(intermediate)),
@@ -170,7 +170,7 @@ Deno.test("a resumed session is refused once a CA of its chain has expired: as t
   const { rootPem, root, intermediate, client, shortRootPem, shortRoot, underShortRoot } =
     await made;
   // Node.js: the full handshake shows the verified chain, a resumption the client's certificate only.
-  const node = new ResumptionCheck(rootPem);
+  const node = new ResumptionCheck(rootPem, true);
   const full = verifiedSocket(false, [client, intermediate, root]);
   assertEquals(clientCertificateRefusal(full, node, before(intermediate)), null);
   const resumed = verifiedSocket(true, [client]);
@@ -180,14 +180,14 @@ Deno.test("a resumed session is refused once a CA of its chain has expired: as t
   assertEquals(
     clientCertificateRefusal(
       verifiedSocket(true, [client, intermediate, root]),
-      new ResumptionCheck(rootPem),
+      new ResumptionCheck(rootPem, false),
       after(intermediate),
     )?.message,
     EXPIRED,
   );
   // Bun's native sockets show the client's certificate only, then and on resumption: the CA
   // file's root above it is found by its name.
-  const bun = new ResumptionCheck(shortRootPem);
+  const bun = new ResumptionCheck(shortRootPem, false);
   assertEquals(
     clientCertificateRefusal(verifiedSocket(false, [underShortRoot]), bun, before(shortRoot)),
     null,
@@ -205,7 +205,7 @@ Deno.test("a resumed session is refused once a CA of its chain has expired: as t
   assertEquals(
     clientCertificateRefusal(
       verifiedSocket(true, [underShortRoot]),
-      new ResumptionCheck(rootPem),
+      new ResumptionCheck(rootPem, false),
       after(shortRoot),
     ),
     null,
