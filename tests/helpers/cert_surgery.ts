@@ -72,6 +72,15 @@ export const Edits = {
       const [id, , value] = extensionParts(extension);
       return id[4] === 0x13 ? tlv(0x30, id, hex("01 01 01"), value) : extension;
     }),
+  /** extendedKeyUsage's value with a long-form length, `04 81 …`, though it is under 128 bytes. */
+  longFormExtensionLength: (fields: Uint8Array[]) =>
+    editExtensions(fields, (extension) => {
+      const [id, critical, value] = extensionParts(extension);
+      if (id[4] !== 0x25) return extension;
+      const body = contents(value);
+      const longForm = new Uint8Array([0x04, 0x81, body.length, ...body]);
+      return tlv(0x30, id, ...(critical ? [critical] : []), longForm);
+    }),
   /** notAfter on the 31st of April. */
   impossibleDate: (fields: Uint8Array[]) => {
     const validity = fields[4]!;
