@@ -34,6 +34,7 @@ import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
 import { configWarnings, runtimeWarnings } from "../proxy/config_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
+import { TICKET_KEY_PERIOD_ENV, ticketKeyPeriodMs } from "./ticket_key_period.ts";
 import { assertListenAddressesFree, listenAddresses, sharedListenPort } from "./listen_check.ts";
 import { health } from "./health.ts";
 import {
@@ -170,12 +171,14 @@ async function loadAllMaterial(
 /** {@link prepareProxies}, its error naming the config file. */
 function prepareAll(
   runtime: Runtime,
+  host: Host,
   config: Config,
   materials: readonly ProxyMaterial[],
   file: string | undefined,
 ): PreparedProxy[] {
+  const ticketKeyPeriod = ticketKeyPeriodMs(host.env(TICKET_KEY_PERIOD_ENV));
   try {
-    return prepareProxies(runtime, config, materials);
+    return prepareProxies(runtime, config, materials, { ticketKeyPeriodMs: ticketKeyPeriod });
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) throw error.inFile(file);
     throw error;
@@ -191,7 +194,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   const { config, ephemeralCertificate } = await loadConfig(host, flags);
   const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
-  prepareAll(runtime, config, materials, flags.config);
+  prepareAll(runtime, host, config, materials, flags.config);
   const workers = workerCount(host, config, flags.config);
   const count = config.proxies.length;
   host.writeOut(
@@ -253,7 +256,7 @@ async function serveHolding(
     );
   }
   const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
-  const prepared = prepareAll(runtime, config, materials, flags.config);
+  const prepared = prepareAll(runtime, host, config, materials, flags.config);
   if (role === undefined) {
     const warnings = [
       ...configWarnings(config.proxies, materials, new Date()),
@@ -448,7 +451,7 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
       }
     }
     const materials = await loadAllMaterial(host, next, ephemeral, file, true);
-    const prepared = prepareAll(runtime, next, materials, file);
+    const prepared = prepareAll(runtime, host, next, materials, file);
     proxies.forEach((proxy, i) => proxy.reload(next.proxies[i]!, materials[i]!, prepared[i]!));
     logger.info("configuration reloaded", { proxies: proxies.length, file: file ?? null });
     return next;

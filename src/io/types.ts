@@ -104,6 +104,11 @@ export interface ServerTlsOptions {
    * ignores it (see {@link ServerTlsTraits.cipherList}).
    */
   readonly ciphers: string;
+  /**
+   * How long the listener's session-ticket keys encrypt new tickets, where
+   * pgtls replaces them (not on Deno). @default TICKET_KEY_ROTATION_MS
+   */
+  readonly ticketKeyPeriodMs?: number;
 }
 
 /** What a runtime's server-side TLS honours, so that `check` can tell what it cannot. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Runtime, ServerTlsUpgrader } from "../io/types.ts";
+import type { Runtime, ServerTlsOptions, ServerTlsUpgrader } from "../io/types.ts";
 import type { AuthConfig, BackendConfig, Config, ProxyConfig } from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
@@ -34,13 +34,20 @@ export interface PreparedProxy {
   }[];
 }
 
+/** Settings of the listeners' TLS that come from the environment, not the configuration. */
+export interface ListenerTlsTuning {
+  /** See {@link ServerTlsOptions.ticketKeyPeriodMs}. */
+  readonly ticketKeyPeriodMs?: ServerTlsOptions["ticketKeyPeriodMs"];
+}
+
 /** Prepares every proxy of `config`; throws a {@link ConfigError} for the first pair that does not fit. */
 export function prepareProxies(
   runtime: Runtime,
   config: Config,
   materials: readonly ProxyMaterial[],
+  tuning: ListenerTlsTuning = {},
 ): PreparedProxy[] {
-  return config.proxies.map((proxy, i) => prepareProxy(runtime, proxy, i, materials[i]!));
+  return config.proxies.map((proxy, i) => prepareProxy(runtime, proxy, i, materials[i]!, tuning));
 }
 
 function prepareProxy(
@@ -48,6 +55,7 @@ function prepareProxy(
   proxy: ProxyConfig,
   index: number,
   material: ProxyMaterial,
+  tuning: ListenerTlsTuning,
 ): PreparedProxy {
   const tls = proxy.listener.tls;
   const serverTls = attempt(
@@ -62,6 +70,7 @@ function prepareProxy(
         minVersion: tls.minVersion,
         alpnProtocols: [ALPN_POSTGRESQL],
         ciphers: tls.ciphers ?? DEFAULT_TLS12_CIPHERS,
+        ticketKeyPeriodMs: tuning.ticketKeyPeriodMs,
       }),
   );
   const targets = new Map(

@@ -33,6 +33,35 @@ export const DEFAULT_TLS12_CIPHERS = [
 ].join(":");
 
 /**
+ * What no `listener.tls.ciphers` may turn on, appended to every list in
+ * OpenSSL's syntax (a `!` removes for good, whatever came before): suites
+ * without encryption or without authentication (`ALL` has the latter),
+ * export-grade and LOW ones, RC4 and MD5.
+ */
+export const NEVER_OFFERED = "!aNULL:!eNULL:!EXPORT:!LOW:!RC4:!MD5";
+
+/** Names, in cipher-list entries and suite names, of what {@link NEVER_OFFERED} removes. */
+const NEVER_OFFERED_NAMES = new Set([
+  "NULL",
+  "eNULL",
+  "aNULL",
+  "ADH",
+  "AECDH",
+  "EXP",
+  "EXPORT",
+  "EXPORT40",
+  "EXPORT56",
+  "LOW",
+  "RC4",
+  "MD5",
+]);
+
+/** The cipher list a TLS context gets for `list`: with {@link NEVER_OFFERED} after it. */
+export function effectiveCipherList(list: string): string {
+  return `${list}:${NEVER_OFFERED}`;
+}
+
+/**
  * Why `listener.tls.ciphers` text is not a TLS 1.2 cipher list pgtls
  * accepts, or null. Whether OpenSSL or BoringSSL finds any suite in it is
  * the runtime's to tell when the listener's context is built.
@@ -42,10 +71,24 @@ export function cipherListProblem(list: string): string | null {
     return "must be an OpenSSL cipher list such as ECDHE+AESGCM:ECDHE+CHACHA20 " +
       "(names and keywords joined by colons, no spaces)";
   }
-  const tls13 = list.split(":").find((entry) => /^[!+-]?TLS_/.test(entry));
+  const entries = list.split(":");
+  const tls13 = entries.find((entry) => /^[!+-]?TLS_/.test(entry));
   if (tls13 !== undefined) {
     return `names a TLS 1.3 suite (${tls13}); listener.tls.ciphers sets TLS 1.2 suites only, ` +
       "TLS 1.3 uses the runtime's";
+  }
+  const level = entries.find((entry) => /^@SECLEVEL/i.test(entry));
+  if (level !== undefined) {
+    return `sets OpenSSL's security level (${level}), which pgtls leaves at the library's ` +
+      "default: a lower one admits weak keys, and client certificates signed with SHA-1";
+  }
+  const weak = entries.find((entry) =>
+    !/^[!-]/.test(entry) &&
+    entry.replace(/^\+/, "").split(/[+-]/).some((name) => NEVER_OFFERED_NAMES.has(name))
+  );
+  if (weak !== undefined) {
+    return `names ${weak}, which pgtls never offers (suites without encryption or ` +
+      "authentication, export-grade or LOW ones, RC4, MD5)";
   }
   return null;
 }

@@ -44,6 +44,30 @@ export function expect(der: Uint8Array, offset: number, limit: number, tag: numb
   return element;
 }
 
+/**
+ * {@link readElement} held to DER's one encoding of a length: the long form
+ * only from 128 bytes up, in as few octets as it takes. BER's other forms
+ * are what a certificate parser that stops at the first one (rustls's)
+ * reports differently from a well-formed certificate.
+ */
+export function readDerElement(der: Uint8Array, offset: number, limit: number): Element {
+  const element = readElement(der, offset, limit);
+  const octets = element.start - offset - 2;
+  if (
+    octets > 0 && (der[offset + 2] === 0 || (octets === 1 && element.end - element.start < 0x80))
+  ) {
+    throw new Error("length not in DER's minimal form");
+  }
+  return element;
+}
+
+/** {@link readDerElement}, which must have `tag`. */
+export function expectDer(der: Uint8Array, offset: number, limit: number, tag: number): Element {
+  const element = readDerElement(der, offset, limit);
+  if (element.tag !== tag) throw new Error(`expected DER tag 0x${tag.toString(16)}`);
+  return element;
+}
+
 /** The notBefore and notAfter elements of one DER certificate, unparsed. */
 function validityOf(der: Uint8Array): { notBefore: Element; notAfter: Element } {
   const cert = expect(der, 0, der.length, SEQUENCE);
@@ -58,6 +82,24 @@ function validityOf(der: Uint8Array): { notBefore: Element; notAfter: Element } 
   const notBefore = readElement(der, validity.start, validity.end);
   const notAfter = readElement(der, notBefore.end, validity.end);
   return { notBefore, notAfter };
+}
+
+/** The issuer's and the subject's distinguished names of one DER certificate, as encoded. */
+export function certificateNames(der: Uint8Array): { issuer: Uint8Array; subject: Uint8Array } {
+  const cert = expect(der, 0, der.length, SEQUENCE);
+  const tbs = expect(der, cert.start, cert.end, SEQUENCE);
+  let at = tbs.start;
+  const first = readElement(der, at, tbs.end);
+  if (first.tag === CONTEXT_0) at = first.end;
+  at = readElement(der, at, tbs.end).end; // serialNumber
+  at = readElement(der, at, tbs.end).end; // signature algorithm
+  const issuer = expect(der, at, tbs.end, SEQUENCE);
+  const validity = expect(der, issuer.end, tbs.end, SEQUENCE);
+  const subject = expect(der, validity.end, tbs.end, SEQUENCE);
+  return {
+    issuer: der.subarray(at, issuer.end),
+    subject: der.subarray(validity.end, subject.end),
+  };
 }
 
 /** notAfter of one DER certificate. */
@@ -111,13 +153,6 @@ export function dottedOid(bytes: Uint8Array): string {
     value = 0;
   }
   return parts.join(".");
-}
-
-/** Whether a DER certificate is X.509 version 1: its tbsCertificate starts without a version [0]. */
-export function isVersion1(der: Uint8Array): boolean {
-  const cert = expect(der, 0, der.length, SEQUENCE);
-  const tbs = expect(der, cert.start, cert.end, SEQUENCE);
-  return readElement(der, tbs.start, tbs.end).tag !== CONTEXT_0;
 }
 
 /** UTCTime (YYMMDDHHMMSSZ, years 1950-2049 per RFC 5280) or GeneralizedTime (YYYYMMDDHHMMSSZ). */

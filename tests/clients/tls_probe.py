@@ -13,9 +13,14 @@ saved them. "direct": true starts TLS at once (PostgreSQL 17's sslnegotiation=di
 "postgresql"); else SSLRequest first. "resume": a session saved earlier under that name is
 offered; "save": the session is saved under that name once the server has answered.
 "startup": true (default) sends a StartupMessage for "user"/"database" and reports the first
-message back: its type, and for an ErrorResponse its SQLSTATE and message.
+message back: its type, and for an ErrorResponse its SQLSTATE and message. "keep": NAME keeps
+the connection open after the handshake instead, with nothing sent, under that name.
 The answer: {"handshake": "ok", "version", "cipher", "reused", "answer", "sqlstate", "message",
 "detail"} or {"handshake": "failed", "error"}.
+
+{"op": "startup", "kept": NAME, "user": U, "database": D}: sends the StartupMessage on a kept
+connection, reports the first message back as "connect" does ({"answer", "sqlstate", ...}),
+and closes it.
 """
 
 import json
@@ -34,6 +39,7 @@ SSL_REQUEST = struct.pack("!II", 8, 80877103)
 
 contexts = {}
 sessions = {}
+kept = {}
 
 
 def context(request):
@@ -96,26 +102,47 @@ def connect(request):
             "cipher": tls.cipher()[0],
             "reused": tls.session_reused,
         }
+        if request.get("keep"):
+            kept[request["keep"]] = (tls, raw)
+            raw = None
+            return result
         if request.get("startup", True):
-            try:
-                tls.sendall(startup_message(request["user"], request["database"]))
-                message = read_message(tls)
-            except (ssl.SSLError, OSError) as error:
-                message = None
-                result["error"] = str(error)
-            if message is None:
-                result["answer"] = "closed"
-            else:
-                kind, body = message
-                result["answer"] = kind.decode()
-                if kind == b"E":
-                    fields = {f[:1].decode(): f[1:].decode() for f in body.split(b"\0") if f}
-                    result.update(sqlstate=fields.get("C"), message=fields.get("M"), detail=fields.get("D"))
+            result.update(startup(tls, request))
         if request.get("save"):
             sessions[request["save"]] = tls.session
         tls.close()
         return result
     finally:
+        if raw is not None:
+            raw.close()
+
+
+def startup(tls, request):
+    """Sends a StartupMessage and reports the first message back."""
+    result = {}
+    try:
+        tls.sendall(startup_message(request["user"], request["database"]))
+        message = read_message(tls)
+    except (ssl.SSLError, OSError) as error:
+        message = None
+        result["error"] = str(error)
+    if message is None:
+        result["answer"] = "closed"
+    else:
+        kind, body = message
+        result["answer"] = kind.decode()
+        if kind == b"E":
+            fields = {f[:1].decode(): f[1:].decode() for f in body.split(b"\0") if f}
+            result.update(sqlstate=fields.get("C"), message=fields.get("M"), detail=fields.get("D"))
+    return result
+
+
+def startup_kept(request):
+    tls, raw = kept.pop(request["kept"])
+    try:
+        return startup(tls, request)
+    finally:
+        tls.close()
         raw.close()
 
 
@@ -132,6 +159,8 @@ for line in sys.stdin:
         reply = suites()
     elif request["op"] == "connect":
         reply = connect(request)
+    elif request["op"] == "startup":
+        reply = startup_kept(request)
     else:
         reply = {"error": f"unknown op {request['op']}"}
     print(json.dumps(reply), flush=True)

@@ -43,16 +43,14 @@ export async function makeCa(
   dir: string,
   name: string,
   days = 365,
+  keyKind: CertificateKey = "p256",
 ): Promise<{ cert: string; key: string }> {
   const cert = `${dir}/${name}.crt`;
   const key = `${dir}/${name}.key`;
   await run("openssl", [
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
+    ...keyArgs(keyKind),
     "-nodes",
     "-keyout",
     key,
@@ -173,14 +171,26 @@ export async function makeTestCertificates(
   };
 }
 
+/** A new key: an EC curve, or RSA of this many bits. */
+export type CertificateKey = "p256" | "p384" | "p521" | { readonly rsaBits: number };
+
+/** `openssl req -newkey` arguments for a key of that kind. */
+function keyArgs(kind: CertificateKey): string[] {
+  if (typeof kind === "object") return ["-newkey", `rsa:${kind.rsaBits}`];
+  const curve = { p256: "P-256", p384: "P-384", p521: "P-521" }[kind];
+  return ["-newkey", "ec", "-pkeyopt", `ec_paramgen_curve:${curve}`];
+}
+
 /** How {@link issueCertificate} makes a certificate. */
 export interface IssueOptions {
-  /** The new key: P-256 (default) or RSA of this many bits. */
-  readonly key?: "p256" | { readonly rsaBits: number };
+  /** The new key. @default "p256" */
+  readonly key?: CertificateKey;
   /** `openssl x509 -extfile` lines; none makes an X.509 version 1 certificate. */
   readonly extensions?: readonly string[];
   /** The signature's digest. @default "sha256" */
-  readonly digest?: "sha256" | "sha1";
+  readonly digest?: "sha256" | "sha384" | "sha512" | "sha1";
+  /** Sign with RSASSA-PSS (an RSA issuer), its salt as long as the digest. */
+  readonly pss?: boolean;
   readonly days?: number;
   /** The subject; default `/CN=name`. */
   readonly subject?: string;
@@ -199,13 +209,10 @@ export async function issueCertificate(
   const cert = `${dir}/${name}.crt`;
   const key = `${dir}/${name}.key`;
   const csr = `${dir}/${name}.csr`;
-  const keyArgs = options.key === undefined || options.key === "p256"
-    ? newKeyArgs("p256")
-    : ["-newkey", `rsa:${options.key.rsaBits}`];
   await run("openssl", [
     "req",
     "-new",
-    ...keyArgs,
+    ...keyArgs(options.key ?? "p256"),
     ...["-nodes", "-keyout", key, "-out", csr, "-subj", options.subject ?? `/CN=${name}`],
   ]);
   const extensions = options.extensions ?? [];
@@ -217,6 +224,7 @@ export async function issueCertificate(
     ...["-in", csr, "-CA", issuer.cert, "-CAkey", issuer.key, "-CAcreateserial"],
     ...["-out", cert, "-days", String(options.days ?? 365), `-${options.digest ?? "sha256"}`],
     ...(extensions.length > 0 ? ["-extfile", ext] : []),
+    ...(options.pss ? ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1"] : []),
   ]);
   await Deno.chmod(key, 0o600);
   return { cert, key };

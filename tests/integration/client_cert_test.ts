@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { proxyConfig, startPgtls, TARGET } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
@@ -6,6 +6,9 @@ import { startupMessage } from "../helpers/wire.ts";
 import { startCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { run } from "../helpers/run.ts";
 import { settle } from "../helpers/settle.ts";
+import { issueCertificate } from "../helpers/certs.ts";
+import { editedCertificate, Edits } from "../helpers/cert_surgery.ts";
+import { pem } from "../../src/tls/der.ts";
 
 /** pgtls under Bun's native TLS (Bun, or the executable Bun builds). */
 const NATIVE_BUN = TARGET === "bun" || TARGET === "binary";
@@ -248,6 +251,147 @@ Deno.test("an X.509 version 1 client certificate (openssl x509 -req with no exte
       );
     } else {
       assertEquals(result.stdout.trim(), "7", result.stderr);
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+const root = new URL("../../", import.meta.url).pathname;
+
+/** What tests/clients/deno_tls_client.mjs reports of one connection. */
+interface DenoClientResult {
+  readonly handshake: "ok" | "failed";
+  readonly error?: string;
+  /** The first message's type ("R": PostgreSQL asks for the password), or "closed". */
+  readonly answer?: string;
+  readonly sqlstate?: string;
+  readonly detail?: string;
+}
+
+/**
+ * One connection from Deno's node:tls client (whatever the target: it is the
+ * client that presents a certificate with a key that is not its own), with a
+ * StartupMessage; what came back.
+ */
+async function denoTlsClient(request: Record<string, unknown>): Promise<DenoClientResult> {
+  const output = await run(`${root}node_modules/.bin/deno`, [
+    "run",
+    "--allow-all",
+    `${root}tests/clients/deno_tls_client.mjs`,
+    JSON.stringify({ user: TEST_USER, database: TEST_DATABASE, ...request }),
+  ]);
+  return JSON.parse(output.stdout);
+}
+
+Deno.test("a client that does not hold its certificate's key is refused on every runtime, however the CA wrote the certificate's version", async () => {
+  const { dir, certs } = await fixture();
+  const ca = { cert: certs.proxyCa, key: certs.proxyCa.replace(/\.crt$/, ".key") };
+  const CLIENT = ["basicConstraints=CA:FALSE", "extendedKeyUsage=clientAuth"];
+  const genuine = await issueCertificate(dir, "key-proof-client", ca, { extensions: CLIENT });
+  const stranger = await issueCertificate(dir, "key-proof-stranger", ca, { extensions: CLIENT });
+  const v1 = await issueCertificate(dir, "key-proof-v1", ca, {});
+  // The same certificate, its version written as BER allows and DER does not, signed again by
+  // the CA: rustls cannot read such a version, and then Deno's TLS skips the client's proof.
+  const longForm = await editedCertificate(
+    dir,
+    "key-proof-long-form",
+    genuine.cert,
+    ca.key,
+    Edits.longFormVersion,
+  );
+  const extraBytes = await editedCertificate(
+    dir,
+    "key-proof-extra-bytes",
+    genuine.cert,
+    ca.key,
+    Edits.versionWithExtraBytes,
+  );
+  const pgtls = await clientCaProxy();
+  try {
+    for (const max of ["1.2", "1.3"]) {
+      for (const direct of [false, true]) {
+        const where = `TLS ${max}, ${direct ? "direct TLS" : "SSLRequest"}`;
+        const connect = (cert: string, key: string) =>
+          denoTlsClient({ port: pgtls.port, cert, key, max, direct });
+        const own = await connect(genuine.cert, genuine.key);
+        assertEquals([own.handshake, own.answer], ["ok", "R"], `${where}: the client's own key`);
+        for (
+          const [name, cert] of [
+            ["version 3", genuine.cert],
+            ["version 1", v1.cert],
+            ["long-form version", longForm],
+            ["version with extra bytes", extraBytes],
+          ]
+        ) {
+          const result = await connect(cert!, stranger.key);
+          assert(result.answer !== "R", `${where}, ${name}: admitted with another's key`);
+          // Refused by the TLS library (the handshake fails, or in TLS 1.3 the client hears the
+          // alert once it has finished) or, where that library did not check the proof, by pgtls
+          // (Deno: a FATAL naming the version).
+          if (result.answer === "E") {
+            assertEquals(result.sqlstate, "28000", `${where}, ${name}`);
+            assertMatch(result.detail!, /unsupported certificate version/, `${where}, ${name}`);
+          }
+        }
+        // With its own key, the long-form version proves its holder: OpenSSL (Node.js) reads BER
+        // there and admits it, BoringSSL (Bun) refuses it in the handshake, and on Deno, where it
+        // would prove nothing, pgtls refuses it saying why.
+        const lenient = await connect(longForm, genuine.key);
+        if (TARGET === "node") {
+          assertEquals(lenient.answer, "R", where);
+        } else if (TARGET === "deno") {
+          assertEquals([lenient.answer, lenient.sqlstate], ["E", "28000"], where);
+          assertMatch(lenient.detail!, /not X\.509 version 3 as DER writes it/);
+        } else {
+          // Failed in the handshake, or in TLS 1.3 closed once the client had finished.
+          assert(lenient.answer === undefined || lenient.answer === "closed", where);
+        }
+      }
+    }
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+  }
+});
+
+Deno.test("a chain with a certificate no one can read is refused on every runtime, on Deno with a FATAL that says so", async () => {
+  const { dir, certs } = await fixture();
+  const ca = { cert: certs.proxyCa, key: certs.proxyCa.replace(/\.crt$/, ".key") };
+  const client = await issueCertificate(dir, "garbage-chain-client", ca, {
+    extensions: ["basicConstraints=CA:FALSE", "extendedKeyUsage=clientAuth"],
+  });
+  // The client's certificate, then 300 random bytes where its intermediate would be.
+  const chain = `${dir}/garbage-chain.crt`;
+  const garbage = crypto.getRandomValues(new Uint8Array(300));
+  garbage[0] = 0xfd; // no SEQUENCE tag: nothing reads it as a certificate
+  await Deno.writeTextFile(
+    chain,
+    (await Deno.readTextFile(client.cert)) + pem("CERTIFICATE", garbage),
+  );
+  const pgtls = await clientCaProxy();
+  try {
+    for (const direct of [false, true]) {
+      const result = await denoTlsClient({
+        port: pgtls.port,
+        cert: chain,
+        key: client.key,
+        direct,
+      });
+      assert(result.answer !== "R", "admitted");
+      if (TARGET === "deno") {
+        // Deno's TLS lets the handshake complete; pgtls refuses, and the client hears why.
+        assertEquals([result.answer, result.sqlstate], ["E", "28000"]);
+        assertMatch(result.detail!, /the certificate cannot be read/);
+      }
+    }
+    if (TARGET === "deno") {
+      // Logged once the session has ended, which may be after the client read the FATAL.
+      const refused = await settle(
+        () => pgtls.logs.filter((l) => l.reason === "client_certificate_refused").length,
+        (count) => count >= 2,
+        10_000,
+      );
+      assertEquals(refused, 2, "both refusals logged as the certificate's");
     }
   } finally {
     assertEquals(await pgtls.stop(), 0);

@@ -15,6 +15,7 @@ import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { type PgtlsProcess, runPgtls, startPgtls, TARGET } from "../helpers/pgtls.ts";
 import { issueCertificate, makeCa } from "../helpers/certs.ts";
+import { editedCertificate, Edits } from "../helpers/cert_surgery.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { settle } from "../helpers/settle.ts";
 import { pemCertificates } from "../../src/tls/x509.ts";
@@ -22,6 +23,8 @@ import { DEFAULT_TLS12_CIPHERS } from "../../src/tls/policy.ts";
 
 /** Deno's TLS is rustls, which pgtls cannot configure as it does OpenSSL and BoringSSL. */
 const RUSTLS = TARGET === "deno";
+/** pgtls under Bun's native TLS (Bun, or the executable Bun builds): SSLRequest sessions. */
+const NATIVE_BUN = TARGET === "bun" || TARGET === "binary";
 
 /** How the targets differ. */
 const EXPECTED = {
@@ -38,6 +41,8 @@ const EXPECTED = {
   resumesAnywhere: RUSTLS,
   /** The certificate request names client_ca_file's CAs (Deno's listener context has none). */
   caNames: !RUSTLS,
+  /** pgtls replaces the ticket keys every period (rustls does its own, every 6 hours). */
+  ticketKeysTurnOver: !RUSTLS,
 };
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -132,6 +137,8 @@ interface Probed {
 /** A running tls_probe.py. */
 interface Probe {
   connect(request: Record<string, unknown>): Promise<Probed>;
+  /** Sends the StartupMessage on a connection kept open (`keep`), and closes it. */
+  startup(kept: string): Promise<Probed>;
   suites(): Promise<string[]>;
 }
 
@@ -166,6 +173,8 @@ async function withProbe<T>(body: (probe: Probe) => Promise<T>): Promise<T> {
         ask({ op: "connect", user: TEST_USER, database: TEST_DATABASE, ...request }) as Promise<
           Probed
         >,
+      startup: (kept) =>
+        ask({ op: "startup", kept, user: TEST_USER, database: TEST_DATABASE }) as Promise<Probed>,
       suites: () => ask({ op: "suites" }) as Promise<string[]>,
     });
   } finally {
@@ -182,9 +191,10 @@ const PATHS = [{ direct: false, path: "SSLRequest" }, { direct: true, path: "dir
 async function serving<T>(
   proxies: Record<string, unknown>[],
   body: (pgtls: PgtlsProcess) => Promise<T>,
+  env?: Record<string, string>,
 ): Promise<T> {
   const { dir } = await fixture();
-  const pgtls = await startPgtls(dir, { proxies });
+  const pgtls = await startPgtls(dir, { proxies }, env);
   try {
     return await body(pgtls);
   } finally {
@@ -319,6 +329,57 @@ Deno.test("listener.tls.ciphers narrows and widens TLS 1.2 where the runtime tak
   } else {
     assertEquals(refused.code, 0, refused.stderr);
   }
+});
+
+Deno.test("listener.tls.ciphers cannot turn off encryption or authentication, lower the security level, or leave the certificate's key without a suite", async () => {
+  const { ecdsa, rsa, dir } = await made;
+  // OpenSSL's ALL has anonymous suites (ADH, AECDH): pgtls removes them, and those without encryption.
+  await serving(
+    [await proxy("all", ecdsa, { ciphers: "ALL" })],
+    (pgtls) =>
+      withProbe(async (probe) => {
+        for (const direct of [false, true]) {
+          const accepted = await acceptedSuites(probe, pgtls.port, direct);
+          const unauthenticated = accepted.filter((s) => /^(ADH|AECDH)-|NULL/.test(s));
+          assertEquals(unauthenticated, [], `direct ${direct}`);
+          if (EXPECTED.cipherList) {
+            assert(accepted.includes("ECDHE-ECDSA-AES128-SHA"), accepted.join());
+          }
+        }
+      }),
+  );
+  const config = `${dir}/conformance-weak-ciphers.yaml`;
+  const check = async (files: { cert: string; key: string }, ciphers: string) => {
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ proxies: [await proxy("main", files, { ciphers })] }),
+    );
+    return await runPgtls(["check", "--config", config]);
+  };
+  // Refused as written, on every runtime (Deno's TLS takes no list, but it is still wrong).
+  for (
+    const ciphers of ["eNULL:aNULL:@SECLEVEL=0", "ECDHE+AESGCM:@SECLEVEL=0", "ECDHE+AESGCM:AECDH"]
+  ) {
+    const refused = await check(ecdsa, ciphers);
+    assertEquals(refused.code, 2, ciphers);
+    assertMatch(
+      refused.stderr,
+      /proxies\[0\]\.listener\.tls\.ciphers: (sets OpenSSL's security level|names)/,
+    );
+  }
+  // Only ECDSA suites with an RSA certificate: TLS 1.2 clients would find no shared cipher.
+  const mismatched = await check(rsa, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  if (EXPECTED.cipherList) {
+    assertEquals(mismatched.code, 2, mismatched.stdout);
+    assertMatch(
+      mismatched.stderr,
+      /proxies\[0\]\.listener\.tls\.ciphers: no TLS 1\.2 cipher suite in "ECDHE-ECDSA-AES128-GCM-SHA256" can be used with the certificate's rsa key \(ECDHE-RSA-… suites can\)/,
+    );
+  } else {
+    assertEquals(mismatched.code, 0, mismatched.stderr);
+  }
+  const matched = await check(rsa, "ECDHE-RSA-AES128-GCM-SHA256");
+  assertEquals(matched.code, 0, matched.stderr);
 });
 
 /**
@@ -557,5 +618,358 @@ Deno.test("a reload that replaces client_ca_file: older sessions are admitted on
           }
         }
       }),
+  );
+});
+
+/** Concatenates PEM files into `dir/name.crt`. */
+async function bundle(dir: string, name: string, files: readonly string[]): Promise<string> {
+  const path = `${dir}/${name}.crt`;
+  await Deno.writeTextFile(
+    path,
+    (await Promise.all(files.map((f) => Deno.readTextFile(f)))).join(""),
+  );
+  return path;
+}
+
+/** Where the runtimes' own verdict on a chain differs from another's, by target. */
+type Verdict = boolean | { readonly deno: boolean; readonly node: boolean; readonly bun: boolean };
+
+/** Whether a case's chain is admitted on this target. */
+function admittedHere(verdict: Verdict): boolean {
+  if (typeof verdict === "boolean") return verdict;
+  return TARGET === "deno" ? verdict.deno : TARGET === "node" ? verdict.node : verdict.bun;
+}
+
+Deno.test("client certificate chains get one verdict on every runtime, or the stricter one on Deno where they differ", async () => {
+  const { dir, caA } = await made;
+  const caAFiles = { cert: caA, key: caA.replace(/\.crt$/, ".key") };
+  const INTERMEDIATE = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"];
+  const chainUnder = async (name: string, issuer: { cert: string; key: string }, options = {}) => {
+    const leaf = await issueCertificate(dir, `chain-${name}`, issuer, {
+      extensions: CLIENT,
+      ...options,
+    });
+    return {
+      cert: await bundle(dir, `chain-${name}-sent`, [leaf.cert, issuer.cert]),
+      key: leaf.key,
+    };
+  };
+  const rsaRoot = await makeCa(dir, "chain-rsa-root", 365, { rsaBits: 2048 });
+  const p521Root = await makeCa(dir, "chain-p521-root", 365, "p521");
+  const bigRoot = await makeCa(dir, "chain-rsa4104-root", 365, { rsaBits: 4104 });
+  // An intermediate under a root that has expired since (the same root re-signed with past dates).
+  const root = await makeCa(dir, "chain-root");
+  const intermediate = await issueCertificate(dir, "chain-intermediate", root, {
+    extensions: INTERMEDIATE,
+  });
+  const day = 86_400_000;
+  const expiredRoot = await editedCertificate(
+    dir,
+    "chain-root-expired",
+    root.cert,
+    root.key,
+    Edits.validity(new Date(Date.now() - 30 * day), new Date(Date.now() - day)),
+  );
+  const underIntermediate = await issueCertificate(dir, "chain-under-intermediate", intermediate, {
+    extensions: CLIENT,
+  });
+  const critical = (name: string, line: string) =>
+    issueCertificate(dir, `chain-critical-${name}`, caAFiles, {
+      extensions: [...INTERMEDIATE, line],
+    });
+  const cases: {
+    name: string;
+    ca: string;
+    client: { cert: string; key: string };
+    admitted: Verdict;
+    denoDetail?: RegExp;
+  }[] = [
+    {
+      name: "RSASSA-PSS with SHA-256",
+      ca: rsaRoot.cert,
+      client: await issueCertificate(dir, "chain-pss-sha256", rsaRoot, {
+        extensions: CLIENT,
+        pss: true,
+      }),
+      admitted: true,
+    },
+    {
+      name: "RSASSA-PSS with SHA-1",
+      ca: rsaRoot.cert,
+      client: await issueCertificate(dir, "chain-pss-sha1", rsaRoot, {
+        extensions: CLIENT,
+        pss: true,
+        digest: "sha1",
+      }),
+      admitted: false,
+    },
+    {
+      name: "sha1WithRSAEncryption",
+      ca: rsaRoot.cert,
+      client: await issueCertificate(dir, "chain-sha1", rsaRoot, {
+        extensions: CLIENT,
+        digest: "sha1",
+      }),
+      // BoringSSL verifies SHA-1 signatures in certificates.
+      admitted: { deno: false, node: false, bun: true },
+    },
+    {
+      name: "a P-521 CA",
+      ca: p521Root.cert,
+      client: await issueCertificate(dir, "chain-p521", p521Root, {
+        extensions: CLIENT,
+        digest: "sha512",
+      }),
+      admitted: true,
+    },
+    {
+      name: "an RSA-4104 CA",
+      ca: bigRoot.cert,
+      client: await issueCertificate(dir, "chain-rsa4104", bigRoot, { extensions: CLIENT }),
+      // Deno's WebCrypto verifies with RSA keys of up to 4096 bits.
+      admitted: { deno: false, node: true, bun: true },
+      denoDetail:
+        /CA key too large \(RSA 4104 bits\): pgtls on Deno verifies RSA keys of up to 4096/,
+    },
+    {
+      name: "critical authorityKeyIdentifier",
+      ca: caA,
+      client: await chainUnder(
+        "aki",
+        await critical("aki", "authorityKeyIdentifier=critical,keyid"),
+      ),
+      admitted: false,
+    },
+    {
+      name: "critical subjectKeyIdentifier",
+      ca: caA,
+      client: await chainUnder("ski", await critical("ski", "subjectKeyIdentifier=critical,hash")),
+      admitted: false,
+    },
+    {
+      name: "critical issuerAltName",
+      ca: caA,
+      client: await chainUnder(
+        "ian",
+        await critical("ian", "issuerAltName=critical,DNS:ca.example"),
+      ),
+      admitted: false,
+    },
+    {
+      name: "critical authorityInfoAccess",
+      ca: caA,
+      client: await chainUnder(
+        "aia",
+        await critical(
+          "aia",
+          "authorityInfoAccess=critical,caIssuers;URI:http://ca.example/ca.crt",
+        ),
+      ),
+      admitted: false,
+    },
+    {
+      name: "critical certificatePolicies",
+      ca: caA,
+      client: await chainUnder(
+        "policies",
+        await critical("policies", "certificatePolicies=critical,2.5.29.32.0"),
+      ),
+      // OpenSSL and BoringSSL take a critical certificatePolicies (no policy is required); rustls,
+      // and so pgtls on Deno, do not.
+      admitted: { deno: false, node: true, bun: true },
+    },
+    {
+      name: "critical crlDistributionPoints",
+      ca: caA,
+      client: await chainUnder(
+        "crl",
+        await critical("crl", "crlDistributionPoints=critical,URI:http://ca.example/ca.crl"),
+      ),
+      // OpenSSL takes a critical CRL distribution point (it does not fetch CRLs), BoringSSL not.
+      admitted: { deno: false, node: true, bun: false },
+    },
+    {
+      name: "root and intermediate in the CA file",
+      ca: await bundle(dir, "chain-file-both", [root.cert, intermediate.cert]),
+      client: underIntermediate,
+      admitted: true,
+    },
+    {
+      name: "an expired root above a valid intermediate in the CA file",
+      ca: await bundle(dir, "chain-file-expired-root", [expiredRoot, intermediate.cert]),
+      client: underIntermediate,
+      admitted: false,
+    },
+    {
+      name: "an intermediate alone in the CA file",
+      ca: intermediate.cert,
+      client: underIntermediate,
+      admitted: false,
+    },
+  ];
+  const { ecdsa } = await made;
+  await serving(
+    await Promise.all(cases.map((c, i) => proxy(`case-${i}`, ecdsa, { client_ca_file: c.ca }))),
+    (pgtls) =>
+      withProbe(async (probe) => {
+        const wrong: string[] = [];
+        for (const [i, c] of cases.entries()) {
+          const result = await probe.connect({
+            port: pgtls.ports.get(`case-${i}`)!,
+            client: `case-${i}`,
+            cert: c.client.cert,
+            key: c.client.key,
+          });
+          const admitted = result.answer === "R";
+          if (admitted !== admittedHere(c.admitted)) {
+            wrong.push(
+              `${c.name}: ${admitted ? "admitted" : "refused"} (${JSON.stringify(result)})`,
+            );
+          }
+          if (!admitted && result.answer === "E") assertEquals(result.sqlstate, "28000", c.name);
+          if (TARGET === "deno" && c.denoDetail) assertMatch(result.detail ?? "", c.denoDetail);
+        }
+        assertEquals(wrong, []);
+      }),
+  );
+});
+
+Deno.test("a resumed session is refused once a CA of its chain has expired since the full handshake", async () => {
+  const { dir } = await made;
+  const root = await makeCa(dir, "expiring-root");
+  const INTERMEDIATE = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"];
+  const made1 = await issueCertificate(dir, "expiring-intermediate-source", root, {
+    extensions: INTERMEDIATE,
+  });
+  // Each attempt: an intermediate (the same key) that ends `lifeMs` from now, a client under it,
+  // full handshakes while it is valid, then resumptions once it has ended. An attempt whose full
+  // handshakes did not all fit in the intermediate's life (a slow machine) is made again, longer.
+  for (let lifeMs = 4_000, attempt = 1;; lifeMs *= 2, attempt++) {
+    const ends = new Date(Math.ceil((Date.now() + lifeMs) / 1000) * 1000);
+    const intermediate = {
+      cert: await editedCertificate(
+        dir,
+        `expiring-intermediate-${attempt}`,
+        made1.cert,
+        root.key,
+        Edits.validity(new Date(Date.now() - 60_000), ends),
+      ),
+      key: made1.key,
+    };
+    const leaf = await issueCertificate(dir, `expiring-client-${attempt}`, intermediate, {
+      extensions: CLIENT,
+    });
+    const sent = {
+      cert: await bundle(dir, `expiring-sent-${attempt}`, [leaf.cert, intermediate.cert]),
+      key: leaf.key,
+    };
+    // The intermediate in the CA file (the client sends its own certificate only), or sent by
+    // the client (the CA file has the root only).
+    const listeners = {
+      "in-file": {
+        ca: await bundle(dir, `expiring-file-${attempt}`, [root.cert, intermediate.cert]),
+        client: { cert: leaf.cert, key: leaf.key },
+      },
+      "sent": { ca: root.cert, client: sent },
+    };
+    const { ecdsa } = await made;
+    const done = await serving(
+      await Promise.all(
+        Object.entries(listeners).map(([name, l]) => proxy(name, ecdsa, { client_ca_file: l.ca })),
+      ),
+      (pgtls) =>
+        withProbe(async (probe) => {
+          const tries = [];
+          for (const [name, l] of Object.entries(listeners)) {
+            for (const version of VERSIONS) {
+              for (const { direct, path } of PATHS) {
+                const asClient = {
+                  port: pgtls.ports.get(name)!,
+                  ...client(`${name}-${attempt}`, l.client, version, direct),
+                };
+                const where = `${name}, TLS ${version}, ${path}`;
+                const full = await probe.connect({ ...asClient, save: where });
+                tries.push({ where, asClient, admitted: full.answer === "R" });
+              }
+            }
+          }
+          if (Date.now() >= ends.getTime() || tries.some((t) => !t.admitted)) return false;
+          await settle(() => Date.now(), (now) => now > ends.getTime() + 1000, lifeMs + 5_000);
+          for (const { where, asClient } of tries) {
+            const resumed = await probe.connect({ ...asClient, resume: where });
+            // Bun's native sockets (SSLRequest) make a full handshake instead, which BoringSSL
+            // refuses; everywhere else the session resumes and pgtls refuses it.
+            const resumes = !(NATIVE_BUN && where.endsWith("SSLRequest"));
+            assertEquals(resumed.reused, resumes, `${where}: resumed`);
+            assertEquals([resumed.answer, resumed.sqlstate], ["E", "28000"], where);
+            assertMatch(resumed.detail!, /certificate has expired/, where);
+          }
+          return true;
+        }),
+    );
+    if (done) break;
+    assert(attempt < 4, "the full handshakes never fitted in the intermediate's life");
+  }
+});
+
+Deno.test("session-ticket keys turn over every period: a session from one period is not resumed in the next, and a connection made before the turn goes on", async () => {
+  const { ecdsa } = await made;
+  // The period as short as a test can wait for; periods are counted from the epoch.
+  const PERIOD_MS = 3_000;
+  const period = () => Math.floor(Date.now() / PERIOD_MS);
+  const combos = VERSIONS.flatMap((version) => PATHS.map((p) => ({ version, ...p })));
+  await serving(
+    [await proxy("main", ecdsa)],
+    (pgtls) =>
+      withProbe(async (probe) => {
+        const as = (name: string, version: string, direct: boolean) => ({
+          port: pgtls.port,
+          client: `${name}-${version}-${direct}`,
+          min: version,
+          max: version,
+          direct,
+        });
+        // Within one period a session resumes (tried again if a pair straddled a turn).
+        for (const { version, direct, path } of combos) {
+          for (let attempt = 1;; attempt++) {
+            const first = period();
+            const name = `same-${version}-${path}-${attempt}`;
+            await probe.connect({ ...as("same", version, direct), save: name });
+            const again = await probe.connect({ ...as("same", version, direct), resume: name });
+            if (period() === first) {
+              assertEquals([again.reused, again.answer], [true, "R"], `TLS ${version}, ${path}`);
+              break;
+            }
+            assert(attempt < 5, "no pair of handshakes fitted in one period");
+          }
+        }
+        // Sessions and live connections of one period, then the next period.
+        for (const { version, direct, path } of combos) {
+          const saved = await probe.connect({
+            ...as("next", version, direct),
+            save: `${version}-${path}`,
+          });
+          assertEquals(saved.answer, "R");
+          const live = await probe.connect({
+            ...as("live", version, direct),
+            keep: `${version}-${path}`,
+          });
+          assertEquals(live.handshake, "ok");
+        }
+        const savedIn = period();
+        await settle(period, (now) => now > savedIn, 3 * PERIOD_MS);
+        for (const { version, direct, path } of combos) {
+          const where = `TLS ${version}, ${path}`;
+          const later = await probe.connect({
+            ...as("next", version, direct),
+            resume: `${version}-${path}`,
+          });
+          assertEquals([later.reused, later.answer], [!EXPECTED.ticketKeysTurnOver, "R"], where);
+          // The old period's context lost its ticket keys (Node.js); its connections did not.
+          const live = await probe.startup(`${version}-${path}`);
+          assertEquals(live.answer, "R", `${where}: the connection made before the turn`);
+        }
+      }),
+    { PGTLS_TICKET_KEY_PERIOD_MS: String(PERIOD_MS) },
   );
 });

@@ -11,6 +11,7 @@ import { ClientCertificateRefused } from "../../src/io/errors.ts";
 import {
   clientCertificateRefusal,
   NO_CLIENT_CERTIFICATE,
+  ResumptionCheck,
 } from "../../src/runtime/node_tls_shared/client_certificate.ts";
 import type { TlsConn } from "../../src/io/types.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
@@ -19,8 +20,8 @@ import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { sslRequest, startupMessage } from "./packets.ts";
 import { MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
-import { earliestNotAfter, pemCertificates } from "../../src/tls/x509.ts";
-import { settle } from "../helpers/settle.ts";
+import { certificateValidity, pemCertificates } from "../../src/tls/x509.ts";
+import { issueCertificate, makeCa } from "../helpers/certs.ts";
 
 /** A TLS connection over `inner`, as an adapter hands a refused one over. */
 function tlsOver(inner: MemoryConn): TlsConn {
@@ -75,42 +76,138 @@ proxies:
   assertEquals(await secured.read(), null, "the startup packet was read away");
 });
 
-Deno.test("the refusal's reason is words: verification codes are spelled out", () => {
+Deno.test("the refusal's reason is words: verification codes are spelled out", async () => {
   const socket = (verdict: string | null) => ({
     authorized: verdict === null,
     getPeerCertificate: () => ({ subject: { CN: "app" } }),
     ssl: { verifyError: () => verdict },
   });
+  const resumptions = new ResumptionCheck((await selfSignedCertificate()).certPem, true);
   assertEquals(
-    clientCertificateRefusal(socket("UNABLE_TO_VERIFY_LEAF_SIGNATURE"))?.message,
+    clientCertificateRefusal(socket("UNABLE_TO_VERIFY_LEAF_SIGNATURE"), resumptions)?.message,
     "the client's certificate did not verify against listener.tls.client_ca_file: " +
       "unable to verify leaf signature",
   );
-  assertEquals(clientCertificateRefusal(socket(null)), null);
+  assertEquals(clientCertificateRefusal(socket(null), resumptions), null);
   assertEquals(
-    clientCertificateRefusal({ ...socket(null), getPeerCertificate: () => ({}) })?.message,
+    clientCertificateRefusal({ ...socket(null), getPeerCertificate: () => ({}) }, resumptions)
+      ?.message,
     NO_CLIENT_CERTIFICATE,
   );
 });
 
-Deno.test("a resumed session whose certificate has expired since is refused, though the stored verdict was good", async () => {
-  // notAfter a second from now: expired once the wait below is over.
-  const { certPem } = await selfSignedCertificate("app", 1 / 86_400);
-  const raw = pemCertificates(certPem)[0]!;
-  const end = earliestNotAfter(certPem)!.getTime();
-  const socket = (resumed: boolean) => ({
+/** Certificates made once for the resumption tests, in a directory removed at the end. */
+const made = (async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pgtls-resumption-" });
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  const der = async (file: string) => pemCertificates(await Deno.readTextFile(file))[0]!;
+  const ca = ["basicConstraints=critical,CA:TRUE", "keyUsage=keyCertSign"];
+  // openssl lets a certificate outlive its issuer: each chain below ends with the CA named.
+  const root = await makeCa(dir, "root", 365);
+  const shortIntermediate = await issueCertificate(dir, "short-intermediate", root, {
+    extensions: ca,
+    days: 5,
+  });
+  const underShort = await issueCertificate(dir, "under-short", shortIntermediate, { days: 20 });
+  const shortRoot = await makeCa(dir, "short-root", 5);
+  const underShortRoot = await issueCertificate(dir, "under-short-root", shortRoot, { days: 20 });
+  return {
+    rootPem: await Deno.readTextFile(root.cert),
+    root: await der(root.cert),
+    intermediate: await der(shortIntermediate.cert),
+    client: await der(underShort.cert),
+    shortRootPem: await Deno.readTextFile(shortRoot.cert),
+    shortRoot: await der(shortRoot.cert),
+    underShortRoot: await der(underShortRoot.cert),
+  };
+})();
+
+/** A verified socket whose session `resumed` or not, showing `shown` as its peer chain, linked. */
+function verifiedSocket(resumed: boolean, shown: readonly Uint8Array[]) {
+  type Linked = { subject: { CN: string }; raw: Uint8Array; issuerCertificate?: Linked };
+  const linked: Linked[] = shown.map((raw) => ({ subject: { CN: "x" }, raw }));
+  linked.forEach((cert, i) => cert.issuerCertificate = linked[i + 1] ?? cert);
+  return {
     authorized: true,
     isSessionReused: () => resumed,
-    getPeerCertificate: () => ({ subject: { CN: "app" }, raw }),
+    getPeerCertificate: () => linked[0]!,
     ssl: { verifyError: () => null },
-  });
-  assertEquals(clientCertificateRefusal(socket(true)), null, "valid still");
-  await settle(() => Date.now(), (now) => now > end, 5_000);
+  };
+}
+
+/** A second before and a second after a certificate's end. */
+const before = (der: Uint8Array) => new Date(certificateValidity(der).notAfter.getTime() - 1000);
+const after = (der: Uint8Array) => new Date(certificateValidity(der).notAfter.getTime() + 1000);
+
+const EXPIRED = "the client's certificate did not verify against listener.tls.client_ca_file: " +
+  "certificate has expired";
+
+Deno.test("a resumed session is refused once its client certificate has expired, though the stored verdict was good", async () => {
+  const { rootPem, intermediate, root } = await made;
+  const check = new ResumptionCheck(rootPem, true);
+  // The intermediate here as a client certificate of its own: it ends first.
   assertEquals(
-    clientCertificateRefusal(socket(true))?.message,
-    "the client's certificate did not verify against listener.tls.client_ca_file: " +
-      "certificate has expired",
+    clientCertificateRefusal(verifiedSocket(true, [intermediate]), check, before(intermediate)),
+    null,
+  );
+  assertEquals(
+    clientCertificateRefusal(verifiedSocket(true, [intermediate]), check, after(intermediate))
+      ?.message,
+    EXPIRED,
   );
   // A full handshake's verdict is the TLS library's, which checks the dates itself.
-  assertEquals(clientCertificateRefusal(socket(false)), null);
+  assertEquals(
+    clientCertificateRefusal(
+      verifiedSocket(false, [intermediate, root]),
+      check,
+      after(intermediate),
+    ),
+    null,
+  );
+});
+
+Deno.test("a resumed session is refused once a CA of its chain has expired: as the session shows it, as the full handshake showed it, or as the CA file has it", async () => {
+  const { rootPem, root, intermediate, client, shortRootPem, shortRoot, underShortRoot } =
+    await made;
+  // Node.js: the full handshake shows the verified chain, a resumption the client's certificate only.
+  const node = new ResumptionCheck(rootPem, true);
+  const full = verifiedSocket(false, [client, intermediate, root]);
+  assertEquals(clientCertificateRefusal(full, node, before(intermediate)), null);
+  const resumed = verifiedSocket(true, [client]);
+  assertEquals(clientCertificateRefusal(resumed, node, before(intermediate)), null);
+  assertEquals(clientCertificateRefusal(resumed, node, after(intermediate))?.message, EXPIRED);
+  // Bun's node:tls: the resumption shows the whole chain, whichever listener verified it.
+  assertEquals(
+    clientCertificateRefusal(
+      verifiedSocket(true, [client, intermediate, root]),
+      new ResumptionCheck(rootPem, false),
+      after(intermediate),
+    )?.message,
+    EXPIRED,
+  );
+  // Bun's native sockets show the client's certificate only, then and on resumption: the CA
+  // file's root above it is found by its name.
+  const bun = new ResumptionCheck(shortRootPem, false);
+  assertEquals(
+    clientCertificateRefusal(verifiedSocket(false, [underShortRoot]), bun, before(shortRoot)),
+    null,
+  );
+  assertEquals(
+    clientCertificateRefusal(verifiedSocket(true, [underShortRoot]), bun, before(shortRoot)),
+    null,
+  );
+  assertEquals(
+    clientCertificateRefusal(verifiedSocket(true, [underShortRoot]), bun, after(shortRoot))
+      ?.message,
+    EXPIRED,
+  );
+  // What no one shows is not held against the client: another CA file's short root.
+  assertEquals(
+    clientCertificateRefusal(
+      verifiedSocket(true, [underShortRoot]),
+      new ResumptionCheck(rootPem, false),
+      after(shortRoot),
+    ),
+    null,
+  );
 });

@@ -224,6 +224,42 @@ Deno.test("parseConfig refuses a listener.tls.ciphers that is empty, not a ciphe
   );
 });
 
+Deno.test("parseConfig refuses a listener.tls.ciphers that lowers the security level or asks for suites without encryption or authentication", () => {
+  const path = "proxies[0].listener.tls.ciphers";
+  const refused = (list: string, text: string) =>
+    assertConfigError(oneProxy({ tls: `ciphers: "${list}"` }), path, text);
+  refused("eNULL:aNULL:@SECLEVEL=0", "security level (@SECLEVEL=0)");
+  refused("ECDHE+AESGCM:@SECLEVEL=0", "client certificates signed with SHA-1");
+  refused("eNULL:aNULL", "names eNULL, which pgtls never offers");
+  refused("ECDHE+AESGCM:aNULL", "names aNULL");
+  for (
+    const entry of [
+      "NULL-SHA256",
+      "AECDH-AES128-SHA",
+      "ADH-AES256-GCM-SHA384",
+      "+RC4",
+      "EXP-RC4-MD5",
+      "LOW",
+      "kRSA+MD5",
+    ]
+  ) {
+    refused(`ECDHE+AESGCM:${entry}`, `names ${entry}`);
+  }
+  // Removing them is what pgtls does anyway; @STRENGTH only sorts.
+  for (
+    const list of [
+      "ECDHE+AESGCM:!aNULL:-eNULL:!RC4",
+      "ALL:@STRENGTH",
+      "ECDHE-RSA-AES128-GCM-SHA256",
+    ]
+  ) {
+    assertEquals(
+      parseConfig(oneProxy({ tls: `ciphers: "${list}"` })).proxies[0]?.listener.tls.ciphers,
+      list,
+    );
+  }
+});
+
 Deno.test("parseConfig reads durations written as 500ms, 10s and 2m", () => {
   const config = parseConfig(oneProxy({
     top: "shutdown_timeout: 2m",

@@ -7,7 +7,6 @@ import { X509Certificate } from "node:crypto";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import {
   earliestNotAfter,
-  isVersion1,
   pemCertificateProblem,
   pemCertificates,
   signatureAlgorithmOid,
@@ -48,28 +47,6 @@ Deno.test("earliestNotAfter is null without certificates and throws on garbage",
   assertThrows(() =>
     earliestNotAfter("-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n")
   );
-});
-
-Deno.test("isVersion1 tells a version 1 certificate (no extensions) from a version 3 one", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const ca = await makeCa(dir, "ca");
-    await run("openssl", [
-      "req",
-      ...["-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
-      ...["-keyout", `${dir}/v1.key`, "-out", `${dir}/v1.csr`, "-subj", "/CN=v1"],
-    ]);
-    await run("openssl", [
-      "x509",
-      ...["-req", "-in", `${dir}/v1.csr`, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial"],
-      ...["-out", `${dir}/v1.crt`, "-days", "1"],
-    ]);
-    const [v1] = pemCertificates(await Deno.readTextFile(`${dir}/v1.crt`));
-    const [v3] = pemCertificates((await selfSignedCertificate()).certPem);
-    assertEquals([isVersion1(v1!), isVersion1(v3!)], [true, false]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 });
 
 Deno.test("pemCertificateProblem: whole certificates pass; cut-short, garbage and padded ones are named", async () => {

@@ -42,7 +42,7 @@ import { concatAll, concatBytes, EMPTY_BYTES } from "../../protocol/bytes.ts";
 import { replayServerTls } from "./tls_replay.ts";
 import {
   NO_CLIENT_CERTIFICATE,
-  resumedValidityRefusal,
+  ResumptionCheck,
   unverifiedClientCertificate,
 } from "../node_tls_shared/client_certificate.ts";
 import { checkedCipherList } from "../node_tls_shared/server_context.ts";
@@ -166,6 +166,7 @@ function completed(socket: BunSocket, success: boolean, error: Error | null): Er
 export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   assertKeyFitsCertificate(options.certPem, options.keyPem);
   const requestCert = options.clientCaPem !== undefined;
+  const resumptions = requestCert ? new ResumptionCheck(options.clientCaPem!, false) : undefined;
   const native: BunTlsOptions = {
     key: options.keyPem,
     cert: options.certPem,
@@ -176,7 +177,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     minVersion: options.minVersion === "1.3" ? TLS_1_3 : TLS_1_2,
     // Bun checks the list only when the first connection arrives; BoringSSL
     // never renegotiates, so there is nothing to turn off for that.
-    ciphers: checkedCipherList(options.ciphers),
+    ciphers: checkedCipherList(options.ciphers, options.certPem, options.minVersion),
     secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
   };
   const verdict: Verdict = (socket, success, error) => {
@@ -204,8 +205,8 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     // Bun shares one BoringSSL context, and so its sessions, among listeners
     // whose TLS settings are the same (CA file included): a resumption
     // carries the verdict of a full handshake under the same CA, but not a
-    // look at the certificate's dates now.
-    return resumedValidityRefusal(socket, socket.getPeerCertificate()?.raw);
+    // look at the certificates' dates now.
+    return resumptions!.refusal(socket, new Date());
   };
   const sni = (socket: BunSocket) => socket.getServername() || null;
   const replay = replayServerTls(options);
@@ -216,7 +217,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   const natives = new PerTicketPeriod((period) => ({
     ...native,
     passphrase: `pgtls ticket keys ${period}`,
-  }));
+  }), { periodMs: options.ticketKeyPeriodMs });
   return {
     upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const tcp = conn as BunTcpConn;

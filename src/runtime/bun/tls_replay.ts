@@ -16,8 +16,11 @@ import { serverHandshake } from "../node_tls_shared/handshake.ts";
 import { ClientCertificateRefused } from "../../io/errors.ts";
 import { clientServerName } from "../node_tls_shared/sockets.ts";
 import { serverSecureContext } from "../node_tls_shared/server_context.ts";
-import { clientCertificateRefusal } from "../node_tls_shared/client_certificate.ts";
-import { PerTicketPeriod } from "../node_tls_shared/ticket_keys.ts";
+import {
+  clientCertificateRefusal,
+  ResumptionCheck,
+} from "../node_tls_shared/client_certificate.ts";
+import { PerTicketPeriod, scrubTicketKeys } from "../node_tls_shared/ticket_keys.ts";
 import { type BunTcpConn, BunTlsConn, type Transport } from "./conn.ts";
 
 /** A `node:tls` socket as a {@link Transport}: accepts nothing while its buffer is full. */
@@ -100,8 +103,15 @@ export function replayServerTls(
 ): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<TlsConn> {
   let contexts: PerTicketPeriod<tls.SecureContext> | undefined;
   const requestCert = options.clientCaPem !== undefined;
+  const resumptions = options.clientCaPem === undefined
+    ? undefined
+    : new ResumptionCheck(options.clientCaPem, false);
   return async (tcp, prefix) => {
-    contexts ??= new PerTicketPeriod(() => serverSecureContext(options, "boringssl"));
+    contexts ??= new PerTicketPeriod(
+      () => serverSecureContext(options, "boringssl"),
+      { periodMs: options.ticketKeyPeriodMs },
+      scrubTicketKeys,
+    );
     const context = contexts.current();
     let handshaking = true;
     // Bun's TLSSocket says nothing when its stream ends mid-handshake, which
@@ -121,7 +131,10 @@ export function replayServerTls(
     });
     let refusal: Error | null;
     try {
-      refusal = await serverHandshake(socket, requestCert ? clientCertificateRefusal : null);
+      refusal = await serverHandshake(
+        socket,
+        resumptions ? (secured) => clientCertificateRefusal(secured, resumptions) : null,
+      );
     } catch (error) {
       socket.destroy();
       tcp.close();

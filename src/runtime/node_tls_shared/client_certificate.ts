@@ -12,15 +12,22 @@
  */
 
 import type tls from "node:tls";
-import { certificateValidity } from "../../tls/x509.ts";
+import { createHash } from "node:crypto";
+import { certificateNames, certificateValidity, pemCertificates } from "../../tls/x509.ts";
+import { equalBytes } from "../../tls/certificate.ts";
 import type { LegacyPeerCertificate } from "./peer_certificate.ts";
+
+/** A peer certificate as `getPeerCertificate(true)` gives it: linked to its issuer's. */
+export interface LinkedPeerCertificate extends LegacyPeerCertificate {
+  readonly issuerCertificate?: LinkedPeerCertificate;
+}
 
 /** The parts of a server-side TLS socket the check reads. */
 interface VerifiableSocket {
   readonly authorized: boolean;
   isSessionReused?(): boolean;
   readonly authorizationError?: Error | string | null;
-  getPeerCertificate(): LegacyPeerCertificate | null;
+  getPeerCertificate(detailed?: boolean): LinkedPeerCertificate | null;
 }
 
 /** Why a client without a certificate is refused, on every runtime. */
@@ -37,13 +44,176 @@ export function missingClientCertificate(error: unknown): boolean {
   return /peer did not return a certificate|peer sent no certificates/i.test(message);
 }
 
+/** When a chain is valid: from the latest notBefore of its certificates to the earliest notAfter. */
+interface Validity {
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+const ALWAYS: Validity = { notBefore: -Infinity, notAfter: Infinity };
+
+/** The dates in which both `a` and `b` are valid. */
+function both(a: Validity, b: Validity): Validity {
+  return {
+    notBefore: Math.max(a.notBefore, b.notBefore),
+    notAfter: Math.min(a.notAfter, b.notAfter),
+  };
+}
+
+/** A certificate of the CA file, as far as finding the path by names needs it. */
+interface CaCertificate extends Validity {
+  readonly subject: Uint8Array;
+  readonly issuer: Uint8Array;
+}
+
+/** How many chains' dates a listener remembers for resumptions. */
+const REMEMBERED_CHAINS = 4096;
+
+/**
+ * A listener's check of resumed sessions. A resumed session carries the
+ * verdict of the full handshake that made it, and neither OpenSSL nor
+ * BoringSSL looks at the dates of its certificates again: one that has
+ * expired since, the client's own or a CA's, or a session kept past that
+ * end, must not pass where a full handshake would not. A resumption is
+ * checked against the dates of
+ *
+ * - every certificate the session shows: Bun's `node:tls` shows the whole
+ *   chain, Node.js (OpenSSL keeps only the client's certificate in a
+ *   session) and Bun's native sockets the client's certificate only;
+ * - the chain verified in the client certificate's latest full handshake
+ *   at this listener, which Node.js shows then (remembered for 4,096
+ *   certificates);
+ * - the CA file's certificates above the client's, found by their names.
+ *
+ * So on Bun's native sockets (SSLRequest sessions) an intermediate that the
+ * client sent, and what is above it, is not checked again on resumption.
+ */
+export class ResumptionCheck {
+  readonly #caCertificates: readonly CaCertificate[];
+  readonly #verified = new Map<string, Validity>();
+  readonly #rememberFullChains: boolean;
+
+  /**
+   * `rememberFullChains`: whether the library shows the verified chain after
+   * a full handshake and not after a resumption (OpenSSL), so that it is
+   * worth remembering; elsewhere a full handshake costs nothing more.
+   */
+  constructor(clientCaPem: string, rememberFullChains: boolean) {
+    this.#rememberFullChains = rememberFullChains;
+    this.#caCertificates = pemCertificates(clientCaPem).flatMap((der) => {
+      try {
+        const { notBefore, notAfter } = certificateValidity(der);
+        return [{
+          ...certificateNames(der),
+          notBefore: notBefore.getTime(),
+          notAfter: notAfter.getTime(),
+        }];
+      } catch {
+        return []; // what the TLS library did not take either
+      }
+    });
+  }
+
+  /**
+   * Null for a full handshake (whose chain's dates are remembered) or a
+   * resumption whose certificates are all valid at `now`; else why not.
+   */
+  refusal(socket: ResumableSocket, now: Date): Error | null {
+    const resumed = socket.isSessionReused?.() === true;
+    if (!resumed && !this.#rememberFullChains) return null;
+    const leaf = socket.getPeerCertificate()?.raw;
+    let shown: Validity;
+    try {
+      shown = peerChainValidity(socket);
+    } catch {
+      return resumed
+        ? unverifiedClientCertificate(new Error("the resumed session's certificate is unreadable"))
+        : null;
+    }
+    if (leaf === undefined) return null;
+    const key = createHash("sha256").update(leaf).digest("base64");
+    if (!resumed) {
+      this.#verified.delete(key);
+      this.#verified.set(key, shown);
+      if (this.#verified.size > REMEMBERED_CHAINS) {
+        this.#verified.delete(this.#verified.keys().next().value!);
+      }
+      return null;
+    }
+    let validity = both(shown, this.#verified.get(key) ?? ALWAYS);
+    try {
+      validity = both(validity, this.#caPath(certificateNames(leaf).issuer));
+    } catch {
+      // An unreadable name: the session's own dates are checked above.
+    }
+    if (now.getTime() > validity.notAfter) {
+      return unverifiedClientCertificate(new Error("certificate has expired"));
+    }
+    if (now.getTime() < validity.notBefore) {
+      return unverifiedClientCertificate(new Error("certificate is not yet valid"));
+    }
+    return null;
+  }
+
+  /**
+   * The dates of the CA file's certificates from the one named `issuer` up
+   * to a self-issued one: of several with one name, the longest valid (a
+   * path through any of them verified).
+   */
+  #caPath(issuer: Uint8Array): Validity {
+    let validity = ALWAYS;
+    const used = new Set<CaCertificate>();
+    for (let name = issuer;;) {
+      let best: CaCertificate | undefined;
+      for (const ca of this.#caCertificates) {
+        if (used.has(ca) || !equalBytes(ca.subject, name)) continue;
+        if (best === undefined || ca.notAfter > best.notAfter) best = ca;
+      }
+      if (best === undefined) return validity;
+      used.add(best);
+      validity = both(validity, best);
+      if (equalBytes(best.issuer, best.subject)) return validity;
+      name = best.issuer;
+    }
+  }
+}
+
+/** The parts of a server-side TLS socket a resumption check reads. */
+type ResumableSocket = Pick<VerifiableSocket, "isSessionReused" | "getPeerCertificate">;
+
+/**
+ * The dates of every certificate the socket's peer chain shows (the
+ * client's own, those it sent, and the CA file's above them, as the
+ * library links them); throws on one it cannot read.
+ */
+function peerChainValidity(socket: ResumableSocket): Validity {
+  let validity = ALWAYS;
+  const seen = new Set<LinkedPeerCertificate>();
+  for (
+    let cert = socket.getPeerCertificate(true) ?? undefined;
+    cert?.raw !== undefined && !seen.has(cert);
+    cert = cert.issuerCertificate
+  ) {
+    seen.add(cert);
+    const { notBefore, notAfter } = certificateValidity(cert.raw);
+    validity = both(validity, { notBefore: notBefore.getTime(), notAfter: notAfter.getTime() });
+  }
+  return validity;
+}
+
 /**
  * Null when the client presented a certificate that its TLS library (OpenSSL
- * on Node.js, BoringSSL on Bun) verified; otherwise why not. (Deno's is not
- * asked: see `client_chain_check.ts`.)
+ * on Node.js, BoringSSL on Bun) verified, and, for a resumed session, one
+ * whose chain `resumptions` finds valid at `now`; otherwise why not. (Deno's
+ * library is not asked: see `client_chain_check.ts`.)
  */
-export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocket): Error | null {
-  const peer = (socket as VerifiableSocket).getPeerCertificate();
+export function clientCertificateRefusal(
+  socket: VerifiableSocket | tls.TLSSocket,
+  resumptions: ResumptionCheck,
+  now: Date = new Date(),
+): Error | null {
+  const verifiable = socket as VerifiableSocket;
+  const peer = verifiable.getPeerCertificate();
   if (!peer || Object.keys(peer).length === 0) {
     return new Error(NO_CLIENT_CERTIFICATE);
   }
@@ -51,40 +221,11 @@ export function clientCertificateRefusal(socket: VerifiableSocket | tls.TLSSocke
   const handle = (socket as { ssl?: { verifyError?: () => Error | string | null } }).ssl;
   const reason = typeof handle?.verifyError === "function"
     ? handle.verifyError()
-    : (socket as VerifiableSocket).authorized
+    : verifiable.authorized
     ? null
-    : (socket as VerifiableSocket).authorizationError ?? "certificate not verified";
+    : verifiable.authorizationError ?? "certificate not verified";
   if (reason) return unverifiedClientCertificate(toError(reason));
-  return resumedValidityRefusal(socket as VerifiableSocket, peer.raw);
-}
-
-/**
- * A resumed session carries the verdict of the handshake that made it, and
- * OpenSSL and BoringSSL do not look at the certificate's dates again: one
- * that has expired since (or a session kept past its end) must not pass
- * where a full handshake would not.
- */
-export function resumedValidityRefusal(
-  socket: { isSessionReused?(): boolean },
-  raw: Uint8Array | undefined,
-  now = new Date(),
-): Error | null {
-  if (socket.isSessionReused?.() !== true) return null;
-  let validity: { notBefore: Date; notAfter: Date };
-  try {
-    validity = certificateValidity(raw!);
-  } catch {
-    return unverifiedClientCertificate(
-      new Error("the resumed session's certificate is unreadable"),
-    );
-  }
-  if (now > validity.notAfter) {
-    return unverifiedClientCertificate(new Error("certificate has expired"));
-  }
-  if (now < validity.notBefore) {
-    return unverifiedClientCertificate(new Error("certificate is not yet valid"));
-  }
-  return null;
+  return resumptions.refusal(verifiable, now);
 }
 
 /** Why a client's certificate was refused, from the TLS library's verdict. */
@@ -104,6 +245,18 @@ export const VERSION_1_HINT =
   " (it is an X.509 version 1 certificate, which pgtls on Deno cannot " +
   "accept: reissue it as version 3, e.g. openssl x509 -req … -extfile with " +
   "basicConstraints=CA:FALSE, or run pgtls on Node.js or Bun)";
+
+/**
+ * Why pgtls on Deno refuses a certificate whose version is not DER's
+ * version 3 (`a0 03 02 01 02`): version 2, or version 3 written another way,
+ * as a lax CA might. rustls cannot read the version, and then does not check
+ * the client's proof that it holds the key.
+ */
+export const NOT_DER_VERSION_3_HINT =
+  " (its version field is not X.509 version 3 as DER writes it, a0 03 02 01 02, " +
+  "which pgtls on Deno cannot accept: Deno's TLS does not check the client's proof " +
+  "of its key for such a certificate; reissue it from a CA that writes DER, or run " +
+  "pgtls on Node.js or Bun)";
 
 /** An OpenSSL verification code given as text, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
 const VERIFY_CODE = /^[A-Z][A-Z0-9_]+$/;

@@ -36,7 +36,7 @@ export function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnec
  */
 export async function serverHandshake<Socket extends tls.TLSSocket>(
   socket: Socket,
-  certificateCheck: ((socket: Socket) => Error | null) | null,
+  certificateCheck: ((socket: Socket) => Error | null | Promise<Error | null>) | null,
 ): Promise<Error | null> {
   try {
     await handshake(socket, "secure");
@@ -48,5 +48,5 @@ export async function serverHandshake<Socket extends tls.TLSSocket>(
     }
     throw error;
   }
-  return certificateCheck === null ? null : certificateCheck(socket);
+  return certificateCheck === null ? null : await certificateCheck(socket);
 }

@@ -7,9 +7,10 @@
  */
 
 import tls from "node:tls";
-import { constants, randomBytes } from "node:crypto";
+import { constants, randomBytes, X509Certificate } from "node:crypto";
 import type { ServerTlsOptions } from "../../io/types.ts";
 import { TlsSettingError } from "../../io/errors.ts";
+import { effectiveCipherList } from "../../tls/policy.ts";
 
 /**
  * The TLS library beneath a runtime's `node:tls`: OpenSSL (Node.js),
@@ -23,22 +24,61 @@ export function tlsVersion(version: "1.2" | "1.3" | undefined): tls.SecureVersio
 }
 
 /**
- * `list` once OpenSSL or BoringSSL has found a suite in it; otherwise a
- * {@link TlsSettingError} for `listener.tls.ciphers`. (Names it does not know
- * are skipped, as OpenSSL does everywhere.)
+ * What a TLS 1.2 suite's authentication must be for a certificate's key, and
+ * the OpenSSL keywords that remove every other kind (removing is all a
+ * cipher list can do, so what is left is the list's suites for that key).
  */
-export function checkedCipherList(list: string): string {
-  try {
-    tls.createSecureContext({ ciphers: list });
-  } catch (error) {
-    throw new TlsSettingError(
+const KEY_SUITES: Readonly<Record<string, { suites: string; others: string }>> = {
+  rsa: { suites: "ECDHE-RSA-…", others: "!aECDSA:!aDSS:!aNULL:!PSK:!SRP:!aGOST" },
+  "rsa-pss": { suites: "ECDHE-RSA-…", others: "!aECDSA:!aDSS:!aNULL:!PSK:!SRP:!aGOST" },
+  ec: { suites: "ECDHE-ECDSA-…", others: "!aRSA:!aDSS:!aNULL:!PSK:!SRP:!aGOST" },
+  ed25519: { suites: "ECDHE-ECDSA-…", others: "!aRSA:!aDSS:!aNULL:!PSK:!SRP:!aGOST" },
+  ed448: { suites: "ECDHE-ECDSA-…", others: "!aRSA:!aDSS:!aNULL:!PSK:!SRP:!aGOST" },
+};
+
+/**
+ * The list a context gets for `list` ({@link effectiveCipherList}) once
+ * OpenSSL or BoringSSL has found a suite in it, and, unless TLS 1.2 is off
+ * (`minVersion` 1.3), a suite that can authenticate with the key of
+ * `certPem`'s certificate: without one every TLS 1.2 client meets "no shared
+ * cipher". Otherwise a {@link TlsSettingError} for `listener.tls.ciphers`.
+ * (Names the library does not know are skipped, as OpenSSL does everywhere.)
+ */
+export function checkedCipherList(
+  list: string,
+  certPem: string,
+  minVersion: ServerTlsOptions["minVersion"],
+): string {
+  const effective = effectiveCipherList(list);
+  const refuse = (text: string, error: unknown) =>
+    new TlsSettingError(
       "ciphers",
-      `no TLS 1.2 cipher suite of this runtime matches "${list}" (${
-        error instanceof Error ? error.message : error
-      })`,
+      `${text} (${error instanceof Error ? error.message : error})`,
+    );
+  try {
+    tls.createSecureContext({ ciphers: effective });
+  } catch (error) {
+    throw refuse(`no TLS 1.2 cipher suite of this runtime matches "${list}"`, error);
+  }
+  if (minVersion === "1.3") return effective;
+  let keyType: string | undefined;
+  try {
+    keyType = new X509Certificate(certPem).publicKey.asymmetricKeyType;
+  } catch {
+    return effective; // the certificate's own problem, reported with cert_file
+  }
+  const kind = keyType === undefined ? undefined : KEY_SUITES[keyType];
+  if (kind === undefined) return effective;
+  try {
+    tls.createSecureContext({ ciphers: `${effective}:${kind.others}` });
+  } catch (error) {
+    throw refuse(
+      `no TLS 1.2 cipher suite in "${list}" can be used with the certificate's ${keyType} key ` +
+        `(${kind.suites} suites can): TLS 1.2 clients would find no shared cipher`,
+      error,
     );
   }
-  return list;
+  return effective;
 }
 
 /**
@@ -63,7 +103,7 @@ export function serverSecureContext(
     key: options.keyPem,
     ca: options.clientCaPem,
     minVersion,
-    ciphers: checkedCipherList(options.ciphers),
+    ciphers: checkedCipherList(options.ciphers, options.certPem, options.minVersion),
     honorCipherOrder: true,
     // OpenSSL renegotiates whenever a client asks (Node.js's own limit never
     // reaches a socket pgtls made); BoringSSL refuses on its own.

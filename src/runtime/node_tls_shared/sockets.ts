@@ -19,9 +19,9 @@ import tls from "node:tls";
 import { Duplex } from "node:stream";
 import { assertKeyFitsCertificate } from "./key_pair.ts";
 import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
-import { clientCertificateRefusal } from "./client_certificate.ts";
+import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
 import { clientChainCheck } from "./client_chain_check.ts";
-import { PerTicketPeriod } from "./ticket_keys.ts";
+import { PerTicketPeriod, scrubTicketKeys } from "./ticket_keys.ts";
 import type {
   ByteConn,
   ClientTlsOptions,
@@ -507,15 +507,17 @@ export function serverTlsNode(
   assertKeyFitsCertificate(options.certPem, options.keyPem);
   // rustls keeps one ticket key per process and replaces it itself.
   const single = library === "rustls" ? serverSecureContext(options, library) : undefined;
-  const contexts = single
-    ? { current: () => single }
-    : new PerTicketPeriod(() => serverSecureContext(options, library));
+  const contexts = single ? { current: () => single } : new PerTicketPeriod(
+    () => serverSecureContext(options, library),
+    { periodMs: options.ticketKeyPeriodMs },
+    scrubTicketKeys,
+  );
   const requestCert = options.clientCaPem !== undefined;
   const certificateCheck = options.clientCaPem === undefined
     ? null
     : library === "rustls"
     ? clientChainCheck(options.clientCaPem)
-    : clientCertificateRefusal;
+    : refusalWithResumptions(new ResumptionCheck(options.clientCaPem, true));
   const alpn = [...options.alpnProtocols];
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
@@ -547,6 +549,11 @@ export function serverTlsNode(
       return secured;
     },
   };
+}
+
+/** {@link clientCertificateRefusal} with a listener's own resumption check. */
+function refusalWithResumptions(resumptions: ResumptionCheck) {
+  return (socket: tls.TLSSocket) => clientCertificateRefusal(socket, resumptions);
 }
 
 /** Client-side TLS towards a backend, verifying as `options.verify` says. */
