@@ -19,10 +19,10 @@ export const PYTHON = Deno.env.get("PGTLS_PYTHON") ?? "/usr/bin/python3";
 export const JDBC_JAR = Deno.env.get("PGTLS_JDBC_JAR") ?? "/usr/share/java/postgresql.jar";
 
 /** Rows every client copies in and out; the programs in tests/clients/ make the same ones. */
-const COPY_ROWS = 1000;
+export const COPY_ROWS = 1000;
 
 /** The rows COPY sends, as the client programs build them. */
-function copyData(): string {
+export function copyData(): string {
   let data = "";
   for (let i = 1; i <= COPY_ROWS; i++) data += `${i}\tpayload ${i} é€ ${"x".repeat(i % 200)}\n`;
   return data;
