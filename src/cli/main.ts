@@ -15,6 +15,7 @@ import { Logger } from "../observe/log.ts";
 import { Registry } from "../observe/metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { PgtlsMetrics } from "../proxy/metrics.ts";
+import { sessionsReport } from "../proxy/live_sessions.ts";
 import { formatAddress } from "../config/address.ts";
 import { listenFailure } from "../io/errors.ts";
 import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
@@ -340,11 +341,16 @@ async function serveHolding(
     if (metrics && role) {
       const workerLabel = { worker: String(role.id) };
       role.onMetricsRequest(() => metrics.registry.families(workerLabel));
+      role.onSessionsRequest(() => sessionsReport(proxies.flatMap((p) => p.sessions())));
     } else if (metrics && config.metrics) {
       metricsListener = await serveMetrics(
         runtime,
         config.metrics.listen,
-        metricsHandler(() => metrics.registry.encode(), () => serving),
+        metricsHandler(
+          () => metrics.registry.encode(),
+          () => serving,
+          () => sessionsReport(proxies.flatMap((p) => p.sessions())),
+        ),
       );
       logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
     }

@@ -45,7 +45,9 @@ import {
   type AuthResult,
   loginForClient,
 } from "./login.ts";
-import { SessionShutdownNotice, SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
+import { SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
+import { SessionFlow } from "./session_flow.ts";
+import type { LiveSession } from "./live_sessions.ts";
 import { errorText } from "../tls/error_text.ts";
 import { CLIENT_CERTIFICATE_REJECTED, ClientCertificateRefused, errorCode } from "../io/errors.ts";
 
@@ -57,6 +59,8 @@ export interface SessionRecord {
   readonly client: string;
   sni: string | null;
   tlsVersion: string | null;
+  /** The client's TLS cipher suite, once TLS is up. */
+  tlsCipher?: string;
   backend: string | null;
   user: string | null;
   database: string | null;
@@ -110,6 +114,8 @@ export interface SessionOptions {
   readonly refusal?: ErrorFields;
   /** The byte counters to fill, so that the caller can read them while the session runs. */
   readonly counters?: RelayCounters;
+  /** Where the caller follows the session while it runs (`GET /sessions`, the drain). */
+  readonly live?: LiveSession;
 }
 
 /** Runs one session to its end and reports how it went. Never throws. */
@@ -134,6 +140,7 @@ export async function runSession(
     end: "client_gone",
     error: null,
   };
+  if (options.live) options.live.record = record;
   let current: ByteConn = client;
   let handshakeTimedOut = false;
   /**
@@ -390,6 +397,7 @@ async function secure(
 function describeTls(record: SessionRecord, conn: TlsConn): void {
   record.sni = conn.tls.serverName;
   record.tlsVersion = conn.tls.protocol;
+  record.tlsCipher = conn.tls.cipher;
 }
 
 /** Where a session is on its way to the relay, for the timers and shutdown of {@link runSession}. */
@@ -474,11 +482,14 @@ async function serve(
       ? undefined
       : authenticated;
     const cancelKeys = context.recordCancelKeys ? context.cancelKeys : undefined;
+    const live = options.live;
     // Only a TLS backend can offer SCRAM-SHA-256-PLUS (to a client that
-    // logs in through pgtls), and only routes make cancel keys matter.
-    const watch = (target.tls && login === undefined) || cancelKeys
+    // logs in through pgtls), and only routes (and shutdown's cancels) make cancel keys matter.
+    const watch = (target.tls && login === undefined) || cancelKeys || live
       ? new AuthWatch(
-        cancelKeys && ((key) => {
+        (cancelKeys || live) && ((key) => {
+          if (live) live.backendKey = { key, target };
+          if (!cancelKeys) return;
           // A backend sends one BackendKeyData; should it send more, only the last counts.
           forgetKey?.();
           forgetKey = cancelKeys.remember(key, target);
@@ -486,10 +497,11 @@ async function serve(
         authenticated === "passthrough" ? passthroughAdvice(record.user ?? "") : undefined,
       )
       : undefined;
-    const notice = new SessionShutdownNotice();
+    const notice = live?.flow ?? new SessionFlow();
     let afterLogin = false;
     if (login === undefined) {
       const first = concatBytes(startup.bytes, startup.leftover);
+      notice.fromClient(startup.leftover);
       await sendStartup(backend, first, target);
       record.counters.clientToBackend += first.length;
     } else {
@@ -551,7 +563,7 @@ async function logIn(
   target: BackendTarget,
   context: SessionContext,
   record: SessionRecord,
-  taps: { readonly watch?: AuthWatch; readonly notice: SessionShutdownNotice },
+  taps: { readonly watch?: AuthWatch; readonly notice: SessionFlow },
 ): Promise<boolean> {
   const done = await orShutdown(
     loginForClient(backend, login, target, record),
@@ -561,6 +573,7 @@ async function logIn(
     throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
   });
   record.counters.clientToBackend += login.backendStartup.length + login.pending.length;
+  taps.notice.fromClient(login.pending);
   const rest = taps.watch ? taps.watch.fromBackend(done.rest) : done.rest;
   taps.notice.forwarded(rest);
   record.counters.backendToClient += rest.length;
@@ -639,7 +652,7 @@ function heldCancelTarget(
  * Sends a CancelRequest to the backend and waits for it to close, as
  * PostgreSQL does once it has acted on it. The client gets no reply either way.
  */
-async function forwardCancel(
+export async function forwardCancel(
   bytes: Uint8Array,
   target: BackendTarget,
   context: Omit<SessionContext, "signal">,

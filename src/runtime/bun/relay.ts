@@ -84,6 +84,7 @@ export function relayBun(
         if (parting) return;
         if (tap?.active) tap.fromClient(chunk);
         counters.clientToBackend += chunk.length;
+        notice?.fromClient(chunk);
         if (!backend.send(chunk)) {
           client.hold();
           peak(backend.buffered);

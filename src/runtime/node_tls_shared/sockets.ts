@@ -672,6 +672,7 @@ export function relayNode(
       relayed?.(chunk.length);
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
+      notice?.fromClient(chunk);
       if (!backend.write(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
         if (backend.writableLength >= RELAY_IN_FLIGHT) clientFlow.pause();
