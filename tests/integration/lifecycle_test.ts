@@ -314,9 +314,16 @@ Deno.test({
   fn: async () => {
     const { certs } = await fixture();
     const AUTH_OK = Uint8Array.of(0x52, 0, 0, 0, 8, 0, 0, 0, 0);
-    const PARTIAL = Uint8Array.of(0x53, 0, 0);
+    // BackendKeyData and ReadyForQuery "T": logged in, in a transaction (so
+    // not closed as idle by the drain), then the first 3 bytes of a
+    // ParameterStatus. pgtls passes on only whole messages until ReadyForQuery.
+    const LOGGED_IN = concatBytes(
+      Uint8Array.of(0x4b, 0, 0, 0, 12, 0, 0, 0x30, 0x39, 1, 2, 3, 4),
+      Uint8Array.of(0x5a, 0, 0, 0, 5, 0x54),
+    );
+    const PARTIAL = concatBytes(LOGGED_IN, Uint8Array.of(0x53, 0, 0));
     // Answers the startup packet with AuthenticationOk, then, for user
-    // "partial", the first 3 bytes of a ParameterStatus, and waits.
+    // "partial", the rest of a login and a message cut short, and waits.
     const backend = await startMockBackend(async (conn) => {
       const length = new DataView((await conn.read(4)).buffer).getUint32(0);
       const startup = new TextDecoder().decode(await conn.read(length - 4));
