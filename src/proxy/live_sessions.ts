@@ -28,9 +28,10 @@ export interface LiveSession {
 }
 
 /**
- * How many sessions a report lists: about 300 bytes of JSON each, so an
- * answer stays under half a megabyte however many sessions are open (10,000
- * by default); `total` and `states` still count them all.
+ * How many sessions a report lists: about 300 bytes of JSON each (1 KB at most:
+ * names are clipped to 255 characters), so an answer stays within a
+ * megabyte however many sessions are open (10,000 by default); `total` and
+ * `states` still count them all.
  */
 export const SESSIONS_LISTED = 1000;
 
@@ -49,9 +50,9 @@ export function viewSession(proxy: string, live: LiveSession, nowMs: number): Se
     id: live.id,
     proxy,
     client: record?.client ?? "",
-    sni: record?.sni ?? null,
-    user: record?.user ?? null,
-    database: record?.database ?? null,
+    sni: clip(record?.sni ?? null),
+    user: clip(record?.user ?? null),
+    database: clip(record?.database ?? null),
     backend: record?.backend ?? null,
     tls_version: record?.tlsVersion ?? null,
     tls_cipher: record?.tlsCipher ?? null,
@@ -60,6 +61,13 @@ export function viewSession(proxy: string, live: LiveSession, nowMs: number): Se
     age_seconds: Math.max(0, Math.round(nowMs - live.startedMs) / 1000),
     state: live.flow.state,
   };
+}
+
+/** Longest name a view shows: a startup packet may carry a user name of nearly 10,000 bytes. */
+const NAME_LIMIT = 255;
+
+function clip(name: string | null): string | null {
+  return name !== null && name.length > NAME_LIMIT ? `${name.slice(0, NAME_LIMIT)}…` : name;
 }
 
 /** A report of `views` (in any order), listing the oldest `limit` of them. */

@@ -9,7 +9,10 @@ import {
   sessionsReport,
   type SessionState,
   type SessionView,
+  viewSession,
 } from "../../src/proxy/live_sessions.ts";
+import { SessionFlow } from "../../src/proxy/session_flow.ts";
+import type { SessionRecord } from "../../src/proxy/session.ts";
 import { assertEquals } from "../helpers/assert.ts";
 
 const STATES: readonly SessionState[] = ["idle", "transaction", "active", "copy", "startup"];
@@ -53,6 +56,32 @@ Deno.test("sessions report: 10,000 open sessions list the oldest 1,000 and count
   const size = JSON.stringify(report).length;
   assertEquals(size < 500_000, true, `${size} bytes`);
   assertEquals(sessionsReport(views.slice(0, 3)).truncated, false);
+});
+
+Deno.test("sessions report: names a startup packet made long are clipped to 255 characters", () => {
+  const record: SessionRecord = {
+    id: 1,
+    client: "127.0.0.1:5000",
+    sni: null,
+    tlsVersion: null,
+    backend: null,
+    user: "u".repeat(9000),
+    database: "app",
+    auth: null,
+    authResult: null,
+    backendAuth: null,
+    counters: { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 },
+    end: "client_gone",
+    error: null,
+  };
+  const shown = viewSession("main", {
+    id: 1,
+    startedMs: Date.now(),
+    flow: new SessionFlow(),
+    record,
+  }, Date.now());
+  assertEquals(shown.user, `${"u".repeat(255)}…`);
+  assertEquals([shown.database, shown.sni, shown.state], ["app", null, "startup"]);
 });
 
 Deno.test("sessions report: workers' reports merge into one, each session marked with its worker, the oldest kept", () => {
