@@ -24,6 +24,7 @@ import {
   descriptorWarning,
   SessionBudget,
   sessionsAllowed,
+  unreadableLimitWarning,
 } from "../proxy/descriptor_budget.ts";
 import { type PreparedProxy, prepareProxies } from "../proxy/prepare.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
@@ -239,7 +240,8 @@ async function serveHolding(
 ): Promise<number> {
   const { config: file, ephemeralCertificate } = await loadConfig(host, flags);
   // Read once: the start-up warning and the session budget must agree.
-  const files = host.openFiles();
+  const reading = host.openFiles();
+  const files = reading !== null && "limit" in reading ? reading : null;
   const echoMs = signalEchoMs(host.env(SIGNAL_ECHO_ENV));
   const role = host.worker;
   const count = role?.count ?? workerCount(host, file, flags.config);
@@ -272,6 +274,7 @@ async function serveHolding(
     const reserve = descriptorReserve(file.proxies.length, MAX_CONCURRENT_REFUSALS);
     const short = descriptorWarning(files, perWorker, reserve, count);
     if (short !== null) logger.warn(short);
+    if (reading !== null && "unreadable" in reading) logger.warn(unreadableLimitWarning(reading));
   }
   const banner = {
     version: VERSION,

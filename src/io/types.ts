@@ -390,6 +390,14 @@ export interface OpenFiles {
   readonly open: number;
 }
 
+/**
+ * A host that has /proc but may not read this process's entries there (Deno
+ * 2.9 without `--allow-all`): why, for the start-up warning.
+ */
+export interface OpenFilesUnreadable {
+  readonly unreadable: string;
+}
+
 /** What the command line needs from the process, beyond sockets. */
 export interface Host {
   /** Command-line arguments after the program (and script) name. */
@@ -416,8 +424,11 @@ export interface Host {
     port: number,
     options?: { readonly host?: string; readonly exclude?: readonly number[] },
   ): Promise<readonly ProcessInfo[]>;
-  /** This process's open-file limit and open descriptors, or null where unknown. */
-  openFiles(): OpenFiles | null;
+  /**
+   * This process's open-file limit and open descriptors; why they could not
+   * be read where /proc exists; null where there is no /proc.
+   */
+  openFiles(): OpenFiles | OpenFilesUnreadable | null;
   /** This process's id. */
   readonly pid: number;
   /** Writes one line to standard error. */
