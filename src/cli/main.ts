@@ -17,7 +17,7 @@ import { metricsHandler } from "../observe/metrics_http.ts";
 import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { formatAddress } from "../config/address.ts";
 import { listenFailure } from "../io/errors.ts";
-import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
+import { loadProxyMaterial, type MaterialSource, type ProxyMaterial } from "../proxy/material.ts";
 import { MAX_CONCURRENT_REFUSALS, type ProxyHandle, startProxy } from "../proxy/server.ts";
 import {
   descriptorReserve,
@@ -34,6 +34,7 @@ import { supervise } from "./supervise.ts";
 import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
 import { configWarnings, runtimeWarnings } from "../proxy/config_warnings.ts";
+import { certificateWarnings } from "../proxy/certificate_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
 import { TICKET_KEY_PERIOD_ENV, ticketKeyPeriodMs } from "./ticket_key_period.ts";
 import { assertListenAddressesFree, listenAddresses, sharedListenPort } from "./listen_check.ts";
@@ -150,16 +151,21 @@ async function loadConfig(host: Host, flags: ServeFlags, reloading = false) {
 }
 
 async function loadAllMaterial(
+  runtime: Runtime,
   host: Host,
   config: Config,
   ephemeral: { certPem: string; keyPem: string } | undefined,
   file: string | undefined,
   reloading = false,
 ): Promise<ProxyMaterial[]> {
-  const read = (path: string) => host.readTextFile(path, { regularOnly: reloading });
+  const source: MaterialSource = {
+    readText: (path) => host.readTextFile(path, { regularOnly: reloading }),
+    permissions: (path) => host.filePermissions(path),
+    decryptKey: (pem, passphrase) => runtime.decryptPrivateKey(pem, passphrase),
+  };
   try {
     return await Promise.all(
-      config.proxies.map((proxy, i) => loadProxyMaterial(proxy, i, read, ephemeral)),
+      config.proxies.map((proxy, i) => loadProxyMaterial(proxy, i, source, ephemeral)),
     );
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) {
@@ -194,7 +200,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   }
   const { config, ephemeralCertificate } = await loadConfig(host, flags);
   const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
-  const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+  const materials = await loadAllMaterial(runtime, host, config, ephemeral, flags.config);
   prepareAll(runtime, host, config, materials, flags.config);
   const workers = workerCount(host, config, flags.config);
   const count = config.proxies.length;
@@ -206,6 +212,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   const now = new Date();
   const warnings = [
     ...configWarnings(config.proxies, materials, now),
+    ...certificateWarnings(config.proxies, materials, ephemeral !== undefined),
     ...runtimeWarnings(config.proxies, runtime.serverTlsTraits),
   ];
   for (const warning of warnings) host.writeOut(`warning: ${warning.text}\n`);
@@ -257,11 +264,12 @@ async function serveHolding(
       "no certificate configured: using an ephemeral self-signed certificate; clients can encrypt but not verify pgtls (use sslmode=require), give --cert/--key or a config file for production",
     );
   }
-  const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+  const materials = await loadAllMaterial(runtime, host, config, ephemeral, flags.config);
   const prepared = prepareAll(runtime, host, config, materials, flags.config);
   if (role === undefined) {
     const warnings = [
       ...configWarnings(config.proxies, materials, new Date()),
+      ...certificateWarnings(config.proxies, materials, ephemeral !== undefined),
       ...runtimeWarnings(config.proxies, runtime.serverTlsTraits),
     ];
     for (const warning of warnings) {
@@ -453,7 +461,7 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
         throw error instanceof ConfigError ? error.inFile(file) : error;
       }
     }
-    const materials = await loadAllMaterial(host, next, ephemeral, file, true);
+    const materials = await loadAllMaterial(runtime, host, next, ephemeral, file, true);
     const prepared = prepareAll(runtime, host, next, materials, file);
     proxies.forEach((proxy, i) => proxy.reload(next.proxies[i]!, materials[i]!, prepared[i]!));
     logger.info("configuration reloaded", { proxies: proxies.length, file: file ?? null });

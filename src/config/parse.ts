@@ -166,6 +166,7 @@ function readListener(fields: Fields): ListenerConfig {
     tls: {
       certFile: tls.requiredFile("cert_file"),
       keyFile: tls.requiredFile("key_file"),
+      keyPassphraseFile: tls.file("key_passphrase_file"),
       clientCaFile: tls.file("client_ca_file"),
       minVersion: tls.oneOf("min_version", ["1.2", "1.3"] as const, "1.2"),
       ciphers: readCiphers(tls),
@@ -198,6 +199,7 @@ export function readBackend(fields: Fields): BackendConfig {
     serverName: fields.string("server_name"),
     certFile: fields.file("cert_file"),
     keyFile: fields.file("key_file"),
+    keyPassphraseFile: fields.file("key_passphrase_file"),
     connectTimeoutMs: fields.duration("connect_timeout", DEFAULTS.connectTimeoutMs),
   };
   if ((backend.certFile === undefined) !== (backend.keyFile === undefined)) {
@@ -205,6 +207,9 @@ export function readBackend(fields: Fields): BackendConfig {
       fields.at(backend.certFile === undefined ? "cert_file" : "key_file"),
       "cert_file and key_file must be given together",
     );
+  }
+  if (backend.keyPassphraseFile !== undefined && backend.keyFile === undefined) {
+    throw new ConfigError(fields.at("key_passphrase_file"), "is for key_file, which is not set");
   }
   fields.done();
   return backend;

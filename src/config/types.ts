@@ -23,6 +23,8 @@ export interface BackendConfig {
   readonly serverName?: string;
   readonly certFile?: string;
   readonly keyFile?: string;
+  /** File holding the passphrase of an encrypted `keyFile`, on one line. */
+  readonly keyPassphraseFile?: string;
   /** @default 5000 */
   readonly connectTimeoutMs: number;
 }
@@ -70,6 +72,8 @@ export interface ListenerConfig {
   readonly tls: {
     readonly certFile: string;
     readonly keyFile: string;
+    /** File holding the passphrase of an encrypted `keyFile`, on one line. */
+    readonly keyPassphraseFile?: string;
     readonly clientCaFile?: string;
     /** @default "1.2" */
     readonly minVersion: "1.2" | "1.3";

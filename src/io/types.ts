@@ -277,6 +277,13 @@ export interface Runtime {
   /** Prepares client TLS once per backend. */
   clientTls(options: ClientTlsOptions): ClientTlsUpgrader;
   /**
+   * The private key of an encrypted PEM key (PKCS#8 `ENCRYPTED PRIVATE KEY`
+   * or OpenSSL's `Proc-Type: 4,ENCRYPTED`), as unencrypted PKCS#8 PEM, so
+   * that every TLS context is built from it alike. Throws when `passphrase`
+   * does not decrypt it.
+   */
+  decryptPrivateKey(keyPem: string, passphrase: string): string;
+  /**
    * Pipes bytes both ways until either side ends, then closes the other side
    * cleanly. Each runtime uses its fastest native path; counters are updated
    * as bytes move so that a live session can be observed.
@@ -384,6 +391,14 @@ export interface ProcessInfo {
   readonly command: string;
 }
 
+/** A file's POSIX permission bits and owner, as `stat` gives them. */
+export interface FilePermissions {
+  /** The permission bits (`0o600`). */
+  readonly mode: number;
+  /** The owner's user id. */
+  readonly uid: number;
+}
+
 /** This process's descriptors: its open-file limit and how many are open. */
 export interface OpenFiles {
   readonly limit: number;
@@ -408,6 +423,12 @@ export interface Host {
    * reload must not block on one.
    */
   readTextFile(path: string, options?: { readonly regularOnly?: boolean }): Promise<string>;
+  /**
+   * The permissions and owner of the file at `path` (a link followed), or
+   * null where files have no POSIX permissions (Windows). Throws as reading
+   * it would (no such file).
+   */
+  filePermissions(path: string): Promise<FilePermissions | null>;
   /**
    * An environment variable; undefined when unset, or when the process may not
    * read it (Deno without `--allow-env`, where asking would prompt or throw).

@@ -101,6 +101,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
         tls: {
           certFile: "server.crt",
           keyFile: "server.key",
+          keyPassphraseFile: undefined,
           clientCaFile: "clients-ca.crt",
           minVersion: "1.2",
           ciphers: undefined,
@@ -118,6 +119,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
         serverName: "db.internal",
         certFile: "proxy-client.crt",
         keyFile: "proxy-client.key",
+        keyPassphraseFile: undefined,
         connectTimeoutMs: 5_000,
       },
       routes: [{
@@ -130,6 +132,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
           serverName: undefined,
           certFile: undefined,
           keyFile: undefined,
+          keyPassphraseFile: undefined,
           connectTimeoutMs: 5_000,
         },
         auth: undefined,
@@ -166,6 +169,7 @@ Deno.test("parseConfig fills in the contract's defaults for a minimal proxy", ()
     tls: {
       certFile: "server.crt",
       keyFile: "server.key",
+      keyPassphraseFile: undefined,
       clientCaFile: undefined,
       minVersion: "1.2",
       ciphers: undefined,

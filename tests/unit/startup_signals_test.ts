@@ -24,6 +24,10 @@ class SignalHost implements Host {
   readTextFile(path: string): Promise<string> {
     return Deno.readTextFile(path);
   }
+  async filePermissions(path: string): Promise<{ mode: number; uid: number }> {
+    const info = await Deno.stat(path);
+    return { mode: info.mode! & 0o7777, uid: info.uid! };
+  }
   env(): string | undefined {
     return undefined;
   }
