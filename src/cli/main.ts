@@ -12,7 +12,8 @@ import type { Config } from "../config/types.ts";
 import { checkWorkerCount, resolveWorkers, workerConfig } from "../config/workers.ts";
 import { assertReloadable } from "../config/reload.ts";
 import { Logger } from "../observe/log.ts";
-import { Registry } from "../observe/metrics.ts";
+import { encodeFamilies, Registry } from "../observe/metrics.ts";
+import { ProcessMetrics } from "../observe/process_metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { formatAddress } from "../config/address.ts";
@@ -329,7 +330,20 @@ async function serveHolding(
     ),
   );
   // A worker counts its own sessions; its supervisor serves every worker's in one scrape.
-  const metrics = config.metrics ? new PgtlsMetrics(new Registry()) : undefined;
+  const metrics = config.metrics
+    ? new PgtlsMetrics(new Registry(), {
+      version: VERSION,
+      runtime: runtime.name,
+      loadedAtMs: Date.now(),
+    })
+    : undefined;
+  const processMetrics = metrics &&
+    await ProcessMetrics.register(metrics.registry, () => host.processStats());
+  /** The families of a scrape: the process series read now, with `extra` labels. */
+  const scrape = async (registry: Registry, extra: Record<string, string> = {}) => {
+    await processMetrics?.refresh();
+    return registry.families(extra);
+  };
   let serving = true;
   let metricsListener: Listener | undefined;
   try {
@@ -350,12 +364,15 @@ async function serveHolding(
     }
     if (metrics && role) {
       const workerLabel = { worker: String(role.id) };
-      role.onMetricsRequest(() => metrics.registry.families(workerLabel));
+      role.onMetricsRequest(() => scrape(metrics.registry, workerLabel));
     } else if (metrics && config.metrics) {
       metricsListener = await serveMetrics(
         runtime,
         config.metrics.listen,
-        metricsHandler(() => metrics.registry.encode(), () => serving),
+        metricsHandler(
+          async () => encodeFamilies(await scrape(metrics.registry)),
+          () => serving,
+        ),
       );
       logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
     }
@@ -379,7 +396,7 @@ async function serveHolding(
   const reload = () => {
     reloading = reloading.then(async () => {
       current = await reloadAll(
-        { runtime, host, logger, flags, role, proxies, ephemeral },
+        { runtime, host, logger, flags, role, proxies, ephemeral, metrics },
         current,
       );
     });
@@ -435,6 +452,8 @@ interface ReloadScope {
   readonly role: WorkerRole | undefined;
   readonly proxies: readonly ProxyHandle[];
   readonly ephemeral: { certPem: string; keyPem: string } | undefined;
+  /** Where each reload's result is counted, when metrics are on. */
+  readonly metrics: PgtlsMetrics | undefined;
 }
 
 /**
@@ -446,7 +465,7 @@ interface ReloadScope {
  * changes nothing. Resolves with the configuration now in use.
  */
 async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
-  const { runtime, host, logger, flags, role, proxies, ephemeral } = scope;
+  const { runtime, host, logger, flags, role, proxies, ephemeral, metrics } = scope;
   const file = flags.config;
   try {
     let next = current;
@@ -464,9 +483,12 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
     const materials = await loadAllMaterial(runtime, host, next, ephemeral, file, true);
     const prepared = prepareAll(runtime, host, next, materials, file);
     proxies.forEach((proxy, i) => proxy.reload(next.proxies[i]!, materials[i]!, prepared[i]!));
+    // Counted before it is logged: whoever reads the line finds it counted.
+    metrics?.reloaded("ok", Date.now());
     logger.info("configuration reloaded", { proxies: proxies.length, file: file ?? null });
     return next;
   } catch (error) {
+    metrics?.reloaded("failed", Date.now());
     logger.error("reload failed; the configuration and certificates in use are kept", {
       error: error instanceof Error ? error.message : String(error),
     });

@@ -344,7 +344,7 @@ export interface WorkerRole extends WorkerInit {
    */
   onSharedCancel(handler: (proxy: number, request: Uint8Array) => Promise<boolean>): void;
   /** Answers the supervisor's metrics scrapes with this worker's metric families. */
-  onMetricsRequest(provide: () => readonly MetricFamily[]): void;
+  onMetricsRequest(provide: () => Promise<readonly MetricFamily[]>): void;
 }
 
 /** How a worker process ended. */
@@ -413,6 +413,21 @@ export interface OpenFilesUnreadable {
   readonly unreadable: string;
 }
 
+/**
+ * What the kernel says of this process, for the `process_*` metrics (Linux's
+ * /proc). A figure the host could not read is absent.
+ */
+export interface ProcessStats {
+  /** User and system CPU time, in seconds. */
+  readonly cpuSeconds?: number;
+  /** Resident set size, in bytes. */
+  readonly residentBytes?: number;
+  /** Descriptors open now. */
+  readonly openFds?: number;
+  /** The open-file limit (the soft one); `Infinity` when unlimited. */
+  readonly maxFds?: number;
+}
+
 /** What the command line needs from the process, beyond sockets. */
 export interface Host {
   /** Command-line arguments after the program (and script) name. */
@@ -450,6 +465,12 @@ export interface Host {
    * be read where /proc exists; null where there is no /proc.
    */
   openFiles(): OpenFiles | OpenFilesUnreadable | null;
+  /**
+   * This process's CPU time, memory and descriptors, read when asked (a
+   * metrics scrape, never the data path); null where the host cannot tell
+   * (anything but Linux).
+   */
+  processStats(): Promise<ProcessStats | null>;
   /** This process's id. */
   readonly pid: number;
   /** Writes one line to standard error. */

@@ -73,6 +73,7 @@ function prepareProxy(
         ticketKeyPeriodMs: tuning.ticketKeyPeriodMs,
       }),
   );
+  const routeOf = new Map(proxy.routes.map((route) => [route.backend, route.sni]));
   const targets = new Map(
     backendsOf(proxy, index).map(([backend, path]) => [
       backend,
@@ -80,7 +81,7 @@ function prepareProxy(
         path,
         backend.certFile,
         backend.keyFile,
-        () => prepareBackend(runtime, backend, material),
+        () => prepareBackend(runtime, backend, material, routeOf.get(backend)),
       ),
     ]),
   );
@@ -103,11 +104,15 @@ function prepareProxy(
   };
 }
 
-/** A backend ready to dial, with its client TLS context built from the loaded files. */
+/**
+ * A backend ready to dial, with its client TLS context built from the loaded
+ * files; `route` names the route it serves (the proxy's own backend when absent).
+ */
 export function prepareBackend(
   runtime: Runtime,
   backend: BackendConfig,
   material: ProxyMaterial,
+  route?: string,
 ): BackendTarget {
   const pem = material.backends.get(backend) ?? {};
   return backendTarget(
@@ -121,6 +126,7 @@ export function prepareBackend(
         alpnProtocols: [ALPN_POSTGRESQL],
       })
       : undefined,
+    route,
   );
 }
 

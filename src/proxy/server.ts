@@ -116,6 +116,7 @@ export async function startProxy(options: {
       : {}),
   });
   let context = contextFor(config, options.prepared);
+  meter?.routes(routeNames(options.prepared));
   meter?.certificates(certificateExpiry(config, options.material));
 
   let descriptorLimitLogged = Number.NEGATIVE_INFINITY;
@@ -236,6 +237,7 @@ export async function startProxy(options: {
     reload(proxy: ProxyConfig, material: ProxyMaterial, prepared: PreparedProxy): void {
       config = proxy;
       context = contextFor(proxy, prepared);
+      meter?.routes(routeNames(prepared));
       meter?.certificates(certificateExpiry(proxy, material));
     },
     cancelShared(request: Uint8Array): Promise<boolean> {
@@ -277,6 +279,11 @@ export async function startProxy(options: {
     },
     abortSessions,
   };
+}
+
+/** The routes' names, as metrics label them: the proxy's own backend's first. */
+function routeNames(prepared: PreparedProxy): string[] {
+  return [prepared.backend.route, ...prepared.routes.map((route) => route.target.route)];
 }
 
 /** Which `auth` a session gets by its SNI; undefined when the proxy has none at all. */

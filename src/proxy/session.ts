@@ -437,12 +437,14 @@ async function serve(
     }
     const target = known ?? context.selectBackend(record.sni);
     record.backend = target.label;
+    context.meter?.routed(record.counters, target.route);
     await orShutdown(forwardCancel(startup.bytes, target, context), context.signal);
     record.end = "cancel_forwarded";
     return;
   }
   const target = context.selectBackend(record.sni);
   record.backend = target.label;
+  context.meter?.routed(record.counters, target.route);
   record.user = packet.parameters.get("user") ?? null;
   record.database = packet.parameters.get("database") ?? record.user;
   if (options.refusal) {
@@ -588,10 +590,10 @@ async function openMetered(
   const started = performance.now();
   try {
     const conn = await openBackend(context.runtime, target, context.socketOptions);
-    context.meter?.backendOpened((performance.now() - started) / 1000);
+    context.meter?.backendOpened(target.route, (performance.now() - started) / 1000);
     return conn;
   } catch (error) {
-    context.meter?.backendFailed(error);
+    context.meter?.backendFailed(target.route, error);
     throw error;
   }
 }

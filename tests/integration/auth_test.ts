@@ -876,9 +876,12 @@ Deno.test("passwords and keys appear in no log line, client error, metric or che
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }
-  assertMatch(metrics, /pgtls_auth_total\{proxy="main",result="ok"\} 2\n/);
-  assertMatch(metrics, /pgtls_auth_total\{proxy="main",result="failed"\} 2\n/);
-  assertMatch(metrics, /pgtls_auth_total\{proxy="main",result="backend_failed"\} 1\n/);
+  assertMatch(metrics, /pgtls_auth_total\{proxy="main",backend="default",result="ok"\} 2\n/);
+  assertMatch(metrics, /pgtls_auth_total\{proxy="main",backend="default",result="failed"\} 2\n/);
+  assertMatch(
+    metrics,
+    /pgtls_auth_total\{proxy="main",backend="default",result="backend_failed"\} 1\n/,
+  );
   // A users file refused at load: its error names the line, not the secret on it.
   const broken = `${dir}/users-leak.txt`;
   await Deno.writeTextFile(

@@ -40,6 +40,9 @@ class SignalHost implements Host {
   openFiles(): null {
     return null;
   }
+  processStats(): Promise<null> {
+    return Promise.resolve(null);
+  }
   readonly pid = Deno.pid;
   writeErrorLine(line: string): void {
     this.lines.push(line);

@@ -10,6 +10,7 @@ import process from "node:process";
 import { permitted } from "./permissions.ts";
 import type { FilePermissions, Host } from "../../io/types.ts";
 import { listeningProcesses, openFiles } from "./process_table.ts";
+import { processStats } from "./process_stats.ts";
 
 /** Builds the host for the current process. */
 export function nodeHost(args: readonly string[]): Host {
@@ -21,6 +22,7 @@ export function nodeHost(args: readonly string[]): Host {
     cwd: () => process.cwd(),
     listeningProcesses,
     openFiles,
+    processStats,
     pid: process.pid,
     writeErrorLine: (line) => {
       process.stderr.write(line + "\n");
