@@ -21,11 +21,20 @@ export interface PemMaterial {
   readonly caPem?: string;
 }
 
+/** A certificate chain and its key, as PEM text. */
+export interface CertificatePem {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 /** Everything a proxy needs from disk. */
 export interface ProxyMaterial {
   readonly listener: {
+    /** The first of {@link certificates}: the default one. */
     readonly certPem: string;
     readonly keyPem: string;
+    /** Every certificate of `listener.tls.certificates`, in its order; absent without that key. */
+    readonly certificates?: readonly CertificatePem[];
     readonly clientCaPem?: string;
   };
   /** Keyed by the backend config object (the default backend and each route's). */
@@ -53,13 +62,41 @@ export async function loadProxyMaterial(
   proxy: ProxyConfig,
   index: number,
   readText: ReadText,
-  listenerOverride?: { certPem: string; keyPem: string },
+  listenerOverride?: CertificatePem,
 ): Promise<ProxyMaterial> {
   const base = `proxies[${index}]`;
   const tls = proxy.listener.tls;
-  const listener = listenerOverride ?? {
-    certPem: await readPem(readText, tls.certFile, `${base}.listener.tls.cert_file`, "CERTIFICATE"),
-    keyPem: await readPem(readText, tls.keyFile, `${base}.listener.tls.key_file`, "PRIVATE KEY"),
+  const listed = listenerOverride === undefined ? tls.certificates : undefined;
+  const certificates: CertificatePem[] = [];
+  if (listed === undefined) {
+    certificates.push(
+      listenerOverride ?? {
+        certPem: await readPem(
+          readText,
+          tls.certFile,
+          `${base}.listener.tls.cert_file`,
+          "CERTIFICATE",
+        ),
+        keyPem: await readPem(
+          readText,
+          tls.keyFile,
+          `${base}.listener.tls.key_file`,
+          "PRIVATE KEY",
+        ),
+      },
+    );
+  } else {
+    for (const [i, { certFile, keyFile }] of listed.entries()) {
+      const path = `${base}.listener.tls.certificates[${i}]`;
+      certificates.push({
+        certPem: await readPem(readText, certFile, `${path}.cert_file`, "CERTIFICATE"),
+        keyPem: await readPem(readText, keyFile, `${path}.key_file`, "PRIVATE KEY"),
+      });
+    }
+  }
+  const listener = {
+    ...certificates[0]!,
+    certificates: listed === undefined ? undefined : certificates,
   };
   const clientCaPem = tls.clientCaFile === undefined ? undefined : await readPem(
     readText,
