@@ -157,28 +157,36 @@ Deno.test("with auth, SCRAM channel binding is to the certificate each name was 
   }, { auth: { users_file: users } });
 });
 
-for (const max of ["1.2", "1.3"]) {
-  Deno.test(`a TLS ${max} session made under one certificate is not resumed for a name another answers`, async () => {
-    await serving((pgtls) =>
-      withProbe(async (probe) => {
-        const client = { port: pgtls.port, client: `resuming-${max}`, max, ca: files.ca };
-        const made = await probe.connect({ ...client, sni: "a.sni.test", save: "a" });
-        assertEquals([made.handshake, made.peer, made.answer], ["ok", "a.sni.test", "R"]);
-        // The premise: this client resumes where the name is the same.
-        const again = await probe.connect({ ...client, sni: "a.sni.test", resume: "a" });
-        assertEquals([again.reused, again.peer], [true, "a.sni.test"]);
-        for (const sni of ["b.sni.test", "localhost"]) {
-          const other = await probe.connect({ ...client, sni, resume: "a" });
-          assertEquals(
-            [other.handshake, other.reused, other.answer],
-            ["ok", false, "R"],
-            `SNI ${sni}: a full handshake, not a.sni.test's session`,
-          );
-          assertEquals(other.peer, sni === "localhost" ? "localhost" : "*.sni.test");
-        }
-      })
-    );
-  });
+for (const { direct, path } of PATHS) {
+  for (const max of ["1.2", "1.3"]) {
+    Deno.test(`over ${path}, a TLS ${max} session made under one certificate is not resumed for a name another answers`, async () => {
+      await serving((pgtls) =>
+        withProbe(async (probe) => {
+          const client = {
+            port: pgtls.port,
+            direct,
+            client: `resuming-${max}`,
+            max,
+            ca: files.ca,
+          };
+          const made = await probe.connect({ ...client, sni: "a.sni.test", save: "a" });
+          assertEquals([made.handshake, made.peer, made.answer], ["ok", "a.sni.test", "R"]);
+          // The premise: this client resumes where the name is the same.
+          const again = await probe.connect({ ...client, sni: "a.sni.test", resume: "a" });
+          assertEquals([again.reused, again.peer], [true, "a.sni.test"]);
+          for (const sni of ["b.sni.test", "localhost"]) {
+            const other = await probe.connect({ ...client, sni, resume: "a" });
+            assertEquals(
+              [other.handshake, other.reused, other.answer],
+              ["ok", false, "R"],
+              `SNI ${sni}: a full handshake, not a.sni.test's session`,
+            );
+            assertEquals(other.peer, sni === "localhost" ? "localhost" : "*.sni.test");
+          }
+        })
+      );
+    });
+  }
 }
 
 Deno.test("SIGHUP reloads every certificate of the list, and each is in the expiry metric", async () => {
