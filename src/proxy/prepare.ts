@@ -73,7 +73,7 @@ function prepareProxy(
         runtime.serverTls({
           certPem: material.listener.certPem,
           keyPem: material.listener.keyPem,
-          // One certificate needs no choosing (nor, on Deno, an SNICallback: see sockets.ts).
+          // One certificate needs no choosing, nor a ClientHello read ahead of the TLS library.
           certificates: (material.listener.certificates?.length ?? 0) > 1
             ? material.listener.certificates
             : undefined,

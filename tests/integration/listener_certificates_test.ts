@@ -23,6 +23,9 @@ const SERVER = (names: readonly string[]) => [
   `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`,
 ];
 
+/** A client certificate's extensions. */
+const CLIENT = ["basicConstraints=CA:FALSE", "extendedKeyUsage=clientAuth"];
+
 /** The CA, and the certificates in the order the listener lists them. */
 const files = await (async () => {
   const { dir } = await fixture();
@@ -46,6 +49,9 @@ const files = await (async () => {
     exact: await issue("sni-exact", "a.sni.test", ["a.sni.test"], 302),
     /** No subjectAltName: its CN is its name. */
     cnOnly: await issue("sni-cn-only", "cn.sni.test", null, 303),
+    /** Client certificates: from the CA of client_ca_file, and from another. */
+    client: await issueCertificate(dir, "sni-client", ca, { extensions: CLIENT }),
+    strangerClient: await issueCertificate(dir, "sni-stranger", otherCa, { extensions: CLIENT }),
     /** The exact name again, from another CA: what a reload swaps in. */
     exactNext: await issueCertificate(dir, "sni-exact-next", otherCa, {
       subject: "/CN=a.sni.test",
@@ -61,6 +67,7 @@ async function serving<T>(
     exactFiles?: { cert: string; key: string };
     metricsPort?: number;
     auth?: Record<string, unknown>;
+    clientCaFile?: string;
   } = {},
 ): Promise<T> {
   const { pg } = await fixture();
@@ -75,6 +82,7 @@ async function serving<T>(
             cert_file: f.cert,
             key_file: f.key,
           })),
+          ...(options.clientCaFile ? { client_ca_file: options.clientCaFile } : {}),
         },
       },
       backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
@@ -120,6 +128,44 @@ for (const { direct, path } of PATHS) {
         }
       })
     );
+  });
+}
+
+for (const { direct, path } of PATHS) {
+  Deno.test(`over ${path}, with client_ca_file every certificate's name admits a client certificate from that CA, and no other`, async () => {
+    await serving((pgtls) =>
+      withProbe(async (probe) => {
+        for (const [sni, cn] of EXPECTED) {
+          const admitted = await probe.connect({
+            port: pgtls.port,
+            direct,
+            client: "with-certificate",
+            ca: files.ca,
+            cert: files.client.cert,
+            key: files.client.key,
+            sni,
+          });
+          assertEquals(
+            [admitted.peer, admitted.answer],
+            [cn, "R"],
+            `SNI ${sni}: ${admitted.error}`,
+          );
+          const refused = await probe.connect({
+            port: pgtls.port,
+            direct,
+            client: "with-stranger",
+            ca: files.ca,
+            cert: files.strangerClient.cert,
+            key: files.strangerClient.key,
+            sni,
+          });
+          assertEquals(
+            [refused.answer, refused.sqlstate],
+            ["E", "28000"],
+            `SNI ${sni}: ${refused.handshake} ${refused.error}`,
+          );
+        }
+      }), { clientCaFile: files.ca });
   });
 }
 

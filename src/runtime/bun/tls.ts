@@ -171,11 +171,17 @@ function completed(socket: BunSocket, success: boolean, error: Error | null): Er
 export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   // With several certificates, Bun's native upgrade asks for the one to
   // present by SNI; the first is the upgrade's own (see BunSocketHandlers).
+  // The context switched to must carry the client CA too: BoringSSL
+  // verifies a client certificate with the store of the context in use.
   const byName = options.certificates &&
     new CertificatesByName(options.certificates, ({ certPem, keyPem }) => {
       checkedCipherList(options.ciphers, certPem, options.minVersion);
-      return (tls.createSecureContext({ cert: certPem, key: keyPem }) as { context?: unknown })
-        .context;
+      const context = tls.createSecureContext({
+        cert: certPem,
+        key: keyPem,
+        ca: options.clientCaPem,
+      }) as { context?: unknown };
+      return context.context;
     });
   if (byName === undefined) assertKeyFitsCertificate(options.certPem, options.keyPem);
   const handlers: BunSocketHandlers = byName === undefined ? TLS_HANDLERS : {
