@@ -9,7 +9,7 @@
 import { X509Certificate } from "node:crypto";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { type PgtlsProcess, runPgtls, startPgtls } from "../helpers/pgtls.ts";
+import { type PgtlsProcess, runPgtls, startPgtls, TARGET } from "../helpers/pgtls.ts";
 import { issueCertificate, makeCa } from "../helpers/certs.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort } from "../helpers/run.ts";
@@ -68,6 +68,7 @@ async function serving<T>(
     metricsPort?: number;
     auth?: Record<string, unknown>;
     clientCaFile?: string;
+    minVersion?: string;
   } = {},
 ): Promise<T> {
   const { pg } = await fixture();
@@ -83,6 +84,7 @@ async function serving<T>(
             key_file: f.key,
           })),
           ...(options.clientCaFile ? { client_ca_file: options.clientCaFile } : {}),
+          ...(options.minVersion ? { min_version: options.minVersion } : {}),
         },
       },
       backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
@@ -95,6 +97,9 @@ async function serving<T>(
     assertEquals(await pgtls.stop(), 0);
   }
 }
+
+/** Whether the listener's TLS 1.2 suites go in the server's order: rustls (Deno) takes the client's. */
+const SERVER_ORDER = TARGET !== "deno";
 
 /** The two ways into a listener: SSLRequest, and PostgreSQL 17's direct TLS. */
 const PATHS = [{ direct: false, path: "SSLRequest" }, { direct: true, path: "direct TLS" }];
@@ -168,6 +173,67 @@ for (const { direct, path } of PATHS) {
       }), { clientCaFile: files.ca });
   });
 }
+
+for (const { direct, path } of PATHS) {
+  Deno.test(`over ${path}, the TLS policy holds whichever certificate the SNI picks: no TLS 1.2 CBC suite, the server's order`, async () => {
+    await serving((pgtls) =>
+      withProbe(async (probe) => {
+        for (const [sni, cn] of EXPECTED) {
+          const cbc = await probe.connect({
+            port: pgtls.port,
+            direct,
+            client: "cbc-only",
+            max: "1.2",
+            ciphers: "ECDHE-ECDSA-AES128-SHA",
+            sni,
+          });
+          assertEquals(cbc.handshake, "failed", `SNI ${sni} (${cn}): ${cbc.cipher}`);
+          // The client prefers ChaCha20; the server's order puts AES-GCM first.
+          const ordered = await probe.connect({
+            port: pgtls.port,
+            direct,
+            client: "chacha-first",
+            max: "1.2",
+            ciphers: "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256",
+            sni,
+          });
+          assertEquals(
+            [ordered.handshake, ordered.cipher],
+            [
+              "ok",
+              SERVER_ORDER ? "ECDHE-ECDSA-AES128-GCM-SHA256" : "ECDHE-ECDSA-CHACHA20-POLY1305",
+            ],
+            `SNI ${sni} (${cn})`,
+          );
+        }
+      })
+    );
+  });
+}
+
+Deno.test("min_version 1.3 holds whichever certificate the SNI picks", async () => {
+  await serving((pgtls) =>
+    withProbe(async (probe) => {
+      for (const { direct, path } of PATHS) {
+        for (const [sni, cn] of EXPECTED) {
+          const old = await probe.connect({
+            port: pgtls.port,
+            direct,
+            client: "tls12",
+            max: "1.2",
+            sni,
+          });
+          assertEquals(old.handshake, "failed", `${path}, SNI ${sni} (${cn}): ${old.version}`);
+          const current = await probe.connect({ port: pgtls.port, direct, client: "tls13", sni });
+          assertEquals(
+            [current.handshake, current.version],
+            ["ok", "TLSv1.3"],
+            `${path}, SNI ${sni}`,
+          );
+        }
+      }
+    }), { minVersion: "1.3" });
+});
 
 Deno.test("psql with sslmode=verify-full connects by each certificate's name", async () => {
   await serving(async (pgtls) => {

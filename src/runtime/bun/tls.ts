@@ -45,7 +45,7 @@ import {
   ResumptionCheck,
   unverifiedClientCertificate,
 } from "../node_tls_shared/client_certificate.ts";
-import { checkedCipherList } from "../node_tls_shared/server_context.ts";
+import { checkedCipherList, tlsVersion } from "../node_tls_shared/server_context.ts";
 import { PerTicketPeriod } from "../node_tls_shared/ticket_keys.ts";
 import { CertificatesByName } from "../node_tls_shared/listener_certificates.ts";
 import { constants } from "node:crypto";
@@ -171,15 +171,19 @@ function completed(socket: BunSocket, success: boolean, error: Error | null): Er
 export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
   // With several certificates, Bun's native upgrade asks for the one to
   // present by SNI; the first is the upgrade's own (see BunSocketHandlers).
-  // The context switched to must carry the client CA too: BoringSSL
-  // verifies a client certificate with the store of the context in use.
+  // The context switched to carries the whole policy: with Bun 1.4.5 the
+  // handshake took its cipher list (a bare one let a CBC suite through) and
+  // its CA store (a bare one refused every client certificate); the version
+  // and options stayed the upgrade's, and are set here too all the same.
   const byName = options.certificates &&
     new CertificatesByName(options.certificates, ({ certPem, keyPem }) => {
-      checkedCipherList(options.ciphers, certPem, options.minVersion);
       const context = tls.createSecureContext({
         cert: certPem,
         key: keyPem,
         ca: options.clientCaPem,
+        ciphers: checkedCipherList(options.ciphers, certPem, options.minVersion),
+        minVersion: tlsVersion(options.minVersion),
+        secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
       }) as { context?: unknown };
       return context.context;
     });
