@@ -17,7 +17,7 @@ import { withProbe } from "../helpers/tls_probe.ts";
 import { secretOf, writeUsersFile } from "../helpers/auth.ts";
 import { TEST_USER } from "../helpers/pg.ts";
 
-/** A server certificate for one or more DNS names, or (`cnOnly`) with its name in the CN alone. */
+/** The extensions of a server certificate for these DNS names. */
 const SERVER = (names: readonly string[]) => [
   "basicConstraints=CA:FALSE",
   `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`,
