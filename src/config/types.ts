@@ -66,14 +66,29 @@ export interface RouteConfig {
   readonly auth?: AuthConfig;
 }
 
+/** A certificate chain the listener presents, and its key. */
+export interface ListenerCertificate {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** File holding the passphrase of an encrypted `keyFile`, on one line. */
+  readonly keyPassphraseFile?: string;
+}
+
 /** The client-facing side of one proxy. */
 export interface ListenerConfig {
   readonly bindAddress: Endpoint;
   readonly tls: {
+    /** The first of {@link certificates}: the default one. */
     readonly certFile: string;
     readonly keyFile: string;
-    /** File holding the passphrase of an encrypted `keyFile`, on one line. */
+    /** The passphrase file of the first of {@link certificates}' keys. */
     readonly keyPassphraseFile?: string;
+    /**
+     * Every certificate, in the configuration's order, when they were given
+     * as `certificates` (absent: `cert_file`/`key_file` alone); the client's
+     * SNI picks one, the first by default.
+     */
+    readonly certificates?: readonly ListenerCertificate[];
     readonly clientCaFile?: string;
     /** @default "1.2" */
     readonly minVersion: "1.2" | "1.3";

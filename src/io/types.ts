@@ -61,6 +61,11 @@ export interface TlsSessionInfo {
   readonly serverName: string | null;
   /** Negotiated cipher suite name. */
   readonly cipher: string;
+  /**
+   * Server side: which of {@link ServerTlsOptions.certificates} was
+   * presented, by index; absent with one certificate (or on the client side).
+   */
+  readonly certificate?: number;
 }
 
 /** The peer's leaf certificate, as `pgtls check --probe` reports it. */
@@ -86,12 +91,24 @@ export interface TlsConn extends ByteConn {
   peerCertificateDer(): Uint8Array | null;
 }
 
+/** A certificate chain (leaf first) and the leaf's private key, as PEM text. */
+export interface ServerCertificate {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 /** Server-side TLS settings for the listener. PEM text throughout. */
 export interface ServerTlsOptions {
-  /** Certificate chain, leaf first. */
+  /** Certificate chain, leaf first: the default certificate. */
   readonly certPem: string;
   /** Private key of the leaf certificate. */
   readonly keyPem: string;
+  /**
+   * Every certificate the listener presents, the default first, when there
+   * is more than one: the one whose names match the client's SNI is
+   * presented (`src/tls/server_names.ts`).
+   */
+  readonly certificates?: readonly ServerCertificate[];
   /** When set, clients must present a certificate issued by one of these. */
   readonly clientCaPem?: string;
   /** Lowest TLS version accepted. @default "1.2" */

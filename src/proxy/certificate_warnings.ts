@@ -26,16 +26,26 @@ export function certificateWarnings(
   proxies: readonly ProxyConfig[],
   materials: readonly ProxyMaterial[],
   ephemeral: boolean,
-  order: RouteOrder = {},
+  order: RouteOrder = { exactBeforeWildcard: true },
 ): ConfigWarning[] {
   const warnings: string[] = [];
   proxies.forEach((proxy, i) => {
     const material = materials[i];
     if (material !== undefined && !ephemeral) {
-      const key = `proxies[${i}].listener.tls.cert_file`;
-      const gap = chainGap(material.listener.certPem);
-      if (gap !== null) warnings.push(`${key}: ${chainAdvice(proxy.listener.tls.certFile, gap)}`);
-      for (const text of uncoveredRoutes(proxy, i, material.listener.certPem)) {
+      const listed = proxy.listener.tls.certificates;
+      const pems = material.listener.certificates ?? [material.listener];
+      pems.forEach(({ certPem }, c) => {
+        const key = listed === undefined
+          ? `proxies[${i}].listener.tls.cert_file`
+          : `proxies[${i}].listener.tls.certificates[${c}].cert_file`;
+        const file = listed?.[c]?.certFile ?? proxy.listener.tls.certFile;
+        const gap = chainGap(certPem);
+        if (gap !== null) warnings.push(`${key}: ${chainAdvice(file, gap)}`);
+      });
+      const key = listed === undefined
+        ? `proxies[${i}].listener.tls.cert_file`
+        : `proxies[${i}].listener.tls.certificates`;
+      for (const text of uncoveredRoutes(proxy, i, pems.map((p) => p.certPem))) {
         warnings.push(`${key}: ${text}`);
       }
     }
@@ -60,24 +70,28 @@ function chainAdvice(file: string, gap: { subject: string; issuer: string }): st
     "certificate to the file, after pgtls's own (appending a root is harmless too)";
 }
 
-/** A warning for each route whose pattern the listener's certificate does not cover. */
-function uncoveredRoutes(proxy: ProxyConfig, index: number, certPem: string): string[] {
-  let names: string[];
-  try {
-    const leaf = pemCertificates(certPem)[0];
-    if (leaf === undefined) return [];
-    names = presentedHostNames(parseCertificate(leaf));
-  } catch {
-    // Not readable here; the TLS library already accepted it.
-    return [];
+/** A warning for each route whose pattern none of the listener's certificates covers. */
+function uncoveredRoutes(proxy: ProxyConfig, index: number, certPems: readonly string[]): string[] {
+  const names: string[] = [];
+  for (const certPem of certPems) {
+    try {
+      const leaf = pemCertificates(certPem)[0];
+      if (leaf !== undefined) names.push(...presentedHostNames(parseCertificate(leaf)));
+    } catch {
+      // Not readable here; the TLS library already accepted it.
+      return [];
+    }
   }
   const shown = names.length === 0 ? "no host name" : names.join(", ");
+  const whose = certPems.length > 1 ? "certificates'" : "certificate's";
   return proxy.routes.flatMap((route, i) =>
     patternCovered(route.sni, names) ? [] : [
-      `the certificate's names (${shown}) do not cover proxies[${index}].routes[${i}]'s sni ` +
+      `the ${whose} names (${shown}) do not cover proxies[${index}].routes[${i}]'s sni ` +
       `"${route.sni}": clients that connect with ${
         route.sni.startsWith("*.") ? "such a name" : "that name"
-      } and verify it (sslmode=verify-full) fail; add it to the certificate's subjectAltName`,
+      } and verify it (sslmode=verify-full) fail; add it to ${
+        certPems.length > 1 ? "one certificate's" : "the certificate's"
+      } subjectAltName`,
     ]
   );
 }

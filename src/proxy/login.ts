@@ -27,7 +27,7 @@ import { SessionAbort, type SessionEnd } from "./session_end.ts";
 import { negotiateProtocol } from "./auth/protocol_negotiation.ts";
 import { userNameBytes } from "./auth/startup_pairs.ts";
 import { MessageReader } from "./auth/message_reader.ts";
-import type { ProxyAuth } from "./auth/proxy_auth.ts";
+import { presentedBinding, type ProxyAuth } from "./auth/proxy_auth.ts";
 import type { UserSecret } from "./auth/secret.ts";
 import {
   ScramAuthenticationFailed,
@@ -165,7 +165,9 @@ export async function authenticateClient(
     user,
     credentials: await auth.credentials(user, secret),
     known: secret !== null,
-    binding: client.kind === "tls" ? await auth.keys.binding : null,
+    binding: client.kind === "tls"
+      ? await presentedBinding(auth.keys, client.tls.certificate)
+      : null,
   });
   const reader = new MessageReader(client, startup.leftover);
   try {

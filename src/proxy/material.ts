@@ -24,11 +24,20 @@ export interface PemMaterial {
   readonly caPem?: string;
 }
 
+/** A certificate chain and its key, as PEM text. */
+export interface CertificatePem {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 /** Everything a proxy needs from disk. */
 export interface ProxyMaterial {
   readonly listener: {
+    /** The first of {@link certificates}: the default one. */
     readonly certPem: string;
     readonly keyPem: string;
+    /** Every certificate of `listener.tls.certificates`, in its order; absent without that key. */
+    readonly certificates?: readonly CertificatePem[];
     readonly clientCaPem?: string;
   };
   /** Keyed by the backend config object (the default backend and each route's). */
@@ -65,19 +74,42 @@ export async function loadProxyMaterial(
   proxy: ProxyConfig,
   index: number,
   source: MaterialSource,
-  listenerOverride?: { certPem: string; keyPem: string },
+  listenerOverride?: CertificatePem,
 ): Promise<ProxyMaterial> {
   const { readText } = source;
   const base = `proxies[${index}]`;
   const tls = proxy.listener.tls;
-  const listener = listenerOverride ?? {
-    certPem: await readPem(readText, tls.certFile, `${base}.listener.tls.cert_file`, "CERTIFICATE"),
-    keyPem: await readKey(
-      source,
-      tls.keyFile,
-      `${base}.listener.tls.key_file`,
-      tls.keyPassphraseFile,
-    ),
+  const listed = listenerOverride === undefined ? tls.certificates : undefined;
+  const certificates: CertificatePem[] = [];
+  if (listed === undefined) {
+    certificates.push(
+      listenerOverride ?? {
+        certPem: await readPem(
+          readText,
+          tls.certFile,
+          `${base}.listener.tls.cert_file`,
+          "CERTIFICATE",
+        ),
+        keyPem: await readKey(
+          source,
+          tls.keyFile,
+          `${base}.listener.tls.key_file`,
+          tls.keyPassphraseFile,
+        ),
+      },
+    );
+  } else {
+    for (const [i, { certFile, keyFile, keyPassphraseFile }] of listed.entries()) {
+      const path = `${base}.listener.tls.certificates[${i}]`;
+      certificates.push({
+        certPem: await readPem(readText, certFile, `${path}.cert_file`, "CERTIFICATE"),
+        keyPem: await readKey(source, keyFile, `${path}.key_file`, keyPassphraseFile),
+      });
+    }
+  }
+  const listener = {
+    ...certificates[0]!,
+    certificates: listed === undefined ? undefined : certificates,
   };
   const clientCaPem = tls.clientCaFile === undefined ? undefined : await readPem(
     readText,

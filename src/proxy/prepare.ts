@@ -11,11 +11,17 @@
  */
 
 import type { Runtime, ServerTlsOptions, ServerTlsUpgrader } from "../io/types.ts";
-import type { AuthConfig, BackendConfig, Config, ProxyConfig } from "../config/types.ts";
+import type {
+  AuthConfig,
+  BackendConfig,
+  Config,
+  ListenerCertificate,
+  ProxyConfig,
+} from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
-import { TlsSettingError } from "../io/errors.ts";
+import { CertificateRefused, TlsSettingError } from "../io/errors.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
 import { listenerAuthKeys, ProxyAuth } from "./auth/proxy_auth.ts";
@@ -63,15 +69,20 @@ function prepareProxy(
     tls.certFile,
     tls.keyFile,
     () =>
-      runtime.serverTls({
-        certPem: material.listener.certPem,
-        keyPem: material.listener.keyPem,
-        clientCaPem: material.listener.clientCaPem,
-        minVersion: tls.minVersion,
-        alpnProtocols: [ALPN_POSTGRESQL],
-        ciphers: tls.ciphers ?? DEFAULT_TLS12_CIPHERS,
-        ticketKeyPeriodMs: tuning.ticketKeyPeriodMs,
-      }),
+      certificateAttempt(tls.certificates ?? [], () =>
+        runtime.serverTls({
+          certPem: material.listener.certPem,
+          keyPem: material.listener.keyPem,
+          // One certificate needs no choosing, nor a ClientHello read ahead of the TLS library.
+          certificates: (material.listener.certificates?.length ?? 0) > 1
+            ? material.listener.certificates
+            : undefined,
+          clientCaPem: material.listener.clientCaPem,
+          minVersion: tls.minVersion,
+          alpnProtocols: [ALPN_POSTGRESQL],
+          ciphers: tls.ciphers ?? DEFAULT_TLS12_CIPHERS,
+          ticketKeyPeriodMs: tuning.ticketKeyPeriodMs,
+        })),
   );
   const routeOf = new Map(proxy.routes.map((route) => [route.backend, route.sni]));
   const targets = new Map(
@@ -87,7 +98,7 @@ function prepareProxy(
   );
   // Derived once per load of the listener's files, for every `auth` of the proxy.
   const keys = proxy.auth || proxy.routes.some((route) => route.auth)
-    ? listenerAuthKeys(material.listener.certPem)
+    ? listenerAuthKeys(material.listener.certPem, material.listener.certificates)
     : undefined;
   const authOf = (config: AuthConfig | undefined) =>
     config && new ProxyAuth(config, material.auth.get(config)!, keys!);
@@ -128,6 +139,27 @@ export function prepareBackend(
       : undefined,
     route,
   );
+}
+
+/**
+ * Runs `build`; a {@link CertificateRefused} for one of several listener
+ * certificates becomes a {@link ConfigError} at that certificate's key,
+ * naming its files.
+ */
+function certificateAttempt<T>(
+  certificates: readonly ListenerCertificate[],
+  build: () => T,
+): T {
+  try {
+    return build();
+  } catch (error) {
+    if (!(error instanceof CertificateRefused)) throw error;
+    const { certFile, keyFile } = certificates[error.index]!;
+    throw new TlsSettingError(
+      `certificates[${error.index}]`,
+      `certificate and key do not work together (${certFile}, ${keyFile}): ${error.message}`,
+    );
+  }
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
- * Routes that can never be chosen: routes are tried in order and the first
- * whose pattern matches the client's SNI wins (routes.ts), so a route is dead
- * when an earlier pattern matches every name it does, such as
- * `*.example.com` before `db.example.com` or before `*.eu.example.com`, or
- * the same pattern twice. Pure, so that the rule can follow the routing's.
+ * Routes that can never be chosen. routes.ts picks an exact name first, then
+ * the first wildcard that matches, so a route is dead when an earlier
+ * pattern of its kind matches every name it does: `*.example.com` before
+ * `*.eu.example.com`, or the same pattern twice. (With first-match routing,
+ * `exactBeforeWildcard: false`, a wildcard would shadow a later exact name
+ * too.) Pure, so that the rule can follow the routing's.
  *
  * @module
  */

@@ -209,6 +209,64 @@ Deno.test("parseConfig rejects a min_version other than 1.2 or 1.3", () => {
   );
 });
 
+/** One proxy whose listener lists `certificates` (YAML flow items), with `tls` added. */
+function listedCertificates(items: readonly string[], tls = ""): string {
+  return [
+    "proxies:",
+    "  - listener:",
+    "      tls:",
+    "        certificates:",
+    ...items.map((item) => `          - ${item}`),
+    ...(tls === "" ? [] : [`        ${tls}`]),
+    "    backend: { address: 127.0.0.1:5432 }",
+  ].join("\n") + "\n";
+}
+
+Deno.test("parseConfig reads listener.tls.certificates in order, the first as cert_file and key_file", () => {
+  const config = parseConfig(listedCertificates([
+    "{ cert_file: a.crt, key_file: a.key }",
+    "{ cert_file: b.crt, key_file: b.key }",
+  ]));
+  const tls = config.proxies[0]!.listener.tls;
+  assertEquals([tls.certFile, tls.keyFile], ["a.crt", "a.key"]);
+  assertEquals(tls.certificates, [
+    { certFile: "a.crt", keyFile: "a.key", keyPassphraseFile: undefined },
+    { certFile: "b.crt", keyFile: "b.key", keyPassphraseFile: undefined },
+  ]);
+  assertEquals(parseConfig(oneProxy()).proxies[0]!.listener.tls.certificates, undefined);
+});
+
+Deno.test("parseConfig refuses certificates beside cert_file, an empty list, and an item without its key", () => {
+  const path = "proxies[0].listener.tls";
+  assertConfigError(
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key }"], "cert_file: b.crt"),
+    `${path}.cert_file`,
+    "either cert_file and key_file or certificates",
+  );
+  assertConfigError(
+    "proxies:\n  - listener: { tls: { certificates: [] } }\n    backend: { address: 127.0.0.1:5432 }\n",
+    `${path}.certificates`,
+    "at least one",
+  );
+  assertConfigError(
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key }", "{ cert_file: b.crt }"]),
+    `${path}.certificates[1].key_file`,
+  );
+  assertConfigError(
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key, ca_file: c.crt }"]),
+    `${path}.certificates[0].ca_file`,
+  );
+});
+
+Deno.test("--cert and --key replace a file's certificates list", () => {
+  const resolved = resolveConfig(
+    { cert: "c.pem", key: "k.pem" },
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key }"]),
+  );
+  const tls = resolved.config.proxies[0]!.listener.tls;
+  assertEquals([tls.certFile, tls.keyFile, tls.certificates], ["c.pem", "k.pem", undefined]);
+});
+
 Deno.test("parseConfig reads listener.tls.ciphers as an OpenSSL cipher list, absent by default", () => {
   const list = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL";
   const config = parseConfig(oneProxy({ tls: `ciphers: "${list}"` }));

@@ -22,6 +22,8 @@ import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
 import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
 import { clientChainCheck } from "./client_chain_check.ts";
 import { PerTicketPeriod, scrubTicketKeys } from "./ticket_keys.ts";
+import { CertificatesByName, readClientHelloName } from "./listener_certificates.ts";
+import { EMPTY_BYTES } from "../../protocol/bytes.ts";
 import type {
   ByteConn,
   ClientTlsOptions,
@@ -35,6 +37,7 @@ import type {
   RelayFarewell,
   RelayTap,
   Runtime,
+  ServerCertificate,
   ServerTlsOptions,
   ServerTlsUpgrader,
   ShutdownNotice,
@@ -231,6 +234,7 @@ class NodeTlsConn extends NodeConn implements TlsConn {
     serverName: string | null,
     flow: FlowControl,
     reading: FlowControl | undefined,
+    certificate?: number,
   ) {
     super(stream, remote, flow, reading);
     this.tls = {
@@ -238,6 +242,7 @@ class NodeTlsConn extends NodeConn implements TlsConn {
       alpnProtocol: typeof stream.alpnProtocol === "string" ? stream.alpnProtocol : null,
       serverName,
       cipher: stream.getCipher()?.name ?? "unknown",
+      certificate,
     };
   }
 
@@ -504,14 +509,28 @@ export function serverTlsNode(
   layering: TlsLayering = "native",
   library: NodeTlsLibrary = "openssl",
 ): ServerTlsUpgrader {
-  assertKeyFitsCertificate(options.certPem, options.keyPem);
-  // rustls keeps one ticket key per process and replaces it itself.
-  const single = library === "rustls" ? serverSecureContext(options, library) : undefined;
-  const contexts = single ? { current: () => single } : new PerTicketPeriod(
-    () => serverSecureContext(options, library),
-    { periodMs: options.ticketKeyPeriodMs },
-    scrubTicketKeys,
-  );
+  const contextsOf = (certificate: ServerCertificate): { current(): tls.SecureContext } => {
+    const settings = { ...options, ...certificate };
+    // rustls keeps one ticket key per process and replaces it itself.
+    if (library === "rustls") {
+      const single = serverSecureContext(settings, library);
+      return { current: () => single };
+    }
+    return new PerTicketPeriod(
+      () => serverSecureContext(settings, library),
+      { periodMs: options.ticketKeyPeriodMs },
+      scrubTicketKeys,
+    );
+  };
+  // With several certificates, each has its own contexts, and the server
+  // name in the ClientHello picks one before the TLS socket is made (see
+  // clientServerName for why not an SNICallback). OpenSSL would also resume
+  // a session made under the context the socket started with after its
+  // SNICallback switched to another: a session made under one certificate
+  // is offered to another's context, whose ticket keys do not open it.
+  const byName = options.certificates && new CertificatesByName(options.certificates, contextsOf);
+  if (byName === undefined) assertKeyFitsCertificate(options.certPem, options.keyPem);
+  const contexts = byName?.default ?? contextsOf(options);
   const requestCert = options.clientCaPem !== undefined;
   const certificateCheck = options.clientCaPem === undefined
     ? null
@@ -522,11 +541,22 @@ export function serverTlsNode(
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
+      let secureContext = contexts.current();
+      let certificate: number | undefined;
+      if (byName !== undefined) {
+        const hello = await readClientHelloName(prefix ?? EMPTY_BYTES, () => conn.read());
+        certificate = byName.indexFor(hello.serverName);
+        secureContext = byName.at(certificate).current();
+        // Read ahead of the TLS socket: replayed as the prefix, or put back
+        // into the TCP socket, whose buffered bytes node:tls reads first.
+        if (prefix !== undefined && prefix.length > 0) prefix = hello.bytes;
+        else if (hello.bytes.length > 0) raw.unshift(hello.bytes);
+      }
       const { transport, flow, reading, guard } = tlsTransport(raw, layering, prefix);
       // No SNICallback: see clientServerName.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
-        secureContext: contexts.current(),
+        secureContext,
         requestCert,
         rejectUnauthorized: requestCert,
         ALPNProtocols: alpn,
@@ -544,7 +574,14 @@ export function serverTlsNode(
       const serverName = clientServerName(socket);
       // Nobody reads until the session asks for its startup packet.
       reading?.pause();
-      const secured = new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
+      const secured = new NodeTlsConn(
+        socket,
+        conn.remote,
+        serverName,
+        flow ?? socket,
+        reading,
+        certificate,
+      );
       if (refusal !== null) throw new ClientCertificateRefused(refusal.message, secured);
       return secured;
     },
