@@ -256,6 +256,19 @@ Deno.test("parseConfig refuses certificates beside cert_file, an empty list, and
     listedCertificates(["{ cert_file: a.crt, key_file: a.key, ca_file: c.crt }"]),
     `${path}.certificates[0].ca_file`,
   );
+  assertConfigError(
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key }"], "key_passphrase_file: a.pass"),
+    `${path}.key_passphrase_file`,
+    "either cert_file and key_file or certificates",
+  );
+});
+
+Deno.test("each of listener.tls.certificates may name its key's passphrase file", () => {
+  const tls = parseConfig(listedCertificates([
+    "{ cert_file: a.crt, key_file: a.key }",
+    "{ cert_file: b.crt, key_file: b.key, key_passphrase_file: b.pass }",
+  ])).proxies[0]!.listener.tls;
+  assertEquals(tls.certificates!.map((c) => c.keyPassphraseFile), [undefined, "b.pass"]);
 });
 
 Deno.test("--cert and --key replace a file's certificates list", () => {
