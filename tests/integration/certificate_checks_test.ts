@@ -116,6 +116,8 @@ Deno.test("check warns of route names the certificate does not cover, which veri
       routes: [
         { sni: "other.example.com", backend },
         { sni: "*.pgtls.test", backend },
+        { sni: "*.eu.pgtls.test", backend },
+        // After the wildcard that matches it, still chosen: an exact name comes first.
         { sni: "db.pgtls.test", backend },
         { sni: "other.example.com", backend },
       ],
@@ -127,9 +129,10 @@ Deno.test("check warns of route names the certificate does not cover, which veri
   const expected = [
     /^warning: proxies\[0\]\.listener\.tls\.cert_file: the certificate's names \(localhost, db\.pgtls\.test\) do not cover proxies\[0\]\.routes\[0\]'s sni "other\.example\.com": clients that connect with that name and verify it \(sslmode=verify-full\) fail; add it to the certificate's subjectAltName$/,
     /^warning: proxies\[0\]\.listener\.tls\.cert_file: the certificate's names \(localhost, db\.pgtls\.test\) do not cover proxies\[0\]\.routes\[1\]'s sni "\*\.pgtls\.test"/,
-    /^warning: proxies\[0\]\.listener\.tls\.cert_file: the certificate's names \(localhost, db\.pgtls\.test\) do not cover proxies\[0\]\.routes\[3\]'s sni "other\.example\.com"/,
-    /^warning: proxies\[0\]\.routes\[2\] \(sni "db\.pgtls\.test"\) is never chosen: proxies\[0\]\.routes\[1\] \(sni "\*\.pgtls\.test"\) comes first and matches every name it does; move it above that route, or remove it$/,
-    /^warning: proxies\[0\]\.routes\[3\] \(sni "other\.example\.com"\) is never chosen: proxies\[0\]\.routes\[0\] \(sni "other\.example\.com"\) comes first and has the same pattern/,
+    /^warning: proxies\[0\]\.listener\.tls\.cert_file: the certificate's names \(localhost, db\.pgtls\.test\) do not cover proxies\[0\]\.routes\[2\]'s sni "\*\.eu\.pgtls\.test"/,
+    /^warning: proxies\[0\]\.listener\.tls\.cert_file: the certificate's names \(localhost, db\.pgtls\.test\) do not cover proxies\[0\]\.routes\[4\]'s sni "other\.example\.com"/,
+    /^warning: proxies\[0\]\.routes\[2\] \(sni "\*\.eu\.pgtls\.test"\) is never chosen: proxies\[0\]\.routes\[1\] \(sni "\*\.pgtls\.test"\) comes first and matches every name it does; move it above that route, or remove it$/,
+    /^warning: proxies\[0\]\.routes\[4\] \(sni "other\.example\.com"\) is never chosen: proxies\[0\]\.routes\[0\] \(sni "other\.example\.com"\) comes first and has the same pattern/,
   ];
   assertEquals(lines.length, expected.length, checked.stdout);
   expected.forEach((pattern, i) => assertMatch(lines[i]!, pattern));
