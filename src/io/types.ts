@@ -171,6 +171,12 @@ export type RelayEnd =
   | "backend_error"
   | "aborted";
 
+/** How a relay ended, and the connection error behind a `client_error` or `backend_error`. */
+export interface RelayOutcome {
+  readonly end: RelayEnd;
+  readonly error?: Error;
+}
+
 /**
  * Watches the first bytes of a relayed session and may rewrite what the
  * backend sends. The relay consults it only while `active` is true, so once
@@ -289,7 +295,7 @@ export interface Runtime {
     tap?: RelayTap,
     farewell?: RelayFarewell,
     notice?: ShutdownNotice,
-  ): Promise<RelayEnd>;
+  ): Promise<RelayOutcome>;
   /**
    * Serves plain HTTP on `address` (the metrics endpoint): every request is
    * answered with what `handler` returns. Closing stops the listener and

@@ -1,9 +1,11 @@
 /**
- * Watches a session's authentication exchange, up to ReadyForQuery, for two
- * things pgtls needs from it: the backend's cancel key (BackendKeyData), so
- * that a later CancelRequest reaches the backend that holds the session, and
+ * Watches a session's authentication exchange, up to ReadyForQuery, for
+ * three things pgtls needs from it: the backend's cancel key (BackendKeyData),
+ * so that a later CancelRequest reaches the backend that holds the session;
  * an explanation of a failure pgtls causes by being in the middle: SCRAM
- * channel binding.
+ * channel binding; and the backend's refusal (an ErrorResponse before
+ * ReadyForQuery: a wrong password, no such database, too many clients), which
+ * the session's log line reports with its SQLSTATE.
  *
  * A client on TLS to pgtls that picks SCRAM-SHA-256-PLUS binds to pgtls's
  * certificate; a backend reached over TLS checks the binding against its own
@@ -58,6 +60,14 @@ export function passthroughAdvice(user: string): string {
     `with channel binding on both legs, ${OR_ELSE}`;
 }
 
+/** The backend's ErrorResponse before ReadyForQuery, as the log line reports it. */
+export interface BackendRefusal {
+  /** Its SQLSTATE (`C`), e.g. 28P01, 3D000, 53300. */
+  readonly sqlstate: string;
+  /** Its message (`M`). */
+  readonly message: string;
+}
+
 /** A relay tap that ends once the session is ready for queries (or failed). */
 export class AuthWatch implements RelayTap {
   #active = true;
@@ -70,6 +80,8 @@ export class AuthWatch implements RelayTap {
   readonly #advice: string;
   /** Set when pgtls explained a channel binding failure to the client. */
   channelBindingFailure = false;
+  /** Set when the backend refused the session before it was ready for queries. */
+  refusal: BackendRefusal | null = null;
 
   /**
    * `onBackendKey` hears the body of the backend's BackendKeyData: the
@@ -128,9 +140,10 @@ export class AuthWatch implements RelayTap {
     }
     if (type === ERROR_RESPONSE_TYPE) {
       this.#active = false;
+      const fields = decodeErrorFields(body);
+      this.refusal = { sqlstate: fields.get("C") ?? "", message: fields.get("M") ?? "" };
       if (!this.#backendOfferedPlus || !this.#clientChosePlus) return undefined;
       this.channelBindingFailure = true;
-      const fields = decodeErrorFields(body);
       fields.set("M", `${fields.get("M") ?? "authentication failed"} (${this.#advice})`);
       return encodeErrorFields(fields);
     }

@@ -24,6 +24,7 @@ export type SessionEnd =
   | "auth_failed"
   | "auth_lookup_failed"
   | "backend_auth_failed"
+  | "backend_refused"
   | "backend_unavailable"
   | "cancel_forwarded"
   | "too_many_connections"

@@ -144,6 +144,8 @@ function record(
     client: "127.0.0.1:1",
     sni: null,
     tlsVersion: null,
+    cipher: null,
+    clientCertificate: null,
     backend: null,
     user: null,
     database: null,
@@ -153,6 +155,7 @@ function record(
     counters: { clientToBackend: up, backendToClient: down, peakBuffered: 0 },
     end,
     error: null,
+    sqlstate: null,
   };
 }
 
@@ -260,4 +263,15 @@ Deno.test("PgtlsMetrics counts pgtls's own logins by result, and sessions withou
   assertEquals(sampleOf(text, 'pgtls_auth_total{proxy="main",result="backend_failed"}'), 2);
   assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="client_error"}'), 1);
   assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="backend_error"}'), 2);
+});
+
+Deno.test("PgtlsMetrics counts a session the backend refused as backend_error", () => {
+  const metrics = new PgtlsMetrics(new Registry());
+  const meter = metrics.forProxy("main");
+  const session = record("backend_refused", 60, 90);
+  meter.sessionOpened(session.counters);
+  meter.sessionClosed(session);
+  const text = metrics.registry.encode();
+  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="backend_error"}'), 1);
+  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="ok"}'), undefined);
 });
