@@ -67,6 +67,11 @@ export interface TlsSessionInfo {
 export interface PeerCertificate {
   /** Distinguished name, e.g. `CN=db.internal, O=Example`. */
   readonly subject: string;
+  /**
+   * The subject's common name (its first CN, as PostgreSQL reads it for
+   * `clientcert=verify-full`); absent when the subject has none.
+   */
+  readonly commonName?: string;
   readonly issuer: string;
   /** End of validity, or null when the runtime did not say. */
   readonly notAfter: Date | null;

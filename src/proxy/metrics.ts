@@ -34,6 +34,7 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   handshake_timeout: "client_tls",
   client_tls_failed: "client_tls",
   client_certificate_refused: "client_tls",
+  client_certificate_mismatch: "client_tls",
   plaintext_rejected: "client_tls",
   direct_tls_refused: "client_tls",
   channel_binding_failed: "client_tls",

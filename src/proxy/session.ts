@@ -49,6 +49,7 @@ import {
   type AuthResult,
   loginForClient,
 } from "./login.ts";
+import { certificateUserRefusal } from "./certificate_user.ts";
 import { SessionShutdownNotice, SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
 import { connectionErrorText, errorText } from "../tls/error_text.ts";
 import { CLIENT_CERTIFICATE_REJECTED, ClientCertificateRefused, errorCode } from "../io/errors.ts";
@@ -477,6 +478,17 @@ async function serve(
   if (options.refusal) {
     steps.authenticated();
     throw new SessionAbort("too_many_connections", options.refusal.message, options.refusal);
+  }
+  if (context.listener.tls.clientCertUser === "cn") {
+    // Before any backend connection (an auth query's too) is opened for it.
+    const refusal = certificateUserRefusal(
+      client.kind === "tls" ? client.peerCertificate() : null,
+      record.user ?? "",
+    );
+    if (refusal !== null) {
+      steps.authenticated();
+      throw new SessionAbort("client_certificate_mismatch", refusal.detail!, refusal);
+    }
   }
   const auth = context.selectAuth?.(record.sni);
   const authenticated = auth === undefined ? undefined : await authenticateClient(

@@ -15,6 +15,7 @@ export type SessionEnd =
   | "handshake_timeout"
   | "client_tls_failed"
   | "client_certificate_refused"
+  | "client_certificate_mismatch"
   | "plaintext_rejected"
   | "injection"
   | "protocol_violation"

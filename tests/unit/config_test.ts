@@ -102,6 +102,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
           certFile: "server.crt",
           keyFile: "server.key",
           clientCaFile: "clients-ca.crt",
+          clientCertUser: "none",
           minVersion: "1.2",
           ciphers: undefined,
         },
@@ -167,6 +168,7 @@ Deno.test("parseConfig fills in the contract's defaults for a minimal proxy", ()
       certFile: "server.crt",
       keyFile: "server.key",
       clientCaFile: undefined,
+      clientCertUser: "none",
       minVersion: "1.2",
       ciphers: undefined,
     },
@@ -202,6 +204,29 @@ Deno.test("parseConfig rejects a min_version other than 1.2 or 1.3", () => {
   assertConfigError(
     oneProxy({ tls: "min_version: TLSv1.3" }),
     "proxies[0].listener.tls.min_version",
+  );
+});
+
+Deno.test("parseConfig reads listener.tls.client_cert_user: none by default, cn with client_ca_file", () => {
+  assertEquals(parseConfig(oneProxy()).proxies[0]?.listener.tls.clientCertUser, "none");
+  const config = parseConfig(
+    oneProxy({ tls: "client_ca_file: clients.crt\nclient_cert_user: cn" }),
+  );
+  assertEquals(config.proxies[0]?.listener.tls.clientCertUser, "cn");
+  const none = parseConfig(oneProxy({ tls: "client_cert_user: none" }));
+  assertEquals(none.proxies[0]?.listener.tls.clientCertUser, "none");
+});
+
+Deno.test("parseConfig refuses client_cert_user other than cn or none, and cn without client_ca_file", () => {
+  assertConfigError(
+    oneProxy({ tls: "client_ca_file: clients.crt\nclient_cert_user: dn" }),
+    "proxies[0].listener.tls.client_cert_user",
+    "must be one of cn, none",
+  );
+  assertConfigError(
+    oneProxy({ tls: "client_cert_user: cn" }),
+    "proxies[0].listener.tls.client_cert_user",
+    "cn needs client_ca_file",
   );
 });
 
