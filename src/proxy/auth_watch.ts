@@ -84,13 +84,28 @@ export class AuthWatch implements RelayTap {
   refusal: BackendRefusal | null = null;
 
   /**
+   * Whether the watch may rewrite the backend's failure (channel binding):
+   * it then forwards only whole messages until ReadyForQuery. Otherwise it
+   * forwards every chunk as it comes and only reads along.
+   */
+  readonly #rewrites: boolean;
+
+  /**
    * `onBackendKey` hears the body of the backend's BackendKeyData: the
    * process id and secret key a CancelRequest for this session will carry.
-   * `advice` is what a channel binding failure gets added.
+   * `advice` is what a channel binding failure gets added; with `rewrites`
+   * false (no channel binding can fail: a plaintext backend, or pgtls's own
+   * login) nothing is added and nothing held back.
    */
-  constructor(onBackendKey?: (key: Uint8Array) => void, advice = CHANNEL_BINDING_ADVICE) {
+  constructor(
+    onBackendKey?: (key: Uint8Array) => void,
+    advice = CHANNEL_BINDING_ADVICE,
+    rewrites = true,
+  ) {
     this.#onBackendKey = onBackendKey;
     this.#advice = advice;
+    this.#rewrites = rewrites;
+    this.#clientScanned = !rewrites;
   }
 
   get active(): boolean {
@@ -110,6 +125,14 @@ export class AuthWatch implements RelayTap {
 
   fromBackend(chunk: Uint8Array): Uint8Array {
     const messages = this.#backend.push(chunk);
+    if (!this.#rewrites) {
+      for (const message of messages) this.#inspect(message.type, message.body);
+      if (!this.#active || this.#backend.broken) {
+        this.#active = false;
+        this.#backend.takePending();
+      }
+      return chunk;
+    }
     const out: Uint8Array[] = [];
     for (const message of messages) {
       out.push(this.#inspect(message.type, message.body) ?? message.bytes);
@@ -142,7 +165,7 @@ export class AuthWatch implements RelayTap {
       this.#active = false;
       const fields = decodeErrorFields(body);
       this.refusal = { sqlstate: fields.get("C") ?? "", message: fields.get("M") ?? "" };
-      if (!this.#backendOfferedPlus || !this.#clientChosePlus) return undefined;
+      if (!this.#rewrites || !this.#backendOfferedPlus || !this.#clientChosePlus) return undefined;
       this.channelBindingFailure = true;
       fields.set("M", `${fields.get("M") ?? "authentication failed"} (${this.#advice})`);
       return encodeErrorFields(fields);

@@ -517,7 +517,9 @@ async function serve(
     const cancelKeys = context.recordCancelKeys ? context.cancelKeys : undefined;
     // Every session is watched up to ReadyForQuery, for the backend's
     // refusal; then the relay pays one boolean a chunk. Only routes make
-    // cancel keys matter.
+    // cancel keys matter, and only a TLS backend can offer
+    // SCRAM-SHA-256-PLUS to a client that logs in through pgtls: only then
+    // may the watch rewrite (and hold back partial messages).
     const watch = new AuthWatch(
       cancelKeys && ((key) => {
         // A backend sends one BackendKeyData; should it send more, only the last counts.
@@ -525,6 +527,7 @@ async function serve(
         forgetKey = cancelKeys.remember(key, target);
       }),
       authenticated === "passthrough" ? passthroughAdvice(record.user ?? "") : undefined,
+      target.tls !== undefined && login === undefined,
     );
     const notice = new SessionShutdownNotice();
     let afterLogin = false;

@@ -113,3 +113,20 @@ Deno.test("AuthWatch records no refusal for an error after ReadyForQuery", () =>
   run(watch, new Uint8Array(0), join(message("R", Uint8Array.of(0, 0, 0, 0)), ready, later));
   assertEquals(watch.refusal, null);
 });
+
+Deno.test("AuthWatch that may not rewrite forwards each chunk as it comes and still records a refusal", () => {
+  const watch = new AuthWatch(undefined, undefined, false);
+  const tooMany = encodeErrorResponse({
+    severity: "FATAL",
+    code: "53300",
+    message: "sorry, too many clients already",
+  });
+  // A partial message is not held back: the client gets every byte at once.
+  const half = tooMany.subarray(0, 7);
+  assertEquals(watch.fromBackend(half), half);
+  assertEquals(watch.refusal, null);
+  const rest = tooMany.subarray(7);
+  assertEquals(watch.fromBackend(rest), rest);
+  assertEquals(watch.refusal, { sqlstate: "53300", message: "sorry, too many clients already" });
+  assertEquals(watch.active, false);
+});
