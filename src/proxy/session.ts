@@ -8,6 +8,7 @@
 
 import type {
   ByteConn,
+  PeerCertificate,
   RelayCounters,
   Runtime,
   ServerTlsUpgrader,
@@ -417,7 +418,19 @@ function describeTls(record: SessionRecord, conn: TlsConn, listener: ListenerCon
   record.cipher = conn.tls.cipher;
   // Only a listener with client_ca_file asks for a certificate (reading one costs, on Deno).
   if (listener.tls.clientCaFile !== undefined) {
-    record.clientCertificate = conn.peerCertificate()?.subject ?? null;
+    record.clientCertificate = readablePeerCertificate(conn)?.subject ?? null;
+  }
+}
+
+/**
+ * The client's certificate, or null when it sent none or the runtime cannot
+ * read it (a refused certificate may be one Deno's TLS cannot parse).
+ */
+function readablePeerCertificate(conn: TlsConn): PeerCertificate | null {
+  try {
+    return conn.peerCertificate();
+  } catch {
+    return null;
   }
 }
 
@@ -482,7 +495,7 @@ async function serve(
   if (context.listener.tls.clientCertUser === "cn") {
     // Before any backend connection (an auth query's too) is opened for it.
     const refusal = certificateUserRefusal(
-      client.kind === "tls" ? client.peerCertificate() : null,
+      client.kind === "tls" ? readablePeerCertificate(client) : null,
       record.user ?? "",
     );
     if (refusal !== null) {
