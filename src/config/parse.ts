@@ -172,6 +172,7 @@ function readListener(fields: Fields): ListenerConfig {
       // Only for the list form: the single one is cert_file/key_file alone.
       ...(tls.raw("certificates") === undefined ? {} : { certificates }),
       clientCaFile: tls.file("client_ca_file"),
+      clientCertUser: readClientCertUser(tls),
       minVersion: tls.oneOf("min_version", ["1.2", "1.3"] as const, "1.2"),
       ciphers: readCiphers(tls),
     },
@@ -220,6 +221,22 @@ function readCertificates(tls: Fields): ListenerCertificate[] {
     item.done();
     return certificate;
   });
+}
+
+/**
+ * `listener.tls.client_cert_user`: refused without `client_ca_file`, where no
+ * client presents a certificate, so that a check the operator asked for
+ * cannot be silently absent (and every login refused).
+ */
+function readClientCertUser(tls: Fields): "cn" | "none" {
+  const mode = tls.oneOf("client_cert_user", ["cn", "none"] as const, "none");
+  if (mode === "cn" && tls.file("client_ca_file") === undefined) {
+    throw new ConfigError(
+      tls.at("client_cert_user"),
+      "cn needs client_ca_file: without it clients present no certificate to take the user from",
+    );
+  }
+  return mode;
 }
 
 /** `listener.tls.ciphers`: a TLS 1.2 cipher list (whether the runtime knows its names is checked later). */

@@ -90,6 +90,12 @@ export interface ListenerConfig {
      */
     readonly certificates?: readonly ListenerCertificate[];
     readonly clientCaFile?: string;
+    /**
+     * `cn`: a client's startup user must be its certificate's CN
+     * (PostgreSQL's `clientcert=verify-full`). Needs `clientCaFile`.
+     * @default "none"
+     */
+    readonly clientCertUser: "cn" | "none";
     /** @default "1.2" */
     readonly minVersion: "1.2" | "1.3";
     /**

@@ -72,6 +72,11 @@ export interface TlsSessionInfo {
 export interface PeerCertificate {
   /** Distinguished name, e.g. `CN=db.internal, O=Example`. */
   readonly subject: string;
+  /**
+   * The subject's common name (its first CN, as PostgreSQL reads it for
+   * `clientcert=verify-full`); absent when the subject has none.
+   */
+  readonly commonName?: string;
   readonly issuer: string;
   /** End of validity, or null when the runtime did not say. */
   readonly notAfter: Date | null;
@@ -187,6 +192,12 @@ export type RelayEnd =
   | "client_error"
   | "backend_error"
   | "aborted";
+
+/** How a relay ended, and the connection error behind a `client_error` or `backend_error`. */
+export interface RelayOutcome {
+  readonly end: RelayEnd;
+  readonly error?: Error;
+}
 
 /**
  * Watches the first bytes of a relayed session and may rewrite what the
@@ -313,7 +324,7 @@ export interface Runtime {
     tap?: RelayTap,
     farewell?: RelayFarewell,
     notice?: ShutdownNotice,
-  ): Promise<RelayEnd>;
+  ): Promise<RelayOutcome>;
   /**
    * Serves plain HTTP on `address` (the metrics endpoint): every request is
    * answered with what `handler` returns. Closing stops the listener and

@@ -334,8 +334,8 @@ function loginFailure(error: unknown, user: string, target: BackendTarget): Sess
   }
   switch (error.failure) {
     case "refused":
-      // The backend's own FATAL (no such database, too many connections...), as it sent it.
-      return new SessionAbort("backend_auth_failed", error.message, undefined, error.response);
+      // The backend's own FATAL (a wrong password, too many connections...), as it sent it.
+      return new SessionAbort("backend_refused", error.message, undefined, error.response);
     case "stale_secret":
       return new SessionAbort("backend_auth_failed", `user "${user}": ${error.message}`, {
         severity: "FATAL",

@@ -35,12 +35,16 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   handshake_timeout: "client_tls",
   client_tls_failed: "client_tls",
   client_certificate_refused: "client_tls",
+  client_certificate_mismatch: "client_tls",
   plaintext_rejected: "client_tls",
   direct_tls_refused: "client_tls",
   channel_binding_failed: "client_tls",
   auth_failed: "client_error",
   auth_lookup_failed: "backend_error",
   backend_auth_failed: "backend_error",
+  // The backend said no (a wrong password, no such database, too many
+  // clients): the backend's doing as far as pgtls can tell, and no session was served.
+  backend_refused: "backend_error",
   backend_unavailable: "backend_error",
   backend_error: "backend_error",
   too_many_connections: "refused",

@@ -107,6 +107,7 @@ export async function startProxy(options: {
     serverTls: prepared.serverTls,
     selectBackend: (sni) => selectRoute(prepared.routes, sni, prepared.backend),
     selectAuth: authSelector(prepared),
+    opened: logger.enabled("debug") ? (record) => logOpened(logger, proxy.name, record) : undefined,
     socketOptions,
     meter,
     cancelKeys,
@@ -302,9 +303,37 @@ function authSelector(prepared: PreparedProxy): SessionContext["selectAuth"] {
  */
 const QUIET_ENDS: ReadonlySet<string> = new Set(["invalid_packet_length"]);
 
+/**
+ * Session ends that are no fault of pgtls's or the backend's, logged at info
+ * even when they say why: a client that went away, or whose connection
+ * failed (reset) mid-session, as PostgreSQL logs it.
+ */
+const CLIENT_ENDS: ReadonlySet<string> = new Set([
+  "client_closed",
+  "backend_closed",
+  "cancel_forwarded",
+  "client_gone",
+  "client_error",
+]);
+
+/** `session opened`, at debug: the client is through TLS and has sent its startup packet. */
+function logOpened(logger: Logger, proxy: string, record: SessionRecord) {
+  logger.debug("session opened", {
+    proxy,
+    id: record.id,
+    client: record.client,
+    sni: record.sni,
+    tls: record.tlsVersion,
+    cipher: record.cipher,
+    client_cert: record.clientCertificate ?? undefined,
+    backend: record.backend,
+    user: record.user,
+    database: record.database,
+  });
+}
+
 function logSession(logger: Logger, proxy: string, record: SessionRecord, durationMs: number) {
-  const abnormal = record.error !== null &&
-    !["client_closed", "backend_closed", "cancel_forwarded", "client_gone"].includes(record.end);
+  const abnormal = record.error !== null && !CLIENT_ENDS.has(record.end);
   const log = QUIET_ENDS.has(record.end)
     ? logger.debug.bind(logger)
     : abnormal
@@ -316,6 +345,7 @@ function logSession(logger: Logger, proxy: string, record: SessionRecord, durati
     client: record.client,
     sni: record.sni,
     tls: record.tlsVersion,
+    client_cert: record.clientCertificate ?? undefined,
     backend: record.backend,
     user: record.user,
     database: record.database,
@@ -326,6 +356,7 @@ function logSession(logger: Logger, proxy: string, record: SessionRecord, durati
     peak_buffered: record.counters.peakBuffered,
     duration_ms: durationMs,
     reason: record.end,
+    sqlstate: record.sqlstate ?? undefined,
     error: record.error ?? undefined,
   });
 }

@@ -50,8 +50,8 @@ export function pgtlsCommand(): [string, string[]] {
 }
 
 /**
- * The ways a healthy session ends: the client closed, or the backend did
- * (after the client's Terminate the two race, so either may come first).
+ * The ways a healthy session ends: the client closed (always so once it
+ * sent Terminate), or the backend did (it ended the session itself).
  */
 export const NORMAL_ENDS: readonly string[] = ["client_closed", "backend_closed"];
 

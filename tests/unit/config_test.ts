@@ -103,6 +103,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
           keyFile: "server.key",
           keyPassphraseFile: undefined,
           clientCaFile: "clients-ca.crt",
+          clientCertUser: "none",
           minVersion: "1.2",
           ciphers: undefined,
         },
@@ -171,6 +172,7 @@ Deno.test("parseConfig fills in the contract's defaults for a minimal proxy", ()
       keyFile: "server.key",
       keyPassphraseFile: undefined,
       clientCaFile: undefined,
+      clientCertUser: "none",
       minVersion: "1.2",
       ciphers: undefined,
     },
@@ -278,6 +280,29 @@ Deno.test("--cert and --key replace a file's certificates list", () => {
   );
   const tls = resolved.config.proxies[0]!.listener.tls;
   assertEquals([tls.certFile, tls.keyFile, tls.certificates], ["c.pem", "k.pem", undefined]);
+});
+
+Deno.test("parseConfig reads listener.tls.client_cert_user: none by default, cn with client_ca_file", () => {
+  assertEquals(parseConfig(oneProxy()).proxies[0]?.listener.tls.clientCertUser, "none");
+  const config = parseConfig(
+    oneProxy({ tls: "client_ca_file: clients.crt\nclient_cert_user: cn" }),
+  );
+  assertEquals(config.proxies[0]?.listener.tls.clientCertUser, "cn");
+  const none = parseConfig(oneProxy({ tls: "client_cert_user: none" }));
+  assertEquals(none.proxies[0]?.listener.tls.clientCertUser, "none");
+});
+
+Deno.test("parseConfig refuses client_cert_user other than cn or none, and cn without client_ca_file", () => {
+  assertConfigError(
+    oneProxy({ tls: "client_ca_file: clients.crt\nclient_cert_user: dn" }),
+    "proxies[0].listener.tls.client_cert_user",
+    "must be one of cn, none",
+  );
+  assertConfigError(
+    oneProxy({ tls: "client_cert_user: cn" }),
+    "proxies[0].listener.tls.client_cert_user",
+    "cn needs client_ca_file",
+  );
 });
 
 Deno.test("parseConfig reads listener.tls.ciphers as an OpenSSL cipher list, absent by default", () => {

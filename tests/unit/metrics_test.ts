@@ -147,6 +147,8 @@ function record(
     client: "127.0.0.1:1",
     sni: null,
     tlsVersion: null,
+    cipher: null,
+    clientCertificate: null,
     backend: null,
     user: null,
     database: null,
@@ -156,6 +158,7 @@ function record(
     counters: { clientToBackend: up, backendToClient: down, peakBuffered: 0 },
     end,
     error: null,
+    sqlstate: null,
   };
 }
 
@@ -370,4 +373,14 @@ proxies:
     [prepared!.backend.route, ...prepared!.routes.map((route) => route.target.route)],
     [DEFAULT_ROUTE, "*.tenants.example", "db.example"],
   );
+});
+
+Deno.test("PgtlsMetrics counts a session the backend refused as backend_error", () => {
+  const metrics = pgtlsMetrics();
+  const meter = metrics.forProxy("main");
+  session(meter, DEFAULT_ROUTE, "backend_refused");
+  const text = metrics.registry.encode();
+  const main = 'proxy="main",backend="default"';
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="backend_error"}`), 1);
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="ok"}`), undefined);
 });

@@ -19,6 +19,7 @@ import {
 import { serverHandshake } from "../node_tls_shared/handshake.ts";
 import { ClientCertificateRefused } from "../../io/errors.ts";
 import { clientServerName } from "../node_tls_shared/sockets.ts";
+import { certificateDer, describePeerCertificate } from "../node_tls_shared/peer_certificate.ts";
 import { serverSecureContext } from "../node_tls_shared/server_context.ts";
 import {
   clientCertificateRefusal,
@@ -169,6 +170,9 @@ export function replayServerTls(
       cipher: socket.getCipher()?.name ?? "unknown",
       certificate,
     };
+    // The client's certificate, for the session's log line and client_cert_user.
+    conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
+    conn.peerDer = () => certificateDer(socket.getPeerCertificate());
     socket.on("data", (chunk: Uint8Array) => conn.received(chunk));
     socket.on("end", () => conn.ended());
     socket.on("error", (error: Error) => conn.failed(error));

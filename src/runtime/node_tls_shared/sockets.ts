@@ -35,6 +35,7 @@ import type {
   RelayCounters,
   RelayEnd,
   RelayFarewell,
+  RelayOutcome,
   RelayTap,
   Runtime,
   ServerCertificate,
@@ -48,7 +49,7 @@ import type {
 } from "../../io/types.ts";
 import { asError, ClientCertificateRefused, ConnectTimeoutError } from "../../io/errors.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
-import { RelayEnding } from "../../proxy/relay_ending.ts";
+import { endsWithTerminate, RelayEnding } from "../../proxy/relay_ending.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
 
@@ -659,7 +660,7 @@ export function relayNode(
   notice?: ShutdownNotice,
   relayed?: (bytes: number) => void,
   records: RecordCap = "fragment",
-): Promise<RelayEnd> {
+): Promise<RelayOutcome> {
   const client = (clientConn as NodeConn).stream;
   const backend = (backendConn as NodeConn).stream;
   const clientFlow = (clientConn as NodeConn).flow;
@@ -683,7 +684,7 @@ export function relayNode(
         client.destroy();
         backend.destroy();
       },
-      resolve,
+      (end) => resolve({ end, error: ending.error }),
       part,
     );
     const finish = ending.finish;
@@ -709,6 +710,7 @@ export function relayNode(
       relayed?.(chunk.length);
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
+      ending.clientTerminated = endsWithTerminate(chunk);
       if (!backend.write(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
         if (backend.writableLength >= RELAY_IN_FLIGHT) clientFlow.pause();
@@ -729,7 +731,7 @@ export function relayNode(
     client.on("drain", () => backendFlow.resume());
     client.on("end", ended("client_closed", backend));
     backend.on("end", backendEnded("backend_closed"));
-    client.on("error", () => finish("client_error"));
+    client.on("error", ending.clientFailed);
     backend.on("error", backendEnded("backend_error"));
     client.on("close", closed("client_closed"));
     backend.on("close", closed("backend_closed"));
