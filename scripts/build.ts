@@ -85,12 +85,9 @@ const SEALED_EXECUTABLE = [
 function denoCompileArgs(target: string | undefined, output: string): string[] {
   return [
     "compile",
-    "--allow-net",
-    "--allow-read",
-    "--allow-env",
-    "--allow-sys",
-    // node:cluster starts `workers` as child processes.
-    "--allow-run",
+    // Deno 2.9 reads /proc (the open-file limit, a listen address's holder)
+    // only with every permission; node:cluster's workers get them anyway.
+    "--allow-all",
     // src/runtime/v8/flags.ts: cheap collections, a bounded young generation.
     denoV8Flag(),
     ...(target ? ["--target", target] : []),

@@ -48,9 +48,12 @@ export const CHECK_HELP = `Usage: pgtls check [--config FILE] [--probe] [flags]
 
 Validates the configuration (the same flags as serve apply) and loads every
 certificate and key it names, printing a warning for a certificate within 30
-days of its end and for backend TLS settings that go unused. Exits 0 when all
-is well, 1 when a certificate pgtls presents has expired, 2 when the
-configuration is wrong.
+days of its end, for backend TLS settings that go unused, for a listener
+certificate file without the issuer of its certificate, for route names the
+certificate does not cover and for routes an earlier one shadows. A private
+key others than its owner may read is refused, and so is an encrypted key
+without its key_passphrase_file. Exits 0 when all is well, 1 when a
+certificate pgtls presents has expired, 2 when the configuration is wrong.
 
   --probe   also connect to every backend as a session would (SSLRequest and
             verified TLS when tls_enabled) and print its TLS version and

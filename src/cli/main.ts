@@ -12,19 +12,21 @@ import type { Config } from "../config/types.ts";
 import { checkWorkerCount, resolveWorkers, workerConfig } from "../config/workers.ts";
 import { assertReloadable } from "../config/reload.ts";
 import { Logger } from "../observe/log.ts";
-import { Registry } from "../observe/metrics.ts";
+import { encodeFamilies, Registry } from "../observe/metrics.ts";
+import { ProcessMetrics } from "../observe/process_metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { sessionsReport } from "../proxy/live_sessions.ts";
 import { formatAddress } from "../config/address.ts";
 import { listenFailure } from "../io/errors.ts";
-import { loadProxyMaterial, type ProxyMaterial } from "../proxy/material.ts";
+import { loadProxyMaterial, type MaterialSource, type ProxyMaterial } from "../proxy/material.ts";
 import { MAX_CONCURRENT_REFUSALS, type ProxyHandle, startProxy } from "../proxy/server.ts";
 import {
   descriptorReserve,
   descriptorWarning,
   SessionBudget,
   sessionsAllowed,
+  unreadableLimitWarning,
 } from "../proxy/descriptor_budget.ts";
 import { type PreparedProxy, prepareProxies } from "../proxy/prepare.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
@@ -34,6 +36,7 @@ import { supervise } from "./supervise.ts";
 import { probeBackends } from "../proxy/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
 import { configWarnings, runtimeWarnings } from "../proxy/config_warnings.ts";
+import { certificateWarnings } from "../proxy/certificate_warnings.ts";
 import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
 import { TICKET_KEY_PERIOD_ENV, ticketKeyPeriodMs } from "./ticket_key_period.ts";
 import { assertListenAddressesFree, listenAddresses, sharedListenPort } from "./listen_check.ts";
@@ -150,16 +153,21 @@ async function loadConfig(host: Host, flags: ServeFlags, reloading = false) {
 }
 
 async function loadAllMaterial(
+  runtime: Runtime,
   host: Host,
   config: Config,
   ephemeral: { certPem: string; keyPem: string } | undefined,
   file: string | undefined,
   reloading = false,
 ): Promise<ProxyMaterial[]> {
-  const read = (path: string) => host.readTextFile(path, { regularOnly: reloading });
+  const source: MaterialSource = {
+    readText: (path) => host.readTextFile(path, { regularOnly: reloading }),
+    permissions: (path) => host.filePermissions(path),
+    decryptKey: (pem, passphrase) => runtime.decryptPrivateKey(pem, passphrase),
+  };
   try {
     return await Promise.all(
-      config.proxies.map((proxy, i) => loadProxyMaterial(proxy, i, read, ephemeral)),
+      config.proxies.map((proxy, i) => loadProxyMaterial(proxy, i, source, ephemeral)),
     );
   } catch (error) {
     if (error instanceof ConfigError && file !== undefined) {
@@ -194,7 +202,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   }
   const { config, ephemeralCertificate } = await loadConfig(host, flags);
   const ephemeral = ephemeralCertificate ? await selfSignedCertificate() : undefined;
-  const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+  const materials = await loadAllMaterial(runtime, host, config, ephemeral, flags.config);
   prepareAll(runtime, host, config, materials, flags.config);
   const workers = workerCount(host, config, flags.config);
   const count = config.proxies.length;
@@ -206,6 +214,7 @@ async function check(runtime: Runtime, host: Host, args: readonly string[]): Pro
   const now = new Date();
   const warnings = [
     ...configWarnings(config.proxies, materials, now),
+    ...certificateWarnings(config.proxies, materials, ephemeral !== undefined),
     ...runtimeWarnings(config.proxies, runtime.serverTlsTraits),
   ];
   for (const warning of warnings) host.writeOut(`warning: ${warning.text}\n`);
@@ -240,7 +249,8 @@ async function serveHolding(
 ): Promise<number> {
   const { config: file, ephemeralCertificate } = await loadConfig(host, flags);
   // Read once: the start-up warning and the session budget must agree.
-  const files = host.openFiles();
+  const reading = host.openFiles();
+  const files = reading !== null && "limit" in reading ? reading : null;
   const echoMs = signalEchoMs(host.env(SIGNAL_ECHO_ENV));
   const role = host.worker;
   const count = role?.count ?? workerCount(host, file, flags.config);
@@ -256,11 +266,12 @@ async function serveHolding(
       "no certificate configured: using an ephemeral self-signed certificate; clients can encrypt but not verify pgtls (use sslmode=require), give --cert/--key or a config file for production",
     );
   }
-  const materials = await loadAllMaterial(host, config, ephemeral, flags.config);
+  const materials = await loadAllMaterial(runtime, host, config, ephemeral, flags.config);
   const prepared = prepareAll(runtime, host, config, materials, flags.config);
   if (role === undefined) {
     const warnings = [
       ...configWarnings(config.proxies, materials, new Date()),
+      ...certificateWarnings(config.proxies, materials, ephemeral !== undefined),
       ...runtimeWarnings(config.proxies, runtime.serverTlsTraits),
     ];
     for (const warning of warnings) {
@@ -273,6 +284,7 @@ async function serveHolding(
     const reserve = descriptorReserve(file.proxies.length, MAX_CONCURRENT_REFUSALS);
     const short = descriptorWarning(files, perWorker, reserve, count);
     if (short !== null) logger.warn(short);
+    if (reading !== null && "unreadable" in reading) logger.warn(unreadableLimitWarning(reading));
   }
   const banner = {
     version: VERSION,
@@ -319,7 +331,20 @@ async function serveHolding(
     ),
   );
   // A worker counts its own sessions; its supervisor serves every worker's in one scrape.
-  const metrics = config.metrics ? new PgtlsMetrics(new Registry()) : undefined;
+  const metrics = config.metrics
+    ? new PgtlsMetrics(new Registry(), {
+      version: VERSION,
+      runtime: runtime.name,
+      loadedAtMs: Date.now(),
+    })
+    : undefined;
+  const processMetrics = metrics &&
+    await ProcessMetrics.register(metrics.registry, () => host.processStats());
+  /** The families of a scrape: the process series read now, with `extra` labels. */
+  const scrape = async (registry: Registry, extra: Record<string, string> = {}) => {
+    await processMetrics?.refresh();
+    return registry.families(extra);
+  };
   let serving = true;
   let metricsListener: Listener | undefined;
   try {
@@ -340,14 +365,14 @@ async function serveHolding(
     }
     if (metrics && role) {
       const workerLabel = { worker: String(role.id) };
-      role.onMetricsRequest(() => metrics.registry.families(workerLabel));
+      role.onMetricsRequest(() => scrape(metrics.registry, workerLabel));
       role.onSessionsRequest(() => sessionsReport(proxies.flatMap((p) => p.sessions())));
     } else if (metrics && config.metrics) {
       metricsListener = await serveMetrics(
         runtime,
         config.metrics.listen,
         metricsHandler(
-          () => metrics.registry.encode(),
+          async () => encodeFamilies(await scrape(metrics.registry)),
           () => serving,
           () => sessionsReport(proxies.flatMap((p) => p.sessions())),
         ),
@@ -374,7 +399,7 @@ async function serveHolding(
   const reload = () => {
     reloading = reloading.then(async () => {
       current = await reloadAll(
-        { runtime, host, logger, flags, role, proxies, ephemeral },
+        { runtime, host, logger, flags, role, proxies, ephemeral, metrics },
         current,
       );
     });
@@ -430,6 +455,8 @@ interface ReloadScope {
   readonly role: WorkerRole | undefined;
   readonly proxies: readonly ProxyHandle[];
   readonly ephemeral: { certPem: string; keyPem: string } | undefined;
+  /** Where each reload's result is counted, when metrics are on. */
+  readonly metrics: PgtlsMetrics | undefined;
 }
 
 /**
@@ -441,7 +468,7 @@ interface ReloadScope {
  * changes nothing. Resolves with the configuration now in use.
  */
 async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
-  const { runtime, host, logger, flags, role, proxies, ephemeral } = scope;
+  const { runtime, host, logger, flags, role, proxies, ephemeral, metrics } = scope;
   const file = flags.config;
   try {
     let next = current;
@@ -456,12 +483,15 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
         throw error instanceof ConfigError ? error.inFile(file) : error;
       }
     }
-    const materials = await loadAllMaterial(host, next, ephemeral, file, true);
+    const materials = await loadAllMaterial(runtime, host, next, ephemeral, file, true);
     const prepared = prepareAll(runtime, host, next, materials, file);
     proxies.forEach((proxy, i) => proxy.reload(next.proxies[i]!, materials[i]!, prepared[i]!));
+    // Counted before it is logged: whoever reads the line finds it counted.
+    metrics?.reloaded("ok", Date.now());
     logger.info("configuration reloaded", { proxies: proxies.length, file: file ?? null });
     return next;
   } catch (error) {
+    metrics?.reloaded("failed", Date.now());
     logger.error("reload failed; the configuration and certificates in use are kept", {
       error: error instanceof Error ? error.message : String(error),
     });

@@ -161,6 +161,8 @@ function applyFlags(raw: Record<string, unknown>, flags: ServeFlags): void {
   const tls = mapping(listener, "tls", "proxies[0].listener.tls");
   const backend = mapping(proxy, "backend", "proxies[0].backend");
   if (flags.listen !== undefined) listener.bind_address = flags.listen;
+  // The flags' certificate replaces the file's, a list of them too.
+  if (flags.cert !== undefined) delete tls.certificates;
   if (flags.cert !== undefined) tls.cert_file = flags.cert;
   if (flags.key !== undefined) tls.key_file = flags.key;
   if (flags.backend !== undefined) backend.address = flags.backend;

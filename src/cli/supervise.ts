@@ -22,7 +22,8 @@ import type {
   WorkerProcess,
 } from "../io/types.ts";
 import type { LogFields, Logger } from "../observe/log.ts";
-import { encodeFamilies, mergeFamilies, type MetricFamily } from "../observe/metrics.ts";
+import { encodeFamilies, mergeFamilies, type MetricFamily, Registry } from "../observe/metrics.ts";
+import { ProcessMetrics } from "../observe/process_metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { formatAddress } from "../config/address.ts";
 import { mergeSessionsReports, type SessionsReport } from "../proxy/live_sessions.ts";
@@ -30,6 +31,9 @@ import { StopSignals } from "./stop_signals.ts";
 
 /** How long a scrape (or `GET /sessions`) waits for each worker; a worker that is late is left out. */
 const WORKER_SCRAPE_TIMEOUT_MS = 2000;
+
+/** The `worker` label of the supervising process's own series (workers are 1 to N). */
+const SUPERVISOR_LABEL = "supervisor";
 
 /** What the supervisor needs to start and watch workers. */
 export interface SuperviseOptions {
@@ -143,10 +147,20 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
 
   // Bound before any worker starts, so that a port in use fails at once, as it does without workers.
   if (options.serveMetrics) {
+    // This process's own CPU, memory and descriptors, so that summing over
+    // `worker` gives the whole of pgtls.
+    const own = new Registry();
+    const ownProcess = await ProcessMetrics.register(own, () => host.processStats());
     const scrape = async () => {
-      const answers = await Promise.all(workers.map((w) => w.metrics(WORKER_SCRAPE_TIMEOUT_MS)));
+      const [answers] = await Promise.all([
+        Promise.all(workers.map((w) => w.metrics(WORKER_SCRAPE_TIMEOUT_MS))),
+        ownProcess.refresh(),
+      ]);
       return encodeFamilies(
-        mergeFamilies(answers.filter((a): a is readonly MetricFamily[] => a !== null)),
+        mergeFamilies([
+          ...answers.filter((a): a is readonly MetricFamily[] => a !== null),
+          own.families({ worker: SUPERVISOR_LABEL }),
+        ]),
       );
     };
     // Like a scrape: each worker's sessions, those of a worker late to answer left out.

@@ -12,6 +12,7 @@ import type {
   AuthQueryConfig,
   BackendConfig,
   Config,
+  ListenerCertificate,
   ListenerConfig,
   LogFormat,
   LogLevel,
@@ -160,13 +161,18 @@ function readProxy(fields: Fields, index: number): ProxyConfig {
 
 function readListener(fields: Fields): ListenerConfig {
   const tls = fields.requiredMapping("tls");
+  const certificates = readCertificates(tls);
   const listener: ListenerConfig = {
     bindAddress: fields.address("bind_address", { allowPortZero: true }) ??
       DEFAULTS.bindAddress,
     tls: {
-      certFile: tls.requiredFile("cert_file"),
-      keyFile: tls.requiredFile("key_file"),
+      certFile: certificates[0]!.certFile,
+      keyFile: certificates[0]!.keyFile,
+      keyPassphraseFile: certificates[0]!.keyPassphraseFile,
+      // Only for the list form: the single one is cert_file/key_file alone.
+      ...(tls.raw("certificates") === undefined ? {} : { certificates }),
       clientCaFile: tls.file("client_ca_file"),
+      clientCertUser: readClientCertUser(tls),
       minVersion: tls.oneOf("min_version", ["1.2", "1.3"] as const, "1.2"),
       ciphers: readCiphers(tls),
     },
@@ -178,6 +184,59 @@ function readListener(fields: Fields): ListenerConfig {
   tls.done();
   fields.done();
   return listener;
+}
+
+/**
+ * `listener.tls.certificates`, or `cert_file` and `key_file` as a list of
+ * one: either form, not both, so that which certificate is the default (the
+ * first) is never a question.
+ */
+function readCertificates(tls: Fields): ListenerCertificate[] {
+  const listed = tls.raw("certificates") !== undefined;
+  if (!listed) {
+    return [{
+      certFile: tls.requiredFile("cert_file"),
+      keyFile: tls.requiredFile("key_file"),
+      keyPassphraseFile: tls.file("key_passphrase_file"),
+    }];
+  }
+  for (const key of ["cert_file", "key_file", "key_passphrase_file"]) {
+    if (tls.raw(key) !== undefined) {
+      throw new ConfigError(
+        tls.at(key),
+        "give either cert_file and key_file or certificates, not both (the first of certificates is the default)",
+      );
+    }
+  }
+  const items = tls.list("certificates");
+  if (items.length === 0) {
+    throw new ConfigError(tls.at("certificates"), "must list at least one {cert_file, key_file}");
+  }
+  return items.map((item) => {
+    const certificate = {
+      certFile: item.requiredFile("cert_file"),
+      keyFile: item.requiredFile("key_file"),
+      keyPassphraseFile: item.file("key_passphrase_file"),
+    };
+    item.done();
+    return certificate;
+  });
+}
+
+/**
+ * `listener.tls.client_cert_user`: refused without `client_ca_file`, where no
+ * client presents a certificate, so that a check the operator asked for
+ * cannot be silently absent (and every login refused).
+ */
+function readClientCertUser(tls: Fields): "cn" | "none" {
+  const mode = tls.oneOf("client_cert_user", ["cn", "none"] as const, "none");
+  if (mode === "cn" && tls.file("client_ca_file") === undefined) {
+    throw new ConfigError(
+      tls.at("client_cert_user"),
+      "cn needs client_ca_file: without it clients present no certificate to take the user from",
+    );
+  }
+  return mode;
 }
 
 /** `listener.tls.ciphers`: a TLS 1.2 cipher list (whether the runtime knows its names is checked later). */
@@ -198,6 +257,7 @@ export function readBackend(fields: Fields): BackendConfig {
     serverName: fields.string("server_name"),
     certFile: fields.file("cert_file"),
     keyFile: fields.file("key_file"),
+    keyPassphraseFile: fields.file("key_passphrase_file"),
     connectTimeoutMs: fields.duration("connect_timeout", DEFAULTS.connectTimeoutMs),
   };
   if ((backend.certFile === undefined) !== (backend.keyFile === undefined)) {
@@ -205,6 +265,9 @@ export function readBackend(fields: Fields): BackendConfig {
       fields.at(backend.certFile === undefined ? "cert_file" : "key_file"),
       "cert_file and key_file must be given together",
     );
+  }
+  if (backend.keyPassphraseFile !== undefined && backend.keyFile === undefined) {
+    throw new ConfigError(fields.at("key_passphrase_file"), "is for key_file, which is not set");
   }
   fields.done();
   return backend;

@@ -23,6 +23,8 @@ export interface BackendConfig {
   readonly serverName?: string;
   readonly certFile?: string;
   readonly keyFile?: string;
+  /** File holding the passphrase of an encrypted `keyFile`, on one line. */
+  readonly keyPassphraseFile?: string;
   /** @default 5000 */
   readonly connectTimeoutMs: number;
 }
@@ -64,13 +66,36 @@ export interface RouteConfig {
   readonly auth?: AuthConfig;
 }
 
+/** A certificate chain the listener presents, and its key. */
+export interface ListenerCertificate {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** File holding the passphrase of an encrypted `keyFile`, on one line. */
+  readonly keyPassphraseFile?: string;
+}
+
 /** The client-facing side of one proxy. */
 export interface ListenerConfig {
   readonly bindAddress: Endpoint;
   readonly tls: {
+    /** The first of {@link certificates}: the default one. */
     readonly certFile: string;
     readonly keyFile: string;
+    /** The passphrase file of the first of {@link certificates}' keys. */
+    readonly keyPassphraseFile?: string;
+    /**
+     * Every certificate, in the configuration's order, when they were given
+     * as `certificates` (absent: `cert_file`/`key_file` alone); the client's
+     * SNI picks one, the first by default.
+     */
+    readonly certificates?: readonly ListenerCertificate[];
     readonly clientCaFile?: string;
+    /**
+     * `cn`: a client's startup user must be its certificate's CN
+     * (PostgreSQL's `clientcert=verify-full`). Needs `clientCaFile`.
+     * @default "none"
+     */
+    readonly clientCertUser: "cn" | "none";
     /** @default "1.2" */
     readonly minVersion: "1.2" | "1.3";
     /**

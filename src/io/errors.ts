@@ -56,12 +56,27 @@ export class ClientCertificateRefused extends TlsHandshakeError {
  */
 export class TlsSettingError extends Error {
   /** The setting, e.g. `ciphers`. */
-  readonly key: "ciphers" | "client_ca_file";
+  readonly key: "ciphers" | "client_ca_file" | `certificates[${number}]`;
 
-  constructor(key: "ciphers" | "client_ca_file", message: string) {
+  constructor(key: TlsSettingError["key"], message: string) {
     super(message);
     this.name = "TlsSettingError";
     this.key = key;
+  }
+}
+
+/**
+ * One of a listener's several certificates (its index in
+ * `ServerTlsOptions.certificates`) could not be used: its key does not
+ * belong to it, or the TLS library refused the pair.
+ */
+export class CertificateRefused extends Error {
+  readonly index: number;
+
+  constructor(index: number, cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = "CertificateRefused";
+    this.index = index;
   }
 }
 

@@ -97,12 +97,22 @@ export interface TlsSessionInfo {
   readonly serverName: string | null;
   /** Negotiated cipher suite name. */
   readonly cipher: string;
+  /**
+   * Server side: which of {@link ServerTlsOptions.certificates} was
+   * presented, by index; absent with one certificate (or on the client side).
+   */
+  readonly certificate?: number;
 }
 
 /** The peer's leaf certificate, as `pgtls check --probe` reports it. */
 export interface PeerCertificate {
   /** Distinguished name, e.g. `CN=db.internal, O=Example`. */
   readonly subject: string;
+  /**
+   * The subject's common name (its first CN, as PostgreSQL reads it for
+   * `clientcert=verify-full`); absent when the subject has none.
+   */
+  readonly commonName?: string;
   readonly issuer: string;
   /** End of validity, or null when the runtime did not say. */
   readonly notAfter: Date | null;
@@ -122,12 +132,24 @@ export interface TlsConn extends ByteConn {
   peerCertificateDer(): Uint8Array | null;
 }
 
+/** A certificate chain (leaf first) and the leaf's private key, as PEM text. */
+export interface ServerCertificate {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 /** Server-side TLS settings for the listener. PEM text throughout. */
 export interface ServerTlsOptions {
-  /** Certificate chain, leaf first. */
+  /** Certificate chain, leaf first: the default certificate. */
   readonly certPem: string;
   /** Private key of the leaf certificate. */
   readonly keyPem: string;
+  /**
+   * Every certificate the listener presents, the default first, when there
+   * is more than one: the one whose names match the client's SNI is
+   * presented (`src/tls/server_names.ts`).
+   */
+  readonly certificates?: readonly ServerCertificate[];
   /** When set, clients must present a certificate issued by one of these. */
   readonly clientCaPem?: string;
   /** Lowest TLS version accepted. @default "1.2" */
@@ -206,6 +228,12 @@ export type RelayEnd =
   | "client_error"
   | "backend_error"
   | "aborted";
+
+/** How a relay ended, and the connection error behind a `client_error` or `backend_error`. */
+export interface RelayOutcome {
+  readonly end: RelayEnd;
+  readonly error?: Error;
+}
 
 /**
  * Watches the first bytes of a relayed session and may rewrite what the
@@ -316,6 +344,13 @@ export interface Runtime {
   /** Prepares client TLS once per backend. */
   clientTls(options: ClientTlsOptions): ClientTlsUpgrader;
   /**
+   * The private key of an encrypted PEM key (PKCS#8 `ENCRYPTED PRIVATE KEY`
+   * or OpenSSL's `Proc-Type: 4,ENCRYPTED`), as unencrypted PKCS#8 PEM, so
+   * that every TLS context is built from it alike. Throws when `passphrase`
+   * does not decrypt it.
+   */
+  decryptPrivateKey(keyPem: string, passphrase: string): string;
+  /**
    * Pipes bytes both ways until either side ends, then closes the other side
    * cleanly. Each runtime uses its fastest native path; counters are updated
    * as bytes move so that a live session can be observed.
@@ -328,7 +363,7 @@ export interface Runtime {
     tap?: RelayTap,
     farewell?: RelayFarewell,
     notice?: ShutdownNotice,
-  ): Promise<RelayEnd>;
+  ): Promise<RelayOutcome>;
   /**
    * Serves plain HTTP on `address` (the metrics endpoint): every request is
    * answered with what `handler` returns. Closing stops the listener and
@@ -376,7 +411,7 @@ export interface WorkerRole extends WorkerInit {
    */
   onSharedCancel(handler: (proxy: number, request: Uint8Array) => Promise<boolean>): void;
   /** Answers the supervisor's metrics scrapes with this worker's metric families. */
-  onMetricsRequest(provide: () => readonly MetricFamily[]): void;
+  onMetricsRequest(provide: () => Promise<readonly MetricFamily[]>): void;
   /** Answers the supervisor's `GET /sessions` with this worker's open sessions. */
   onSessionsRequest(provide: () => SessionsReport): void;
 }
@@ -427,10 +462,41 @@ export interface ProcessInfo {
   readonly command: string;
 }
 
+/** A file's POSIX permission bits and owner, as `stat` gives them. */
+export interface FilePermissions {
+  /** The permission bits (`0o600`). */
+  readonly mode: number;
+  /** The owner's user id. */
+  readonly uid: number;
+}
+
 /** This process's descriptors: its open-file limit and how many are open. */
 export interface OpenFiles {
   readonly limit: number;
   readonly open: number;
+}
+
+/**
+ * A host that has /proc but may not read this process's entries there (Deno
+ * 2.9 without `--allow-all`): why, for the start-up warning.
+ */
+export interface OpenFilesUnreadable {
+  readonly unreadable: string;
+}
+
+/**
+ * What the kernel says of this process, for the `process_*` metrics (Linux's
+ * /proc). A figure the host could not read is absent.
+ */
+export interface ProcessStats {
+  /** User and system CPU time, in seconds. */
+  readonly cpuSeconds?: number;
+  /** Resident set size, in bytes. */
+  readonly residentBytes?: number;
+  /** Descriptors open now. */
+  readonly openFds?: number;
+  /** The open-file limit (the soft one); `Infinity` when unlimited. */
+  readonly maxFds?: number;
 }
 
 /** What the command line needs from the process, beyond sockets. */
@@ -443,6 +509,12 @@ export interface Host {
    * reload must not block on one.
    */
   readTextFile(path: string, options?: { readonly regularOnly?: boolean }): Promise<string>;
+  /**
+   * The permissions and owner of the file at `path` (a link followed), or
+   * null where files have no POSIX permissions (Windows). Throws as reading
+   * it would (no such file).
+   */
+  filePermissions(path: string): Promise<FilePermissions | null>;
   /**
    * An environment variable; undefined when unset, or when the process may not
    * read it (Deno without `--allow-env`, where asking would prompt or throw).
@@ -459,8 +531,17 @@ export interface Host {
     port: number,
     options?: { readonly host?: string; readonly exclude?: readonly number[] },
   ): Promise<readonly ProcessInfo[]>;
-  /** This process's open-file limit and open descriptors, or null where unknown. */
-  openFiles(): OpenFiles | null;
+  /**
+   * This process's open-file limit and open descriptors; why they could not
+   * be read where /proc exists; null where there is no /proc.
+   */
+  openFiles(): OpenFiles | OpenFilesUnreadable | null;
+  /**
+   * This process's CPU time, memory and descriptors, read when asked (a
+   * metrics scrape, never the data path); null where the host cannot tell
+   * (anything but Linux).
+   */
+  processStats(): Promise<ProcessStats | null>;
   /** This process's id. */
   readonly pid: number;
   /** Writes one line to standard error. */

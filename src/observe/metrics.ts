@@ -58,6 +58,15 @@ export class Counter implements Metric {
     this.#series.get(labels).n += by;
   }
 
+  /**
+   * Raises the count to `total`, a running total kept elsewhere (the
+   * kernel's CPU time of the process); a smaller `total` changes nothing.
+   */
+  advanceTo(labels: Labels, total: number): void {
+    const series = this.#series.get(labels);
+    if (total > series.n) series.n = total;
+  }
+
   samples(extra: Labels = {}): string[] {
     return [...this.#series].map(({ labels, value }) =>
       sample(this.name, { ...labels, ...extra }, value.n)

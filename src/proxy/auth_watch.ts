@@ -1,9 +1,11 @@
 /**
- * Watches a session's authentication exchange, up to ReadyForQuery, for two
- * things pgtls needs from it: the backend's cancel key (BackendKeyData), so
- * that a later CancelRequest reaches the backend that holds the session, and
+ * Watches a session's authentication exchange, up to ReadyForQuery, for
+ * three things pgtls needs from it: the backend's cancel key (BackendKeyData),
+ * so that a later CancelRequest reaches the backend that holds the session;
  * an explanation of a failure pgtls causes by being in the middle: SCRAM
- * channel binding.
+ * channel binding; and the backend's refusal (an ErrorResponse before
+ * ReadyForQuery: a wrong password, no such database, too many clients), which
+ * the session's log line reports with its SQLSTATE.
  *
  * A client on TLS to pgtls that picks SCRAM-SHA-256-PLUS binds to pgtls's
  * certificate; a backend reached over TLS checks the binding against its own
@@ -58,6 +60,14 @@ export function passthroughAdvice(user: string): string {
     `with channel binding on both legs, ${OR_ELSE}`;
 }
 
+/** The backend's ErrorResponse before ReadyForQuery, as the log line reports it. */
+export interface BackendRefusal {
+  /** Its SQLSTATE (`C`), e.g. 28P01, 3D000, 53300. */
+  readonly sqlstate: string;
+  /** Its message (`M`). */
+  readonly message: string;
+}
+
 /** A relay tap that ends once the session is ready for queries (or failed). */
 export class AuthWatch implements RelayTap {
   #active = true;
@@ -70,15 +80,32 @@ export class AuthWatch implements RelayTap {
   readonly #advice: string;
   /** Set when pgtls explained a channel binding failure to the client. */
   channelBindingFailure = false;
+  /** Set when the backend refused the session before it was ready for queries. */
+  refusal: BackendRefusal | null = null;
+
+  /**
+   * Whether the watch may rewrite the backend's failure (channel binding):
+   * it then forwards only whole messages until ReadyForQuery. Otherwise it
+   * forwards every chunk as it comes and only reads along.
+   */
+  readonly #rewrites: boolean;
 
   /**
    * `onBackendKey` hears the body of the backend's BackendKeyData: the
    * process id and secret key a CancelRequest for this session will carry.
-   * `advice` is what a channel binding failure gets added.
+   * `advice` is what a channel binding failure gets added; with `rewrites`
+   * false (no channel binding can fail: a plaintext backend, or pgtls's own
+   * login) nothing is added and nothing held back.
    */
-  constructor(onBackendKey?: (key: Uint8Array) => void, advice = CHANNEL_BINDING_ADVICE) {
+  constructor(
+    onBackendKey?: (key: Uint8Array) => void,
+    advice = CHANNEL_BINDING_ADVICE,
+    rewrites = true,
+  ) {
     this.#onBackendKey = onBackendKey;
     this.#advice = advice;
+    this.#rewrites = rewrites;
+    this.#clientScanned = !rewrites;
   }
 
   get active(): boolean {
@@ -98,6 +125,14 @@ export class AuthWatch implements RelayTap {
 
   fromBackend(chunk: Uint8Array): Uint8Array {
     const messages = this.#backend.push(chunk);
+    if (!this.#rewrites) {
+      for (const message of messages) this.#inspect(message.type, message.body);
+      if (!this.#active || this.#backend.broken) {
+        this.#active = false;
+        this.#backend.takePending();
+      }
+      return chunk;
+    }
     const out: Uint8Array[] = [];
     for (const message of messages) {
       out.push(this.#inspect(message.type, message.body) ?? message.bytes);
@@ -128,9 +163,10 @@ export class AuthWatch implements RelayTap {
     }
     if (type === ERROR_RESPONSE_TYPE) {
       this.#active = false;
-      if (!this.#backendOfferedPlus || !this.#clientChosePlus) return undefined;
-      this.channelBindingFailure = true;
       const fields = decodeErrorFields(body);
+      this.refusal = { sqlstate: fields.get("C") ?? "", message: fields.get("M") ?? "" };
+      if (!this.#rewrites || !this.#backendOfferedPlus || !this.#clientChosePlus) return undefined;
+      this.channelBindingFailure = true;
       fields.set("M", `${fields.get("M") ?? "authentication failed"} (${this.#advice})`);
       return encodeErrorFields(fields);
     }

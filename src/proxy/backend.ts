@@ -36,11 +36,23 @@ export class BackendError extends Error {
   }
 }
 
+/**
+ * The route name of a proxy's own `backend` (the one sessions get when no
+ * route matches), as the metrics' `backend` label shows it.
+ */
+export const DEFAULT_ROUTE = "default";
+
 /** A backend ready to dial: its config plus the prepared TLS upgrader. */
 export interface BackendTarget {
   readonly config: BackendConfig;
   /** How the backend is named in logs and errors, e.g. `db.internal (10.0.0.7:5432)`. */
   readonly label: string;
+  /**
+   * The route that leads here, as metrics label it: the route's `sni`
+   * pattern, or {@link DEFAULT_ROUTE}. Taken from the config, never from a
+   * client, so the label's values are as few as the routes.
+   */
+  readonly route: string;
   readonly serverName: string;
   readonly tls: ClientTlsUpgrader | undefined;
 }
@@ -49,6 +61,7 @@ export interface BackendTarget {
 export function backendTarget(
   config: BackendConfig,
   tls: ClientTlsUpgrader | undefined,
+  route: string = DEFAULT_ROUTE,
 ): BackendTarget {
   const address = formatAddress(config.address);
   const serverName = config.serverName ?? config.address.host;
@@ -58,6 +71,7 @@ export function backendTarget(
   return {
     config,
     label: config.serverName ? `${config.serverName} (${address})` : address,
+    route,
     serverName,
     tls: config.tlsEnabled ? tls : undefined,
   };

@@ -11,7 +11,7 @@ import { earliestNotAfter } from "../tls/x509.ts";
 import type { ProxyMaterial } from "./material.ts";
 
 /**
- * File path to notAfter for the listener certificate, the client CA, and
+ * File path to notAfter for each listener certificate, the client CA, and
  * every backend's CA and client certificate. A file whose certificates
  * cannot be read is left out: the TLS stack already accepted it, and metrics
  * must not stop pgtls from serving.
@@ -20,9 +20,12 @@ export function certificateExpiry(
   config: ProxyConfig,
   material: ProxyMaterial,
 ): Map<string, Date> {
+  const tls = config.listener.tls;
+  const listed = tls.certificates ?? [tls];
+  const pems = material.listener.certificates ?? [material.listener];
   const files: [string | undefined, string | undefined][] = [
-    [config.listener.tls.certFile, material.listener.certPem],
-    [config.listener.tls.clientCaFile, material.listener.clientCaPem],
+    ...listed.map(({ certFile }, i): [string, string | undefined] => [certFile, pems[i]?.certPem]),
+    [tls.clientCaFile, material.listener.clientCaPem],
   ];
   for (const [backend, pem] of material.backends) {
     files.push([backend.caFile, pem.caPem], [backend.certFile, pem.certPem]);

@@ -60,7 +60,18 @@ export function configWarnings(
     const material = materials[i];
     if (material === undefined) return;
     const tls = `proxies[${i}].listener.tls`;
-    dated(`${tls}.cert_file`, proxy.listener.tls.certFile, material.listener.certPem, true);
+    const listed = proxy.listener.tls.certificates;
+    if (listed === undefined) {
+      dated(`${tls}.cert_file`, proxy.listener.tls.certFile, material.listener.certPem, true);
+    }
+    listed?.forEach(({ certFile }, n) =>
+      dated(
+        `${tls}.certificates[${n}].cert_file`,
+        certFile,
+        material.listener.certificates?.[n]?.certPem,
+        true,
+      )
+    );
     dated(
       `${tls}.client_ca_file`,
       proxy.listener.tls.clientCaFile,

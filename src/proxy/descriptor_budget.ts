@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { OpenFiles } from "../io/types.ts";
+import type { OpenFiles, OpenFilesUnreadable } from "../io/types.ts";
 
 /** A session holds the client's socket and the backend's. */
 export const DESCRIPTORS_PER_SESSION = 2;
@@ -70,4 +70,14 @@ export function descriptorWarning(
     } for pgtls itself), but the open-file limit is ${files.limit}: at most ${allowed} sessions${each} ` +
     "run at once and further clients get FATAL 53300; raise the limit (systemd LimitNOFILE=, " +
     "ulimit -n, docker run --ulimit nofile=) or lower max_connections";
+}
+
+/**
+ * The start-up warning when /proc would not say how many descriptors pgtls
+ * may open: sessions then run up to `max_connections` alone.
+ */
+export function unreadableLimitWarning(reading: OpenFilesUnreadable): string {
+  return `cannot read the open-file limit (${reading.unreadable}): sessions are limited by ` +
+    "max_connections alone, and a client beyond the limit waits unanswered; under deno run, " +
+    "give --allow-all (Deno reads /proc only with it)";
 }

@@ -55,7 +55,7 @@ export function viewSession(proxy: string, live: LiveSession, nowMs: number): Se
     database: clip(record?.database ?? null),
     backend: record?.backend ?? null,
     tls_version: record?.tlsVersion ?? null,
-    tls_cipher: record?.tlsCipher ?? null,
+    tls_cipher: record?.cipher ?? null,
     bytes_in: record?.counters.clientToBackend ?? 0,
     bytes_out: record?.counters.backendToClient ?? 0,
     age_seconds: Math.max(0, Math.round(nowMs - live.startedMs) / 1000),

@@ -27,7 +27,7 @@ import { SessionAbort, type SessionEnd } from "./session_end.ts";
 import { negotiateProtocol } from "./auth/protocol_negotiation.ts";
 import { userNameBytes } from "./auth/startup_pairs.ts";
 import { MessageReader } from "./auth/message_reader.ts";
-import type { ProxyAuth } from "./auth/proxy_auth.ts";
+import { presentedBinding, type ProxyAuth } from "./auth/proxy_auth.ts";
 import type { UserSecret } from "./auth/secret.ts";
 import {
   ScramAuthenticationFailed,
@@ -165,7 +165,9 @@ export async function authenticateClient(
     user,
     credentials: await auth.credentials(user, secret),
     known: secret !== null,
-    binding: client.kind === "tls" ? await auth.keys.binding : null,
+    binding: client.kind === "tls"
+      ? await presentedBinding(auth.keys, client.tls.certificate)
+      : null,
   });
   const reader = new MessageReader(client, startup.leftover);
   try {
@@ -332,8 +334,8 @@ function loginFailure(error: unknown, user: string, target: BackendTarget): Sess
   }
   switch (error.failure) {
     case "refused":
-      // The backend's own FATAL (no such database, too many connections...), as it sent it.
-      return new SessionAbort("backend_auth_failed", error.message, undefined, error.response);
+      // The backend's own FATAL (a wrong password, too many connections...), as it sent it.
+      return new SessionAbort("backend_refused", error.message, undefined, error.response);
     case "stale_secret":
       return new SessionAbort("backend_auth_failed", `user "${user}": ${error.message}`, {
         severity: "FATAL",

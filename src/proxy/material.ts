@@ -8,6 +8,9 @@
 import type { AuthConfig, BackendConfig, ProxyConfig } from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { pemCertificateProblem } from "../tls/x509.ts";
+import { encryptedKeyPem } from "../tls/private_key.ts";
+import type { FilePermissions } from "../io/types.ts";
+import { keyAccessProblem } from "./key_access.ts";
 import { parseUsersFile, UsersFileError, type UserTable } from "./auth/users_file.ts";
 import type { PlaintextSecret } from "./auth/secret.ts";
 import { passwordBytes } from "./auth/saslprep.ts";
@@ -21,11 +24,20 @@ export interface PemMaterial {
   readonly caPem?: string;
 }
 
+/** A certificate chain and its key, as PEM text. */
+export interface CertificatePem {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 /** Everything a proxy needs from disk. */
 export interface ProxyMaterial {
   readonly listener: {
+    /** The first of {@link certificates}: the default one. */
     readonly certPem: string;
     readonly keyPem: string;
+    /** Every certificate of `listener.tls.certificates`, in its order; absent without that key. */
+    readonly certificates?: readonly CertificatePem[];
     readonly clientCaPem?: string;
   };
   /** Keyed by the backend config object (the default backend and each route's). */
@@ -48,18 +60,56 @@ export interface AuthMaterial {
 
 type ReadText = (path: string) => Promise<string>;
 
+/** How the files a config names are read. */
+export interface MaterialSource {
+  readonly readText: ReadText;
+  /** A file's permissions, or null where files have none (see `Host.filePermissions`). */
+  readonly permissions: (path: string) => Promise<FilePermissions | null>;
+  /** An encrypted key decrypted (see `Runtime.decryptPrivateKey`). */
+  readonly decryptKey: (keyPem: string, passphrase: string) => string;
+}
+
 /** Reads and sanity-checks every file the proxy at `index` refers to. */
 export async function loadProxyMaterial(
   proxy: ProxyConfig,
   index: number,
-  readText: ReadText,
-  listenerOverride?: { certPem: string; keyPem: string },
+  source: MaterialSource,
+  listenerOverride?: CertificatePem,
 ): Promise<ProxyMaterial> {
+  const { readText } = source;
   const base = `proxies[${index}]`;
   const tls = proxy.listener.tls;
-  const listener = listenerOverride ?? {
-    certPem: await readPem(readText, tls.certFile, `${base}.listener.tls.cert_file`, "CERTIFICATE"),
-    keyPem: await readPem(readText, tls.keyFile, `${base}.listener.tls.key_file`, "PRIVATE KEY"),
+  const listed = listenerOverride === undefined ? tls.certificates : undefined;
+  const certificates: CertificatePem[] = [];
+  if (listed === undefined) {
+    certificates.push(
+      listenerOverride ?? {
+        certPem: await readPem(
+          readText,
+          tls.certFile,
+          `${base}.listener.tls.cert_file`,
+          "CERTIFICATE",
+        ),
+        keyPem: await readKey(
+          source,
+          tls.keyFile,
+          `${base}.listener.tls.key_file`,
+          tls.keyPassphraseFile,
+        ),
+      },
+    );
+  } else {
+    for (const [i, { certFile, keyFile, keyPassphraseFile }] of listed.entries()) {
+      const path = `${base}.listener.tls.certificates[${i}]`;
+      certificates.push({
+        certPem: await readPem(readText, certFile, `${path}.cert_file`, "CERTIFICATE"),
+        keyPem: await readKey(source, keyFile, `${path}.key_file`, keyPassphraseFile),
+      });
+    }
+  }
+  const listener = {
+    ...certificates[0]!,
+    certificates: listed === undefined ? undefined : certificates,
   };
   const clientCaPem = tls.clientCaFile === undefined ? undefined : await readPem(
     readText,
@@ -78,7 +128,7 @@ export async function loadProxyMaterial(
         : await readPem(readText, backend.certFile, `${path}.cert_file`, "CERTIFICATE"),
       keyPem: backend.keyFile === undefined
         ? undefined
-        : await readPem(readText, backend.keyFile, `${path}.key_file`, "PRIVATE KEY"),
+        : await readKey(source, backend.keyFile, `${path}.key_file`, backend.keyPassphraseFile),
     });
   }
   const auth = new Map<AuthConfig, AuthMaterial>();
@@ -167,7 +217,11 @@ async function oneLine(readText: ReadText, file: string, keyPath: string): Promi
     throw new ConfigError(
       keyPath,
       `${file} must hold the ${
-        keyPath.endsWith("password_file") ? "password" : "secret"
+        keyPath.endsWith("password_file")
+          ? "password"
+          : keyPath.endsWith("passphrase_file")
+          ? "passphrase"
+          : "secret"
       } on one line`,
     );
   }
@@ -214,4 +268,55 @@ async function readPem(
   const problem = label === "CERTIFICATE" ? pemCertificateProblem(text) : null;
   if (problem !== null) throw new ConfigError(keyPath, `${file} ${problem}`);
   return text;
+}
+
+/**
+ * A private key file: refused where others than its owner (and, for root's,
+ * its group) may read it; decrypted with the passphrase in
+ * `passphraseFile` when it is encrypted. `keyPath` is the key_file's key
+ * path; the passphrase file's is next to it.
+ */
+async function readKey(
+  source: MaterialSource,
+  file: string,
+  keyPath: string,
+  passphraseFile: string | undefined,
+): Promise<string> {
+  await assertPrivate(source, file, keyPath);
+  const pem = await readPem(source.readText, file, keyPath, "PRIVATE KEY");
+  if (!encryptedKeyPem(pem)) return pem;
+  const passphraseKey = keyPath.replace(/key_file$/, "key_passphrase_file");
+  if (passphraseFile === undefined) {
+    throw new ConfigError(
+      keyPath,
+      `${file} holds an encrypted private key: give its passphrase in ${passphraseKey} ` +
+        "(a file holding it on one line), or store the key unencrypted " +
+        `(openssl pkey -in ${file} -out <new file>)`,
+    );
+  }
+  await assertPrivate(source, passphraseFile, passphraseKey);
+  const passphrase = await oneLine(source.readText, passphraseFile, passphraseKey);
+  try {
+    return source.decryptKey(pem, passphrase);
+  } catch (error) {
+    throw new ConfigError(
+      passphraseKey,
+      `the passphrase in ${passphraseFile} does not decrypt the key in ${file} (${
+        error instanceof Error ? error.message : error
+      })`,
+    );
+  }
+}
+
+/** Refuses a secret file that others than its owner may read (see key_access.ts). */
+async function assertPrivate(source: MaterialSource, file: string, keyPath: string): Promise<void> {
+  let permissions: FilePermissions | null;
+  try {
+    permissions = await source.permissions(file);
+  } catch {
+    // Unreadable: reading it says why, in the words every file gets.
+    return;
+  }
+  const problem = permissions && keyAccessProblem(file, permissions);
+  if (problem) throw new ConfigError(keyPath, problem);
 }

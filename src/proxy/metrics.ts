@@ -1,8 +1,9 @@
 /**
  * The metrics pgtls exposes, and how sessions feed them. Every series is
- * labelled by proxy name; the other labels take values from the small fixed
- * sets below, so cardinality is bounded by the number of proxies and
- * certificate files.
+ * labelled by proxy name; sessions' series also by `backend`, the route they
+ * took (its `sni` pattern, or `default`); the other labels take values from
+ * the small fixed sets below, so cardinality is bounded by the number of
+ * proxies, routes and certificate files, never by clients.
  *
  * @module
  */
@@ -34,12 +35,16 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   handshake_timeout: "client_tls",
   client_tls_failed: "client_tls",
   client_certificate_refused: "client_tls",
+  client_certificate_mismatch: "client_tls",
   plaintext_rejected: "client_tls",
   direct_tls_refused: "client_tls",
   channel_binding_failed: "client_tls",
   auth_failed: "client_error",
   auth_lookup_failed: "backend_error",
   backend_auth_failed: "backend_error",
+  // The backend said no (a wrong password, no such database, too many
+  // clients): the backend's doing as far as pgtls can tell, and no session was served.
+  backend_refused: "backend_error",
   backend_unavailable: "backend_error",
   backend_error: "backend_error",
   too_many_connections: "refused",
@@ -74,16 +79,33 @@ export const CONNECT_BUCKETS: readonly number[] = [
   10,
 ];
 
-/** What a session reports about its backend leg. */
+/**
+ * The `backend` label of a session no route was chosen for yet (TLS or its
+ * startup packet not complete) or ever (refused or failed before): empty,
+ * which no route's name can be and which Prometheus takes for no label at all.
+ */
+export const NO_ROUTE = "";
+
+/** What a session reports about its route and backend leg. */
 export interface SessionMeter {
-  /** The backend is connected (and TLS established when configured) after `seconds`. */
-  backendOpened(seconds: number): void;
-  /** Opening the backend failed. */
-  backendFailed(error: unknown): void;
+  /**
+   * The session with these counters goes to `route` (see
+   * `BackendTarget.route`): its series move from {@link NO_ROUTE} to it.
+   */
+  routed(counters: RelayCounters, route: string): void;
+  /** A backend of `route` is connected (and TLS established when configured) after `seconds`. */
+  backendOpened(route: string, seconds: number): void;
+  /** Opening a backend of `route` failed. */
+  backendFailed(route: string, error: unknown): void;
 }
 
 /** One proxy's view of the metrics. */
 export interface ProxyMeter extends SessionMeter {
+  /**
+   * The proxy's routes by name, at start and after each reload: their
+   * series exist (at 0) from then on, so that a first session shows as a rise.
+   */
+  routes(names: readonly string[]): void;
   /** A session started; its counters are read live at every scrape. */
   sessionOpened(counters: RelayCounters): void;
   sessionClosed(record: SessionRecord): void;
@@ -93,6 +115,16 @@ export interface ProxyMeter extends SessionMeter {
   descriptorLimitReached(): void;
   /** Replaces the proxy's certificate expiry series: file label to notAfter. */
   certificates(expiry: ReadonlyMap<string, Date>): void;
+}
+
+/** What `pgtls_build_info` says, and when the configuration was first loaded. */
+export interface ProcessFacts {
+  /** pgtls's version. */
+  readonly version: string;
+  /** The runtime's name: deno, node or bun. */
+  readonly runtime: string;
+  /** When the configuration in use at start was loaded (ms since the epoch). */
+  readonly loadedAtMs: number;
 }
 
 /** The pgtls metric families in one registry. */
@@ -105,8 +137,14 @@ export class PgtlsMetrics {
   readonly #expiry: Gauge;
   readonly #descriptorLimit: Counter;
   readonly #auth: Counter;
+  readonly #reloads: Counter;
+  readonly #reloadSuccess: Gauge;
 
-  constructor(readonly registry: Registry) {
+  constructor(readonly registry: Registry, facts: ProcessFacts) {
+    registry.gauge(
+      "pgtls_build_info",
+      "Always 1: the pgtls version and the runtime it runs on (deno, node, bun), as labels.",
+    ).set({ version: facts.version, runtime: facts.runtime }, 1);
     this.#active = registry.gauge("pgtls_connections_active", "Client connections open now.");
     this.#total = registry.counter(
       "pgtls_connections_total",
@@ -137,6 +175,23 @@ export class PgtlsMetrics {
       "pgtls_auth_total",
       "Logins pgtls authenticated itself (auth), by result: ok, failed (the client's proof), backend_failed (the backend login or the auth query).",
     );
+    this.#reloads = registry.counter(
+      "pgtls_reloads_total",
+      "Reloads of the configuration and certificates (SIGHUP), by result: ok, failed (everything in use kept).",
+    );
+    this.#reloads.inc({ result: "ok" }, 0);
+    this.#reloads.inc({ result: "failed" }, 0);
+    this.#reloadSuccess = registry.gauge(
+      "pgtls_reload_last_success_timestamp_seconds",
+      "When the configuration in use was loaded (Unix seconds): at start, then at each successful reload.",
+    );
+    this.#reloadSuccess.set({}, facts.loadedAtMs / 1000);
+  }
+
+  /** A reload ended at `atMs` (ms since the epoch), with `result`. */
+  reloaded(result: "ok" | "failed", atMs: number): void {
+    this.#reloads.inc({ result });
+    if (result === "ok") this.#reloadSuccess.set({}, atMs / 1000);
   }
 
   /** The meter of the proxy named `proxy`; its series exist (at 0) from now on. */
@@ -149,17 +204,28 @@ export class PgtlsMetrics {
     const expiry = this.#expiry;
     const descriptorLimit = this.#descriptorLimit;
     const auth = this.#auth;
-    const toBackend = { proxy, direction: "client_to_backend" };
-    const toClient = { proxy, direction: "backend_to_client" };
-    active.set({ proxy }, 0);
-    bytes.inc(toBackend, 0);
-    bytes.inc(toClient, 0);
+    active.inc({ proxy, backend: NO_ROUTE }, 0);
     descriptorLimit.inc({ proxy }, 0);
+    /** Each open session's route and the bytes already counted. */
+    interface Live {
+      backend: string;
+      up: number;
+      down: number;
+    }
     // Bytes of open sessions count as they move: a pooled connection may live for days.
-    const live = new Map<RelayCounters, { up: number; down: number }>();
-    const flush = (counters: RelayCounters, seen: { up: number; down: number }) => {
-      bytes.inc(toBackend, counters.clientToBackend - seen.up);
-      bytes.inc(toClient, counters.backendToClient - seen.down);
+    const live = new Map<RelayCounters, Live>();
+    const flush = (counters: RelayCounters, seen: Live) => {
+      const { backend } = seen;
+      // Nothing is relayed before a route is chosen: no bytes series without one.
+      if (backend === NO_ROUTE) return;
+      bytes.inc(
+        { proxy, backend, direction: "client_to_backend" },
+        counters.clientToBackend - seen.up,
+      );
+      bytes.inc(
+        { proxy, backend, direction: "backend_to_client" },
+        counters.backendToClient - seen.down,
+      );
       seen.up = counters.clientToBackend;
       seen.down = counters.backendToClient;
     };
@@ -167,32 +233,48 @@ export class PgtlsMetrics {
     let certificateLabels: string[] = [];
 
     return {
+      routes(names) {
+        for (const backend of names) {
+          active.inc({ proxy, backend }, 0);
+          bytes.inc({ proxy, backend, direction: "client_to_backend" }, 0);
+          bytes.inc({ proxy, backend, direction: "backend_to_client" }, 0);
+        }
+      },
       sessionOpened(counters) {
-        active.inc({ proxy });
-        live.set(counters, { up: 0, down: 0 });
+        active.inc({ proxy, backend: NO_ROUTE });
+        live.set(counters, { backend: NO_ROUTE, up: 0, down: 0 });
+      },
+      routed(counters, route) {
+        const seen = live.get(counters);
+        if (seen === undefined || seen.backend === route) return;
+        flush(counters, seen);
+        active.dec({ proxy, backend: seen.backend });
+        active.inc({ proxy, backend: route });
+        seen.backend = route;
       },
       sessionClosed(record) {
-        active.dec({ proxy });
         const seen = live.get(record.counters);
+        const backend = seen?.backend ?? NO_ROUTE;
+        active.dec({ proxy, backend });
         if (seen) flush(record.counters, seen);
         live.delete(record.counters);
-        total.inc({ proxy, result: RESULT_OF[record.end] });
+        total.inc({ proxy, backend, result: RESULT_OF[record.end] });
         const reason = CLIENT_HANDSHAKE_REASON[record.end];
-        if (reason !== undefined) failures.inc({ proxy, side: "client", reason });
-        if (record.authResult !== null) auth.inc({ proxy, result: record.authResult });
+        if (reason !== undefined) failures.inc({ proxy, backend, side: "client", reason });
+        if (record.authResult !== null) auth.inc({ proxy, backend, result: record.authResult });
       },
       connectionDropped() {
-        total.inc({ proxy, result: "refused" });
+        total.inc({ proxy, backend: NO_ROUTE, result: "refused" });
       },
       descriptorLimitReached() {
         descriptorLimit.inc({ proxy });
       },
-      backendOpened(seconds) {
-        connect.observe({ proxy }, seconds);
+      backendOpened(route, seconds) {
+        connect.observe({ proxy, backend: route }, seconds);
       },
-      backendFailed(error) {
+      backendFailed(route, error) {
         const reason = backendHandshakeReason(error);
-        if (reason !== undefined) failures.inc({ proxy, side: "backend", reason });
+        if (reason !== undefined) failures.inc({ proxy, backend: route, side: "backend", reason });
       },
       certificates(next) {
         for (const certificate of certificateLabels) expiry.remove({ proxy, certificate });

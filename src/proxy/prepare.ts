@@ -11,11 +11,17 @@
  */
 
 import type { Runtime, ServerTlsOptions, ServerTlsUpgrader } from "../io/types.ts";
-import type { AuthConfig, BackendConfig, Config, ProxyConfig } from "../config/types.ts";
+import type {
+  AuthConfig,
+  BackendConfig,
+  Config,
+  ListenerCertificate,
+  ProxyConfig,
+} from "../config/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
-import { TlsSettingError } from "../io/errors.ts";
+import { CertificateRefused, TlsSettingError } from "../io/errors.ts";
 import { type BackendTarget, backendTarget } from "./backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
 import { listenerAuthKeys, ProxyAuth } from "./auth/proxy_auth.ts";
@@ -63,16 +69,22 @@ function prepareProxy(
     tls.certFile,
     tls.keyFile,
     () =>
-      runtime.serverTls({
-        certPem: material.listener.certPem,
-        keyPem: material.listener.keyPem,
-        clientCaPem: material.listener.clientCaPem,
-        minVersion: tls.minVersion,
-        alpnProtocols: [ALPN_POSTGRESQL],
-        ciphers: tls.ciphers ?? DEFAULT_TLS12_CIPHERS,
-        ticketKeyPeriodMs: tuning.ticketKeyPeriodMs,
-      }),
+      certificateAttempt(tls.certificates ?? [], () =>
+        runtime.serverTls({
+          certPem: material.listener.certPem,
+          keyPem: material.listener.keyPem,
+          // One certificate needs no choosing, nor a ClientHello read ahead of the TLS library.
+          certificates: (material.listener.certificates?.length ?? 0) > 1
+            ? material.listener.certificates
+            : undefined,
+          clientCaPem: material.listener.clientCaPem,
+          minVersion: tls.minVersion,
+          alpnProtocols: [ALPN_POSTGRESQL],
+          ciphers: tls.ciphers ?? DEFAULT_TLS12_CIPHERS,
+          ticketKeyPeriodMs: tuning.ticketKeyPeriodMs,
+        })),
   );
+  const routeOf = new Map(proxy.routes.map((route) => [route.backend, route.sni]));
   const targets = new Map(
     backendsOf(proxy, index).map(([backend, path]) => [
       backend,
@@ -80,13 +92,13 @@ function prepareProxy(
         path,
         backend.certFile,
         backend.keyFile,
-        () => prepareBackend(runtime, backend, material),
+        () => prepareBackend(runtime, backend, material, routeOf.get(backend)),
       ),
     ]),
   );
   // Derived once per load of the listener's files, for every `auth` of the proxy.
   const keys = proxy.auth || proxy.routes.some((route) => route.auth)
-    ? listenerAuthKeys(material.listener.certPem)
+    ? listenerAuthKeys(material.listener.certPem, material.listener.certificates)
     : undefined;
   const authOf = (config: AuthConfig | undefined) =>
     config && new ProxyAuth(config, material.auth.get(config)!, keys!);
@@ -103,11 +115,15 @@ function prepareProxy(
   };
 }
 
-/** A backend ready to dial, with its client TLS context built from the loaded files. */
+/**
+ * A backend ready to dial, with its client TLS context built from the loaded
+ * files; `route` names the route it serves (the proxy's own backend when absent).
+ */
 export function prepareBackend(
   runtime: Runtime,
   backend: BackendConfig,
   material: ProxyMaterial,
+  route?: string,
 ): BackendTarget {
   const pem = material.backends.get(backend) ?? {};
   return backendTarget(
@@ -121,7 +137,29 @@ export function prepareBackend(
         alpnProtocols: [ALPN_POSTGRESQL],
       })
       : undefined,
+    route,
   );
+}
+
+/**
+ * Runs `build`; a {@link CertificateRefused} for one of several listener
+ * certificates becomes a {@link ConfigError} at that certificate's key,
+ * naming its files.
+ */
+function certificateAttempt<T>(
+  certificates: readonly ListenerCertificate[],
+  build: () => T,
+): T {
+  try {
+    return build();
+  } catch (error) {
+    if (!(error instanceof CertificateRefused)) throw error;
+    const { certFile, keyFile } = certificates[error.index]!;
+    throw new TlsSettingError(
+      `certificates[${error.index}]`,
+      `certificate and key do not work together (${certFile}, ${keyFile}): ${error.message}`,
+    );
+  }
 }
 
 /**

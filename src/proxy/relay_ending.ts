@@ -3,12 +3,31 @@
  * names the end; once one side sent end of stream the session is over, so the
  * other side is ended as soon as what was queued for it is flushed; a side
  * that cannot flush within {@link RELAY_LINGER_MS} is cut; shutdown aborts,
- * after telling the client why when it can (see `ShutdownNotice`).
+ * after telling the client why when it can (see `ShutdownNotice`). A session
+ * whose client's last bytes were a Terminate message was ended by the client,
+ * whichever side's end is seen first.
  *
  * @module
  */
 
 import type { RelayEnd, RelayFarewell, ShutdownNotice } from "../io/types.ts";
+import { FrontendMessage } from "../protocol/message_types.ts";
+
+/** Terminate's length field: the message is its type byte and these four. */
+const TERMINATE_LENGTH = 4;
+
+/**
+ * Whether a chunk from the client ends with a Terminate message (`X`, length
+ * 4): what a client sends last when it ends its session. Looks at the last
+ * byte first, so that nearly every chunk costs one comparison. Bytes that end
+ * another message the same way would be taken for it; the relay only uses
+ * this to name an end whose two sides race, never to change what it forwards.
+ */
+export function endsWithTerminate(chunk: Uint8Array): boolean {
+  const n = chunk.length;
+  return n >= 5 && chunk[n - 1] === TERMINATE_LENGTH && chunk[n - 2] === 0 &&
+    chunk[n - 3] === 0 && chunk[n - 4] === 0 && chunk[n - 5] === FrontendMessage.Terminate;
+}
 
 /** After one side of a relay ends, how long flushing the other may take. */
 export const RELAY_LINGER_MS = 5000;
@@ -50,6 +69,14 @@ export class RelayEnding {
   readonly #part: Parting | undefined;
   /** Shutdown sent the client its last message; the backend's doings no longer count. */
   #parting = false;
+  #error: Error | undefined;
+  /**
+   * Set by the adapter for every chunk from the client: whether it ended
+   * with Terminate ({@link endsWithTerminate}). Then the client ended the
+   * session: PostgreSQL closes its side as soon as it reads the Terminate,
+   * and over TLS that close can be seen before the client's own.
+   */
+  clientTerminated = false;
 
   constructor(
     signal: AbortSignal,
@@ -95,7 +122,19 @@ export class RelayEnding {
    * run.
    */
   #cause(end: RelayEnd): RelayEnd {
-    return this.#signal.aborted ? "aborted" : end;
+    return this.#signal.aborted ? "aborted" : this.#named(end);
+  }
+
+  /** After the client's Terminate, whatever ends next ends a session the client ended. */
+  #named(end: RelayEnd): RelayEnd {
+    return this.clientTerminated && end !== "aborted" ? "client_closed" : end;
+  }
+
+  /** The error of the failure that ended the relay (`client_error`, `backend_error`), if any. */
+  get error(): Error | undefined {
+    return this.#firstEnd === "client_error" || this.#firstEnd === "backend_error"
+      ? this.#error
+      : undefined;
   }
 
   /** Closes both sides now. */
@@ -105,7 +144,15 @@ export class RelayEnding {
     clearTimeout(this.#linger);
     this.#signal.removeEventListener("abort", this.#onAbort);
     this.#release();
-    this.#resolve(this.#firstEnd ?? end);
+    this.#firstEnd ??= this.#named(end);
+    this.#resolve(this.#firstEnd);
+  };
+
+  /** The client's connection failed: the relay ends, and `error` says why. */
+  readonly clientFailed = (error: Error): void => {
+    if (this.#done) return;
+    this.#error ??= error;
+    this.finish("client_error");
   };
 
   /**
@@ -139,7 +186,9 @@ export class RelayEnding {
     // reports now must not close the client before that message is out.
     if (this.#backendGone || this.#parting) return;
     this.#backendGone = true;
-    const settled = this.#done || this.#firstEnd !== null;
+    if (error !== undefined && !this.#done) this.#error ??= error;
+    // A client that sent Terminate expects nothing more: no farewell for it.
+    const settled = this.#done || this.#firstEnd !== null || this.clientTerminated;
     if (sides.farewell === undefined || sides.heard || settled) {
       if (end === "backend_error") this.finish(end);
       else this.ended(end, (flushed) => sides.endClient(flushed))();

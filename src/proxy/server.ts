@@ -121,6 +121,7 @@ export async function startProxy(options: {
     serverTls: prepared.serverTls,
     selectBackend: (sni) => selectRoute(prepared.routes, sni, prepared.backend),
     selectAuth: authSelector(prepared),
+    opened: logger.enabled("debug") ? (record) => logOpened(logger, proxy.name, record) : undefined,
     socketOptions,
     meter,
     cancelKeys,
@@ -130,6 +131,7 @@ export async function startProxy(options: {
       : {}),
   });
   let context = contextFor(config, options.prepared);
+  meter?.routes(routeNames(options.prepared));
   meter?.certificates(certificateExpiry(config, options.material));
 
   let descriptorLimitLogged = Number.NEGATIVE_INFINITY;
@@ -291,6 +293,7 @@ export async function startProxy(options: {
     reload(proxy: ProxyConfig, material: ProxyMaterial, prepared: PreparedProxy): void {
       config = proxy;
       context = contextFor(proxy, prepared);
+      meter?.routes(routeNames(prepared));
       meter?.certificates(certificateExpiry(proxy, material));
     },
     cancelShared(request: Uint8Array): Promise<boolean> {
@@ -339,6 +342,11 @@ export async function startProxy(options: {
 /** States in which the backend runs something a cut alone would leave running. */
 const RUNNING: ReadonlySet<string> = new Set(["active", "copy"]);
 
+/** The routes' names, as metrics label them: the proxy's own backend's first. */
+function routeNames(prepared: PreparedProxy): string[] {
+  return [prepared.backend.route, ...prepared.routes.map((route) => route.target.route)];
+}
+
 /** Which `auth` a session gets by its SNI; undefined when the proxy has none at all. */
 function authSelector(prepared: PreparedProxy): SessionContext["selectAuth"] {
   if (prepared.auth === undefined && prepared.routes.every((route) => route.auth === undefined)) {
@@ -355,9 +363,37 @@ function authSelector(prepared: PreparedProxy): SessionContext["selectAuth"] {
  */
 const QUIET_ENDS: ReadonlySet<string> = new Set(["invalid_packet_length"]);
 
+/**
+ * Session ends that are no fault of pgtls's or the backend's, logged at info
+ * even when they say why: a client that went away, or whose connection
+ * failed (reset) mid-session, as PostgreSQL logs it.
+ */
+const CLIENT_ENDS: ReadonlySet<string> = new Set([
+  "client_closed",
+  "backend_closed",
+  "cancel_forwarded",
+  "client_gone",
+  "client_error",
+]);
+
+/** `session opened`, at debug: the client is through TLS and has sent its startup packet. */
+function logOpened(logger: Logger, proxy: string, record: SessionRecord) {
+  logger.debug("session opened", {
+    proxy,
+    id: record.id,
+    client: record.client,
+    sni: record.sni,
+    tls: record.tlsVersion,
+    cipher: record.cipher,
+    client_cert: record.clientCertificate ?? undefined,
+    backend: record.backend,
+    user: record.user,
+    database: record.database,
+  });
+}
+
 function logSession(logger: Logger, proxy: string, record: SessionRecord, durationMs: number) {
-  const abnormal = record.error !== null &&
-    !["client_closed", "backend_closed", "cancel_forwarded", "client_gone"].includes(record.end);
+  const abnormal = record.error !== null && !CLIENT_ENDS.has(record.end);
   const log = QUIET_ENDS.has(record.end)
     ? logger.debug.bind(logger)
     : abnormal
@@ -369,6 +405,7 @@ function logSession(logger: Logger, proxy: string, record: SessionRecord, durati
     client: record.client,
     sni: record.sni,
     tls: record.tlsVersion,
+    client_cert: record.clientCertificate ?? undefined,
     backend: record.backend,
     user: record.user,
     database: record.database,
@@ -379,6 +416,7 @@ function logSession(logger: Logger, proxy: string, record: SessionRecord, durati
     peak_buffered: record.counters.peakBuffered,
     duration_ms: durationMs,
     reason: record.end,
+    sqlstate: record.sqlstate ?? undefined,
     error: record.error ?? undefined,
   });
 }

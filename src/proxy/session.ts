@@ -8,6 +8,7 @@
 
 import type {
   ByteConn,
+  PeerCertificate,
   RelayCounters,
   Runtime,
   ServerTlsUpgrader,
@@ -24,7 +25,11 @@ import {
 } from "../protocol/codes.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
-import { encodeErrorResponse, type ErrorFields } from "../protocol/error_response.ts";
+import {
+  decodeErrorFields,
+  encodeErrorResponse,
+  type ErrorFields,
+} from "../protocol/error_response.ts";
 import {
   StartupProtocolError,
   StartupReader,
@@ -45,10 +50,11 @@ import {
   type AuthResult,
   loginForClient,
 } from "./login.ts";
+import { certificateUserRefusal } from "./certificate_user.ts";
 import { SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
 import { SessionFlow } from "./session_flow.ts";
 import type { LiveSession } from "./live_sessions.ts";
-import { errorText } from "../tls/error_text.ts";
+import { connectionErrorText, errorText } from "../tls/error_text.ts";
 import { CLIENT_CERTIFICATE_REJECTED, ClientCertificateRefused, errorCode } from "../io/errors.ts";
 
 export type { SessionEnd } from "./session_end.ts";
@@ -59,8 +65,10 @@ export interface SessionRecord {
   readonly client: string;
   sni: string | null;
   tlsVersion: string | null;
-  /** The client's TLS cipher suite, once TLS is up. */
-  tlsCipher?: string;
+  /** The client's TLS cipher suite. */
+  cipher: string | null;
+  /** The subject of the client's certificate (with `client_ca_file`), e.g. `CN=alice`. */
+  clientCertificate: string | null;
   backend: string | null;
   user: string | null;
   database: string | null;
@@ -74,6 +82,8 @@ export interface SessionRecord {
   end: SessionEnd;
   /** A human explanation when the session ended abnormally. */
   error: string | null;
+  /** The SQLSTATE of the backend's refusal (`backend_refused`). */
+  sqlstate: string | null;
 }
 
 /** Everything a session needs from its proxy. */
@@ -103,6 +113,8 @@ export interface SessionContext {
   readonly meter?: SessionMeter;
   /** pgtls's own authentication for a client's SNI (`auth`), or undefined: the startup passes through. */
   readonly selectAuth?: (sni: string | null) => ProxyAuth | undefined;
+  /** Told when a client's startup packet is in (TLS, user and database known): `session opened`. */
+  readonly opened?: (record: SessionRecord) => void;
 }
 
 /** How one session differs from the others. */
@@ -130,6 +142,8 @@ export async function runSession(
     client: `${client.remote.host}:${client.remote.port}`,
     sni: null,
     tlsVersion: null,
+    cipher: null,
+    clientCertificate: null,
     backend: null,
     user: null,
     database: null,
@@ -139,6 +153,7 @@ export async function runSession(
     counters: options.counters ?? { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 },
     end: "client_gone",
     error: null,
+    sqlstate: null,
   };
   if (options.live) options.live.record = record;
   let current: ByteConn = client;
@@ -195,6 +210,9 @@ export async function runSession(
       : String(error);
     // The last message has its own time (a refused login comes within the handshake's).
     clearTimeout(handshakeTimer);
+    if (error instanceof SessionAbort && error.end === "backend_refused" && error.replyBytes) {
+      record.sqlstate = errorCodeOf(error.replyBytes);
+    }
     if (error instanceof SessionAbort && (error.reply || error.replyBytes)) {
       const last = error.replyBytes ?? encodeErrorResponse(error.reply!);
       await sendFinal(current, last, context.signal);
@@ -205,6 +223,11 @@ export async function runSession(
     closeAll();
   }
   return record;
+}
+
+/** The SQLSTATE of a whole ErrorResponse message (type byte and length first), or null. */
+function errorCodeOf(message: Uint8Array): string | null {
+  return decodeErrorFields(message.subarray(5)).get("C") ?? null;
 }
 
 /** How long a client gets to read pgtls's final error before the socket is closed. */
@@ -373,7 +396,7 @@ async function secure(
     conn = await context.serverTls.upgrade(client, prefix);
   } catch (error) {
     if (error instanceof ClientCertificateRefused) {
-      describeTls(record, error.conn);
+      describeTls(record, error.conn, context.listener);
       onSecured(error.conn);
       throw new SessionAbort("client_certificate_refused", error.message, {
         severity: "FATAL",
@@ -389,15 +412,31 @@ async function secure(
       `TLS handshake with the client failed: ${errorText(error)}`,
     );
   }
-  describeTls(record, conn);
+  describeTls(record, conn, context.listener);
   onSecured(conn);
   return conn;
 }
 
-function describeTls(record: SessionRecord, conn: TlsConn): void {
+function describeTls(record: SessionRecord, conn: TlsConn, listener: ListenerConfig): void {
   record.sni = conn.tls.serverName;
   record.tlsVersion = conn.tls.protocol;
-  record.tlsCipher = conn.tls.cipher;
+  record.cipher = conn.tls.cipher;
+  // Only a listener with client_ca_file asks for a certificate (reading one costs, on Deno).
+  if (listener.tls.clientCaFile !== undefined) {
+    record.clientCertificate = readablePeerCertificate(conn)?.subject ?? null;
+  }
+}
+
+/**
+ * The client's certificate, or null when it sent none or the runtime cannot
+ * read it (a refused certificate may be one Deno's TLS cannot parse).
+ */
+function readablePeerCertificate(conn: TlsConn): PeerCertificate | null {
+  try {
+    return conn.peerCertificate();
+  } catch {
+    return null;
+  }
 }
 
 /** Where a session is on its way to the relay, for the timers and shutdown of {@link runSession}. */
@@ -445,17 +484,31 @@ async function serve(
     }
     const target = known ?? context.selectBackend(record.sni);
     record.backend = target.label;
+    context.meter?.routed(record.counters, target.route);
     await orShutdown(forwardCancel(startup.bytes, target, context), context.signal);
     record.end = "cancel_forwarded";
     return;
   }
   const target = context.selectBackend(record.sni);
   record.backend = target.label;
+  context.meter?.routed(record.counters, target.route);
   record.user = packet.parameters.get("user") ?? null;
   record.database = packet.parameters.get("database") ?? record.user;
+  context.opened?.(record);
   if (options.refusal) {
     steps.authenticated();
     throw new SessionAbort("too_many_connections", options.refusal.message, options.refusal);
+  }
+  if (context.listener.tls.clientCertUser === "cn") {
+    // Before any backend connection (an auth query's too) is opened for it.
+    const refusal = certificateUserRefusal(
+      client.kind === "tls" ? readablePeerCertificate(client) : null,
+      record.user ?? "",
+    );
+    if (refusal !== null) {
+      steps.authenticated();
+      throw new SessionAbort("client_certificate_mismatch", refusal.detail!, refusal);
+    }
   }
   const auth = context.selectAuth?.(record.sni);
   const authenticated = auth === undefined ? undefined : await authenticateClient(
@@ -483,20 +536,22 @@ async function serve(
       : authenticated;
     const cancelKeys = context.recordCancelKeys ? context.cancelKeys : undefined;
     const live = options.live;
-    // Only a TLS backend can offer SCRAM-SHA-256-PLUS (to a client that
-    // logs in through pgtls), and only routes (and shutdown's cancels) make cancel keys matter.
-    const watch = (target.tls && login === undefined) || cancelKeys || live
-      ? new AuthWatch(
-        (cancelKeys || live) && ((key) => {
-          if (live) live.backendKey = { key, target };
-          if (!cancelKeys) return;
-          // A backend sends one BackendKeyData; should it send more, only the last counts.
-          forgetKey?.();
-          forgetKey = cancelKeys.remember(key, target);
-        }),
-        authenticated === "passthrough" ? passthroughAdvice(record.user ?? "") : undefined,
-      )
-      : undefined;
+    // Every session is watched up to ReadyForQuery, for the backend's
+    // refusal; then the relay pays one boolean a chunk. Routes (and
+    // shutdown's cancels) make cancel keys matter, and only a TLS backend
+    // can offer SCRAM-SHA-256-PLUS to a client that logs in through pgtls:
+    // only then may the watch rewrite (and hold back partial messages).
+    const watch = new AuthWatch(
+      (cancelKeys || live) && ((key) => {
+        if (live) live.backendKey = { key, target };
+        if (!cancelKeys) return;
+        // A backend sends one BackendKeyData; should it send more, only the last counts.
+        forgetKey?.();
+        forgetKey = cancelKeys.remember(key, target);
+      }),
+      authenticated === "passthrough" ? passthroughAdvice(record.user ?? "") : undefined,
+      target.tls !== undefined && login === undefined,
+    );
     const notice = live?.flow ?? new SessionFlow();
     let afterLogin = false;
     if (login === undefined) {
@@ -521,7 +576,7 @@ async function serve(
       throw new SessionAbort("shutdown", "pgtls is shutting down", told);
     }
     steps.relaying();
-    record.end = await context.runtime.relay(
+    const relayed = await context.runtime.relay(
       client,
       backend,
       record.counters,
@@ -532,16 +587,23 @@ async function serve(
         : backendFarewell(target, (abort) => silent = abort, login ? "login" : "startup"),
       notice,
     );
+    record.end = relayed.end;
+    if (relayed.error !== undefined) record.error = connectionErrorText(relayed.error);
     // Only if the relay ended on the backend's side: the farewell may have
     // come just after the client had already gone.
     if (silent !== undefined && record.end.startsWith("backend_")) {
       record.end = silent.end;
       record.error = silent.message;
     }
-    if (watch?.channelBindingFailure) {
+    if (watch.channelBindingFailure) {
       // A setting to change, not the backend's doing: logged as a warning, not counted as ok.
       record.end = "channel_binding_failed";
       record.error = "SCRAM channel binding failed: the client bound to pgtls's certificate";
+    } else if (watch.refusal !== null && record.end !== "aborted") {
+      // The session never started, whichever side's close came first.
+      record.end = "backend_refused";
+      record.error = watch.refusal.message;
+      record.sqlstate = watch.refusal.sqlstate;
     }
   } finally {
     forgetKey?.();
@@ -601,10 +663,10 @@ async function openMetered(
   const started = performance.now();
   try {
     const conn = await openBackend(context.runtime, target, context.socketOptions);
-    context.meter?.backendOpened((performance.now() - started) / 1000);
+    context.meter?.backendOpened(target.route, (performance.now() - started) / 1000);
     return conn;
   } catch (error) {
-    context.meter?.backendFailed(error);
+    context.meter?.backendFailed(target.route, error);
     throw error;
   }
 }

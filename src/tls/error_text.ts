@@ -22,3 +22,16 @@ export function errorText(error: unknown): string {
   const detail = openssl[2]!.trim();
   return detail === "" ? openssl[1]! : `${openssl[1]} (${detail})`;
 }
+
+/**
+ * A connection error as a log line shows it: {@link errorText}, and the
+ * runtime's error code (`ECONNRESET`, `EPIPE`, …) when the text does not
+ * already hold it.
+ */
+export function connectionErrorText(error: Error): string {
+  const text = errorText(error);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && code !== "" && !text.includes(code)
+    ? `${text} (${code})`
+    : text;
+}

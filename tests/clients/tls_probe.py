@@ -15,8 +15,12 @@ offered; "save": the session is saved under that name once the server has answer
 "startup": true (default) sends a StartupMessage for "user"/"database" and reports the first
 message back: its type, and for an ErrorResponse its SQLSTATE and message. "keep": NAME keeps
 the connection open after the handshake instead, with nothing sent, under that name.
-The answer: {"handshake": "ok", "version", "cipher", "reused", "answer", "sqlstate", "message",
-"detail"} or {"handshake": "failed", "error"}.
+"sni": the server name to send (default "localhost"; null sends none). "ca": a CA file that
+client NAME verifies the server's certificate with (no host name check); the answer then has
+"peer", the subject CN of the certificate the session was verified with (for a resumed session,
+the one of the handshake that made it).
+The answer: {"handshake": "ok", "version", "cipher", "reused", "peer", "answer", "sqlstate",
+"message", "detail"} or {"handshake": "failed", "error"}.
 
 {"op": "startup", "kept": NAME, "user": U, "database": D}: sends the StartupMessage on a kept
 connection, reports the first message back as "connect" does ({"answer", "sqlstate", ...}),
@@ -49,6 +53,9 @@ def context(request):
         # What is probed is the server's TLS, not its certificate (other tests verify that).
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+        if request.get("ca"):
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(request["ca"])
         ctx.set_ciphers(request.get("ciphers") or "DEFAULT:@SECLEVEL=0")
         ctx.minimum_version = VERSIONS[request.get("min", "1.2")]
         ctx.maximum_version = VERSIONS[request.get("max", "1.3")]
@@ -93,7 +100,7 @@ def connect(request):
                 return {"handshake": "failed", "error": f"SSLRequest answered {answer!r}"}
         session = sessions.get(request["resume"]) if request.get("resume") else None
         try:
-            tls = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+            tls = ctx.wrap_socket(raw, server_hostname=request.get("sni", "localhost"), session=session)
         except (ssl.SSLError, OSError) as error:
             return {"handshake": "failed", "error": str(error)}
         result = {
@@ -102,6 +109,10 @@ def connect(request):
             "cipher": tls.cipher()[0],
             "reused": tls.session_reused,
         }
+        peer = tls.getpeercert()
+        if peer:
+            names = [value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"]
+            result["peer"] = names[0] if names else None
         if request.get("keep"):
             kept[request["keep"]] = (tls, raw)
             raw = None

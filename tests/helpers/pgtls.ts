@@ -7,7 +7,7 @@
 
 import { stringify } from "yaml";
 import type { TestCertificates } from "./certs.ts";
-import { denoV8Flag, V8_FLAGS } from "../../src/runtime/v8/flags.ts";
+import { V8_FLAGS } from "../../src/runtime/v8/flags.ts";
 
 /** How pgtls is started: `deno`, `bun`, `node` (the bundle) or `binary`. */
 export const TARGET = Deno.env.get("PGTLS_TARGET") ?? "deno";
@@ -18,11 +18,24 @@ const bin = `${root}node_modules/.bin`;
 /** Bun's flags that keep `bun mod.ts` from loading bunfig.toml and .env from where it runs. */
 export const BUN_SEALED: readonly string[] = ["--no-env-file", "--config=/dev/null"];
 
+/**
+ * `run` and its flags as deno.json's `pgtls` task gives them (the README's
+ * command), so that the tests run pgtls with the permissions users give it.
+ */
+function denoTaskFlags(): string[] {
+  const tasks = JSON.parse(Deno.readTextFileSync(`${root}deno.json`)).tasks as Record<
+    string,
+    string
+  >;
+  const words = tasks.pgtls!.split(" ");
+  return words.slice(words.indexOf("run"), words.indexOf("mod.ts"));
+}
+
 /** The command line that runs pgtls under {@link TARGET}. */
 export function pgtlsCommand(): [string, string[]] {
   switch (TARGET) {
     case "deno":
-      return [`${bin}/deno`, ["run", "--allow-all", denoV8Flag(), `${root}mod.ts`]];
+      return [`${bin}/deno`, [...denoTaskFlags(), `${root}mod.ts`]];
     case "bun":
       // As the README runs it: without these, bun reads bunfig.toml (whose
       // preload runs any script) and .env from the working directory.
@@ -37,8 +50,8 @@ export function pgtlsCommand(): [string, string[]] {
 }
 
 /**
- * The ways a healthy session ends: the client closed, or the backend did
- * (after the client's Terminate the two race, so either may come first).
+ * The ways a healthy session ends: the client closed (always so once it
+ * sent Terminate), or the backend did (it ended the session itself).
  */
 export const NORMAL_ENDS: readonly string[] = ["client_closed", "backend_closed"];
 
@@ -166,6 +179,8 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** A command that runs pgtls, e.g. `["prlimit", "--nofile=200:200", "--"]`. */
   readonly prefix?: readonly string[];
+  /** Program and arguments in place of {@link pgtlsCommand}'s. */
+  readonly command?: readonly [string, readonly string[]];
 }
 
 /**
@@ -177,7 +192,7 @@ export async function spawnPgtls(
   options: SpawnOptions = {},
 ): Promise<PgtlsProcess> {
   const { proxies = 1, env, cwd, prefix = [] } = options;
-  const [program, base] = pgtlsCommand();
+  const [program, base] = options.command ?? pgtlsCommand();
   const [command, ...before] = [...prefix, program];
   const child = new Deno.Command(command!, {
     args: [...before, ...base, "serve", ...args, "--log-format", "json"],

@@ -50,6 +50,8 @@ const MITM_CASES: readonly {
   readonly kind: SelfSignedKind;
   readonly stripPlus: boolean;
   readonly error: RegExp;
+  /** The SQLSTATE of the real server's refusal, or null when pgtls refuses first. */
+  readonly refusedBy: string | null;
 }[] = [
   // No binding can be computed: pgtls refuses, as libpq does, rather than log in unbound.
   {
@@ -57,18 +59,25 @@ const MITM_CASES: readonly {
     stripPlus: false,
     error:
       /FATAL: +pgtls: backend 127\.0\.0\.1:\d+: the backend offers SCRAM-SHA-256-PLUS, but its certificate has no channel binding: its signature algorithm \(Ed25519, OID 1\.3\.101\.112\) has no tls-server-end-point hash pgtls can compute; pgtls does not log in without the channel binding the backend offers/,
+    refusedBy: null,
   },
   // PLUS taken out of the offer: pgtls says 'y' and the real server sees the downgrade.
   {
     kind: "ed25519",
     stripPlus: true,
     error: /FATAL: +SCRAM channel binding negotiation error/,
+    refusedBy: "28000",
   },
   // A certificate with a binding: the real server finds it is not its own.
-  { kind: "rsa", stripPlus: false, error: /FATAL: +SCRAM channel binding check failed/ },
+  {
+    kind: "rsa",
+    stripPlus: false,
+    error: /FATAL: +SCRAM channel binding check failed/,
+    refusedBy: "28000",
+  },
 ];
 
-for (const { kind, stripPlus, error } of MITM_CASES) {
+for (const { kind, stripPlus, error, refusedBy } of MITM_CASES) {
   Deno.test(
     `a man in the middle with an ${kind} certificate${
       stripPlus ? " that hides SCRAM-SHA-256-PLUS" : ""
@@ -99,7 +108,14 @@ for (const { kind, stripPlus, error } of MITM_CASES) {
         await mitm.close();
       }
       const [line] = sessions(pgtls);
-      assertEquals([line!.reason, line!.auth], ["backend_auth_failed", "scram-sha-256-plus"]);
+      // pgtls refusing to log in unbound is its own failure; the real
+      // server's ErrorResponse through the man in the middle is a refusal.
+      assertEquals(
+        [line!.reason, line!.auth, line!.sqlstate],
+        refusedBy === null
+          ? ["backend_auth_failed", "scram-sha-256-plus", undefined]
+          : ["backend_refused", "scram-sha-256-plus", refusedBy],
+      );
     },
   );
 }

@@ -449,12 +449,23 @@ Deno.test("the backend's own FATAL reaches the client: a refused login, a databa
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }
+  // Refused before its AuthenticationOk (pgtls's login) or after it (the
+  // relay's watch): the same reason, with the backend's SQLSTATE, at warn.
   const lines = sessions(pgtls);
-  assertEquals(lines[0]!.reason, "backend_auth_failed");
+  assertEquals([lines[0]!.reason, lines[0]!.sqlstate, lines[0]!.level], [
+    "backend_refused",
+    "28P01",
+    "warn",
+  ]);
   assertMatch(
     String(lines[0]!.error),
     /the backend refused the login: password authentication failed/,
   );
+  assertEquals([lines[1]!.reason, lines[1]!.sqlstate, lines[1]!.level], [
+    "backend_refused",
+    "3D000",
+    "warn",
+  ]);
   assertEquals([lines[1]!.auth, lines[1]!.backend_auth], [
     "scram-sha-256-plus",
     "scram-sha-256-plus",
@@ -876,9 +887,12 @@ Deno.test("passwords and keys appear in no log line, client error, metric or che
   } finally {
     assertEquals(await pgtls.stop(), 0);
   }
-  assertMatch(metrics, /pgtls_auth_total\{proxy="main",result="ok"\} 2\n/);
-  assertMatch(metrics, /pgtls_auth_total\{proxy="main",result="failed"\} 2\n/);
-  assertMatch(metrics, /pgtls_auth_total\{proxy="main",result="backend_failed"\} 1\n/);
+  assertMatch(metrics, /pgtls_auth_total\{proxy="main",backend="default",result="ok"\} 2\n/);
+  assertMatch(metrics, /pgtls_auth_total\{proxy="main",backend="default",result="failed"\} 2\n/);
+  assertMatch(
+    metrics,
+    /pgtls_auth_total\{proxy="main",backend="default",result="backend_failed"\} 1\n/,
+  );
   // A users file refused at load: its error names the line, not the secret on it.
   const broken = `${dir}/users-leak.txt`;
   await Deno.writeTextFile(

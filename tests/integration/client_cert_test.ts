@@ -397,3 +397,98 @@ Deno.test("a chain with a certificate no one can read is refused on every runtim
     assertEquals(await pgtls.stop(), 0);
   }
 });
+
+/** A TCP listener standing in for a backend, that counts the connections pgtls opens to it. */
+function countingBackend(): { port: number; accepted: () => number; close: () => void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  (async () => {
+    for await (const conn of listener) {
+      accepted++;
+      conn.close();
+    }
+  })().catch(() => {});
+  return { port: listener.addr.port, accepted: () => accepted, close: () => listener.close() };
+}
+
+Deno.test("listener.tls.client_cert_user: cn admits the user its certificate names and refuses others with FATAL 28000 before opening a backend", async () => {
+  const { dir, certs, pg } = await fixture();
+  const ca = { cert: certs.proxyCa, key: `${dir}/proxy-ca.key` };
+  const extensions = ["extendedKeyUsage=clientAuth"];
+  const own = await issueCertificate(dir, "cn-own", ca, {
+    subject: `/O=pgtls tests/CN=${TEST_USER}`,
+    extensions,
+  });
+  const other = await issueCertificate(dir, "cn-other", ca, {
+    subject: "/CN=someone_else",
+    extensions,
+  });
+  const nameless = await issueCertificate(dir, "cn-none", ca, {
+    subject: "/O=pgtls tests",
+    extensions,
+  });
+  const counted = countingBackend();
+  const tls = {
+    cert_file: certs.proxy.cert,
+    key_file: certs.proxy.key,
+    client_ca_file: certs.proxyCa,
+    client_cert_user: "cn",
+  };
+  const pgtls = await startPgtls(dir, {
+    proxies: [
+      {
+        name: "pg",
+        listener: { bind_address: "127.0.0.1:0", tls },
+        backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
+      },
+      {
+        name: "counted",
+        listener: { bind_address: "127.0.0.1:0", tls },
+        backend: { address: `127.0.0.1:${counted.port}`, tls_enabled: false },
+      },
+    ],
+  });
+  try {
+    const through = (port: number, files: { cert: string; key: string }) =>
+      psql(
+        { port, caFile: certs.proxyCa, extra: `sslcert=${files.cert} sslkey=${files.key}` },
+        "SELECT 7",
+        { check: false },
+      );
+    const admitted = await through(pgtls.ports.get("pg")!, own);
+    assertEquals(admitted.stdout.trim(), "7", admitted.stderr);
+
+    const refused = await through(pgtls.ports.get("counted")!, other);
+    assertEquals(refused.code, 2);
+    assertMatch(
+      refused.stderr,
+      new RegExp(
+        `FATAL: +certificate authentication failed for user "${TEST_USER}"\\nDETAIL: +provided user name \\(${TEST_USER}\\) and authenticated user name \\(someone_else\\) do not match`,
+      ),
+    );
+    const noName = await through(pgtls.ports.get("counted")!, nameless);
+    assertEquals(noName.code, 2);
+    assertMatch(noName.stderr, /DETAIL: +client certificate contains no user name/);
+    const lines = await settle(
+      () => pgtls.logs.filter((l) => l.reason === "client_certificate_mismatch"),
+      (found) => found.length >= 2,
+      10_000,
+    );
+    assertEquals(lines.map((l) => l.level), ["warn", "warn"]);
+    assertMatch(String(lines[0]!.error), /authenticated user name \(someone_else\)/);
+    assertEquals(lines[0]!.client_cert, "CN=someone_else");
+    assertEquals(counted.accepted(), 0, "no backend connection for a refused certificate");
+
+    // Over direct TLS too (on Bun, another path to the client's certificate).
+    const direct = pgtls.ports.get("pg")!;
+    assertEquals(await directStartup(direct, certs.proxyCa, own.cert, own.key), "R");
+    assertEquals(await directStartup(direct, certs.proxyCa, other.cert, other.key), "E");
+
+    // The counted backend does get a connection for the certificate that matches.
+    await through(pgtls.ports.get("counted")!, own);
+    assertEquals(counted.accepted(), 1);
+  } finally {
+    assertEquals(await pgtls.stop(), 0);
+    counted.close();
+  }
+});

@@ -7,7 +7,7 @@
 
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
-import { spawnPgtls } from "../helpers/pgtls.ts";
+import { spawnPgtls, TARGET } from "../helpers/pgtls.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
 import { freePort } from "../helpers/run.ts";
 import {
@@ -149,3 +149,42 @@ async function settleOpen(port: number, caFile: string): Promise<Deno.TlsConn> {
     }
   }
 }
+
+Deno.test({
+  name:
+    "under deno run with narrower permissions than --allow-all pgtls says it cannot read the open-file limit, and serves",
+  ignore: TARGET !== "deno",
+  async fn() {
+    const { certs } = await fixture();
+    const backend = await startMockBackend(async (conn) => {
+      const length = readUint32(await conn.read(4), 0);
+      await conn.read(length - 4);
+      await conn.write(await conn.read(4));
+    });
+    const root = new URL("../../", import.meta.url).pathname;
+    // The contract's permissions: Deno 2.9 refuses /proc to them.
+    const narrow = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--allow-run"];
+    const pgtls = await spawnPgtls([
+      "--listen",
+      "127.0.0.1:0",
+      "--backend",
+      `127.0.0.1:${backend.port}`,
+      "--cert",
+      certs.proxy.cert,
+      "--key",
+      certs.proxy.key,
+    ], { command: [`${root}node_modules/.bin/deno`, ["run", ...narrow, `${root}mod.ts`]] });
+    try {
+      const warning = await pgtls.waitForLog((l) =>
+        l.msg.startsWith("cannot read the open-file limit")
+      );
+      assertEquals(warning.level, "warn");
+      assertMatch(warning.msg, /--allow-all/);
+      const conn = await openEcho(pgtls.port, certs.proxyCa);
+      conn.close();
+    } finally {
+      assertEquals(await pgtls.stop(), 0);
+      await backend.close();
+    }
+  },
+});

@@ -16,7 +16,7 @@ import { fixture } from "../helpers/fixture.ts";
 import { type PgtlsProcess, runPgtls, startPgtls, TARGET } from "../helpers/pgtls.ts";
 import { issueCertificate, makeCa } from "../helpers/certs.ts";
 import { editedCertificate, Edits } from "../helpers/cert_surgery.ts";
-import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
+import { type Probe, withProbe } from "../helpers/tls_probe.ts";
 import { settle } from "../helpers/settle.ts";
 import { pemCertificates } from "../../src/tls/x509.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../../src/tls/policy.ts";
@@ -44,10 +44,6 @@ const EXPECTED = {
   /** pgtls replaces the ticket keys every period (rustls does its own, every 6 hours). */
   ticketKeysTurnOver: !RUSTLS,
 };
-
-const root = new URL("../../", import.meta.url).pathname;
-/** The system Python, whose ssl module is OpenSSL 3. */
-const PYTHON = Deno.env.get("PGTLS_PYTHON") ?? "/usr/bin/python3";
 
 /** Client certificate extensions: a client, not a CA. */
 const CLIENT = ["basicConstraints=CA:FALSE", "extendedKeyUsage=clientAuth"];
@@ -119,69 +115,6 @@ async function proxy(
     },
     backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
   };
-}
-
-/** One connection's outcome, as tls_probe.py reports it. */
-interface Probed {
-  readonly handshake: "ok" | "failed";
-  readonly error?: string;
-  readonly version?: string;
-  readonly cipher?: string;
-  readonly reused?: boolean;
-  /** The type of the first message back ("R": PostgreSQL asks for the password), or "closed". */
-  readonly answer?: string;
-  readonly sqlstate?: string;
-  readonly detail?: string;
-}
-
-/** A running tls_probe.py. */
-interface Probe {
-  connect(request: Record<string, unknown>): Promise<Probed>;
-  /** Sends the StartupMessage on a connection kept open (`keep`), and closes it. */
-  startup(kept: string): Promise<Probed>;
-  suites(): Promise<string[]>;
-}
-
-/** Runs `body` with a tls_probe.py process, stopped after. */
-async function withProbe<T>(body: (probe: Probe) => Promise<T>): Promise<T> {
-  const child = new Deno.Command(PYTHON, {
-    args: [`${root}tests/clients/tls_probe.py`],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  const ask = async (request: Record<string, unknown>): Promise<unknown> => {
-    await writer.write(new TextEncoder().encode(JSON.stringify(request) + "\n"));
-    for (;;) {
-      const newline = pending.indexOf("\n");
-      if (newline >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        return JSON.parse(line);
-      }
-      const { value, done } = await lines.read();
-      if (done) throw new Error("tls_probe.py exited");
-      pending += value;
-    }
-  };
-  try {
-    return await body({
-      connect: (request) =>
-        ask({ op: "connect", user: TEST_USER, database: TEST_DATABASE, ...request }) as Promise<
-          Probed
-        >,
-      startup: (kept) =>
-        ask({ op: "startup", kept, user: TEST_USER, database: TEST_DATABASE }) as Promise<Probed>,
-      suites: () => ask({ op: "suites" }) as Promise<string[]>,
-    });
-  } finally {
-    await writer.close();
-    await lines.cancel();
-    await child.status;
-  }
 }
 
 /** The two ways into a listener: SSLRequest, and PostgreSQL 17's direct TLS. */

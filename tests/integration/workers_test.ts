@@ -328,5 +328,10 @@ Deno.test("pgtls check: workers must be auto or a count, and fit max_connections
   assertEquals(flag.code, 2);
   assertMatch(flag.stderr, /--workers: must be auto or a whole number/);
   const one = await runPgtls(["check", "--config", two.path, "--workers", "1"]);
-  assertEquals(one.stdout, "configuration ok: 1 proxy\n", "--workers overrides the file");
+  // The lines after it warn of the test certificate's chain (its CA is not in the file).
+  assertEquals(
+    one.stdout.split("\n")[0],
+    "configuration ok: 1 proxy",
+    "--workers overrides the file",
+  );
 });

@@ -87,3 +87,46 @@ Deno.test("AuthWatch gives up on a stream that is not protocol messages and forw
   assertEquals(watch.fromBackend(garbage), garbage);
   assertEquals(watch.active, false);
 });
+
+Deno.test("AuthWatch records the backend's refusal before ReadyForQuery with its SQLSTATE", () => {
+  const watch = new AuthWatch();
+  const authOk = message("R", Uint8Array.of(0, 0, 0, 0));
+  const noDatabase = encodeErrorResponse({
+    severity: "FATAL",
+    code: "3D000",
+    message: 'database "nope" does not exist',
+  });
+  const received = run(watch, new Uint8Array(0), join(authOk, noDatabase));
+  assertEquals(received, join(authOk, noDatabase));
+  assertEquals(watch.refusal, { sqlstate: "3D000", message: 'database "nope" does not exist' });
+  assertEquals(watch.channelBindingFailure, false);
+});
+
+Deno.test("AuthWatch records no refusal for an error after ReadyForQuery", () => {
+  const watch = new AuthWatch();
+  const ready = message("Z", Uint8Array.of(0x49));
+  const later = encodeErrorResponse({
+    severity: "FATAL",
+    code: "57P01",
+    message: "terminating connection due to administrator command",
+  });
+  run(watch, new Uint8Array(0), join(message("R", Uint8Array.of(0, 0, 0, 0)), ready, later));
+  assertEquals(watch.refusal, null);
+});
+
+Deno.test("AuthWatch that may not rewrite forwards each chunk as it comes and still records a refusal", () => {
+  const watch = new AuthWatch(undefined, undefined, false);
+  const tooMany = encodeErrorResponse({
+    severity: "FATAL",
+    code: "53300",
+    message: "sorry, too many clients already",
+  });
+  // A partial message is not held back: the client gets every byte at once.
+  const half = tooMany.subarray(0, 7);
+  assertEquals(watch.fromBackend(half), half);
+  assertEquals(watch.refusal, null);
+  const rest = tooMany.subarray(7);
+  assertEquals(watch.fromBackend(rest), rest);
+  assertEquals(watch.refusal, { sqlstate: "53300", message: "sorry, too many clients already" });
+  assertEquals(watch.active, false);
+});

@@ -31,9 +31,9 @@ async function sessionWith(backend: MemoryConn, backendYaml = "", script: RelayS
     connect: () => Promise.resolve(backend),
     relay: (_client, _backend, _counters, _signal, _tap, farewell) => {
       relayed = true;
-      if (script.backendEnds === undefined) return Promise.resolve("client_closed");
+      if (script.backendEnds === undefined) return Promise.resolve({ end: "client_closed" });
       farewellBytes = farewell?.(script.backendEnds, script.error);
-      return Promise.resolve(script.backendEnds);
+      return Promise.resolve({ end: script.backendEnds });
     },
   });
   const context = memoryContext(plaintextProxy(backendYaml), runtime);

@@ -101,7 +101,9 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
         tls: {
           certFile: "server.crt",
           keyFile: "server.key",
+          keyPassphraseFile: undefined,
           clientCaFile: "clients-ca.crt",
+          clientCertUser: "none",
           minVersion: "1.2",
           ciphers: undefined,
         },
@@ -118,6 +120,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
         serverName: "db.internal",
         certFile: "proxy-client.crt",
         keyFile: "proxy-client.key",
+        keyPassphraseFile: undefined,
         connectTimeoutMs: 5_000,
       },
       routes: [{
@@ -130,6 +133,7 @@ Deno.test("parseConfig reads every value of the contract's example", () => {
           serverName: undefined,
           certFile: undefined,
           keyFile: undefined,
+          keyPassphraseFile: undefined,
           connectTimeoutMs: 5_000,
         },
         auth: undefined,
@@ -166,7 +170,9 @@ Deno.test("parseConfig fills in the contract's defaults for a minimal proxy", ()
     tls: {
       certFile: "server.crt",
       keyFile: "server.key",
+      keyPassphraseFile: undefined,
       clientCaFile: undefined,
+      clientCertUser: "none",
       minVersion: "1.2",
       ciphers: undefined,
     },
@@ -202,6 +208,100 @@ Deno.test("parseConfig rejects a min_version other than 1.2 or 1.3", () => {
   assertConfigError(
     oneProxy({ tls: "min_version: TLSv1.3" }),
     "proxies[0].listener.tls.min_version",
+  );
+});
+
+/** One proxy whose listener lists `certificates` (YAML flow items), with `tls` added. */
+function listedCertificates(items: readonly string[], tls = ""): string {
+  return [
+    "proxies:",
+    "  - listener:",
+    "      tls:",
+    "        certificates:",
+    ...items.map((item) => `          - ${item}`),
+    ...(tls === "" ? [] : [`        ${tls}`]),
+    "    backend: { address: 127.0.0.1:5432 }",
+  ].join("\n") + "\n";
+}
+
+Deno.test("parseConfig reads listener.tls.certificates in order, the first as cert_file and key_file", () => {
+  const config = parseConfig(listedCertificates([
+    "{ cert_file: a.crt, key_file: a.key }",
+    "{ cert_file: b.crt, key_file: b.key }",
+  ]));
+  const tls = config.proxies[0]!.listener.tls;
+  assertEquals([tls.certFile, tls.keyFile], ["a.crt", "a.key"]);
+  assertEquals(tls.certificates, [
+    { certFile: "a.crt", keyFile: "a.key", keyPassphraseFile: undefined },
+    { certFile: "b.crt", keyFile: "b.key", keyPassphraseFile: undefined },
+  ]);
+  assertEquals(parseConfig(oneProxy()).proxies[0]!.listener.tls.certificates, undefined);
+});
+
+Deno.test("parseConfig refuses certificates beside cert_file, an empty list, and an item without its key", () => {
+  const path = "proxies[0].listener.tls";
+  assertConfigError(
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key }"], "cert_file: b.crt"),
+    `${path}.cert_file`,
+    "either cert_file and key_file or certificates",
+  );
+  assertConfigError(
+    "proxies:\n  - listener: { tls: { certificates: [] } }\n    backend: { address: 127.0.0.1:5432 }\n",
+    `${path}.certificates`,
+    "at least one",
+  );
+  assertConfigError(
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key }", "{ cert_file: b.crt }"]),
+    `${path}.certificates[1].key_file`,
+  );
+  assertConfigError(
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key, ca_file: c.crt }"]),
+    `${path}.certificates[0].ca_file`,
+  );
+  assertConfigError(
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key }"], "key_passphrase_file: a.pass"),
+    `${path}.key_passphrase_file`,
+    "either cert_file and key_file or certificates",
+  );
+});
+
+Deno.test("each of listener.tls.certificates may name its key's passphrase file", () => {
+  const tls = parseConfig(listedCertificates([
+    "{ cert_file: a.crt, key_file: a.key }",
+    "{ cert_file: b.crt, key_file: b.key, key_passphrase_file: b.pass }",
+  ])).proxies[0]!.listener.tls;
+  assertEquals(tls.certificates!.map((c) => c.keyPassphraseFile), [undefined, "b.pass"]);
+});
+
+Deno.test("--cert and --key replace a file's certificates list", () => {
+  const resolved = resolveConfig(
+    { cert: "c.pem", key: "k.pem" },
+    listedCertificates(["{ cert_file: a.crt, key_file: a.key }"]),
+  );
+  const tls = resolved.config.proxies[0]!.listener.tls;
+  assertEquals([tls.certFile, tls.keyFile, tls.certificates], ["c.pem", "k.pem", undefined]);
+});
+
+Deno.test("parseConfig reads listener.tls.client_cert_user: none by default, cn with client_ca_file", () => {
+  assertEquals(parseConfig(oneProxy()).proxies[0]?.listener.tls.clientCertUser, "none");
+  const config = parseConfig(
+    oneProxy({ tls: "client_ca_file: clients.crt\nclient_cert_user: cn" }),
+  );
+  assertEquals(config.proxies[0]?.listener.tls.clientCertUser, "cn");
+  const none = parseConfig(oneProxy({ tls: "client_cert_user: none" }));
+  assertEquals(none.proxies[0]?.listener.tls.clientCertUser, "none");
+});
+
+Deno.test("parseConfig refuses client_cert_user other than cn or none, and cn without client_ca_file", () => {
+  assertConfigError(
+    oneProxy({ tls: "client_ca_file: clients.crt\nclient_cert_user: dn" }),
+    "proxies[0].listener.tls.client_cert_user",
+    "must be one of cn, none",
+  );
+  assertConfigError(
+    oneProxy({ tls: "client_cert_user: cn" }),
+    "proxies[0].listener.tls.client_cert_user",
+    "cn needs client_ca_file",
   );
 });
 

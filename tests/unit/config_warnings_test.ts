@@ -77,6 +77,33 @@ Deno.test("configWarnings warns of a certificate near its end; only one pgtls pr
   ]);
 });
 
+Deno.test("configWarnings warns of each certificate of listener.tls.certificates near its end", async () => {
+  const proxies = readConfig({
+    proxies: [{
+      listener: {
+        tls: {
+          certificates: [
+            { cert_file: "a.crt", key_file: "a.key" },
+            { cert_file: "b.crt", key_file: "b.key" },
+          ],
+        },
+      },
+      backend: { address: "127.0.0.1:5432" },
+    }],
+  }).proxies;
+  const first = await selfSignedCertificate("a", 400);
+  const second = await selfSignedCertificate("b", 20);
+  const loaded: ProxyMaterial = {
+    listener: { ...first, certificates: [first, second] },
+    backends: new Map([[proxies[0]!.backend, {}]]),
+    auth: new Map(),
+  };
+  const warnings = configWarnings(proxies, [loaded], new Date());
+  assertEquals(warnings.map((w) => [w.text.replace(/ on .*/, ""), w.expired]), [
+    ["proxies[0].listener.tls.certificates[1].cert_file: the certificate in b.crt expires", false],
+  ]);
+});
+
 Deno.test("runtimeWarnings names a listener.tls.ciphers the runtime's TLS cannot apply, and nothing else", () => {
   const proxies = readConfig({
     proxies: [

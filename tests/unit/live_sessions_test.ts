@@ -64,6 +64,8 @@ Deno.test("sessions report: names a startup packet made long are clipped to 255 
     client: "127.0.0.1:5000",
     sni: null,
     tlsVersion: null,
+    cipher: null,
+    clientCertificate: null,
     backend: null,
     user: "u".repeat(9000),
     database: "app",
@@ -73,6 +75,7 @@ Deno.test("sessions report: names a startup packet made long are clipped to 255 
     counters: { clientToBackend: 0, backendToClient: 0, peakBuffered: 0 },
     end: "client_gone",
     error: null,
+    sqlstate: null,
   };
   const shown = viewSession("main", {
     id: 1,

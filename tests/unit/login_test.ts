@@ -229,7 +229,7 @@ Deno.test("a backend's ErrorResponse reaches the client as it sent it", async ()
     message: "sorry, too many clients already",
   });
   const [abort] = await failedLogin({ instead: refusal });
-  assertEquals(abort.end, "backend_auth_failed");
+  assertEquals(abort.end, "backend_refused");
   assertEquals(abort.replyBytes, refusal);
   assertEquals(decodeErrorFields(abort.replyBytes!.subarray(5)).get("C"), "53300");
 });

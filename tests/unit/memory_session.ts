@@ -26,6 +26,7 @@ export function memoryRuntime(parts: Partial<Runtime>): Runtime {
     serverTls: unused("serverTls"),
     serverTlsTraits: { library: "memory", cipherList: true },
     clientTls: unused("clientTls"),
+    decryptPrivateKey: unused("decryptPrivateKey"),
     relay: unused("the relay"),
     serveHttp: unused("serveHttp"),
     ...parts,

@@ -10,11 +10,14 @@ import {
   Registry,
 } from "../../src/observe/metrics.ts";
 import { metricsHandler } from "../../src/observe/metrics_http.ts";
-import { PgtlsMetrics } from "../../src/proxy/metrics.ts";
-import { BackendError } from "../../src/proxy/backend.ts";
+import { NO_ROUTE, PgtlsMetrics } from "../../src/proxy/metrics.ts";
+import { BackendError, DEFAULT_ROUTE } from "../../src/proxy/backend.ts";
 import type { SessionEnd, SessionRecord } from "../../src/proxy/session.ts";
 import type { AuthResult } from "../../src/proxy/login.ts";
-import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
+import { prepareProxies } from "../../src/proxy/prepare.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import { memoryRuntime, unused } from "./memory_session.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../helpers/assert.ts";
 
 Deno.test("Registry.encode writes HELP, TYPE and samples in registration order", () => {
   const registry = new Registry();
@@ -144,6 +147,8 @@ function record(
     client: "127.0.0.1:1",
     sni: null,
     tlsVersion: null,
+    cipher: null,
+    clientCertificate: null,
     backend: null,
     user: null,
     database: null,
@@ -153,6 +158,7 @@ function record(
     counters: { clientToBackend: up, backendToClient: down, peakBuffered: 0 },
     end,
     error: null,
+    sqlstate: null,
   };
 }
 
@@ -161,72 +167,136 @@ function sampleOf(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** PgtlsMetrics as pgtls makes it, started at `loadedAtMs`. */
+function pgtlsMetrics(loadedAtMs = 0): PgtlsMetrics {
+  return new PgtlsMetrics(new Registry(), { version: "9.8.7", runtime: "deno", loadedAtMs });
+}
+
+/** One session opened, routed (unless `route` is null) and closed. */
+function session(
+  meter: ReturnType<PgtlsMetrics["forProxy"]>,
+  route: string | null,
+  end: SessionEnd,
+  authResult: AuthResult | null = null,
+): void {
+  const s = record(end, 0, 0, authResult);
+  meter.sessionOpened(s.counters);
+  if (route !== null) meter.routed(s.counters, route);
+  meter.sessionClosed(s);
+}
+
 Deno.test("PgtlsMetrics counts sessions by result class, bytes live and at close, handshake failures", () => {
-  const metrics = new PgtlsMetrics(new Registry());
+  const metrics = pgtlsMetrics();
   const meter = metrics.forProxy("main");
+  meter.routes([DEFAULT_ROUTE]);
   const ok = record("client_closed", 0, 0);
   meter.sessionOpened(ok.counters);
+  meter.routed(ok.counters, DEFAULT_ROUTE);
   ok.counters.clientToBackend = 100;
   ok.counters.backendToClient = 1000;
   let text = metrics.registry.encode();
-  assertEquals(sampleOf(text, 'pgtls_connections_active{proxy="main"}'), 1);
+  const main = 'proxy="main",backend="default"';
+  assertEquals(sampleOf(text, `pgtls_connections_active{${main}}`), 1);
   assertEquals(
-    sampleOf(text, 'pgtls_bytes_total{proxy="main",direction="client_to_backend"}'),
+    sampleOf(text, `pgtls_bytes_total{${main},direction="client_to_backend"}`),
     100,
     "bytes of an open session are counted at scrape time",
   );
   ok.counters.backendToClient = 1500;
   meter.sessionClosed(ok);
-  const tls = record("client_tls_failed", 0, 0);
-  meter.sessionOpened(tls.counters);
-  meter.sessionClosed(tls);
-  const certificate = record("client_certificate_refused", 0, 0);
-  meter.sessionOpened(certificate.counters);
-  meter.sessionClosed(certificate);
+  session(meter, null, "client_tls_failed");
+  session(meter, null, "client_certificate_refused");
   meter.connectionDropped();
-  meter.backendOpened(0.003);
-  meter.backendFailed(new BackendError("tls_handshake", "bad certificate"));
-  meter.backendFailed(new BackendError("tls_request", "timed out", undefined, true));
-  meter.backendFailed(new BackendError("connect", "refused"));
+  meter.backendOpened(DEFAULT_ROUTE, 0.003);
+  meter.backendFailed(DEFAULT_ROUTE, new BackendError("tls_handshake", "bad certificate"));
+  meter.backendFailed(DEFAULT_ROUTE, new BackendError("tls_request", "timed out", undefined, true));
+  meter.backendFailed(DEFAULT_ROUTE, new BackendError("connect", "refused"));
   text = metrics.registry.encode();
-  assertEquals(sampleOf(text, 'pgtls_connections_active{proxy="main"}'), 0);
-  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="ok"}'), 1);
-  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="client_tls"}'), 2);
-  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="refused"}'), 1);
-  assertEquals(
-    sampleOf(text, 'pgtls_bytes_total{proxy="main",direction="backend_to_client"}'),
-    1500,
-  );
-  assertEquals(
-    sampleOf(text, 'pgtls_handshake_failures_total{proxy="main",side="client",reason="tls_error"}'),
-    1,
-  );
-  assertEquals(
-    sampleOf(
-      text,
-      'pgtls_handshake_failures_total{proxy="main",side="client",reason="client_certificate"}',
-    ),
-    1,
-  );
-  assertEquals(
-    sampleOf(
-      text,
-      'pgtls_handshake_failures_total{proxy="main",side="backend",reason="tls_error"}',
-    ),
-    1,
-  );
-  assertEquals(
-    sampleOf(text, 'pgtls_handshake_failures_total{proxy="main",side="backend",reason="timeout"}'),
-    1,
-  );
+  const none = 'proxy="main",backend=""';
+  assertEquals(sampleOf(text, `pgtls_connections_active{${main}}`), 0);
+  assertEquals(sampleOf(text, `pgtls_connections_active{${none}}`), 0);
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="ok"}`), 1);
+  assertEquals(sampleOf(text, `pgtls_connections_total{${none},result="client_tls"}`), 2);
+  assertEquals(sampleOf(text, `pgtls_connections_total{${none},result="refused"}`), 1);
+  assertEquals(sampleOf(text, `pgtls_bytes_total{${main},direction="backend_to_client"}`), 1500);
+  const failures = (labels: string) => sampleOf(text, `pgtls_handshake_failures_total{${labels}}`);
+  assertEquals(failures(`${none},side="client",reason="tls_error"`), 1);
+  assertEquals(failures(`${none},side="client",reason="client_certificate"`), 1);
+  assertEquals(failures(`${main},side="backend",reason="tls_error"`), 1);
+  assertEquals(failures(`${main},side="backend",reason="timeout"`), 1);
   assert(!text.includes('reason="connect"'), "a refused connect is no handshake failure");
-  assertEquals(sampleOf(text, 'pgtls_backend_connect_seconds_bucket{proxy="main",le="0.001"}'), 0);
-  assertEquals(sampleOf(text, 'pgtls_backend_connect_seconds_bucket{proxy="main",le="0.005"}'), 1);
-  assertEquals(sampleOf(text, 'pgtls_backend_connect_seconds_count{proxy="main"}'), 1);
+  assertEquals(sampleOf(text, `pgtls_backend_connect_seconds_bucket{${main},le="0.001"}`), 0);
+  assertEquals(sampleOf(text, `pgtls_backend_connect_seconds_bucket{${main},le="0.005"}`), 1);
+  assertEquals(sampleOf(text, `pgtls_backend_connect_seconds_count{${main}}`), 1);
+});
+
+Deno.test("a session counts under no backend until it is routed, then under its route alone", () => {
+  const metrics = pgtlsMetrics();
+  const meter = metrics.forProxy("p");
+  meter.routes([DEFAULT_ROUTE, "*.tenants.example"]);
+  const tenant = record("client_closed", 0, 0);
+  meter.sessionOpened(tenant.counters);
+  const active = (backend: string) =>
+    sampleOf(metrics.registry.encode(), `pgtls_connections_active{proxy="p",backend="${backend}"}`);
+  assertEquals([active(NO_ROUTE), active("*.tenants.example"), active(DEFAULT_ROUTE)], [1, 0, 0]);
+  meter.routed(tenant.counters, "*.tenants.example");
+  tenant.counters.clientToBackend = 7;
+  assertEquals([active(NO_ROUTE), active("*.tenants.example"), active(DEFAULT_ROUTE)], [0, 1, 0]);
+  meter.sessionClosed(tenant);
+  session(meter, DEFAULT_ROUTE, "auth_failed", "failed");
+  const text = metrics.registry.encode();
+  assertEquals([active(NO_ROUTE), active("*.tenants.example"), active(DEFAULT_ROUTE)], [0, 0, 0]);
+  const series = (s: string) => sampleOf(text, s);
+  assertEquals(
+    series('pgtls_connections_total{proxy="p",backend="*.tenants.example",result="ok"}'),
+    1,
+  );
+  assertEquals(
+    series(
+      'pgtls_bytes_total{proxy="p",backend="*.tenants.example",direction="client_to_backend"}',
+    ),
+    7,
+  );
+  assertEquals(
+    series('pgtls_bytes_total{proxy="p",backend="default",direction="client_to_backend"}'),
+    0,
+  );
+  assertEquals(
+    series('pgtls_connections_total{proxy="p",backend="default",result="client_error"}'),
+    1,
+  );
+  assertEquals(series('pgtls_auth_total{proxy="p",backend="default",result="failed"}'), 1);
+  assert(!text.includes('backend="",direction'), "bytes are only ever counted under a route");
+});
+
+Deno.test("each route's series exist at 0 from start and reload; a reload leaves open sessions counted", () => {
+  const metrics = pgtlsMetrics();
+  const meter = metrics.forProxy("p");
+  meter.routes([DEFAULT_ROUTE, "a.example"]);
+  const open = record("client_closed", 0, 0);
+  meter.sessionOpened(open.counters);
+  meter.routed(open.counters, "a.example");
+  meter.routes([DEFAULT_ROUTE, "a.example", "b.example"]);
+  const text = metrics.registry.encode();
+  const active = (backend: string) =>
+    sampleOf(text, `pgtls_connections_active{proxy="p",backend="${backend}"}`);
+  assertEquals([active(DEFAULT_ROUTE), active("a.example"), active("b.example")], [0, 1, 0]);
+  for (const backend of [DEFAULT_ROUTE, "a.example", "b.example"]) {
+    for (const direction of ["client_to_backend", "backend_to_client"]) {
+      assertEquals(
+        sampleOf(
+          text,
+          `pgtls_bytes_total{proxy="p",backend="${backend}",direction="${direction}"}`,
+        ),
+        0,
+        `${backend} ${direction}`,
+      );
+    }
+  }
 });
 
 Deno.test("certificate expiry series are replaced on reload", () => {
-  const metrics = new PgtlsMetrics(new Registry());
+  const metrics = pgtlsMetrics();
   const meter = metrics.forProxy("p");
   meter.certificates(new Map([["/a.pem", new Date(Date.UTC(2030, 0, 1))]]));
   meter.certificates(new Map([["/b.pem", new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 999))]]));
@@ -239,7 +309,7 @@ Deno.test("certificate expiry series are replaced on reload", () => {
 });
 
 Deno.test("PgtlsMetrics counts pgtls's own logins by result, and sessions without auth not at all", () => {
-  const metrics = new PgtlsMetrics(new Registry());
+  const metrics = pgtlsMetrics();
   const meter = metrics.forProxy("main");
   const sessions: [SessionEnd, AuthResult | null][] = [
     ["client_closed", "ok"],
@@ -249,15 +319,68 @@ Deno.test("PgtlsMetrics counts pgtls's own logins by result, and sessions withou
     ["auth_lookup_failed", "backend_failed"],
     ["client_closed", null],
   ];
-  for (const [end, result] of sessions) {
-    const session = record(end, 0, 0, result);
-    meter.sessionOpened(session.counters);
-    meter.sessionClosed(session);
-  }
+  for (const [end, result] of sessions) session(meter, DEFAULT_ROUTE, end, result);
   const text = metrics.registry.encode();
-  assertEquals(sampleOf(text, 'pgtls_auth_total{proxy="main",result="ok"}'), 2);
-  assertEquals(sampleOf(text, 'pgtls_auth_total{proxy="main",result="failed"}'), 1);
-  assertEquals(sampleOf(text, 'pgtls_auth_total{proxy="main",result="backend_failed"}'), 2);
-  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="client_error"}'), 1);
-  assertEquals(sampleOf(text, 'pgtls_connections_total{proxy="main",result="backend_error"}'), 2);
+  const main = 'proxy="main",backend="default"';
+  assertEquals(sampleOf(text, `pgtls_auth_total{${main},result="ok"}`), 2);
+  assertEquals(sampleOf(text, `pgtls_auth_total{${main},result="failed"}`), 1);
+  assertEquals(sampleOf(text, `pgtls_auth_total{${main},result="backend_failed"}`), 2);
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="client_error"}`), 1);
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="backend_error"}`), 2);
+});
+
+Deno.test("pgtls_build_info is 1 with the version and runtime as labels", () => {
+  const text = pgtlsMetrics().registry.encode();
+  assertEquals(sampleOf(text, 'pgtls_build_info{version="9.8.7",runtime="deno"}'), 1, text);
+  assertMatch(text, /^# TYPE pgtls_build_info gauge$/m);
+});
+
+Deno.test("reloads count by result; the last success is the start until a reload succeeds", () => {
+  const metrics = pgtlsMetrics(1_700_000_000_000);
+  const series = (s: string) => sampleOf(metrics.registry.encode(), s);
+  const last = "pgtls_reload_last_success_timestamp_seconds";
+  assertEquals(series('pgtls_reloads_total{result="ok"}'), 0);
+  assertEquals(series('pgtls_reloads_total{result="failed"}'), 0);
+  assertEquals(series(last), 1_700_000_000);
+  metrics.reloaded("failed", 1_700_000_100_000);
+  assertEquals(series('pgtls_reloads_total{result="failed"}'), 1);
+  assertEquals(series(last), 1_700_000_000, "a failed reload keeps the time of the last success");
+  metrics.reloaded("ok", 1_700_000_200_500);
+  assertEquals(series('pgtls_reloads_total{result="ok"}'), 1);
+  assertEquals(series(last), 1_700_000_200.5);
+});
+
+Deno.test("each backend is labelled by its route: the route's sni pattern, the proxy's own `default`", () => {
+  const config = parseConfig(`
+proxies:
+  - name: main
+    listener:
+      bind_address: 127.0.0.1:0
+      tls: { cert_file: unused.crt, key_file: unused.key }
+    backend: { address: 127.0.0.1:5999, tls_enabled: false }
+    routes:
+      - { sni: "*.Tenants.example", backend: { address: 127.0.0.1:6001, tls_enabled: false } }
+      - { sni: db.example, backend: { address: 127.0.0.1:6002, tls_enabled: false } }
+`);
+  const runtime = memoryRuntime({ serverTls: () => ({ upgrade: unused("a TLS handshake") }) });
+  const material = {
+    listener: { certPem: "", keyPem: "" },
+    backends: new Map(),
+    auth: new Map(),
+  };
+  const [prepared] = prepareProxies(runtime, config, [material]);
+  assertEquals(
+    [prepared!.backend.route, ...prepared!.routes.map((route) => route.target.route)],
+    [DEFAULT_ROUTE, "*.tenants.example", "db.example"],
+  );
+});
+
+Deno.test("PgtlsMetrics counts a session the backend refused as backend_error", () => {
+  const metrics = pgtlsMetrics();
+  const meter = metrics.forProxy("main");
+  session(meter, DEFAULT_ROUTE, "backend_refused");
+  const text = metrics.registry.encode();
+  const main = 'proxy="main",backend="default"';
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="backend_error"}`), 1);
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="ok"}`), undefined);
 });

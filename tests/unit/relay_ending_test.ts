@@ -4,7 +4,8 @@
  * lifecycle_test.ts; the order of events is tested here.
  */
 
-import { RelayEnding } from "../../src/proxy/relay_ending.ts";
+import { endsWithTerminate, RelayEnding } from "../../src/proxy/relay_ending.ts";
+import { connectionErrorText } from "../../src/tls/error_text.ts";
 import type { RelayEnd } from "../../src/io/types.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 
@@ -92,4 +93,79 @@ Deno.test("shutdown after a side ended: no last message, the first end stands", 
   assertEquals(state.parts(), 0, "the backend had its say");
   assertEquals(state.end(), "backend_closed");
   assertEquals(state.releases(), 1);
+});
+
+/** The sides of a backend that closes after the client heard from it. */
+const heardBackend = {
+  farewell: () => {
+    throw new Error("the client heard from the backend: no farewell");
+  },
+  heard: true,
+  dropBackend: () => {},
+  endClient: (flushed: () => void) => flushed(),
+};
+
+Deno.test("endsWithTerminate() finds a Terminate message at the end of a chunk only", () => {
+  const terminate = Uint8Array.of(0x58, 0, 0, 0, 4);
+  assert(endsWithTerminate(terminate));
+  assert(endsWithTerminate(Uint8Array.of(0x51, 0, 0, 0, 5, 0, ...terminate)));
+  assert(!endsWithTerminate(terminate.subarray(1)));
+  assert(!endsWithTerminate(Uint8Array.of(...terminate, 0)));
+  assert(!endsWithTerminate(Uint8Array.of(0x58, 0, 0, 1, 4)));
+  assert(!endsWithTerminate(new Uint8Array(0)));
+});
+
+Deno.test("a backend that closes after the client's Terminate ends a client_closed session", async () => {
+  const state = ending(true);
+  state.relay.clientTerminated = true;
+  state.relay.backendGone("backend_closed", undefined, heardBackend);
+  state.relay.closed("backend_closed")();
+  state.relay.closed("client_closed")();
+  assertEquals(await state.done, "client_closed");
+});
+
+Deno.test("a backend that closes on its own is backend_closed, even after a Terminate-like chunk passed", async () => {
+  const state = ending(true);
+  state.relay.clientTerminated = true;
+  // A later chunk from the client ended otherwise: the session went on.
+  state.relay.clientTerminated = false;
+  state.relay.backendGone("backend_closed", undefined, heardBackend);
+  state.relay.closed("backend_closed")();
+  state.relay.closed("client_closed")();
+  assertEquals(await state.done, "backend_closed");
+});
+
+Deno.test("a client that sent Terminate before the backend answered gets no farewell", async () => {
+  const state = ending(true);
+  state.relay.clientTerminated = true;
+  state.relay.backendGone("backend_closed", undefined, {
+    ...noFarewell,
+    endClient: (flushed) => flushed(),
+  });
+  assertEquals(await state.done, "client_closed");
+});
+
+Deno.test("a client's connection error ends the relay as client_error and keeps the error", async () => {
+  const state = ending(true);
+  const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+  state.relay.clientFailed(reset);
+  assertEquals(await state.done, "client_error");
+  assertEquals(state.relay.error, reset);
+  assertEquals(connectionErrorText(reset), "read ECONNRESET");
+  assertEquals(
+    connectionErrorText(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })),
+    "socket hang up (ECONNRESET)",
+  );
+});
+
+Deno.test("a backend's connection error is kept; an orderly end keeps none", async () => {
+  const failed = ending(true);
+  const error = new Error("bad record mac");
+  failed.relay.backendGone("backend_error", error, heardBackend);
+  assertEquals(await failed.done, "backend_error");
+  assertEquals(failed.relay.error, error);
+  const orderly = ending(true);
+  orderly.relay.ended("client_closed", (flushed) => flushed())();
+  assertEquals(await orderly.done, "client_closed");
+  assertEquals(orderly.relay.error, undefined);
 });

@@ -1,5 +1,5 @@
 /**
- * SNI routing: sniMatches patterns and selectRoute's first-match-wins order.
+ * SNI routing: sniMatches patterns and selectRoute's order (exact names, then the first matching wildcard).
  */
 
 import { selectRoute, sniMatches } from "../../src/proxy/routes.ts";
@@ -68,4 +68,14 @@ Deno.test("selectRoute gives the fallback when no route matches or there are no 
 
 Deno.test("selectRoute routes a differently-cased SNI like its lowercase form", () => {
   assertEquals(selectRoute(routes, "DB.EXAMPLE.COM", "fallback"), "exact");
+});
+
+Deno.test("selectRoute prefers a route naming the server exactly over an earlier wildcard", () => {
+  const wildcardFirst = [
+    { sni: "*.example.com", target: "wildcard" },
+    { sni: "db.example.com", target: "exact" },
+  ];
+  assertEquals(selectRoute(wildcardFirst, "db.example.com", "fallback"), "exact");
+  assertEquals(selectRoute(wildcardFirst, "DB.Example.com", "fallback"), "exact");
+  assertEquals(selectRoute(wildcardFirst, "other.example.com", "fallback"), "wildcard");
 });

@@ -24,6 +24,10 @@ class SignalHost implements Host {
   readTextFile(path: string): Promise<string> {
     return Deno.readTextFile(path);
   }
+  async filePermissions(path: string): Promise<{ mode: number; uid: number }> {
+    const info = await Deno.stat(path);
+    return { mode: info.mode! & 0o7777, uid: info.uid! };
+  }
   env(): string | undefined {
     return undefined;
   }
@@ -35,6 +39,9 @@ class SignalHost implements Host {
   }
   openFiles(): null {
     return null;
+  }
+  processStats(): Promise<null> {
+    return Promise.resolve(null);
   }
   readonly pid = Deno.pid;
   writeErrorLine(line: string): void {

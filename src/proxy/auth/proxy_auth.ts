@@ -27,17 +27,40 @@ export const LOOKUPS_PER_BACKEND = 4;
 
 const encoder = new TextEncoder();
 
-/** What pgtls derives from its listener's certificate, once per load. */
+/** What pgtls derives from its listener's certificates, once per load. */
 export interface ListenerAuthKeys {
-  /** tls-server-end-point of the certificate pgtls presents, or null when it has none. */
+  /** tls-server-end-point of the certificate pgtls presents (the first), or null when it has none. */
   readonly binding: Promise<Uint8Array | null>;
+  /**
+   * The same for each of the listener's certificates, by the index a session
+   * reports (`TlsSessionInfo.certificate`); absent with one certificate.
+   */
+  readonly bindings?: readonly Promise<Uint8Array | null>[];
 }
 
-/** Derives the {@link ListenerAuthKeys} of a listener's certificate. */
-export function listenerAuthKeys(certPem: string): ListenerAuthKeys {
-  const leaf = leafCertificate(certPem);
-  const binding = leaf === null ? Promise.resolve(null) : tlsServerEndPoint(leaf);
-  return { binding: binding.catch(() => null) };
+/**
+ * Derives the {@link ListenerAuthKeys} of a listener's certificate, or of
+ * each of its `certificates` when it has several.
+ */
+export function listenerAuthKeys(
+  certPem: string,
+  certificates?: readonly { readonly certPem: string }[],
+): ListenerAuthKeys {
+  const bindingOf = (pem: string) => {
+    const leaf = leafCertificate(pem);
+    const binding = leaf === null ? Promise.resolve(null) : tlsServerEndPoint(leaf);
+    return binding.catch(() => null);
+  };
+  const bindings = certificates?.map(({ certPem }) => bindingOf(certPem));
+  return { binding: bindings?.[0] ?? bindingOf(certPem), bindings };
+}
+
+/** The tls-server-end-point of the certificate a client's session was presented. */
+export function presentedBinding(
+  keys: ListenerAuthKeys,
+  certificate: number | undefined,
+): Promise<Uint8Array | null> {
+  return keys.bindings?.[certificate ?? 0] ?? keys.binding;
 }
 
 /** The users of one `auth` mapping, and how to find those not listed. */

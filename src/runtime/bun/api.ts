@@ -64,6 +64,13 @@ export interface BunSocketHandlers {
   close?(socket: BunSocket, error?: Error): void;
   error?(socket: BunSocket, error: Error): void;
   handshake?(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
+  /**
+   * Server side, Bun 1.4.5 (what its own `node:tls` uses for SNICallback,
+   * undocumented): called with the client's SNI during the handshake; a
+   * native secure context returned (`tls.createSecureContext(…).context`)
+   * presents its certificate instead, undefined keeps the upgrade's own.
+   */
+  serverName?(data: unknown, serverName: string, handle: unknown): unknown;
 }
 
 /** TLS settings as Bun takes them. */

@@ -7,6 +7,7 @@
  */
 
 import type { Runtime } from "../../io/types.ts";
+import { decryptPrivateKey } from "../node_tls_shared/key_pair.ts";
 import { serveHttpNode } from "../host/http.ts";
 import { bunApi } from "./api.ts";
 import { connectBun, listenBun } from "./sockets.ts";
@@ -23,6 +24,7 @@ export function bunRuntime(): Runtime {
     serverTls: serverTlsBun,
     serverTlsTraits: { library: "boringssl", cipherList: true },
     clientTls: clientTlsBun,
+    decryptPrivateKey,
     relay: relayBun,
     serveHttp: serveHttpNode,
   };

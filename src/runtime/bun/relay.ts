@@ -12,11 +12,12 @@ import type {
   RelayCounters,
   RelayEnd,
   RelayFarewell,
+  RelayOutcome,
   RelayTap,
   ShutdownNotice,
 } from "../../io/types.ts";
 import type { BunConn } from "./conn.ts";
-import { RelayEnding } from "../../proxy/relay_ending.ts";
+import { endsWithTerminate, RelayEnding } from "../../proxy/relay_ending.ts";
 import { CLIENT_RECORD_LIMIT } from "../node_tls_shared/client_records.ts";
 
 /** Pipes two Bun connections both ways with backpressure; see {@link Runtime.relay}. */
@@ -28,7 +29,7 @@ export function relayBun(
   tap?: RelayTap,
   farewell?: RelayFarewell,
   notice?: ShutdownNotice,
-): Promise<RelayEnd> {
+): Promise<RelayOutcome> {
   const client = clientConn as BunConn;
   const backend = backendConn as BunConn;
   return new Promise((resolve) => {
@@ -52,10 +53,9 @@ export function relayBun(
         client.close();
         backend.close();
       },
-      resolve,
+      (end) => resolve({ end, error: ending.error }),
       part,
     );
-    const finish = ending.finish;
     const ended = (end: RelayEnd, other: BunConn) =>
       ending.ended(end, (flushed) => other.closeWrite().then(flushed));
     const closed = (end: RelayEnd) => ending.closed(end);
@@ -84,6 +84,7 @@ export function relayBun(
         if (parting) return;
         if (tap?.active) tap.fromClient(chunk);
         counters.clientToBackend += chunk.length;
+        ending.clientTerminated = endsWithTerminate(chunk);
         notice?.fromClient(chunk);
         if (!backend.send(chunk)) {
           client.hold();
@@ -91,7 +92,7 @@ export function relayBun(
         }
       },
       end: ended("client_closed", backend),
-      error: () => finish("client_error"),
+      error: ending.clientFailed,
       close: closed("client_closed"),
     });
     backend.attach({

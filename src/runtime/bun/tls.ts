@@ -45,8 +45,9 @@ import {
   ResumptionCheck,
   unverifiedClientCertificate,
 } from "../node_tls_shared/client_certificate.ts";
-import { checkedCipherList } from "../node_tls_shared/server_context.ts";
+import { checkedCipherList, tlsVersion } from "../node_tls_shared/server_context.ts";
 import { PerTicketPeriod } from "../node_tls_shared/ticket_keys.ts";
+import { CertificatesByName } from "../node_tls_shared/listener_certificates.ts";
 import { constants } from "node:crypto";
 
 /** TLS protocol numbers, as Bun takes `minVersion`. */
@@ -94,6 +95,8 @@ function upgradeNative(
   verdict: Verdict,
   serverName: (socket: BunSocket) => string | null,
   certificateCheck: CertificateCheck = () => null,
+  handlers: BunSocketHandlers = TLS_HANDLERS,
+  presented?: (serverName: string | null) => number,
 ): Promise<TlsConn> {
   const raw = tcp.transport.socket!;
   const transport = new NativeTransport(null);
@@ -125,11 +128,13 @@ function upgradeNative(
         if (refusal !== null) return fail(refusal);
         settled = true;
         socket.data = conn;
+        const name = serverName(socket);
         conn.tls = {
           protocol: socket.getTLSVersion() ?? "unknown",
           alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
-          serverName: serverName(socket),
+          serverName: name,
           cipher: socket.getCipher()?.name ?? "unknown",
+          certificate: presented?.(name),
         };
         conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
         conn.peerDer = () => certificateDer(socket.getPeerCertificate());
@@ -143,7 +148,7 @@ function upgradeNative(
     tcp.detach();
     let secured: BunSocket;
     try {
-      secured = raw.upgradeTLS({ tls: options, isServer, socket: TLS_HANDLERS })[1];
+      secured = raw.upgradeTLS({ tls: options, isServer, socket: handlers })[1];
     } catch (error) {
       return fail(asError(error));
     }
@@ -164,7 +169,32 @@ function completed(socket: BunSocket, success: boolean, error: Error | null): Er
 
 /** Server-side TLS on the native upgrade, with a `node:tls` replay for direct TLS. */
 export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
-  assertKeyFitsCertificate(options.certPem, options.keyPem);
+  // With several certificates, Bun's native upgrade asks for the one to
+  // present by SNI; the first is the upgrade's own (see BunSocketHandlers).
+  // The context switched to carries the whole policy: with Bun 1.4.5 the
+  // handshake took its cipher list (a bare one let a CBC suite through) and
+  // its CA store (a bare one refused every client certificate); the version
+  // and options stayed the upgrade's, and are set here too all the same.
+  const byName = options.certificates &&
+    new CertificatesByName(options.certificates, ({ certPem, keyPem }) => {
+      const context = tls.createSecureContext({
+        cert: certPem,
+        key: keyPem,
+        ca: options.clientCaPem,
+        ciphers: checkedCipherList(options.ciphers, certPem, options.minVersion),
+        minVersion: tlsVersion(options.minVersion),
+        secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
+      }) as { context?: unknown };
+      return context.context;
+    });
+  if (byName === undefined) assertKeyFitsCertificate(options.certPem, options.keyPem);
+  const handlers: BunSocketHandlers = byName === undefined ? TLS_HANDLERS : {
+    ...TLS_HANDLERS,
+    serverName: (_data, name) => {
+      const index = byName.indexFor(name);
+      return index === 0 ? undefined : byName.at(index);
+    },
+  };
   const requestCert = options.clientCaPem !== undefined;
   const resumptions = requestCert ? new ResumptionCheck(options.clientCaPem!, false) : undefined;
   const native: BunTlsOptions = {
@@ -223,7 +253,16 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
       const tcp = conn as BunTcpConn;
       const early = concatAll([prefix ?? EMPTY_BYTES, ...tcp.takeQueued()]);
       if (early.length > 0) return replay(tcp, early);
-      return upgradeNative(tcp, natives.current(), true, verdict, sni, certificateCheck);
+      return upgradeNative(
+        tcp,
+        natives.current(),
+        true,
+        verdict,
+        sni,
+        certificateCheck,
+        handlers,
+        byName && ((name) => byName.indexFor(name)),
+      );
     },
   };
 }

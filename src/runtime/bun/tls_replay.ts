@@ -11,10 +11,15 @@
 
 import tls from "node:tls";
 import { Duplex } from "node:stream";
-import type { ServerTlsOptions, TlsConn } from "../../io/types.ts";
+import type { ServerCertificate, ServerTlsOptions, TlsConn } from "../../io/types.ts";
+import {
+  CertificatesByName,
+  readClientHelloName,
+} from "../node_tls_shared/listener_certificates.ts";
 import { serverHandshake } from "../node_tls_shared/handshake.ts";
 import { ClientCertificateRefused } from "../../io/errors.ts";
 import { clientServerName } from "../node_tls_shared/sockets.ts";
+import { certificateDer, describePeerCertificate } from "../node_tls_shared/peer_certificate.ts";
 import { serverSecureContext } from "../node_tls_shared/server_context.ts";
 import {
   clientCertificateRefusal,
@@ -101,18 +106,31 @@ function replayStream(tcp: BunTcpConn, prefix: Uint8Array, peerEnded: () => void
 export function replayServerTls(
   options: ServerTlsOptions,
 ): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<TlsConn> {
-  let contexts: PerTicketPeriod<tls.SecureContext> | undefined;
+  const contextsOf = (certificate: ServerCertificate) =>
+    new PerTicketPeriod(
+      () => serverSecureContext({ ...options, ...certificate }, "boringssl"),
+      { periodMs: options.ticketKeyPeriodMs },
+      scrubTicketKeys,
+    );
+  let contexts: CertificatesByName<PerTicketPeriod<tls.SecureContext>> | undefined;
   const requestCert = options.clientCaPem !== undefined;
   const resumptions = options.clientCaPem === undefined
     ? undefined
     : new ResumptionCheck(options.clientCaPem, false);
   return async (tcp, prefix) => {
-    contexts ??= new PerTicketPeriod(
-      () => serverSecureContext(options, "boringssl"),
-      { periodMs: options.ticketKeyPeriodMs },
-      scrubTicketKeys,
+    contexts ??= new CertificatesByName(
+      options.certificates ?? [{ certPem: options.certPem, keyPem: options.keyPem }],
+      contextsOf,
     );
-    const context = contexts.current();
+    // Bun's node:tls over a stream calls no SNICallback: with several
+    // certificates the ClientHello's server name picks one here.
+    let certificate: number | undefined;
+    if (options.certificates !== undefined) {
+      const hello = await readClientHelloName(prefix, () => tcp.read());
+      prefix = hello.bytes;
+      certificate = contexts.indexFor(hello.serverName);
+    }
+    const context = contexts.at(certificate ?? 0).current();
     let handshaking = true;
     // Bun's TLSSocket says nothing when its stream ends mid-handshake, which
     // would hold the session (and its max_connections slot) until
@@ -150,7 +168,11 @@ export function replayServerTls(
       alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
       serverName: clientServerName(socket),
       cipher: socket.getCipher()?.name ?? "unknown",
+      certificate,
     };
+    // The client's certificate, for the session's log line and client_cert_user.
+    conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
+    conn.peerDer = () => certificateDer(socket.getPeerCertificate());
     socket.on("data", (chunk: Uint8Array) => conn.received(chunk));
     socket.on("end", () => conn.ended());
     socket.on("error", (error: Error) => conn.failed(error));

@@ -16,6 +16,7 @@
  */
 
 import type { Runtime } from "../../io/types.ts";
+import { decryptPrivateKey } from "../node_tls_shared/key_pair.ts";
 import { serveHttpNode } from "../host/http.ts";
 import {
   clientTlsNode,
@@ -44,6 +45,7 @@ export function denoRuntime(): Runtime {
     serverTls: (options) => serverTlsNode(options, "gated", "rustls"),
     serverTlsTraits: { library: "rustls", cipherList: false },
     clientTls: (options) => clientTlsNode(options, "gated"),
+    decryptPrivateKey,
     // Deno's node:tls ignores setMaxSendFragment: see client_records.ts.
     relay: relayNodeWith(young?.relayed, "split"),
     serveHttp: serveHttpNode,

@@ -8,18 +8,21 @@
 import { readFile, stat } from "node:fs/promises";
 import process from "node:process";
 import { permitted } from "./permissions.ts";
-import type { Host } from "../../io/types.ts";
+import type { FilePermissions, Host } from "../../io/types.ts";
 import { listeningProcesses, openFiles } from "./process_table.ts";
+import { processStats } from "./process_stats.ts";
 
 /** Builds the host for the current process. */
 export function nodeHost(args: readonly string[]): Host {
   return {
     args,
     readTextFile,
+    filePermissions,
     env,
     cwd: () => process.cwd(),
     listeningProcesses,
     openFiles,
+    processStats,
     pid: process.pid,
     writeErrorLine: (line) => {
       process.stderr.write(line + "\n");
@@ -53,4 +56,11 @@ async function readTextFile(
     throw new Error("not a regular file (a reload reads only regular files)");
   }
   return await readFile(path, "utf8");
+}
+
+/** A file's mode bits and owner; none on Windows, whose files have no such bits to read. */
+async function filePermissions(path: string): Promise<FilePermissions | null> {
+  if (process.platform === "win32") return null;
+  const stats = await stat(path);
+  return { mode: stats.mode & 0o7777, uid: stats.uid };
 }

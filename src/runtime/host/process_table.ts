@@ -9,7 +9,8 @@
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
-import type { OpenFiles, ProcessInfo } from "../../io/types.ts";
+import type { OpenFiles, OpenFilesUnreadable, ProcessInfo } from "../../io/types.ts";
+import { asError } from "../../io/errors.ts";
 import { canonicalIp, ipOverlap } from "../../config/ip.ts";
 
 /** TCP state LISTEN in /proc/net/tcp. */
@@ -126,14 +127,17 @@ async function commandLine(pid: string): Promise<string> {
  * limit to the hard one as they start, so the soft limit read here is the
  * one that applies.
  */
-export function openFiles(): OpenFiles | null {
+export function openFiles(): OpenFiles | OpenFilesUnreadable | null {
   try {
     const limits = readFileSync(`/proc/${process.pid}/limits`, "utf8");
     const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
     if (soft === undefined) return null;
     const limit = soft === "unlimited" ? Number.POSITIVE_INFINITY : Number(soft);
     return { limit, open: readdirSync(`/proc/${process.pid}/fd`).length };
-  } catch {
-    return null;
+  } catch (error) {
+    // No /proc (macOS, Windows): nothing to say. A /proc that refuses this
+    // process (Deno 2.9 asks --allow-all for anything under /proc) is worth a warning.
+    if ((error as { code?: unknown }).code === "ENOENT") return null;
+    return { unreadable: asError(error).message };
   }
 }

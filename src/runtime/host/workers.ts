@@ -95,7 +95,7 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     listening.forEach((handler) => handler());
   };
   let onSharedCancel: CancelHandler | undefined;
-  let provideMetrics: (() => readonly MetricFamily[]) | undefined;
+  let provideMetrics: (() => Promise<readonly MetricFamily[]>) | undefined;
   let provideSessions: (() => SessionsReport) | undefined;
   const shared = new PendingAnswers<boolean>();
   for (const signal of SIGNALS) process.on(signal, () => {});
@@ -110,7 +110,9 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
     }
     if (message.type === "share-answer") shared.answer(message.id, message.forwarded);
     if (message.type === "metrics-request") {
-      send({ type: "metrics", id: message.id, families: provideMetrics?.() ?? [] });
+      // A scrape that fails here still gets an answer, rather than the supervisor's timeout.
+      (provideMetrics?.() ?? Promise.resolve([])).catch(() => [])
+        .then((families) => send({ type: "metrics", id: message.id, families }));
     }
     if (message.type === "sessions-request") {
       send({ type: "sessions", id: message.id, report: provideSessions?.() ?? null });

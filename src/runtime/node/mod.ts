@@ -6,6 +6,7 @@
 
 import process from "node:process";
 import type { Runtime } from "../../io/types.ts";
+import { decryptPrivateKey } from "../node_tls_shared/key_pair.ts";
 import { serveHttpNode } from "../host/http.ts";
 import {
   clientTlsNode,
@@ -28,6 +29,7 @@ export function nodeRuntime(): Runtime {
     serverTls: serverTlsNode,
     serverTlsTraits: { library: "openssl", cipherList: true },
     clientTls: clientTlsNode,
+    decryptPrivateKey,
     relay: relayNodeWith(young?.relayed),
     serveHttp: serveHttpNode,
   };

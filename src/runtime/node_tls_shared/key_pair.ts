@@ -16,3 +16,13 @@ export function assertKeyFitsCertificate(certPem: string, keyPem: string): void 
     throw new Error("the private key does not match the certificate");
   }
 }
+
+/**
+ * An encrypted PEM key decrypted with `passphrase`, as unencrypted PKCS#8:
+ * Node.js's OpenSSL, Deno's `node:crypto` and Bun's BoringSSL each read both
+ * PKCS#8 and OpenSSL's older `Proc-Type` encryption.
+ */
+export function decryptPrivateKey(keyPem: string, passphrase: string): string {
+  const key = createPrivateKey({ key: keyPem, format: "pem", passphrase });
+  return key.export({ format: "pem", type: "pkcs8" }) as string;
+}

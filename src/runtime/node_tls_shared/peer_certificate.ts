@@ -24,8 +24,11 @@ export function describePeerCertificate(
     return null;
   }
   const notAfter = certificate.valid_to ? new Date(certificate.valid_to) : null;
+  const cn = certificate.subject?.CN;
+  const commonName = Array.isArray(cn) ? cn[0] : cn;
   return {
     subject: distinguishedName(certificate.subject),
+    ...(commonName === undefined ? {} : { commonName }),
     issuer: distinguishedName(certificate.issuer),
     notAfter: notAfter && !Number.isNaN(notAfter.getTime()) ? notAfter : null,
   };

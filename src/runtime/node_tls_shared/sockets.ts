@@ -22,6 +22,8 @@ import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
 import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
 import { clientChainCheck } from "./client_chain_check.ts";
 import { PerTicketPeriod, scrubTicketKeys } from "./ticket_keys.ts";
+import { CertificatesByName, readClientHelloName } from "./listener_certificates.ts";
+import { EMPTY_BYTES } from "../../protocol/bytes.ts";
 import type {
   ByteConn,
   ClientTlsOptions,
@@ -33,8 +35,10 @@ import type {
   RelayCounters,
   RelayEnd,
   RelayFarewell,
+  RelayOutcome,
   RelayTap,
   Runtime,
+  ServerCertificate,
   ServerTlsOptions,
   ServerTlsUpgrader,
   ShutdownNotice,
@@ -45,7 +49,7 @@ import type {
 } from "../../io/types.ts";
 import { asError, ClientCertificateRefused, ConnectTimeoutError } from "../../io/errors.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
-import { RelayEnding } from "../../proxy/relay_ending.ts";
+import { endsWithTerminate, RelayEnding } from "../../proxy/relay_ending.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
 
@@ -231,6 +235,7 @@ class NodeTlsConn extends NodeConn implements TlsConn {
     serverName: string | null,
     flow: FlowControl,
     reading: FlowControl | undefined,
+    certificate?: number,
   ) {
     super(stream, remote, flow, reading);
     this.tls = {
@@ -238,6 +243,7 @@ class NodeTlsConn extends NodeConn implements TlsConn {
       alpnProtocol: typeof stream.alpnProtocol === "string" ? stream.alpnProtocol : null,
       serverName,
       cipher: stream.getCipher()?.name ?? "unknown",
+      certificate,
     };
   }
 
@@ -504,14 +510,28 @@ export function serverTlsNode(
   layering: TlsLayering = "native",
   library: NodeTlsLibrary = "openssl",
 ): ServerTlsUpgrader {
-  assertKeyFitsCertificate(options.certPem, options.keyPem);
-  // rustls keeps one ticket key per process and replaces it itself.
-  const single = library === "rustls" ? serverSecureContext(options, library) : undefined;
-  const contexts = single ? { current: () => single } : new PerTicketPeriod(
-    () => serverSecureContext(options, library),
-    { periodMs: options.ticketKeyPeriodMs },
-    scrubTicketKeys,
-  );
+  const contextsOf = (certificate: ServerCertificate): { current(): tls.SecureContext } => {
+    const settings = { ...options, ...certificate };
+    // rustls keeps one ticket key per process and replaces it itself.
+    if (library === "rustls") {
+      const single = serverSecureContext(settings, library);
+      return { current: () => single };
+    }
+    return new PerTicketPeriod(
+      () => serverSecureContext(settings, library),
+      { periodMs: options.ticketKeyPeriodMs },
+      scrubTicketKeys,
+    );
+  };
+  // With several certificates, each has its own contexts, and the server
+  // name in the ClientHello picks one before the TLS socket is made (see
+  // clientServerName for why not an SNICallback). OpenSSL would also resume
+  // a session made under the context the socket started with after its
+  // SNICallback switched to another: a session made under one certificate
+  // is offered to another's context, whose ticket keys do not open it.
+  const byName = options.certificates && new CertificatesByName(options.certificates, contextsOf);
+  if (byName === undefined) assertKeyFitsCertificate(options.certPem, options.keyPem);
+  const contexts = byName?.default ?? contextsOf(options);
   const requestCert = options.clientCaPem !== undefined;
   const certificateCheck = options.clientCaPem === undefined
     ? null
@@ -522,11 +542,22 @@ export function serverTlsNode(
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
+      let secureContext = contexts.current();
+      let certificate: number | undefined;
+      if (byName !== undefined) {
+        const hello = await readClientHelloName(prefix ?? EMPTY_BYTES, () => conn.read());
+        certificate = byName.indexFor(hello.serverName);
+        secureContext = byName.at(certificate).current();
+        // Read ahead of the TLS socket: replayed as the prefix, or put back
+        // into the TCP socket, whose buffered bytes node:tls reads first.
+        if (prefix !== undefined && prefix.length > 0) prefix = hello.bytes;
+        else if (hello.bytes.length > 0) raw.unshift(hello.bytes);
+      }
       const { transport, flow, reading, guard } = tlsTransport(raw, layering, prefix);
       // No SNICallback: see clientServerName.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
-        secureContext: contexts.current(),
+        secureContext,
         requestCert,
         rejectUnauthorized: requestCert,
         ALPNProtocols: alpn,
@@ -544,7 +575,14 @@ export function serverTlsNode(
       const serverName = clientServerName(socket);
       // Nobody reads until the session asks for its startup packet.
       reading?.pause();
-      const secured = new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
+      const secured = new NodeTlsConn(
+        socket,
+        conn.remote,
+        serverName,
+        flow ?? socket,
+        reading,
+        certificate,
+      );
       if (refusal !== null) throw new ClientCertificateRefused(refusal.message, secured);
       return secured;
     },
@@ -622,7 +660,7 @@ export function relayNode(
   notice?: ShutdownNotice,
   relayed?: (bytes: number) => void,
   records: RecordCap = "fragment",
-): Promise<RelayEnd> {
+): Promise<RelayOutcome> {
   const client = (clientConn as NodeConn).stream;
   const backend = (backendConn as NodeConn).stream;
   const clientFlow = (clientConn as NodeConn).flow;
@@ -646,7 +684,7 @@ export function relayNode(
         client.destroy();
         backend.destroy();
       },
-      resolve,
+      (end) => resolve({ end, error: ending.error }),
       part,
     );
     const finish = ending.finish;
@@ -672,6 +710,7 @@ export function relayNode(
       relayed?.(chunk.length);
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
+      ending.clientTerminated = endsWithTerminate(chunk);
       notice?.fromClient(chunk);
       if (!backend.write(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
@@ -693,7 +732,7 @@ export function relayNode(
     client.on("drain", () => backendFlow.resume());
     client.on("end", ended("client_closed", backend));
     backend.on("end", backendEnded("backend_closed"));
-    client.on("error", () => finish("client_error"));
+    client.on("error", ending.clientFailed);
     backend.on("error", backendEnded("backend_error"));
     client.on("close", closed("client_closed"));
     backend.on("close", closed("backend_closed"));

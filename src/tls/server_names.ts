@@ -1,0 +1,60 @@
+/**
+ * Which of a listener's certificates answers a client's SNI: the one with
+ * the name exactly, else one whose wildcard covers it, else the first. A
+ * certificate's names are its subjectAltName DNS entries, or its subject's
+ * CN when it has none, as TLS clients check them (RFC 6125).
+ *
+ * @module
+ */
+
+/**
+ * The DNS names of a certificate, lower case, from `subjectAltName` and
+ * `subject` as `node:crypto`'s `X509Certificate` writes them
+ * (`DNS:a.example, IP Address:10.0.0.1`; `CN=a.example` lines).
+ */
+export function certificateDnsNames(
+  subjectAltName: string | undefined,
+  subject: string,
+): string[] {
+  const dns = (subjectAltName ?? "").split(", ")
+    .filter((entry) => entry.startsWith("DNS:"))
+    .map((entry) => entry.slice(4).toLowerCase());
+  if (dns.length > 0) return dns;
+  return subject.split("\n")
+    .filter((line) => line.startsWith("CN="))
+    .map((line) => line.slice(3).toLowerCase());
+}
+
+/** A name as SNI carries it, for comparison: lower case, no trailing dot. */
+function normalName(serverName: string): string {
+  return serverName.toLowerCase().replace(/\.$/, "");
+}
+
+/**
+ * Whether a certificate name `*.suffix` covers `name`: one label in place of
+ * the `*`, as a client verifying the certificate would accept it.
+ */
+function wildcardCovers(pattern: string, name: string): boolean {
+  if (!pattern.startsWith("*.")) return false;
+  const suffix = pattern.slice(1);
+  if (!name.endsWith(suffix)) return false;
+  const label = name.slice(0, name.length - suffix.length);
+  return label.length > 0 && !label.includes(".");
+}
+
+/**
+ * The index, in `names` (each certificate's names, in the configuration's
+ * order), of the certificate for `serverName`: the first that names it
+ * exactly, else the first whose wildcard covers it, else 0 (also without SNI).
+ */
+export function certificateForServerName(
+  names: readonly (readonly string[])[],
+  serverName: string | null,
+): number {
+  if (serverName === null || serverName === "") return 0;
+  const name = normalName(serverName);
+  const exact = names.findIndex((list) => list.includes(name));
+  if (exact >= 0) return exact;
+  const wildcard = names.findIndex((list) => list.some((pattern) => wildcardCovers(pattern, name)));
+  return wildcard >= 0 ? wildcard : 0;
+}
