@@ -50,17 +50,18 @@ Deno.test("GET /sessions lists each open session with its client, TLS, user, bac
     "CREATE TABLE listed_rows (n int); GRANT ALL ON listed_rows TO pgtls_app",
     TEST_DATABASE,
   );
+  // Before any psql starts: each connects as soon as it is made.
+  assertEquals(await sessions(), {
+    total: 0,
+    states: { startup: 0, idle: 0, transaction: 0, active: 0, copy: 0 },
+    truncated: false,
+    sessions: [],
+  });
   const psqls = ["idle", "transaction", "active", "copy"].map((name) =>
     new Psql(target, `listed_${name}`)
   );
   const [idle, transaction, active, copy] = psqls as [Psql, Psql, Psql, Psql];
   try {
-    assertEquals(await sessions(), {
-      total: 0,
-      states: { startup: 0, idle: 0, transaction: 0, active: 0, copy: 0 },
-      truncated: false,
-      sessions: [],
-    });
     await idle.run("SELECT 1;");
     // The transaction holds a lock the active session's query waits for, until it commits.
     await transaction.run(
