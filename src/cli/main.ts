@@ -16,6 +16,7 @@ import { encodeFamilies, Registry } from "../observe/metrics.ts";
 import { ProcessMetrics } from "../observe/process_metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { PgtlsMetrics } from "../proxy/metrics.ts";
+import { sessionsReport } from "../proxy/live_sessions.ts";
 import { formatAddress } from "../config/address.ts";
 import { listenFailure } from "../io/errors.ts";
 import { loadProxyMaterial, type MaterialSource, type ProxyMaterial } from "../proxy/material.ts";
@@ -365,6 +366,7 @@ async function serveHolding(
     if (metrics && role) {
       const workerLabel = { worker: String(role.id) };
       role.onMetricsRequest(() => scrape(metrics.registry, workerLabel));
+      role.onSessionsRequest(() => sessionsReport(proxies.flatMap((p) => p.sessions())));
     } else if (metrics && config.metrics) {
       metricsListener = await serveMetrics(
         runtime,
@@ -372,6 +374,7 @@ async function serveHolding(
         metricsHandler(
           async () => encodeFamilies(await scrape(metrics.registry)),
           () => serving,
+          () => sessionsReport(proxies.flatMap((p) => p.sessions())),
         ),
       );
       logger.info("metrics listening", { address: formatAddress(metricsListener.address) });

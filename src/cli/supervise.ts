@@ -26,9 +26,10 @@ import { encodeFamilies, mergeFamilies, type MetricFamily, Registry } from "../o
 import { ProcessMetrics } from "../observe/process_metrics.ts";
 import { metricsHandler } from "../observe/metrics_http.ts";
 import { formatAddress } from "../config/address.ts";
+import { mergeSessionsReports, type SessionsReport } from "../proxy/live_sessions.ts";
 import { StopSignals } from "./stop_signals.ts";
 
-/** How long a scrape waits for each worker's metrics; a worker that is late is left out. */
+/** How long a scrape (or `GET /sessions`) waits for each worker; a worker that is late is left out. */
 const WORKER_SCRAPE_TIMEOUT_MS = 2000;
 
 /** The `worker` label of the supervising process's own series (workers are 1 to N). */
@@ -162,8 +163,22 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
         ]),
       );
     };
+    // Like a scrape: each worker's sessions, those of a worker late to answer left out.
+    const listSessions = async () => {
+      const answers = await Promise.all(
+        workers.map(async (w) => ({
+          worker: w.id,
+          report: await w.sessions(WORKER_SCRAPE_TIMEOUT_MS),
+        })),
+      );
+      return mergeSessionsReports(
+        answers.filter((a): a is { worker: number; report: SessionsReport } => a.report !== null),
+      );
+    };
     try {
-      metricsListener = await options.serveMetrics(metricsHandler(scrape, () => !stopping));
+      metricsListener = await options.serveMetrics(
+        metricsHandler(scrape, () => !stopping, listSessions),
+      );
     } catch (error) {
       unsubscribe.forEach((off) => off());
       logger.error("could not start", {

@@ -20,6 +20,42 @@ export interface MetricFamily {
   readonly samples: readonly string[];
 }
 
+/** Where a relayed session stands (`src/proxy/session_flow.ts`). */
+export type SessionState = "startup" | "idle" | "transaction" | "active" | "copy";
+
+/** One session in a report; bytes as in the `session closed` line. */
+export interface SessionView {
+  readonly id: number;
+  /** The worker that runs it (1 to N), with `workers` > 1. */
+  readonly worker?: number;
+  readonly proxy: string;
+  readonly client: string;
+  readonly sni: string | null;
+  readonly user: string | null;
+  readonly database: string | null;
+  readonly backend: string | null;
+  readonly tls_version: string | null;
+  readonly tls_cipher: string | null;
+  /** Client to backend. */
+  readonly bytes_in: number;
+  /** Backend to client. */
+  readonly bytes_out: number;
+  readonly age_seconds: number;
+  readonly state: SessionState;
+}
+
+/** What `GET /sessions` answers. */
+export interface SessionsReport {
+  /** Every open session, listed or not. */
+  readonly total: number;
+  /** How many of all open sessions are in each state. */
+  readonly states: Readonly<Record<SessionState, number>>;
+  /** True when `sessions` lists fewer than `total`: the oldest are listed. */
+  readonly truncated: boolean;
+  /** The oldest sessions first, at most `SESSIONS_LISTED` (`src/proxy/live_sessions.ts`). */
+  readonly sessions: readonly SessionView[];
+}
+
 /** A host and port. */
 export interface Endpoint {
   readonly host: string;
@@ -223,7 +259,8 @@ export type RelayFarewell = (end: "backend_closed" | "backend_error", error?: Er
 
 /**
  * What the relay tells the client when shutdown cuts its session. It sees
- * every chunk forwarded to the client; at the cut, `last` gives the bytes to
+ * every chunk relayed either way (and so knows where the session stands:
+ * `session_flow.ts`); at the cut, `last` gives the bytes to
  * send before the client's end (a FATAL ErrorResponse), or null when the
  * client is in the middle of one of the backend's messages, where anything
  * added would corrupt the stream.
@@ -233,6 +270,8 @@ export interface ShutdownNotice {
   readonly graceMs: number;
   /** Sees a chunk just forwarded to the client. */
   forwarded(chunk: Uint8Array): void;
+  /** Sees a chunk from the client, before it is forwarded to the backend. */
+  fromClient(chunk: Uint8Array): void;
   /** The bytes to send the client last, or null to close without a word. */
   last(): Uint8Array | null;
 }
@@ -373,6 +412,8 @@ export interface WorkerRole extends WorkerInit {
   onSharedCancel(handler: (proxy: number, request: Uint8Array) => Promise<boolean>): void;
   /** Answers the supervisor's metrics scrapes with this worker's metric families. */
   onMetricsRequest(provide: () => Promise<readonly MetricFamily[]>): void;
+  /** Answers the supervisor's `GET /sessions` with this worker's open sessions. */
+  onSessionsRequest(provide: () => SessionsReport): void;
 }
 
 /** How a worker process ended. */
@@ -400,6 +441,8 @@ export interface WorkerProcess {
   passCancel(proxy: number, request: Uint8Array): Promise<boolean>;
   /** This worker's metric families, or null if it does not answer within `timeoutMs`. */
   metrics(timeoutMs: number): Promise<readonly MetricFamily[] | null>;
+  /** This worker's open sessions, or null if it does not answer within `timeoutMs`. */
+  sessions(timeoutMs: number): Promise<SessionsReport | null>;
 }
 
 /** Starts worker processes: pgtls again, with the same command line. */

@@ -50,6 +50,7 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   too_many_connections: "refused",
   shutdown: "shutdown",
   aborted: "shutdown",
+  drained: "shutdown",
 };
 
 /** `reason` of pgtls_handshake_failures_total{side="client"}, by session end. */

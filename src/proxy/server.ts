@@ -14,6 +14,7 @@ import { SqlState } from "../protocol/sqlstate.ts";
 import type { Logger } from "../observe/log.ts";
 import type { BackendTarget } from "./backend.ts";
 import {
+  forwardCancel,
   forwardSharedCancel,
   runSession,
   type SessionContext,
@@ -25,6 +26,9 @@ import type { ProxyMaterial } from "./material.ts";
 import type { PreparedProxy } from "./prepare.ts";
 import type { ProxyMeter } from "./metrics.ts";
 import { certificateExpiry } from "./certificate_expiry.ts";
+import { SessionFlow } from "./session_flow.ts";
+import { type LiveSession, type SessionView, viewSession } from "./live_sessions.ts";
+import { CANCEL_REQUEST_CODE } from "../protocol/codes.ts";
 
 /** TCP keepalive idle time on both legs: dead peers are noticed within minutes. */
 const KEEPALIVE_MS = 60_000;
@@ -44,14 +48,22 @@ export interface ProxyHandle {
   readonly address: Endpoint;
   /** Sessions currently open. */
   activeSessions(): number;
+  /** The sessions open now, as `GET /sessions` lists them. */
+  sessions(): SessionView[];
   /** Closes the listener: the port is free once this resolves. Idempotent. */
   stopAccepting(): Promise<void>;
   /**
-   * Stops accepting at once, lets sessions finish for `graceMs`, then closes
-   * the rest. Resolves when every session has ended.
+   * Stops accepting at once, closes each session as soon as it is idle (at
+   * once, or after the ReadyForQuery that ends its transaction), lets the
+   * others finish for `graceMs`, then cuts the rest (see {@link abortSessions}).
+   * Resolves when every session has ended.
    */
   stop(graceMs: number): Promise<void>;
-  /** Cuts every open session now; resolves when each has ended (and logged its line). */
+  /**
+   * Cuts every open session now, first sending a CancelRequest to the backend
+   * of each that runs a query or a COPY, so that the query stops too; resolves
+   * when each session has ended (and logged its line) and each cancel was delivered.
+   */
   abortSessions(): Promise<void>;
   /**
    * Serves new sessions with reloaded settings (the same name and listener
@@ -95,6 +107,8 @@ export async function startProxy(options: {
   // One controller per session rather than one shared signal: thousands of
   // listeners on one AbortSignal make Node.js warn of a leak.
   const aborters = new Set<AbortController>();
+  /** Admitted sessions, followed for `GET /sessions`, the drain and the cancels at its end. */
+  const live = new Map<number, { readonly session: LiveSession; readonly abort: () => void }>();
   let accepting = true;
   // Outlives reloads: sessions started before one are still cancelled through it.
   const cancelKeys = new CancelKeys<BackendTarget>();
@@ -167,8 +181,18 @@ export async function startProxy(options: {
       : { counters };
     const group = full ? refusals : sessions;
     if (!full) budget?.take();
-    const session = runSession(conn, id, own, sessionOptions).then(
+    const followed: LiveSession | undefined = full
+      ? undefined
+      : { id, startedMs: started, flow: new SessionFlow() };
+    if (followed) live.set(id, { session: followed, abort: () => aborter.abort() });
+    const session = runSession(conn, id, own, { ...sessionOptions, live: followed }).then(
       (record) => {
+        live.delete(id);
+        // Closed by the drain, idle: not cut (the end the relay saw was pgtls's abort).
+        if (followed?.flow.closedIdle && (record.end === "aborted" || record.end === "shutdown")) {
+          record.end = "drained";
+          record.error = null;
+        }
         if (!full) budget?.give();
         meter?.sessionClosed(record);
         aborters.delete(aborter);
@@ -227,14 +251,45 @@ export async function startProxy(options: {
   /** Every session not yet ended, admitted or being refused. */
   const open = () => [...sessions, ...refusals];
   const abortSessions = async (): Promise<void> => {
+    const cancels = [...live.values()]
+      .filter(({ session }) => session.backendKey && RUNNING.has(session.flow.state))
+      .map(({ session }) => cancelRunning(session));
     for (const aborter of aborters) aborter.abort();
-    await Promise.all(open());
+    await Promise.all([...open(), ...cancels]);
+  };
+  /** Sends the CancelRequest for a session's running query; logs how it went. */
+  const cancelRunning = async (session: LiveSession): Promise<void> => {
+    const { key, target } = session.backendKey!;
+    const request = new Uint8Array(8 + key.length);
+    const view = new DataView(request.buffer);
+    view.setUint32(0, request.length);
+    view.setUint32(4, CANCEL_REQUEST_CODE);
+    request.set(key, 8);
+    try {
+      await forwardCancel(request, target, context);
+      logger.info("cancelled the query of a session cut at shutdown", {
+        proxy: config.name,
+        id: session.id,
+        backend: target.label,
+      });
+    } catch (error) {
+      logger.warn("could not cancel the query of a session cut at shutdown", {
+        proxy: config.name,
+        id: session.id,
+        backend: target.label,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
   };
 
   return {
     name: config.name,
     address: listener.address,
     activeSessions: () => sessions.size,
+    sessions: () => {
+      const now = Date.now();
+      return [...live.values()].map(({ session }) => viewSession(config.name, session, now));
+    },
     reload(proxy: ProxyConfig, material: ProxyMaterial, prepared: PreparedProxy): void {
       config = proxy;
       context = contextFor(proxy, prepared);
@@ -261,6 +316,8 @@ export async function startProxy(options: {
     stopAccepting,
     async stop(graceMs: number): Promise<void> {
       await stopAccepting();
+      // Idle sessions go now, so that their pools reconnect to another pgtls.
+      for (const { session, abort } of live.values()) session.flow.drain(abort);
       if (open().length > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const drained = Promise.all(open()).then(() => true);
@@ -281,6 +338,9 @@ export async function startProxy(options: {
     abortSessions,
   };
 }
+
+/** States in which the backend runs something a cut alone would leave running. */
+const RUNNING: ReadonlySet<string> = new Set(["active", "copy"]);
 
 /** The routes' names, as metrics label them: the proxy's own backend's first. */
 function routeNames(prepared: PreparedProxy): string[] {

@@ -51,7 +51,9 @@ import {
   loginForClient,
 } from "./login.ts";
 import { certificateUserRefusal } from "./certificate_user.ts";
-import { SessionShutdownNotice, SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
+import { SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
+import { SessionFlow } from "./session_flow.ts";
+import type { LiveSession } from "./live_sessions.ts";
 import { connectionErrorText, errorText } from "../tls/error_text.ts";
 import { CLIENT_CERTIFICATE_REJECTED, ClientCertificateRefused, errorCode } from "../io/errors.ts";
 
@@ -124,6 +126,8 @@ export interface SessionOptions {
   readonly refusal?: ErrorFields;
   /** The byte counters to fill, so that the caller can read them while the session runs. */
   readonly counters?: RelayCounters;
+  /** Where the caller follows the session while it runs (`GET /sessions`, the drain). */
+  readonly live?: LiveSession;
 }
 
 /** Runs one session to its end and reports how it went. Never throws. */
@@ -151,6 +155,7 @@ export async function runSession(
     error: null,
     sqlstate: null,
   };
+  if (options.live) options.live.record = record;
   let current: ByteConn = client;
   let handshakeTimedOut = false;
   /**
@@ -530,13 +535,16 @@ async function serve(
       ? undefined
       : authenticated;
     const cancelKeys = context.recordCancelKeys ? context.cancelKeys : undefined;
+    const live = options.live;
     // Every session is watched up to ReadyForQuery, for the backend's
-    // refusal; then the relay pays one boolean a chunk. Only routes make
-    // cancel keys matter, and only a TLS backend can offer
-    // SCRAM-SHA-256-PLUS to a client that logs in through pgtls: only then
-    // may the watch rewrite (and hold back partial messages).
+    // refusal; then the relay pays one boolean a chunk. Routes (and
+    // shutdown's cancels) make cancel keys matter, and only a TLS backend
+    // can offer SCRAM-SHA-256-PLUS to a client that logs in through pgtls:
+    // only then may the watch rewrite (and hold back partial messages).
     const watch = new AuthWatch(
-      cancelKeys && ((key) => {
+      (cancelKeys || live) && ((key) => {
+        if (live) live.backendKey = { key, target };
+        if (!cancelKeys) return;
         // A backend sends one BackendKeyData; should it send more, only the last counts.
         forgetKey?.();
         forgetKey = cancelKeys.remember(key, target);
@@ -544,10 +552,11 @@ async function serve(
       authenticated === "passthrough" ? passthroughAdvice(record.user ?? "") : undefined,
       target.tls !== undefined && login === undefined,
     );
-    const notice = new SessionShutdownNotice();
+    const notice = live?.flow ?? new SessionFlow();
     let afterLogin = false;
     if (login === undefined) {
       const first = concatBytes(startup.bytes, startup.leftover);
+      notice.fromClient(startup.leftover);
       await sendStartup(backend, first, target);
       record.counters.clientToBackend += first.length;
     } else {
@@ -616,7 +625,7 @@ async function logIn(
   target: BackendTarget,
   context: SessionContext,
   record: SessionRecord,
-  taps: { readonly watch?: AuthWatch; readonly notice: SessionShutdownNotice },
+  taps: { readonly watch?: AuthWatch; readonly notice: SessionFlow },
 ): Promise<boolean> {
   const done = await orShutdown(
     loginForClient(backend, login, target, record),
@@ -626,6 +635,7 @@ async function logIn(
     throw new SessionAbort("shutdown", "pgtls is shutting down", SHUTDOWN_FIELDS);
   });
   record.counters.clientToBackend += login.backendStartup.length + login.pending.length;
+  taps.notice.fromClient(login.pending);
   const rest = taps.watch ? taps.watch.fromBackend(done.rest) : done.rest;
   taps.notice.forwarded(rest);
   record.counters.backendToClient += rest.length;
@@ -704,7 +714,7 @@ function heldCancelTarget(
  * Sends a CancelRequest to the backend and waits for it to close, as
  * PostgreSQL does once it has acted on it. The client gets no reply either way.
  */
-async function forwardCancel(
+export async function forwardCancel(
   bytes: Uint8Array,
   target: BackendTarget,
   context: Omit<SessionContext, "signal">,

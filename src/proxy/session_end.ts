@@ -29,7 +29,9 @@ export type SessionEnd =
   | "backend_unavailable"
   | "cancel_forwarded"
   | "too_many_connections"
-  | "shutdown";
+  | "shutdown"
+  /** Closed idle during the drain (FATAL 57P01), so that its pool reconnects elsewhere. */
+  | "drained";
 
 /** Ends the session early with a reason, optionally telling the client first. */
 export class SessionAbort extends Error {

@@ -64,3 +64,33 @@ Deno.test("message boundaries: a length below 4 is not PostgreSQL, so never a bo
   split.push(Uint8Array.of(0, 2, 0x5a));
   assert(!split.atBoundary, "also when the header was split");
 });
+
+Deno.test("message boundaries: a listener hears each message's type and first body byte, however the stream is split", () => {
+  const messages = [message("T", 30), message("D", 0), message("C", 13), message("Z", 1)];
+  messages[3]![5] = "T".charCodeAt(0);
+  const stream = concatAll(messages);
+  const expected = [
+    ["T", 0x5a],
+    ["D", -1],
+    ["C", 0x5a],
+    ["Z", "T".charCodeAt(0)],
+  ];
+  for (let split = 0; split <= stream.length; split++) {
+    for (let second = split; second <= stream.length; second += 7) {
+      const heard: [string, number][] = [];
+      const tracker = new MessageBoundary((type, first) =>
+        heard.push([String.fromCharCode(type), first])
+      );
+      tracker.push(stream.subarray(0, split));
+      tracker.push(stream.subarray(split, second));
+      tracker.push(stream.subarray(second));
+      assertEquals(heard, expected, `split at ${split} and ${second}`);
+    }
+  }
+  const byByte: [string, number][] = [];
+  const tracker = new MessageBoundary((type, first) =>
+    byByte.push([String.fromCharCode(type), first])
+  );
+  for (const byte of stream) tracker.push(Uint8Array.of(byte));
+  assertEquals(byByte, expected, "byte by byte");
+});

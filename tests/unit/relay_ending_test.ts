@@ -28,6 +28,7 @@ function ending(canPart: boolean) {
       notice: {
         graceMs: 500,
         forwarded: () => {},
+        fromClient: () => {},
         last: () => {
           parts++;
           return canPart ? Uint8Array.of(0x45) : null;

@@ -85,6 +85,7 @@ export function relayBun(
         if (tap?.active) tap.fromClient(chunk);
         counters.clientToBackend += chunk.length;
         ending.clientTerminated = endsWithTerminate(chunk);
+        notice?.fromClient(chunk);
         if (!backend.send(chunk)) {
           client.hold();
           peak(backend.buffered);

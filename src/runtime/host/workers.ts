@@ -25,6 +25,7 @@ import { V8_FLAGS } from "../v8/flags.ts";
 import type {
   Host,
   HostSignal,
+  SessionsReport,
   WorkerExit,
   WorkerInit,
   WorkerLauncher,
@@ -42,12 +43,14 @@ type ToWorker =
   | { type: "init"; init: WorkerInit }
   | { type: "signal"; signal: HostSignal }
   | { type: "metrics-request"; id: number }
+  | { type: "sessions-request"; id: number }
   | { type: "pass-cancel" } & CancelQuestion
   | { type: "share-answer"; id: number; forwarded: boolean };
 type ToSupervisor =
   | { type: "hello" }
   | { type: "ready"; ports: number[] }
   | { type: "metrics"; id: number; families: readonly MetricFamily[] }
+  | { type: "sessions"; id: number; report: SessionsReport | null }
   | { type: "share-cancel" } & CancelQuestion
   | { type: "cancel-answer"; id: number; forwarded: boolean };
 
@@ -93,6 +96,7 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
   };
   let onSharedCancel: CancelHandler | undefined;
   let provideMetrics: (() => Promise<readonly MetricFamily[]>) | undefined;
+  let provideSessions: (() => SessionsReport) | undefined;
   const shared = new PendingAnswers<boolean>();
   for (const signal of SIGNALS) process.on(signal, () => {});
   process.on("message", (message: ToWorker) => {
@@ -110,6 +114,9 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
       (provideMetrics?.() ?? Promise.resolve([])).catch(() => [])
         .then((families) => send({ type: "metrics", id: message.id, families }));
     }
+    if (message.type === "sessions-request") {
+      send({ type: "sessions", id: message.id, report: provideSessions?.() ?? null });
+    }
   });
   // No handler for a vanished supervisor: node:cluster exits a worker whose
   // IPC channel closes unasked, so none outlives a killed supervisor.
@@ -124,6 +131,7 @@ export async function withWorkers(host: Host, runtimeName: string): Promise<Host
       ),
     onSharedCancel: (handler) => onSharedCancel = handler,
     onMetricsRequest: (provide) => provideMetrics = provide,
+    onSessionsRequest: (provide) => provideSessions = provide,
   };
   return {
     ...host,
@@ -208,6 +216,7 @@ function startWorker(init: WorkerInit): WorkerProcess {
   );
   let onCancel: CancelHandler | undefined;
   const scrapes = new PendingAnswers<readonly MetricFamily[] | null>();
+  const listings = new PendingAnswers<SessionsReport | null>();
   const passed = new PendingAnswers<boolean>();
   const ready = new Promise<readonly number[]>((resolve, reject) => {
     worker.on("message", (message: ToSupervisor) => {
@@ -222,12 +231,14 @@ function startWorker(init: WorkerInit): WorkerProcess {
       }
       if (message.type === "cancel-answer") passed.answer(message.id, message.forwarded);
       if (message.type === "metrics") scrapes.answer(message.id, message.families);
+      if (message.type === "sessions") listings.answer(message.id, message.report);
     });
     exited.then(() => reject(new Error("the worker exited before it listened")));
   });
   // Questions waiting on a worker that exits get nothing rather than waiting for their timeout.
   exited.then(() => {
     scrapes.settleAll(null);
+    listings.settleAll(null);
     passed.settleAll(false);
   });
   // Unhandled, the rejection of a worker that never got ready would end the supervisor.
@@ -250,6 +261,14 @@ function startWorker(init: WorkerInit): WorkerProcess {
     metrics(timeoutMs) {
       if (!worker.isConnected()) return Promise.resolve(null);
       return scrapes.ask((id) => deliver(worker, { type: "metrics-request", id }), timeoutMs, null);
+    },
+    sessions(timeoutMs) {
+      if (!worker.isConnected()) return Promise.resolve(null);
+      return listings.ask(
+        (id) => deliver(worker, { type: "sessions-request", id }),
+        timeoutMs,
+        null,
+      );
     },
   };
 }

@@ -711,6 +711,7 @@ export function relayNode(
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
       ending.clientTerminated = endsWithTerminate(chunk);
+      notice?.fromClient(chunk);
       if (!backend.write(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
         if (backend.writableLength >= RELAY_IN_FLIGHT) clientFlow.pause();

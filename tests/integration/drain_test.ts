@@ -1,0 +1,140 @@
+/**
+ * The drain after SIGTERM, with real psql sessions: an idle session is closed
+ * at once with FATAL 57P01 while a session in a transaction carries on until
+ * it commits, and a query still running at shutdown_timeout is cancelled on
+ * the backend, not only cut off from its client.
+ */
+
+import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
+import { fixture } from "../helpers/fixture.ts";
+import { type LogLine, type PgtlsProcess, startPgtls } from "../helpers/pgtls.ts";
+import type { ClientTarget } from "../helpers/clients.ts";
+import { Psql } from "../helpers/interactive_psql.ts";
+import { type PgCluster, TEST_DATABASE } from "../helpers/pg.ts";
+import { settle } from "../helpers/settle.ts";
+
+/** pgtls in front of the fixture's PostgreSQL with `shutdown_timeout`. */
+async function proxyWithTimeout(shutdownTimeout: string) {
+  const { dir, certs, pg } = await fixture();
+  const pgtls = await startPgtls(dir, {
+    shutdown_timeout: shutdownTimeout,
+    proxies: [{
+      listener: {
+        bind_address: "127.0.0.1:0",
+        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+      },
+      backend: { address: `127.0.0.1:${pg.port}`, tls_enabled: false },
+    }],
+  });
+  const target: ClientTarget = { port: pgtls.port, caFile: certs.proxyCa };
+  return { pgtls, target, pg };
+}
+
+/** Backend connections of psql sessions named `name`, with their state. */
+function backendStates(pg: PgCluster, name: string): Promise<string> {
+  return pg.sql(
+    `SELECT coalesce(string_agg(state, ','), '') FROM pg_stat_activity WHERE application_name = '${name}'`,
+  );
+}
+
+const closedLines = (pgtls: PgtlsProcess): LogLine[] =>
+  pgtls.logs.filter((l) => l.msg === "session closed");
+
+Deno.test("after SIGTERM an idle session is closed at once with FATAL 57P01, while one in a transaction works on until it commits", async () => {
+  // Sessions are never cut in this test: shutdown_timeout is far beyond it.
+  const { pgtls, target, pg } = await proxyWithTimeout("10m");
+  await pg.sql("DROP TABLE IF EXISTS drained_rows", TEST_DATABASE);
+  await pg.sql(
+    "CREATE TABLE drained_rows (n int); GRANT ALL ON drained_rows TO pgtls_app",
+    TEST_DATABASE,
+  );
+  const idle = new Psql(target, "drain_idle");
+  const busy = new Psql(target, "drain_busy");
+  try {
+    assertEquals(await idle.run("SELECT 'ready';"), "ready\n");
+    await busy.run("BEGIN; INSERT INTO drained_rows VALUES (1);");
+    assertEquals(await backendStates(pg, "drain_busy"), "idle in transaction");
+    assertEquals(await backendStates(pg, "drain_idle"), "idle");
+
+    pgtls.kill("SIGTERM");
+    const drained = await pgtls.waitForLog((l) =>
+      l.msg === "session closed" && l.reason === "drained"
+    );
+    // The idle session went first, by construction: the other is in a
+    // transaction that only this test ends, and nothing is cut for ten minutes.
+    assertEquals(closedLines(pgtls).length, 1, JSON.stringify(closedLines(pgtls)));
+    const idleGone = await settle(() => backendStates(pg, "drain_idle"), (s) => s === "", 10_000);
+    assertEquals(idleGone, "", "the idle session's backend is gone");
+    assertEquals(await backendStates(pg, "drain_busy"), "idle in transaction");
+
+    // The transaction carries on through the drain, and commits.
+    assertEquals(
+      await busy.run("INSERT INTO drained_rows VALUES (2); SELECT count(*) FROM drained_rows;"),
+      "2\n",
+    );
+    await busy.run("COMMIT;");
+    assertEquals(
+      await pg.sql("SELECT count(*) FROM drained_rows", TEST_DATABASE),
+      "2",
+      "both rows committed",
+    );
+
+    // The idle psql learns why its connection went: PostgreSQL's own SQLSTATE for a shutdown.
+    const told = await idle.finish("SELECT 1;");
+    assert(told.code !== 0, `psql fails on its dead connection, got ${told.code}`);
+    assertMatch(
+      told.stderr,
+      /FATAL: +57P01: terminating connection because pgtls is shutting down/,
+    );
+
+    // Once committed, the second session is idle too, and goes: pgtls exits long before the timeout.
+    assertEquals((await pgtls.status).code, 0);
+    assertEquals(closedLines(pgtls).map((l) => l.reason), ["drained", "drained"]);
+    assertEquals(drained.level, "info");
+    assert(
+      !pgtls.logs.some((l) => l.msg === "closing sessions still open after shutdown_timeout"),
+      "no session was cut",
+    );
+  } finally {
+    await idle.kill();
+    await busy.kill();
+    await pgtls.stop();
+    await pg.sql("DROP TABLE IF EXISTS drained_rows", TEST_DATABASE);
+  }
+});
+
+Deno.test("a query still running at shutdown_timeout is cancelled on the backend, not only cut from its client", async () => {
+  const { pgtls, target, pg } = await proxyWithTimeout("2s");
+  // No client_connection_check_interval: PostgreSQL would notice the closed
+  // connection only when pg_sleep(60) is over, so only a cancel stops it sooner.
+  const sleeper = new Psql(target, "drain_sleeper");
+  const running = () =>
+    pg.sql(
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'drain_sleeper' AND state = 'active'",
+    );
+  try {
+    const answer = sleeper.run("SELECT pg_sleep(60);").catch((error) => String(error));
+    assertEquals(await settle(running, (n) => n === "1", 15_000), "1", "pg_sleep runs");
+    pgtls.kill("SIGTERM");
+    assertEquals((await pgtls.status).code, 0);
+    // Well within the 60 s of pg_sleep.
+    assertEquals(await settle(running, (n) => n === "0", 20_000), "0", "the query is gone");
+    assert(
+      pgtls.logs.some((l) => l.msg === "cancelled the query of a session cut at shutdown"),
+      "pgtls says it cancelled the query",
+    );
+    await answer;
+    const told = await sleeper.finish();
+    assertMatch(
+      told.stderr,
+      /FATAL: +57P01: terminating connection because pgtls is shutting down/,
+    );
+    assertEquals(closedLines(pgtls).map((l) => l.reason), ["aborted"]);
+  } finally {
+    await sleeper.kill();
+    await pgtls.stop();
+    await pg.sql(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'drain_sleeper'",
+    );
+  }
+});
