@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import type { OpenFiles, OpenFilesUnreadable, ProcessInfo } from "../../io/types.ts";
 import { asError } from "../../io/errors.ts";
+import { maxFdsOf } from "./process_stats.ts";
 import { canonicalIp, ipOverlap } from "../../config/ip.ts";
 
 /** TCP state LISTEN in /proc/net/tcp. */
@@ -129,10 +130,8 @@ async function commandLine(pid: string): Promise<string> {
  */
 export function openFiles(): OpenFiles | OpenFilesUnreadable | null {
   try {
-    const limits = readFileSync(`/proc/${process.pid}/limits`, "utf8");
-    const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
-    if (soft === undefined) return null;
-    const limit = soft === "unlimited" ? Number.POSITIVE_INFINITY : Number(soft);
+    const limit = maxFdsOf(readFileSync(`/proc/${process.pid}/limits`, "utf8"));
+    if (limit === undefined) return null;
     return { limit, open: readdirSync(`/proc/${process.pid}/fd`).length };
   } catch (error) {
     // No /proc (macOS, Windows): nothing to say. A /proc that refuses this
