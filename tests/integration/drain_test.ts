@@ -12,6 +12,9 @@ import type { ClientTarget } from "../helpers/clients.ts";
 import { Psql } from "../helpers/interactive_psql.ts";
 import { type PgCluster, TEST_DATABASE } from "../helpers/pg.ts";
 import { settle } from "../helpers/settle.ts";
+import { endSession, startSession } from "../helpers/raw_session.ts";
+import { connectTls, type Message, readMessage, writeAll } from "../helpers/wire.ts";
+import { TEST_PASSWORD, TEST_USER } from "../helpers/pg.ts";
 
 /** pgtls in front of the fixture's PostgreSQL with `shutdown_timeout`. */
 async function proxyWithTimeout(shutdownTimeout: string) {
@@ -136,5 +139,70 @@ Deno.test("a query still running at shutdown_timeout is cancelled on the backend
     await pg.sql(
       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'drain_sleeper'",
     );
+  }
+});
+
+/** A frontend message of `type` with `body`. */
+function frontend(type: string, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(5 + body.length);
+  out[0] = type.charCodeAt(0);
+  new DataView(out.buffer).setUint32(1, 4 + body.length);
+  out.set(body, 5);
+  return out;
+}
+
+/** Messages read until one of `type` (inclusive); null when the connection ended first. */
+async function readUntil(conn: Deno.Conn, type: string): Promise<Message[] | null> {
+  const got: Message[] = [];
+  for (;;) {
+    const message = await readMessage(conn);
+    if (message === null) return null;
+    got.push(message);
+    if (message.type === type) return got;
+  }
+}
+
+Deno.test("after SIGTERM a cursor read with Execute and Flush, before its Sync, is left to finish, not closed as idle", async () => {
+  const { pgtls, target } = await proxyWithTimeout("10m");
+  const conn = await connectTls(target.port, target.caFile!);
+  const encoder = new TextEncoder();
+  // Execute for one row at a time, as pg-cursor and pg-query-stream read: no Sync until the end.
+  const executeOneRow = () => {
+    const body = new Uint8Array(5);
+    new DataView(body.buffer).setInt32(1, 1);
+    return frontend("E", body);
+  };
+  try {
+    await startSession(conn, TEST_USER, TEST_PASSWORD, TEST_DATABASE);
+    const parse = frontend("P", encoder.encode("\0SELECT generate_series(1, 3)\0\0\0"));
+    const bind = frontend("B", Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0));
+    await writeAll(conn, new Uint8Array([...parse, ...bind, ...executeOneRow(), ...frontend("H")]));
+    const first = await readUntil(conn, "s");
+    assert(first !== null, "the first row comes");
+    assertEquals(first.filter((m) => m.type === "D").length, 1);
+
+    pgtls.kill("SIGTERM");
+    await pgtls.waitForLog((l) => l.msg === "shutting down: no new connections");
+    // The drain has looked at every session by now; this one must still be open.
+    await writeAll(conn, new Uint8Array([...executeOneRow(), ...frontend("H")]));
+    const second = await readUntil(conn, "s");
+    assert(second !== null, "the cursor's session was closed mid-read");
+    assertEquals(second.map((m) => m.type), ["D", "s"]);
+    assertEquals(closedLines(pgtls), [], "no session closed yet");
+
+    // The Sync ends the implicit transaction; its ReadyForQuery I is the session's last word.
+    await writeAll(
+      conn,
+      new Uint8Array([...frontend("C", encoder.encode("P\0")), ...frontend("S")]),
+    );
+    const end = await readUntil(conn, "Z");
+    assert(end !== null);
+    const fatal = await readMessage(conn);
+    assertEquals(fatal?.type, "E", "then FATAL 57P01");
+    assertEquals((await pgtls.status).code, 0);
+    assertEquals(closedLines(pgtls).map((l) => l.reason), ["drained"]);
+  } finally {
+    await endSession(conn).catch(() => {});
+    await pgtls.stop();
   }
 });

@@ -135,3 +135,28 @@ Deno.test("drain: an idle session is closed at once; a busy one just after its R
   await Promise.resolve();
   assertEquals(cut, 1);
 });
+
+Deno.test("drain: a portal executed with Flush and no Sync yet (pg-cursor) is not idle, and is left to finish", async () => {
+  const flow = loggedIn();
+  // pg-cursor: Parse, Bind, Describe, Execute(rows), Flush; the Sync comes only when the cursor closes.
+  flow.fromClient(
+    concatAll([message("P", 10), message("B", 10), message("D", 2), execute(), message("H")]),
+  );
+  assertEquals(flow.state, "active", "the query runs with no ReadyForQuery owed");
+  let closed = 0;
+  flow.drain(() => closed++);
+  assertEquals(closed, 0, "not closed before the rows come");
+  flow.forwarded(concatAll([message("1"), message("2"), message("T", 20), message("D", 12)]));
+  flow.forwarded(message("s")); // PortalSuspended: the cursor reads the next rows later
+  await Promise.resolve();
+  assertEquals(closed, 0, "not closed while the portal is open");
+  assertEquals(flow.state, "active");
+  flow.fromClient(concatAll([execute(), message("H")]));
+  flow.forwarded(message("C", "SELECT 1\0"));
+  await Promise.resolve();
+  assertEquals(closed, 0, "not closed before the Sync's ReadyForQuery");
+  flow.fromClient(concatAll([message("C", 6), sync()]));
+  flow.forwarded(concatAll([message("3"), ready("I")]));
+  await Promise.resolve();
+  assertEquals(closed, 1, "closed once the Sync's ReadyForQuery I has gone out");
+});
