@@ -29,6 +29,10 @@ const QUERY = 0x51; // 'Q'
 const SYNC = 0x53; // 'S'
 const FUNCTION_CALL = 0x46; // 'F'
 const EXECUTE = 0x45; // 'E'
+const PARSE = 0x50; // 'P'
+const BIND = 0x42; // 'B'
+const DESCRIBE = 0x44; // 'D'
+const CLOSE = 0x43; // 'C'
 const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'
 const COPY_FAIL = 0x66; // 'f'
@@ -46,6 +50,12 @@ export class SessionFlow implements ShutdownNotice {
    * are owed nothing.
    */
   #syncsSinceExecute = 0;
+  /**
+   * Extended-protocol messages (or COPY data the backend took in after
+   * ignoring the Syncs before it) wait for a Sync: until it, the implicit
+   * transaction they run in is not committed, though nothing is owed yet.
+   */
+  #unsynced = false;
   /** The status byte of the last ReadyForQuery, 0 before the first. */
   #status = 0;
   #copy = false;
@@ -73,7 +83,7 @@ export class SessionFlow implements ShutdownNotice {
   get state(): SessionState {
     if (this.#status === 0) return "startup";
     if (this.#copy) return "copy";
-    if (this.#owed > 0) return "active";
+    if (this.#owed > 0 || this.#unsynced) return "active";
     return this.#status === IDLE ? "idle" : "transaction";
   }
 
@@ -96,7 +106,8 @@ export class SessionFlow implements ShutdownNotice {
   }
 
   #idle(): boolean {
-    return this.#status === IDLE && this.#owed === 0 && !this.#copy && this.#backend.atBoundary;
+    return this.#status === IDLE && this.#owed === 0 && !this.#unsynced && !this.#copy &&
+      this.#backend.atBoundary;
   }
 
   #fromBackend(type: number, first: number): void {
@@ -130,10 +141,18 @@ export class SessionFlow implements ShutdownNotice {
         break;
       case EXECUTE:
         this.#syncsSinceExecute = 0;
+        this.#unsynced = true;
+        break;
+      case PARSE:
+      case BIND:
+      case DESCRIBE:
+      case CLOSE:
+        this.#unsynced = true;
         break;
       case SYNC:
         this.#owed++;
         this.#syncsSinceExecute++;
+        this.#unsynced = false;
         break;
       case FUNCTION_CALL:
         this.#owed++;
@@ -141,6 +160,7 @@ export class SessionFlow implements ShutdownNotice {
       case COPY_DATA:
       case COPY_DONE:
       case COPY_FAIL:
+        if (this.#syncsSinceExecute > 0) this.#unsynced = true;
         this.#owed -= this.#syncsSinceExecute;
         this.#syncsSinceExecute = 0;
         break;
