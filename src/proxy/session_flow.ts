@@ -28,11 +28,11 @@ const ERROR_RESPONSE = 0x45; // 'E'
 const QUERY = 0x51; // 'Q'
 const SYNC = 0x53; // 'S'
 const FUNCTION_CALL = 0x46; // 'F'
+const EXECUTE = 0x45; // 'E'
 const PARSE = 0x50; // 'P'
 const BIND = 0x42; // 'B'
 const DESCRIBE = 0x44; // 'D'
 const CLOSE = 0x43; // 'C'
-const EXECUTE = 0x45; // 'E'
 const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'
 const COPY_FAIL = 0x66; // 'f'
@@ -51,9 +51,9 @@ export class SessionFlow implements ShutdownNotice {
    */
   #syncsSinceExecute = 0;
   /**
-   * Extended-query messages sent since the last Sync: the backend works on
-   * them (an Execute and Flush with no Sync, as pg-cursor reads, keeps a
-   * portal open) though no ReadyForQuery is owed yet.
+   * Extended-protocol messages (or COPY data the backend took in after
+   * ignoring the Syncs before it) wait for a Sync: until it, the implicit
+   * transaction they run in is not committed, though nothing is owed yet.
    */
   #unsynced = false;
   /** The status byte of the last ReadyForQuery, 0 before the first. */
@@ -160,6 +160,7 @@ export class SessionFlow implements ShutdownNotice {
       case COPY_DATA:
       case COPY_DONE:
       case COPY_FAIL:
+        if (this.#syncsSinceExecute > 0) this.#unsynced = true;
         this.#owed -= this.#syncsSinceExecute;
         this.#syncsSinceExecute = 0;
         break;

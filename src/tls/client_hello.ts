@@ -9,6 +9,13 @@
 /** A ClientHello larger than this is not waited for (real ones are a few KiB). */
 export const CLIENT_HELLO_LIMIT = 64 * 1024;
 
+/**
+ * More records than this before the ClientHello is whole: no client cuts one
+ * so fine (a 64 KiB one in 1 KiB fragments is 64), and each look reads every
+ * record so far, so a peer dripping empty records would cost seconds of CPU.
+ */
+const RECORD_LIMIT = 64;
+
 const HANDSHAKE_RECORD = 0x16;
 const CLIENT_HELLO = 0x01;
 const SERVER_NAME_EXTENSION = 0x0000;
@@ -20,38 +27,48 @@ const HOST_NAME = 0x00;
  * refuse in its own words), `undefined` while more bytes are needed to tell.
  */
 export function clientHelloServerName(bytes: Uint8Array): string | null | undefined {
-  const handshake = handshakeBytes(bytes);
-  if (handshake === null) return null;
-  if (handshake.length < 4) return bytes.length >= CLIENT_HELLO_LIMIT ? null : undefined;
-  if (handshake[0] !== CLIENT_HELLO) return null;
-  const length = (handshake[1]! << 16) | (handshake[2]! << 8) | handshake[3]!;
-  if (handshake.length < 4 + length) {
+  const parts = handshakeRecords(bytes);
+  if (parts === null) return null;
+  // The handshake header alone first: the whole is joined once it has all come.
+  const header = join(parts, 4);
+  if (header.length < 4) return bytes.length >= CLIENT_HELLO_LIMIT ? null : undefined;
+  if (header[0] !== CLIENT_HELLO) return null;
+  const length = (header[1]! << 16) | (header[2]! << 8) | header[3]!;
+  if (parts.reduce((sum, part) => sum + part.length, 0) < 4 + length) {
     return bytes.length >= CLIENT_HELLO_LIMIT ? null : undefined;
   }
-  return serverNameOf(handshake.subarray(4, 4 + length));
+  return serverNameOf(join(parts).subarray(4, 4 + length));
 }
 
-/** The handshake messages' bytes of the records at the start of `bytes`, or null if they are not handshake records. */
-function handshakeBytes(bytes: Uint8Array): Uint8Array | null {
+/**
+ * The bodies of the handshake records at the start of `bytes`, or null if
+ * they are not handshake records, or more than {@link RECORD_LIMIT}.
+ */
+function handshakeRecords(bytes: Uint8Array): Uint8Array[] | null {
   const parts: Uint8Array[] = [];
   let at = 0;
   while (at + 5 <= bytes.length) {
-    if (bytes[at] !== HANDSHAKE_RECORD) return at === 0 ? null : join(parts);
+    if (bytes[at] !== HANDSHAKE_RECORD) return at === 0 ? null : parts;
+    if (parts.length === RECORD_LIMIT) return null;
     const length = (bytes[at + 3]! << 8) | bytes[at + 4]!;
     const end = Math.min(at + 5 + length, bytes.length);
     parts.push(bytes.subarray(at + 5, end));
     at += 5 + length;
   }
   if (at === 0 && bytes.length > 0 && bytes[0] !== HANDSHAKE_RECORD) return null;
-  return join(parts);
+  return parts;
 }
 
-function join(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+/** The bytes of `parts` one after another, up to `limit` of them. */
+function join(parts: readonly Uint8Array[], limit = Infinity): Uint8Array {
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  const out = new Uint8Array(Math.min(total, limit));
   let at = 0;
   for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
+    if (at === out.length) break;
+    const taken = part.subarray(0, out.length - at);
+    out.set(taken, at);
+    at += taken.length;
   }
   return out;
 }

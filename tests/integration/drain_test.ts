@@ -10,11 +10,10 @@ import { fixture } from "../helpers/fixture.ts";
 import { type LogLine, type PgtlsProcess, startPgtls } from "../helpers/pgtls.ts";
 import type { ClientTarget } from "../helpers/clients.ts";
 import { Psql } from "../helpers/interactive_psql.ts";
-import { type PgCluster, TEST_DATABASE } from "../helpers/pg.ts";
+import { type PgCluster, TEST_DATABASE, TEST_PASSWORD, TEST_USER } from "../helpers/pg.ts";
 import { settle } from "../helpers/settle.ts";
 import { endSession, startSession } from "../helpers/raw_session.ts";
-import { connectTls, type Message, readMessage, writeAll } from "../helpers/wire.ts";
-import { TEST_PASSWORD, TEST_USER } from "../helpers/pg.ts";
+import { connectTls, errorFields, type Message, readMessage, writeAll } from "../helpers/wire.ts";
 
 /** pgtls in front of the fixture's PostgreSQL with `shutdown_timeout`. */
 async function proxyWithTimeout(shutdownTimeout: string) {
@@ -103,6 +102,69 @@ Deno.test("after SIGTERM an idle session is closed at once with FATAL 57P01, whi
     await busy.kill();
     await pgtls.stop();
     await pg.sql("DROP TABLE IF EXISTS drained_rows", TEST_DATABASE);
+  }
+});
+
+/** A frontend message of `type` with `body`. */
+function frontendMessage(type: string, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(5 + body.length);
+  out[0] = type.charCodeAt(0);
+  new DataView(out.buffer).setUint32(1, 4 + body.length);
+  out.set(body, 5);
+  return out;
+}
+
+Deno.test("after SIGTERM a session whose extended-protocol INSERT awaits its Sync is not closed as idle, and the INSERT commits", async () => {
+  const { pgtls, target, pg } = await proxyWithTimeout("10m");
+  await pg.sql("DROP TABLE IF EXISTS unsynced_rows", TEST_DATABASE);
+  await pg.sql(
+    "CREATE TABLE unsynced_rows (n int); GRANT ALL ON unsynced_rows TO pgtls_app",
+    TEST_DATABASE,
+  );
+  const encoder = new TextEncoder();
+  const pipelined = await connectTls(target.port, target.caFile!);
+  const idle = await connectTls(target.port, target.caFile!);
+  try {
+    await startSession(pipelined, TEST_USER, TEST_PASSWORD, TEST_DATABASE);
+    await startSession(idle, TEST_USER, TEST_PASSWORD, TEST_DATABASE);
+    // As psycopg's pipeline mode sends it: Parse, Bind, Execute, Flush; the Sync comes later.
+    await writeAll(
+      pipelined,
+      new Uint8Array([
+        ...frontendMessage("P", encoder.encode("\0INSERT INTO unsynced_rows VALUES (1)\0\0\0")),
+        ...frontendMessage("B", encoder.encode("\0\0\0\0\0\0\0\0")),
+        ...frontendMessage("E", encoder.encode("\0\0\0\0\0")),
+        ...frontendMessage("H"),
+      ]),
+    );
+    const answered = [];
+    for (let m; (m = await readMessage(pipelined)) !== null && m.type !== "C";) {
+      answered.push(m.type);
+    }
+    assertEquals(answered, ["1", "2"], "ParseComplete, BindComplete, then CommandComplete");
+
+    pgtls.kill("SIGTERM");
+    // Every session's drain starts in one go: once the idle one is closed, the other was weighed too.
+    await pgtls.waitForLog((l) => l.msg === "session closed" && l.reason === "drained");
+    assertEquals(closedLines(pgtls).length, 1, JSON.stringify(closedLines(pgtls)));
+
+    await writeAll(pipelined, frontendMessage("S"));
+    const ready = await readMessage(pipelined);
+    assertEquals(ready?.type, "Z", "the Sync is answered");
+    const fatal = await readMessage(pipelined);
+    assertEquals(fatal?.type, "E");
+    assertEquals(errorFields(fatal!.body)["C"], "57P01", "then the session goes, idle at last");
+    assertEquals(await pg.sql("SELECT count(*) FROM unsynced_rows", TEST_DATABASE), "1");
+    assertEquals((await pgtls.status).code, 0);
+  } finally {
+    pipelined.close();
+    try {
+      idle.close();
+    } catch {
+      // Already closed by the drain.
+    }
+    await pgtls.stop();
+    await pg.sql("DROP TABLE IF EXISTS unsynced_rows", TEST_DATABASE);
   }
 });
 

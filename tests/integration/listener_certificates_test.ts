@@ -69,6 +69,7 @@ async function serving<T>(
     auth?: Record<string, unknown>;
     clientCaFile?: string;
     minVersion?: string;
+    handshakeTimeout?: string;
   } = {},
 ): Promise<T> {
   const { pg } = await fixture();
@@ -78,6 +79,7 @@ async function serving<T>(
     proxies: [{
       listener: {
         bind_address: "127.0.0.1:0",
+        ...(options.handshakeTimeout ? { handshake_timeout: options.handshakeTimeout } : {}),
         tls: {
           certificates: [files.first, files.wildcard, exact, files.cnOnly].map((f) => ({
             cert_file: f.cert,
@@ -380,3 +382,28 @@ Deno.test("a certificate of the list whose key is another's is refused with its 
     /proxies\[0\]\.listener\.tls\.certificates\[1\]: certificate and key do not work together \(.*sni-exact\.crt, .*sni-wildcard\.key\)/,
   );
 });
+
+for (const { direct, path } of PATHS) {
+  Deno.test(`over ${path}, a client whose ClientHello never comes whole is closed at handshake_timeout, and its session logged`, async () => {
+    await serving(async (pgtls) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
+      try {
+        if (!direct) {
+          await conn.write(Uint8Array.of(0, 0, 0, 8, 4, 210, 22, 47));
+          const answer = new Uint8Array(1);
+          assertEquals(await conn.read(answer), 1);
+          assertEquals(answer[0], 0x53, "S");
+        }
+        // A record announcing 4 KiB of ClientHello, of which 100 bytes come.
+        await conn.write(
+          new Uint8Array([0x16, 3, 1, 0x10, 0, 1, 0, 0x0f, 0xfb, ...new Uint8Array(100)]),
+        );
+        const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
+        assertEquals(closed.reason, "handshake_timeout");
+        assertEquals(await conn.read(new Uint8Array(1)), null, "the connection is closed");
+      } finally {
+        conn.close();
+      }
+    }, { handshakeTimeout: "1s" });
+  });
+}

@@ -66,3 +66,11 @@ Deno.test("clientHelloServerName gives null for bytes that are no ClientHello, a
   huge.set([0x16, 3, 1, 0xff, 0xff, 1, 0xff, 0xff, 0xff]);
   assertEquals(clientHelloServerName(huge), null);
 });
+
+Deno.test("clientHelloServerName gives null for a ClientHello cut into more records than a client sends, rather than waiting", () => {
+  // Each call reads every record so far; a peer dripping empty records would
+  // otherwise make the reads up to the 64 KiB limit cost seconds of CPU.
+  const records = new Uint8Array(5 * 1000);
+  for (let at = 0; at < records.length; at += 5) records.set([0x16, 3, 1, 0, 0], at);
+  assertEquals(clientHelloServerName(records), null);
+});

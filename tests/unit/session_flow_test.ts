@@ -97,6 +97,37 @@ Deno.test("session state: a Sync sent before COPY FROM STDIN data is ignored by 
   assertEquals(flow.state, "idle");
 });
 
+Deno.test("session state: extended-protocol messages not yet followed by their Sync keep the session active, and the drain waits for it", async () => {
+  const flow = loggedIn();
+  // psycopg's pipeline mode: Parse, Bind, Execute and a Flush; the Sync (and the
+  // commit of the implicit transaction) comes later.
+  flow.fromClient(concatAll([message("P", 10), message("B", 10), execute(), message("H")]));
+  flow.forwarded(concatAll([message("1"), message("2"), message("C", "INSERT 0 1\0")]));
+  assertEquals(flow.state, "active", "the INSERT is not committed before its Sync");
+  let closed = 0;
+  flow.drain(() => closed++);
+  await Promise.resolve();
+  assertEquals(closed, 0, "not idle: closing now would roll the INSERT back");
+  flow.fromClient(sync());
+  flow.forwarded(ready("I"));
+  await Promise.resolve();
+  assertEquals(closed, 1, "closed once the Sync is answered");
+});
+
+Deno.test("session state: COPY FROM STDIN over the extended protocol is active until the Sync after its CopyDone", () => {
+  const flow = loggedIn();
+  flow.fromClient(
+    concatAll([message("P", 10), message("B", 10), message("D", 2), execute(), sync()]),
+  );
+  flow.forwarded(concatAll([message("1"), message("2"), message("n"), message("G", 3)]));
+  flow.fromClient(concatAll([message("d", 10), message("c")]));
+  flow.forwarded(message("C", "COPY 1\0"));
+  assertEquals(flow.state, "active", "the COPY commits at the Sync still to come");
+  flow.fromClient(sync());
+  flow.forwarded(ready("I"));
+  assertEquals(flow.state, "idle");
+});
+
 Deno.test("drain: an idle session is closed at once; a busy one just after its ReadyForQuery I has gone out", async () => {
   const idle = loggedIn();
   let idleClosed = 0;

@@ -12,7 +12,6 @@ import type { ServerCertificate } from "../../io/types.ts";
 import { CertificateRefused, TlsSettingError } from "../../io/errors.ts";
 import { certificateDnsNames, certificateForServerName } from "../../tls/server_names.ts";
 import { clientHelloServerName } from "../../tls/client_hello.ts";
-import { concatBytes } from "../../protocol/bytes.ts";
 import { assertKeyFitsCertificate } from "./key_pair.ts";
 
 /** What was built for each certificate, and which one a server name gets. */
@@ -75,13 +74,23 @@ export async function readClientHelloName(
   first: Uint8Array,
   read: () => Promise<Uint8Array | null>,
 ): Promise<{ bytes: Uint8Array; serverName: string | null }> {
-  let bytes = first;
-  let serverName = clientHelloServerName(bytes);
+  // Grown by doubling, not joined anew per chunk: a peer dripping a byte at a
+  // time would otherwise cost a copy of everything so far for each byte.
+  let buffer = first;
+  let length = first.length;
+  const bytes = () => buffer === first ? first : buffer.slice(0, length);
+  let serverName = clientHelloServerName(first);
   while (serverName === undefined) {
     const chunk = await read().catch(() => null);
-    if (chunk === null) return { bytes, serverName: null };
-    bytes = concatBytes(bytes, chunk);
-    serverName = clientHelloServerName(bytes);
+    if (chunk === null) return { bytes: bytes(), serverName: null };
+    if (length + chunk.length > buffer.length) {
+      const grown = new Uint8Array(Math.max(2 * buffer.length, length + chunk.length));
+      grown.set(buffer.subarray(0, length));
+      buffer = grown;
+    }
+    buffer.set(chunk, length);
+    length += chunk.length;
+    serverName = clientHelloServerName(buffer.subarray(0, length));
   }
-  return { bytes, serverName };
+  return { bytes: bytes(), serverName };
 }

@@ -546,6 +546,9 @@ export function serverTlsNode(
       let certificate: number | undefined;
       if (byName !== undefined) {
         const hello = await readClientHelloName(prefix ?? EMPTY_BYTES, () => conn.read());
+        // Closed meanwhile (handshake_timeout closes it): a TLS socket made on
+        // it now would wait for ever, and its session with it.
+        if (raw.destroyed) throw new Error("connection closed during the TLS handshake");
         certificate = byName.indexFor(hello.serverName);
         secureContext = byName.at(certificate).current();
         // Read ahead of the TLS socket: replayed as the prefix, or put back
