@@ -46,8 +46,17 @@ export async function run(
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  // The kernel may hand the port just closed out again at once: two calls in a
+  // row (a listener's port and a metrics port) must not get the same one.
+  for (;;) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
+
+/** Every port {@link freePort} returned in this process. */
+const handedOut = new Set<number>();
