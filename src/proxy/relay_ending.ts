@@ -71,8 +71,8 @@ export class RelayEnding {
   #parting = false;
   #error: Error | undefined;
   /**
-   * Set by the adapter for every chunk from the client: whether it ended
-   * with Terminate ({@link endsWithTerminate}). Then the client ended the
+   * Set for every chunk from the client ({@link fromClient}): whether it
+   * ended with Terminate ({@link endsWithTerminate}). Then the client ended the
    * session: PostgreSQL closes its side as soon as it reads the Terminate,
    * and over TLS that close can be seen before the client's own.
    */
@@ -88,6 +88,21 @@ export class RelayEnding {
     this.#release = release;
     this.#resolve = resolve;
     this.#part = part;
+  }
+
+  /**
+   * What every relay does with a chunk from the client before it goes to
+   * the backend: note whether it ends the session, and show it to the
+   * shutdown notice.
+   */
+  fromClient(chunk: Uint8Array): void {
+    this.clientTerminated = endsWithTerminate(chunk);
+    this.#part?.notice.fromClient(chunk);
+  }
+
+  /** What every relay does with a chunk it forwards to the client: show it to the shutdown notice. */
+  toClient(chunk: Uint8Array): void {
+    this.#part?.notice.forwarded(chunk);
   }
 
   /** Shutdown: the client's last message first, when it can have one, then the end. */

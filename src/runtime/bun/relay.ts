@@ -17,7 +17,7 @@ import type {
   ShutdownNotice,
 } from "../../io/types.ts";
 import type { BunConn } from "./conn.ts";
-import { endsWithTerminate, RelayEnding } from "../../proxy/relay_ending.ts";
+import { RelayEnding } from "../../proxy/relay_ending.ts";
 import { CLIENT_RECORD_LIMIT } from "../node_tls_shared/client_records.ts";
 
 /** Pipes two Bun connections both ways with backpressure; see {@link Runtime.relay}. */
@@ -84,8 +84,7 @@ export function relayBun(
         if (parting) return;
         if (tap?.active) tap.fromClient(chunk);
         counters.clientToBackend += chunk.length;
-        ending.clientTerminated = endsWithTerminate(chunk);
-        notice?.fromClient(chunk);
+        ending.fromClient(chunk);
         if (!backend.send(chunk)) {
           client.hold();
           peak(backend.buffered);
@@ -100,7 +99,7 @@ export function relayBun(
         const chunk = tap?.active ? tap.fromBackend(data) : data;
         if (chunk.length === 0) return;
         counters.backendToClient += chunk.length;
-        notice?.forwarded(chunk);
+        ending.toClient(chunk);
         if (!client.send(chunk)) {
           backend.hold();
           peak(client.buffered);

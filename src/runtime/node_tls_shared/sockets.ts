@@ -49,7 +49,7 @@ import type {
 } from "../../io/types.ts";
 import { asError, ClientCertificateRefused, ConnectTimeoutError } from "../../io/errors.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
-import { endsWithTerminate, RelayEnding } from "../../proxy/relay_ending.ts";
+import { RelayEnding } from "../../proxy/relay_ending.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
 
@@ -713,8 +713,7 @@ export function relayNode(
       relayed?.(chunk.length);
       if (tap?.active) tap.fromClient(chunk);
       counters.clientToBackend += chunk.length;
-      ending.clientTerminated = endsWithTerminate(chunk);
-      notice?.fromClient(chunk);
+      ending.fromClient(chunk);
       if (!backend.write(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
         if (backend.writableLength >= RELAY_IN_FLIGHT) clientFlow.pause();
@@ -725,7 +724,7 @@ export function relayNode(
       const chunk = tap?.active ? tap.fromBackend(data) : data;
       if (chunk.length === 0) return;
       counters.backendToClient += chunk.length;
-      notice?.forwarded(chunk);
+      ending.toClient(chunk);
       if (!writeClient(chunk)) {
         counters.peakBuffered = Math.max(counters.peakBuffered, client.writableLength);
         if (client.writableLength >= RELAY_IN_FLIGHT) backendFlow.pause();
