@@ -7,6 +7,8 @@
  * @module
  */
 
+import { nameCovers } from "./names.ts";
+
 /**
  * The DNS names of a certificate, lower case, from `subjectAltName` and
  * `subject` as `node:crypto`'s `X509Certificate` writes them
@@ -31,18 +33,6 @@ function normalName(serverName: string): string {
 }
 
 /**
- * Whether a certificate name `*.suffix` covers `name`: one label in place of
- * the `*`, as a client verifying the certificate would accept it.
- */
-function wildcardCovers(pattern: string, name: string): boolean {
-  if (!pattern.startsWith("*.")) return false;
-  const suffix = pattern.slice(1);
-  if (!name.endsWith(suffix)) return false;
-  const label = name.slice(0, name.length - suffix.length);
-  return label.length > 0 && !label.includes(".");
-}
-
-/**
  * The index, in `names` (each certificate's names, in the configuration's
  * order), of the certificate for `serverName`: the first that names it
  * exactly, else the first whose wildcard covers it, else 0 (also without SNI).
@@ -55,6 +45,8 @@ export function certificateForServerName(
   const name = normalName(serverName);
   const exact = names.findIndex((list) => list.includes(name));
   if (exact >= 0) return exact;
-  const wildcard = names.findIndex((list) => list.some((pattern) => wildcardCovers(pattern, name)));
+  const wildcard = names.findIndex((list) =>
+    list.some((pattern) => pattern.startsWith("*.") && nameCovers(pattern, name))
+  );
   return wildcard >= 0 ? wildcard : 0;
 }
