@@ -13,7 +13,7 @@ export type * from "./src/io/types.ts";
 export * from "./src/io/errors.ts";
 export { detectRuntime, detectRuntimeName } from "./src/runtime/detect.ts";
 export { type ProxyHandle, startProxy } from "./src/proxy/server.ts";
-export { loadProxyMaterial, type ProxyMaterial } from "./src/proxy/material.ts";
+export { loadProxyMaterial, type ProxyMaterial } from "./src/prepare/material.ts";
 export { Logger } from "./src/observe/log.ts";
 export { selfSignedCertificate } from "./src/tls/self_signed.ts";
 export { main } from "./src/cli/main.ts";

@@ -19,7 +19,7 @@ import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { sessionsReport } from "../proxy/live_sessions.ts";
 import { formatAddress } from "../config/address.ts";
 import { listenFailure } from "../io/errors.ts";
-import { loadProxyMaterial, type MaterialSource, type ProxyMaterial } from "../proxy/material.ts";
+import { loadProxyMaterial, type MaterialSource, type ProxyMaterial } from "../prepare/material.ts";
 import { MAX_CONCURRENT_REFUSALS, type ProxyHandle, startProxy } from "../proxy/server.ts";
 import {
   descriptorReserve,
@@ -28,18 +28,22 @@ import {
   sessionsAllowed,
   unreadableLimitWarning,
 } from "../proxy/descriptor_budget.ts";
-import { type PreparedProxy, prepareProxies } from "../proxy/prepare.ts";
+import { type PreparedProxy, prepareProxies } from "../prepare/prepare.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
 import { VERSION } from "../version.ts";
 import { CHECK_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
-import { supervise } from "./supervise.ts";
-import { probeBackends } from "../proxy/probe.ts";
+import { supervise } from "../serve/supervise.ts";
+import { probeBackends } from "../prepare/probe.ts";
 import { formatProbe, probeFailed } from "./probe_report.ts";
-import { configWarnings, runtimeWarnings } from "../proxy/config_warnings.ts";
-import { certificateWarnings } from "../proxy/certificate_warnings.ts";
-import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "./stop_signals.ts";
-import { TICKET_KEY_PERIOD_ENV, ticketKeyPeriodMs } from "./ticket_key_period.ts";
-import { assertListenAddressesFree, listenAddresses, sharedListenPort } from "./listen_check.ts";
+import { configWarnings, runtimeWarnings } from "../prepare/config_warnings.ts";
+import { certificateWarnings } from "../prepare/certificate_warnings.ts";
+import { SIGNAL_ECHO_ENV, signalEchoMs, StopSignals } from "../serve/stop_signals.ts";
+import { TICKET_KEY_PERIOD_ENV, ticketKeyPeriodMs } from "../serve/ticket_key_period.ts";
+import {
+  assertListenAddressesFree,
+  listenAddresses,
+  sharedListenPort,
+} from "../serve/listen_check.ts";
 import { health } from "./health.ts";
 import {
   absoluteFlags,

@@ -7,7 +7,7 @@
  */
 
 import type { AuthConfig } from "../../config/types.ts";
-import type { AuthMaterial } from "../material.ts";
+import type { AuthMaterial } from "../../prepare/material.ts";
 import type { ServerCredentials } from "./scram_server.ts";
 import type { PlaintextSecret, UserSecret } from "./secret.ts";
 import type { UserTable } from "./users_file.ts";

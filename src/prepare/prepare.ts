@@ -22,9 +22,9 @@ import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
 import { CertificateRefused, TlsSettingError } from "../io/errors.ts";
-import { type BackendTarget, backendTarget } from "./backend.ts";
+import { type BackendTarget, backendTarget } from "../proxy/backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
-import { listenerAuthKeys, ProxyAuth } from "./auth/proxy_auth.ts";
+import { listenerAuthKeys, ProxyAuth } from "../proxy/auth/proxy_auth.ts";
 
 /** One proxy's TLS and backends, ready for sessions. */
 export interface PreparedProxy {

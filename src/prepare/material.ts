@@ -11,11 +11,11 @@ import { pemCertificateProblem } from "../tls/x509.ts";
 import { encryptedKeyPem } from "../tls/private_key.ts";
 import type { FilePermissions } from "../io/types.ts";
 import { keyAccessProblem } from "./key_access.ts";
-import { parseUsersFile, UsersFileError, type UserTable } from "./auth/users_file.ts";
-import type { PlaintextSecret } from "./auth/secret.ts";
-import { passwordBytes } from "./auth/saslprep.ts";
-import { type OwnSalts, ownSalts, plaintextCredentials } from "./auth/own_salts.ts";
-import type { ServerCredentials } from "./auth/scram_server.ts";
+import { parseUsersFile, UsersFileError, type UserTable } from "../proxy/auth/users_file.ts";
+import type { PlaintextSecret } from "../proxy/auth/secret.ts";
+import { passwordBytes } from "../proxy/auth/saslprep.ts";
+import { type OwnSalts, ownSalts, plaintextCredentials } from "../proxy/auth/own_salts.ts";
+import type { ServerCredentials } from "../proxy/auth/scram_server.ts";
 
 /** PEM text for one side of TLS. */
 export interface PemMaterial {
