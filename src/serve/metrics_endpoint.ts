@@ -39,7 +39,7 @@ export class ServeMetrics {
   private constructor(
     /** Where the proxies and reloads count. */
     readonly pgtls: PgtlsMetrics,
-    private readonly process: ProcessMetrics,
+    private readonly processSeries: ProcessMetrics,
   ) {}
 
   /** Registers the series; the process's own are read at each scrape. */
@@ -49,13 +49,16 @@ export class ServeMetrics {
       runtime: runtime.name,
       loadedAtMs: Date.now(),
     });
-    const process = await ProcessMetrics.register(pgtls.registry, () => host.processStats());
-    return new ServeMetrics(pgtls, process);
+    const processSeries = await ProcessMetrics.register(
+      pgtls.registry,
+      () => host.processStats(),
+    );
+    return new ServeMetrics(pgtls, processSeries);
   }
 
   /** The families of a scrape: the process series read now, with `extra` labels. */
   async scrape(extra: Record<string, string> = {}): Promise<MetricFamily[]> {
-    await this.process.refresh();
+    await this.processSeries.refresh();
     return this.pgtls.registry.families(extra);
   }
 
