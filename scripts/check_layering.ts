@@ -7,10 +7,18 @@
  *   (`mod.ts`, `src/cli/entry.ts`): the core reaches a runtime only through
  *   the port, injected.
  * - The core (`src/protocol`, `src/io`, `src/config`, `src/proxy`,
- *   `src/tls`, `src/observe`, `src/cli` but its entry) uses no runtime API:
- *   no `node:` or `bun` module (the CLI's `parseArgs` from `node:util`
- *   aside), no `Deno`, `Bun` or `process` global; and nothing there imports
- *   the CLI.
+ *   `src/prepare`, `src/serve`, `src/tls`, `src/observe`, `src/cli` but its
+ *   entry) uses no runtime API: no `node:` or `bun` module (the CLI's
+ *   `parseArgs` from `node:util` aside), no `Deno`, `Bun` or `process`
+ *   global; and nothing there imports the CLI.
+ * - The session engine (`src/proxy`) imports neither the config-time
+ *   preparation (`src/prepare`) nor the serve lifecycle (`src/serve`), and
+ *   the preparation does not import the lifecycle: each is given what the
+ *   one above it made.
+ * - No import cycle runs between folders (`src/<folder>`, `mod.ts`), nor
+ *   between files: a module that imports one that imports it back (as
+ *   `metrics.ts` and `session.ts` once did) can be understood, tested and
+ *   moved only with it.
  * - No runtime's folder imports another's: `src/runtime/deno/`, `bun/` and
  *   `node/` may share only `node_tls_shared/`, `host/` and `v8/`.
  *
@@ -27,6 +35,8 @@ const CORE_DIRS = [
   "src/io",
   "src/config",
   "src/proxy",
+  "src/prepare",
+  "src/serve",
   "src/tls",
   "src/observe",
   "src/cli",
@@ -38,6 +48,11 @@ const ENTRY_POINTS = new Set(["mod.ts", "src/cli/entry.ts"]);
  * runtime provides alike.
  */
 const CLI_MODULES = new Set(["node:util"]);
+/** Folders and those above them, which they may not import. */
+const BELOW: Readonly<Record<string, readonly string[]>> = {
+  "src/proxy/": ["src/prepare/", "src/serve/"],
+  "src/prepare/": ["src/serve/"],
+};
 /** Each runtime's own folder. */
 const RUNTIME_FOLDERS = ["src/runtime/deno/", "src/runtime/bun/", "src/runtime/node/"];
 
@@ -64,7 +79,42 @@ function resolve(file: string, specifier: string): string {
   return new URL(specifier, `file://${root}${file}`).pathname.slice(root.length);
 }
 
+/** The folder a file belongs to for the cycle rule: `src/<folder>`, or the file itself at the top. */
+function folderOf(file: string): string {
+  const parts = file.split("/");
+  return parts[0] === "src" && parts.length > 2 ? `${parts[0]}/${parts[1]}` : file;
+}
+
+/** A cycle in `graph` (folder to the folders it imports), as the path that closes it, or null. */
+function findCycle(graph: ReadonlyMap<string, ReadonlySet<string>>): string[] | null {
+  const done = new Set<string>();
+  const path: string[] = [];
+  const visit = (node: string): string[] | null => {
+    const at = path.indexOf(node);
+    if (at >= 0) return [...path.slice(at), node];
+    if (done.has(node)) return null;
+    path.push(node);
+    for (const next of graph.get(node) ?? []) {
+      const cycle = visit(next);
+      if (cycle) return cycle;
+    }
+    path.pop();
+    done.add(node);
+    return null;
+  };
+  for (const node of graph.keys()) {
+    const cycle = visit(node);
+    if (cycle) return cycle;
+  }
+  return null;
+}
+
 const problems: string[] = [];
+/** Folder to folder imports, with the first import that makes each edge. */
+const folderImports = new Map<string, Set<string>>();
+const edgeWhere = new Map<string, string>();
+/** File to the files it imports. */
+const fileImports = new Map<string, Set<string>>();
 const files = ["mod.ts"];
 for await (const file of sources("src")) files.push(file);
 
@@ -100,6 +150,19 @@ for (const file of files) {
     if (core && target.startsWith("src/cli/") && !file.startsWith("src/cli/")) {
       problems.push(`${where}: imports the CLI (${target})`);
     }
+    for (const [folder, above] of Object.entries(BELOW)) {
+      if (file.startsWith(folder) && above.some((a) => target.startsWith(a))) {
+        problems.push(`${where}: ${folder} imports ${target}, which is above it`);
+      }
+    }
+    if (!fileImports.has(file)) fileImports.set(file, new Set());
+    fileImports.get(file)!.add(target);
+    const [from, to] = [folderOf(file), folderOf(target)];
+    if (from !== to) {
+      if (!folderImports.has(from)) folderImports.set(from, new Set());
+      folderImports.get(from)!.add(to);
+      if (!edgeWhere.has(`${from} ${to}`)) edgeWhere.set(`${from} ${to}`, where);
+    }
     const otherRuntime = RUNTIME_FOLDERS.find((folder) =>
       folder !== ownRuntime && target.startsWith(folder)
     );
@@ -118,11 +181,21 @@ for (const file of files) {
     });
   }
 }
+const cycle = findCycle(folderImports);
+if (cycle) {
+  const edges = cycle.slice(1).map((to, i) =>
+    `${cycle[i]} -> ${to} (${edgeWhere.get(`${cycle[i]} ${to}`)})`
+  );
+  problems.push(`import cycle between folders: ${edges.join(", ")}`);
+}
+const fileCycle = findCycle(fileImports);
+if (fileCycle) problems.push(`import cycle between files: ${fileCycle.join(" -> ")}`);
 if (problems.length > 0) {
   console.error(`layering check failed:\n${problems.join("\n")}`);
   Deno.exit(1);
 }
 console.log(
   "layering ok: the port imports only the protocol, only entry points import the adapters, " +
-    "the core uses no runtime API, no runtime's folder imports another's",
+    "the core uses no runtime API, no runtime's folder imports another's, " +
+    "the session engine imports neither preparation nor lifecycle, no import cycle",
 );

@@ -10,14 +10,9 @@ import { parseAddress } from "../config/address.ts";
 import { MAX_WORKERS, parseYaml, readConfig } from "../config/parse.ts";
 import { configDirectory, isAbsolutePath, resolvePath } from "../config/paths.ts";
 import type { Config } from "../config/types.ts";
+import { UsageError } from "../config/usage_error.ts";
 
-/** A command line that cannot be run as given. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError } from "../config/usage_error.ts";
 
 /** The serve/check flags, as parsed. */
 export interface ServeFlags {

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { ProbeResult } from "../proxy/probe.ts";
-import { EXPIRY_WARNING_DAYS, expiryOf } from "../proxy/config_warnings.ts";
+import type { ProbeResult } from "../prepare/probe.ts";
+import { EXPIRY_WARNING_DAYS, expiryOf } from "../prepare/config_warnings.ts";
 
 /** A backend that could not be used, or whose certificate has expired (possible with tls_verify: none). */
 export function probeFailed(result: ProbeResult, now: Date): boolean {

@@ -8,7 +8,7 @@
 
 import type { ProxyConfig } from "../config/types.ts";
 import { earliestNotAfter } from "../tls/x509.ts";
-import type { ProxyMaterial } from "./material.ts";
+import type { ProxyMaterial } from "./prepared.ts";
 
 /**
  * File path to notAfter for each listener certificate, the client CA, and

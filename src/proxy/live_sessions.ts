@@ -9,7 +9,7 @@
  */
 
 import type { BackendTarget } from "./backend.ts";
-import type { SessionRecord } from "./session.ts";
+import type { SessionRecord } from "./session_record.ts";
 import type { SessionFlow } from "./session_flow.ts";
 import type { SessionsReport, SessionState, SessionView } from "../io/types.ts";
 

@@ -11,7 +11,8 @@
 import type { RelayCounters } from "../io/types.ts";
 import type { Counter, Gauge, Histogram, Registry } from "../observe/metrics.ts";
 import { BackendError } from "./backend.ts";
-import type { SessionEnd, SessionRecord } from "./session.ts";
+import type { SessionEnd } from "./session_end.ts";
+import type { SessionRecord } from "./session_record.ts";
 
 /** `result` of pgtls_connections_total: a session's end reason, by class. */
 export type ConnectionResult =

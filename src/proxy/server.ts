@@ -22,8 +22,7 @@ import {
 } from "./session.ts";
 import { selectRoute } from "./routes.ts";
 import { CancelKeys } from "./cancel_keys.ts";
-import type { ProxyMaterial } from "./material.ts";
-import type { PreparedProxy } from "./prepare.ts";
+import type { PreparedProxy, ProxyMaterial } from "./prepared.ts";
 import type { ProxyMeter } from "./metrics.ts";
 import { certificateExpiry } from "./certificate_expiry.ts";
 import { SessionFlow } from "./session_flow.ts";

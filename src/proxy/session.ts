@@ -39,52 +39,21 @@ import { BackendError, type BackendTarget, openBackend } from "./backend.ts";
 import { AuthWatch, passthroughAdvice } from "./auth_watch.ts";
 import type { CancelKeys } from "./cancel_keys.ts";
 import type { SessionMeter } from "./metrics.ts";
-import { orShutdown, SessionAbort, type SessionEnd } from "./session_end.ts";
+import { orShutdown, SessionAbort } from "./session_end.ts";
 import { backendFarewell, sendStartup } from "./backend_startup.ts";
 import type { ProxyAuth } from "./auth/proxy_auth.ts";
 import { queryUser } from "./auth/auth_query.ts";
-import {
-  authenticateClient,
-  type AuthenticatedClient,
-  type AuthMethod,
-  type AuthResult,
-  loginForClient,
-} from "./login.ts";
+import { authenticateClient, type AuthenticatedClient, loginForClient } from "./login.ts";
 import { certificateUserRefusal } from "./certificate_user.ts";
 import { SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
 import { SessionFlow } from "./session_flow.ts";
 import type { LiveSession } from "./live_sessions.ts";
 import { connectionErrorText, errorText } from "../tls/error_text.ts";
 import { CLIENT_CERTIFICATE_REJECTED, ClientCertificateRefused, errorCode } from "../io/errors.ts";
+import type { SessionRecord } from "./session_record.ts";
 
 export type { SessionEnd } from "./session_end.ts";
-
-/** What is known about a session when it ends. */
-export interface SessionRecord {
-  readonly id: number;
-  readonly client: string;
-  sni: string | null;
-  tlsVersion: string | null;
-  /** The client's TLS cipher suite. */
-  cipher: string | null;
-  /** The subject of the client's certificate (with `client_ca_file`), e.g. `CN=alice`. */
-  clientCertificate: string | null;
-  backend: string | null;
-  user: string | null;
-  database: string | null;
-  /** How pgtls authenticated the client (`auth`), or null when it passed the startup through. */
-  auth: AuthMethod | null;
-  /** How pgtls's own authentication ended, for pgtls_auth_total; null when it did none. */
-  authResult: AuthResult | null;
-  /** How pgtls logged in to the backend for the client (see {@link AuthRecord}). */
-  backendAuth: string | null;
-  readonly counters: RelayCounters;
-  end: SessionEnd;
-  /** A human explanation when the session ended abnormally. */
-  error: string | null;
-  /** The SQLSTATE of the backend's refusal (`backend_refused`). */
-  sqlstate: string | null;
-}
+export type { SessionRecord } from "./session_record.ts";
 
 /** Everything a session needs from its proxy. */
 export interface SessionContext {

@@ -5,7 +5,7 @@ import { type ClientTarget, connString, libpqEnv, psql } from "../helpers/client
 import { type PgCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
 import type { RunResult } from "../helpers/run.ts";
-import { SIGNAL_ECHO_ENV, SIGNAL_ECHO_MS } from "../../src/cli/stop_signals.ts";
+import { SIGNAL_ECHO_ENV, SIGNAL_ECHO_MS } from "../../src/serve/stop_signals.ts";
 import {
   connectTls,
   errorFields,

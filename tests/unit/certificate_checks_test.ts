@@ -15,10 +15,10 @@ import {
 import { chainGap } from "../../src/tls/served_chain.ts";
 import { pemCertificates } from "../../src/tls/x509.ts";
 import { encryptedKeyPem } from "../../src/tls/private_key.ts";
-import { patternIncludes, shadowedRoutes } from "../../src/proxy/route_shadowing.ts";
-import { keyAccessProblem } from "../../src/proxy/key_access.ts";
-import { certificateWarnings } from "../../src/proxy/certificate_warnings.ts";
-import { loadProxyMaterial, type MaterialSource } from "../../src/proxy/material.ts";
+import { patternIncludes, shadowedRoutes } from "../../src/prepare/route_shadowing.ts";
+import { keyAccessProblem } from "../../src/prepare/key_access.ts";
+import { certificateWarnings } from "../../src/prepare/certificate_warnings.ts";
+import { loadProxyMaterial, type MaterialSource } from "../../src/prepare/material.ts";
 import { readConfig } from "../../src/config/parse.ts";
 import { ConfigError } from "../../src/config/fields.ts";
 import { decryptPrivateKey } from "../../src/runtime/node_tls_shared/key_pair.ts";

@@ -4,7 +4,7 @@ import {
   heldBy,
   listenAddresses,
   sharedListenPort,
-} from "../../src/cli/listen_check.ts";
+} from "../../src/serve/listen_check.ts";
 import type { Host, ProcessInfo, Runtime } from "../../src/io/types.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 

@@ -14,7 +14,7 @@ import { NO_ROUTE, PgtlsMetrics } from "../../src/proxy/metrics.ts";
 import { BackendError, DEFAULT_ROUTE } from "../../src/proxy/backend.ts";
 import type { SessionEnd, SessionRecord } from "../../src/proxy/session.ts";
 import type { AuthResult } from "../../src/proxy/login.ts";
-import { prepareProxies } from "../../src/proxy/prepare.ts";
+import { prepareProxies } from "../../src/prepare/prepare.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 import { memoryRuntime, unused } from "./memory_session.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../helpers/assert.ts";

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { formatProbe, probeFailed } from "../../src/cli/probe_report.ts";
-import type { ProbeResult } from "../../src/proxy/probe.ts";
+import type { ProbeResult } from "../../src/prepare/probe.ts";
 
 const NOW = new Date("2026-11-26T12:00:00Z");
 

@@ -7,7 +7,7 @@
 
 import { PerTicketPeriod } from "../../src/runtime/node_tls_shared/ticket_keys.ts";
 import { TICKET_KEY_ROTATION_MS } from "../../src/tls/policy.ts";
-import { TICKET_KEY_PERIOD_ENV, ticketKeyPeriodMs } from "../../src/cli/ticket_key_period.ts";
+import { TICKET_KEY_PERIOD_ENV, ticketKeyPeriodMs } from "../../src/serve/ticket_key_period.ts";
 import { UsageError } from "../../src/cli/options.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 

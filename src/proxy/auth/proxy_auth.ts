@@ -7,7 +7,6 @@
  */
 
 import type { AuthConfig } from "../../config/types.ts";
-import type { AuthMaterial } from "../material.ts";
 import type { ServerCredentials } from "./scram_server.ts";
 import type { PlaintextSecret, UserSecret } from "./secret.ts";
 import type { UserTable } from "./users_file.ts";
@@ -26,6 +25,18 @@ import { ownSalt, type OwnSalts } from "./own_salts.ts";
 export const LOOKUPS_PER_BACKEND = 4;
 
 const encoder = new TextEncoder();
+
+/** The files an `auth` mapping names, read and parsed. */
+export interface AuthMaterial {
+  /** The users file's users; empty when there is none. */
+  readonly users: UserTable;
+  /** The auth query role's password, from its password_file. */
+  readonly queryPassword?: PlaintextSecret;
+  /** What pgtls makes its own salts with (see own_salts.ts). */
+  readonly salts: OwnSalts;
+  /** pgtls's own keys for the plaintext entries of `users`, derived at load. */
+  readonly plaintext: ReadonlyMap<string, ServerCredentials>;
+}
 
 /** What pgtls derives from its listener's certificates, once per load. */
 export interface ListenerAuthKeys {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { sniMatches } from "./routes.ts";
+import { sniMatches } from "../proxy/routes.ts";
 
 /** How routes are picked, as far as shadowing goes. */
 export interface RouteOrder {

@@ -8,7 +8,7 @@
  */
 
 import { TICKET_KEY_ROTATION_MS } from "../tls/policy.ts";
-import { UsageError } from "./options.ts";
+import { UsageError } from "../config/usage_error.ts";
 
 /** The environment variable. */
 export const TICKET_KEY_PERIOD_ENV = "PGTLS_TICKET_KEY_PERIOD_MS";

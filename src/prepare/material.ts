@@ -11,52 +11,23 @@ import { pemCertificateProblem } from "../tls/x509.ts";
 import { encryptedKeyPem } from "../tls/private_key.ts";
 import type { FilePermissions } from "../io/types.ts";
 import { keyAccessProblem } from "./key_access.ts";
-import { parseUsersFile, UsersFileError, type UserTable } from "./auth/users_file.ts";
-import type { PlaintextSecret } from "./auth/secret.ts";
-import { passwordBytes } from "./auth/saslprep.ts";
-import { type OwnSalts, ownSalts, plaintextCredentials } from "./auth/own_salts.ts";
-import type { ServerCredentials } from "./auth/scram_server.ts";
+import { parseUsersFile, UsersFileError, type UserTable } from "../proxy/auth/users_file.ts";
+import type { PlaintextSecret } from "../proxy/auth/secret.ts";
+import { passwordBytes } from "../proxy/auth/saslprep.ts";
+import { ownSalts, plaintextCredentials } from "../proxy/auth/own_salts.ts";
+import type {
+  AuthMaterial,
+  CertificatePem,
+  PemMaterial,
+  ProxyMaterial,
+} from "../proxy/prepared.ts";
 
-/** PEM text for one side of TLS. */
-export interface PemMaterial {
-  readonly certPem?: string;
-  readonly keyPem?: string;
-  readonly caPem?: string;
-}
-
-/** A certificate chain and its key, as PEM text. */
-export interface CertificatePem {
-  readonly certPem: string;
-  readonly keyPem: string;
-}
-
-/** Everything a proxy needs from disk. */
-export interface ProxyMaterial {
-  readonly listener: {
-    /** The first of {@link certificates}: the default one. */
-    readonly certPem: string;
-    readonly keyPem: string;
-    /** Every certificate of `listener.tls.certificates`, in its order; absent without that key. */
-    readonly certificates?: readonly CertificatePem[];
-    readonly clientCaPem?: string;
-  };
-  /** Keyed by the backend config object (the default backend and each route's). */
-  readonly backends: ReadonlyMap<BackendConfig, PemMaterial>;
-  /** Keyed by the auth config object (the proxy's and each route's own). */
-  readonly auth: ReadonlyMap<AuthConfig, AuthMaterial>;
-}
-
-/** The files an `auth` mapping names, read and parsed. */
-export interface AuthMaterial {
-  /** The users file's users; empty when there is none. */
-  readonly users: UserTable;
-  /** The auth query role's password, from its password_file. */
-  readonly queryPassword?: PlaintextSecret;
-  /** What pgtls makes its own salts with (see own_salts.ts). */
-  readonly salts: OwnSalts;
-  /** pgtls's own keys for the plaintext entries of `users`, derived at load. */
-  readonly plaintext: ReadonlyMap<string, ServerCredentials>;
-}
+export type {
+  AuthMaterial,
+  CertificatePem,
+  PemMaterial,
+  ProxyMaterial,
+} from "../proxy/prepared.ts";
 
 type ReadText = (path: string) => Promise<string>;
 

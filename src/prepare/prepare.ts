@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Runtime, ServerTlsOptions, ServerTlsUpgrader } from "../io/types.ts";
+import type { Runtime, ServerTlsOptions } from "../io/types.ts";
 import type {
   AuthConfig,
   BackendConfig,
@@ -22,23 +22,12 @@ import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
 import { CertificateRefused, TlsSettingError } from "../io/errors.ts";
-import { type BackendTarget, backendTarget } from "./backend.ts";
+import { type BackendTarget, backendTarget } from "../proxy/backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
-import { listenerAuthKeys, ProxyAuth } from "./auth/proxy_auth.ts";
+import { listenerAuthKeys, ProxyAuth } from "../proxy/auth/proxy_auth.ts";
+import type { PreparedProxy } from "../proxy/prepared.ts";
 
-/** One proxy's TLS and backends, ready for sessions. */
-export interface PreparedProxy {
-  readonly serverTls: ServerTlsUpgrader;
-  readonly backend: BackendTarget;
-  /** The proxy's own authentication (`auth`), if any. */
-  readonly auth?: ProxyAuth;
-  /** Each route's backend, and its authentication: its own `auth`, else the proxy's. */
-  readonly routes: readonly {
-    readonly sni: string;
-    readonly target: BackendTarget;
-    readonly auth?: ProxyAuth;
-  }[];
-}
+export type { PreparedProxy } from "../proxy/prepared.ts";
 
 /** Settings of the listeners' TLS that come from the environment, not the configuration. */
 export interface ListenerTlsTuning {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { UsageError } from "./options.ts";
+import { UsageError } from "../config/usage_error.ts";
 
 /** Long enough for any relay, short of a deliberate second Ctrl-C. */
 export const SIGNAL_ECHO_MS = 300;

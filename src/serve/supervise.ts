@@ -47,6 +47,8 @@ export interface SuperviseOptions {
   readonly shutdownTimeoutMs: number;
   /** How soon a repeated stop signal counts as the first one relayed (stop_signals.ts). */
   readonly signalEchoMs: number;
+  /** Whether SIGTERM, SIGINT and SIGHUP are passed on (default true); else only {@link Supervision}'s calls. */
+  readonly signals?: boolean;
   /**
    * With `metrics` configured: binds the endpoint, which then serves every
    * worker's metric families (each labelled with its `worker`) in one scrape.
@@ -64,8 +66,23 @@ export interface SuperviseOptions {
   ) => Promise<string | null>;
 }
 
-/** Runs the workers until a signal stops them or one dies; resolves with the exit code. */
-export async function supervise(options: SuperviseOptions): Promise<number> {
+/** Workers, running. */
+export interface Supervision {
+  /** Resolves with the exit code once every worker exited: 0, or 1 when one failed or was cut short. */
+  readonly done: Promise<number>;
+  /** Passes SIGHUP to every worker. */
+  reload(): void;
+  /** Passes SIGTERM to every worker, once: each drains. */
+  stop(): void;
+  /** Passes SIGTERM to every worker again: each cuts its sessions and exits 1. */
+  cut(): void;
+}
+
+/**
+ * Starts the workers and runs them until a signal (or a call) stops them or
+ * one dies. Subscribes to signals before it returns.
+ */
+export function supervise(options: SuperviseOptions): Supervision {
   const { host, launcher, logger, count } = options;
   const workers: WorkerProcess[] = [];
   let stopping = false;
@@ -82,6 +99,9 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       logger.debug("stop signal repeated at once, taken as the same one", { signal });
       return;
     }
+    stop(signal);
+  };
+  const stop = (signal: HostSignal, fields: LogFields = { signal }) => {
     if (stopping) {
       logger.warn("second signal: workers exit now", { signal });
       failed = true;
@@ -89,7 +109,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     }
     stopping = true;
     logger.info("shutting down: passing the signal to every worker", {
-      signal,
+      ...fields,
       workers: workers.length,
       shutdown_timeout_ms: options.shutdownTimeoutMs,
     });
@@ -97,7 +117,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     // Freed with the workers' ports, for a new pgtls to take (a rolling restart).
     void closeMetrics();
   };
-  const unsubscribe = [
+  const unsubscribe = options.signals === false ? [] : [
     host.onSignal("SIGTERM", onSignal("SIGTERM")),
     host.onSignal("SIGINT", onSignal("SIGINT")),
     host.onSignal("SIGHUP", () => signalAll("SIGHUP")),
@@ -145,85 +165,100 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     }
   };
 
-  // Bound before any worker starts, so that a port in use fails at once, as it does without workers.
-  if (options.serveMetrics) {
-    // This process's own CPU, memory and descriptors, so that summing over
-    // `worker` gives the whole of pgtls.
-    const own = new Registry();
-    const ownProcess = await ProcessMetrics.register(own, () => host.processStats());
-    const scrape = async () => {
-      const [answers] = await Promise.all([
-        Promise.all(workers.map((w) => w.metrics(WORKER_SCRAPE_TIMEOUT_MS))),
-        ownProcess.refresh(),
-      ]);
-      return encodeFamilies(
-        mergeFamilies([
-          ...answers.filter((a): a is readonly MetricFamily[] => a !== null),
-          own.families({ worker: SUPERVISOR_LABEL }),
-        ]),
-      );
-    };
-    // Like a scrape: each worker's sessions, those of a worker late to answer left out.
-    const listSessions = async () => {
-      const answers = await Promise.all(
-        workers.map(async (w) => ({
-          worker: w.id,
-          report: await w.sessions(WORKER_SCRAPE_TIMEOUT_MS),
-        })),
-      );
-      return mergeSessionsReports(
-        answers.filter((a): a is { worker: number; report: SessionsReport } => a.report !== null),
-      );
-    };
-    try {
-      metricsListener = await options.serveMetrics(
-        metricsHandler(scrape, () => !stopping, listSessions),
-      );
-    } catch (error) {
-      unsubscribe.forEach((off) => off());
-      logger.error("could not start", {
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return 1;
-    }
-    logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
-  }
+  return {
+    done: run(),
+    reload: () => signalAll("SIGHUP"),
+    stop: () => {
+      if (!stopping) stop("SIGTERM", {});
+    },
+    cut: () => {
+      if (!stopping) stop("SIGTERM", {});
+      stop("SIGTERM", {});
+    },
+  };
 
-  const base = { count, reusePort: launcher.reusePort, ephemeral: options.ephemeral };
-  // With SO_REUSEPORT each worker binds for itself, so the first one settles
-  // what port 0 means and the rest bind the same port.
-  // A signal that came while the metrics port was being bound: start nothing.
-  const first = stopping ? undefined : start({ ...base, id: 1 });
-  const ports = await first?.ready.catch(() => undefined);
-  if (ports !== undefined && !stopping) {
-    for (let id = 2; id <= count; id++) {
-      if (!start({ ...base, id, ports: launcher.reusePort ? ports : undefined })) break;
+  /** Binds the metrics endpoint, starts the workers, and waits for them all to exit. */
+  async function run(): Promise<number> {
+    // Bound before any worker starts, so that a port in use fails at once, as it does without workers.
+    if (options.serveMetrics) {
+      // This process's own CPU, memory and descriptors, so that summing over
+      // `worker` gives the whole of pgtls.
+      const own = new Registry();
+      const ownProcess = await ProcessMetrics.register(own, () => host.processStats());
+      const scrape = async () => {
+        const [answers] = await Promise.all([
+          Promise.all(workers.map((w) => w.metrics(WORKER_SCRAPE_TIMEOUT_MS))),
+          ownProcess.refresh(),
+        ]);
+        return encodeFamilies(
+          mergeFamilies([
+            ...answers.filter((a): a is readonly MetricFamily[] => a !== null),
+            own.families({ worker: SUPERVISOR_LABEL }),
+          ]),
+        );
+      };
+      // Like a scrape: each worker's sessions, those of a worker late to answer left out.
+      const listSessions = async () => {
+        const answers = await Promise.all(
+          workers.map(async (w) => ({
+            worker: w.id,
+            report: await w.sessions(WORKER_SCRAPE_TIMEOUT_MS),
+          })),
+        );
+        return mergeSessionsReports(
+          answers.filter((a): a is { worker: number; report: SessionsReport } => a.report !== null),
+        );
+      };
+      try {
+        metricsListener = await options.serveMetrics(
+          metricsHandler(scrape, () => !stopping, listSessions),
+        );
+      } catch (error) {
+        unsubscribe.forEach((off) => off());
+        logger.error("could not start", {
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return 1;
+      }
+      logger.info("metrics listening", { address: formatAddress(metricsListener.address) });
     }
+
+    const base = { count, reusePort: launcher.reusePort, ephemeral: options.ephemeral };
+    // With SO_REUSEPORT each worker binds for itself, so the first one settles
+    // what port 0 means and the rest bind the same port.
+    // A signal that came while the metrics port was being bound: start nothing.
+    const first = stopping ? undefined : start({ ...base, id: 1 });
+    const ports = await first?.ready.catch(() => undefined);
+    if (ports !== undefined && !stopping) {
+      for (let id = 2; id <= count; id++) {
+        if (!start({ ...base, id, ports: launcher.reusePort ? ports : undefined })) break;
+      }
+    }
+    const allReady = await Promise.all(workers.map((w) => w.ready)).then(() => true, () => false);
+    const shared = allReady && !stopping && launcher.reusePort && ports !== undefined
+      ? await options.checkPorts?.(ports, [host.pid, ...workers.map((w) => w.pid)])
+      : null;
+    if (shared && !stopping) {
+      logger.error("could not start", { error: shared });
+      failed = true;
+      stopping = true;
+      signalAll("SIGTERM");
+    }
+    if (allReady && !stopping) {
+      logger.info("pgtls started", {
+        ...options.banner,
+        workers: count,
+        pids: workers.map((w) => w.pid).join(","),
+        accept: launcher.reusePort ? "reuseport" : "handoff",
+      });
+    }
+    await Promise.all(watched);
+    await closeMetrics();
+    unsubscribe.forEach((off) => off());
+    if (failed) return 1;
+    logger.info("stopped");
+    return 0;
   }
-  const allReady = await Promise.all(workers.map((w) => w.ready)).then(() => true, () => false);
-  const shared = allReady && !stopping && launcher.reusePort && ports !== undefined
-    ? await options.checkPorts?.(ports, [host.pid, ...workers.map((w) => w.pid)])
-    : null;
-  if (shared && !stopping) {
-    logger.error("could not start", { error: shared });
-    failed = true;
-    stopping = true;
-    signalAll("SIGTERM");
-  }
-  if (allReady && !stopping) {
-    logger.info("pgtls started", {
-      ...options.banner,
-      workers: count,
-      pids: workers.map((w) => w.pid).join(","),
-      accept: launcher.reusePort ? "reuseport" : "handoff",
-    });
-  }
-  await Promise.all(watched);
-  await closeMetrics();
-  unsubscribe.forEach((off) => off());
-  if (failed) return 1;
-  logger.info("stopped");
-  return 0;
 }
 
 /** Resolves true as soon as one answer is true, false once all are false (or there are none). */

@@ -10,7 +10,7 @@
 import type { PeerCertificate, Runtime } from "../io/types.ts";
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
 import type { ProxyMaterial } from "./material.ts";
-import { BackendError, openBackend } from "./backend.ts";
+import { BackendError, openBackend } from "../proxy/backend.ts";
 import { prepareBackend } from "./prepare.ts";
 
 /** What probing one backend found. */
