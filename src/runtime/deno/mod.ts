@@ -22,7 +22,6 @@ import {
   clientTlsNode,
   connectNode,
   listenNode,
-  relayNodeWith,
   serverTlsNode,
 } from "../node_tls_shared/sockets.ts";
 import { watchExternalMemory } from "./memory.ts";
@@ -40,14 +39,13 @@ export function denoRuntime(): Runtime {
   return {
     name: "deno",
     version: Deno.version.deno,
-    listen: listenNode,
-    connect: connectNode,
+    listen: (address, options, onConnection) =>
+      listenNode(address, options, onConnection, young?.relayed),
+    connect: (address, options) => connectNode(address, options, young?.relayed),
     serverTls: (options) => serverTlsNode(options, "gated", "rustls"),
     serverTlsTraits: { library: "rustls", cipherList: false },
     clientTls: (options) => clientTlsNode(options, "gated"),
     decryptPrivateKey,
-    // Deno's node:tls ignores setMaxSendFragment: see client_records.ts.
-    relay: relayNodeWith(young?.relayed, "split"),
     serveHttp: serveHttpNode,
   };
 }

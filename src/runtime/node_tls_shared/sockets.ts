@@ -28,20 +28,14 @@ import type {
   ByteConn,
   ClientTlsOptions,
   ClientTlsUpgrader,
+  ConnSink,
   Endpoint,
   Listener,
   ListenOptions,
   PeerCertificate,
-  RelayCounters,
-  RelayEnd,
-  RelayFarewell,
-  RelayOutcome,
-  RelayTap,
-  Runtime,
   ServerCertificate,
   ServerTlsOptions,
   ServerTlsUpgrader,
-  ShutdownNotice,
   SocketOptions,
   TcpConn,
   TlsConn,
@@ -49,9 +43,19 @@ import type {
 } from "../../io/types.ts";
 import { asError, ClientCertificateRefused, ConnectTimeoutError } from "../../io/errors.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
-import { RelayEnding } from "../../proxy/relay_ending.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
+
+/**
+ * Bytes a connection may have in flight to its peer before {@link NodeConn.send}
+ * asks the relay to hold the source. A stream's own limit (16 KiB) is below
+ * one chunk read (up to 64 KiB), so obeying it stopped and restarted the
+ * source around every chunk of a bulk transfer.
+ */
+export const RELAY_IN_FLIGHT = 256 * 1024;
+
+/** Hears the size of every chunk a relay reads (for `young_collection.ts`). */
+export type ChunkWatch = (bytes: number) => void;
 
 /**
  * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
@@ -138,25 +142,93 @@ class NodeConn implements ByteConn {
   /** What to pause to stop reading from the peer: the stream, or the TCP socket beneath it. */
   readonly flow: FlowControl;
   readonly remote: Endpoint;
+  /** Told of every chunk the relay reads, when the runtime wants to know. */
+  readonly watch: ChunkWatch | undefined;
+  onDrain: (() => void) | null = null;
   /** Starts and stops the bytes beneath a TLS stream around each read, where that is needed. */
   readonly #reading: FlowControl | undefined;
+  /** How {@link capRecords} keeps TLS records small on this runtime's `node:tls`. */
+  readonly #records: RecordCap;
+  #write: (chunk: Uint8Array) => boolean;
+  #peakQueued = 0;
   #failure: Error | null = null;
 
   constructor(
     stream: Duplex,
     remote: Endpoint,
+    watch: ChunkWatch | undefined,
     flow: FlowControl = stream,
     reading?: FlowControl,
+    records: RecordCap = "fragment",
   ) {
     this.stream = stream;
     this.flow = flow;
     this.remote = remote;
+    this.watch = watch;
     this.#reading = reading;
+    this.#records = records;
+    this.#write = (chunk) => stream.write(chunk);
     // A permanent listener: an 'error' with no listener would crash the process.
     stream.on("error", (error: Error) => {
       this.#failure ??= error;
     });
   }
+
+  // --- the push face, for the relay ---
+
+  /** Sink functions are called on their own (the stream is their `this`), so the relay's are arrows. */
+  attach(sink: ConnSink): void {
+    const stream = this.stream;
+    const watch = this.watch;
+    const data = sink.data;
+    stream.on(
+      "data",
+      watch === undefined ? data : (chunk: Uint8Array) => {
+        watch(chunk.length);
+        data(chunk);
+      },
+    );
+    stream.on("end", sink.end);
+    stream.on("error", sink.error);
+    stream.on("close", sink.close);
+    stream.on("drain", () => this.onDrain?.());
+    // Ended or failed while the session was still setting up, before these listeners.
+    const failure = this.#failure ?? stream.errored;
+    if (failure) sink.error(failure);
+    else if (stream.readableEnded || stream.destroyed) sink.end();
+    if (stream.closed) sink.close();
+    stream.resume();
+    this.flow.resume();
+  }
+
+  send(bytes: Uint8Array): boolean {
+    if (this.#write(bytes)) return true;
+    const queued = this.stream.writableLength;
+    if (queued > this.#peakQueued) this.#peakQueued = queued;
+    return queued < RELAY_IN_FLIGHT;
+  }
+
+  hold(): void {
+    this.flow.pause();
+  }
+
+  release(): void {
+    this.flow.resume();
+  }
+
+  get buffered(): number {
+    return this.stream.readableLength + this.stream.writableLength;
+  }
+
+  get peakQueued(): number {
+    return this.#peakQueued;
+  }
+
+  capRecords(): void {
+    this.#write = cappedWriter(this.stream, this.#records);
+  }
+
+  // --- the pull face, for negotiation ---
 
   read(): Promise<Uint8Array | null> {
     const stream = this.stream;
@@ -232,12 +304,14 @@ class NodeTlsConn extends NodeConn implements TlsConn {
   constructor(
     stream: tls.TLSSocket,
     remote: Endpoint,
+    watch: ChunkWatch | undefined,
     serverName: string | null,
     flow: FlowControl,
     reading: FlowControl | undefined,
+    records: RecordCap,
     certificate?: number,
   ) {
-    super(stream, remote, flow, reading);
+    super(stream, remote, watch, flow, reading, records);
     this.tls = {
       protocol: stream.getProtocol() ?? "unknown",
       alpnProtocol: typeof stream.alpnProtocol === "string" ? stream.alpnProtocol : null,
@@ -265,15 +339,19 @@ function applySocketOptions(socket: net.Socket, options: SocketOptions): void {
   if (options.keepAliveMs > 0) socket.setKeepAlive(true, options.keepAliveMs);
 }
 
-/** Binds a `node:net` server that hands out paused sockets. */
+/**
+ * Binds a `node:net` server that hands out paused sockets; `watch` hears the
+ * size of every chunk their relay reads.
+ */
 export function listenNode(
   address: Endpoint,
   options: ListenOptions,
   onConnection: (conn: TcpConn) => void,
+  watch?: ChunkWatch,
 ): Promise<Listener> {
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     applySocketOptions(socket, options);
-    onConnection(new NodeTcpConn(socket, endpointOf(socket)));
+    onConnection(new NodeTcpConn(socket, endpointOf(socket), watch));
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -299,10 +377,14 @@ export function listenNode(
   });
 }
 
-/** Opens a `node:net` connection with a timeout. */
+/**
+ * Opens a `node:net` connection with a timeout; `watch` hears the size of
+ * every chunk its relay reads.
+ */
 export function connectNode(
   address: Endpoint,
   options: SocketOptions & { readonly timeoutMs: number },
+  watch?: ChunkWatch,
 ): Promise<TcpConn> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: address.host, port: address.port });
@@ -314,7 +396,7 @@ export function connectNode(
       clearTimeout(timer);
       socket.off("error", fail);
       applySocketOptions(socket, options);
-      resolve(new NodeTcpConn(socket, address));
+      resolve(new NodeTcpConn(socket, address, watch));
     });
     const fail = (error: Error) => {
       clearTimeout(timer);
@@ -581,9 +663,12 @@ export function serverTlsNode(
       const secured = new NodeTlsConn(
         socket,
         conn.remote,
+        (conn as NodeTcpConn).watch,
         serverName,
         flow ?? socket,
         reading,
+        // rustls (Deno) ignores setMaxSendFragment: see client_records.ts.
+        library === "rustls" ? "split" : "fragment",
         certificate,
       );
       if (refusal !== null) throw new ClientCertificateRefused(refusal.message, secured);
@@ -634,139 +719,15 @@ export function clientTlsNode(
         throw error;
       }
       reading?.pause();
-      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
+      return new NodeTlsConn(
+        socket,
+        conn.remote,
+        (conn as NodeTcpConn).watch,
+        serverName,
+        flow ?? socket,
+        reading,
+        "fragment",
+      );
     },
   };
-}
-
-/**
- * Bytes a relay direction may have in flight to its destination before it
- * stops reading from the source. A stream's own limit (16 KiB) is below one
- * chunk read (up to 64 KiB), so obeying it stopped and restarted the source
- * around every chunk of a bulk transfer.
- */
-export const RELAY_IN_FLIGHT = 256 * 1024;
-
-/**
- * Pipes two Node streams both ways with backpressure; see {@link Runtime.relay}.
- * `relayed`, when given, hears the size of every chunk read (for
- * `young_collection.ts`); `records` says how TLS records to the client are
- * kept to PostgreSQL's size (`client_records.ts`).
- */
-export function relayNode(
-  clientConn: ByteConn,
-  backendConn: ByteConn,
-  counters: RelayCounters,
-  signal: AbortSignal,
-  tap?: RelayTap,
-  farewell?: RelayFarewell,
-  notice?: ShutdownNotice,
-  relayed?: (bytes: number) => void,
-  records: RecordCap = "fragment",
-): Promise<RelayOutcome> {
-  const client = (clientConn as NodeConn).stream;
-  const backend = (backendConn as NodeConn).stream;
-  const clientFlow = (clientConn as NodeConn).flow;
-  const backendFlow = (backendConn as NodeConn).flow;
-  const writeClient = cappedWriter(client, records);
-  return new Promise((resolve) => {
-    let parting = false;
-    const part = notice && {
-      notice,
-      sendLast: (last: Uint8Array) => {
-        parting = true;
-        // Nothing of the backend's may follow the client's last message.
-        backend.destroy();
-        client.end(last);
-        clientFlow.resume();
-      },
-    };
-    const ending = new RelayEnding(
-      signal,
-      () => {
-        client.destroy();
-        backend.destroy();
-      },
-      (end) => resolve({ end, error: ending.error }),
-      part,
-    );
-    const finish = ending.finish;
-    const ended = (end: RelayEnd, other: Duplex) =>
-      ending.ended(end, (flushed) => {
-        other.once("finish", flushed);
-        other.end();
-      });
-    const closed = (end: RelayEnd) => ending.closed(end);
-    const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) =>
-      ending.backendGone(end, error, {
-        farewell,
-        heard: counters.backendToClient > 0 || client.writableEnded,
-        dropBackend: () => backend.destroy(),
-        endClient: (flushed, last) => {
-          client.once("finish", flushed);
-          client.end(last);
-        },
-      });
-
-    client.on("data", (chunk: Uint8Array) => {
-      if (parting) return;
-      relayed?.(chunk.length);
-      if (tap?.active) tap.fromClient(chunk);
-      counters.clientToBackend += chunk.length;
-      ending.fromClient(chunk);
-      if (!backend.write(chunk)) {
-        counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
-        if (backend.writableLength >= RELAY_IN_FLIGHT) clientFlow.pause();
-      }
-    });
-    backend.on("data", (data: Uint8Array) => {
-      relayed?.(data.length);
-      const chunk = tap?.active ? tap.fromBackend(data) : data;
-      if (chunk.length === 0) return;
-      counters.backendToClient += chunk.length;
-      ending.toClient(chunk);
-      if (!writeClient(chunk)) {
-        counters.peakBuffered = Math.max(counters.peakBuffered, client.writableLength);
-        if (client.writableLength >= RELAY_IN_FLIGHT) backendFlow.pause();
-      }
-    });
-    backend.on("drain", () => clientFlow.resume());
-    client.on("drain", () => backendFlow.resume());
-    client.on("end", ended("client_closed", backend));
-    backend.on("end", backendEnded("backend_closed"));
-    client.on("error", ending.clientFailed);
-    backend.on("error", backendEnded("backend_error"));
-    client.on("close", closed("client_closed"));
-    backend.on("close", closed("backend_closed"));
-    if (!ending.start()) return;
-    // Either side may have ended while the session was still setting up,
-    // before these listeners existed.
-    counters.peakBuffered = Math.max(
-      counters.peakBuffered,
-      client.readableLength + backend.readableLength,
-    );
-    if (client.destroyed || client.readableEnded) return finish("client_closed");
-    if (backend.destroyed || backend.readableEnded) {
-      const error = backend.errored ?? undefined;
-      return backendEnded(error ? "backend_error" : "backend_closed")(error);
-    }
-    client.resume();
-    backend.resume();
-    clientFlow.resume();
-    backendFlow.resume();
-  });
-}
-
-/**
- * {@link relayNode} as a {@link Runtime.relay}, telling `relayed` (when
- * given) the size of every chunk read, capping the client's TLS records as
- * `records` says.
- */
-export function relayNodeWith(
-  relayed?: (bytes: number) => void,
-  records: RecordCap = "fragment",
-): Runtime["relay"] {
-  if (relayed === undefined && records === "fragment") return relayNode;
-  return (client, backend, counters, signal, tap, farewell, notice) =>
-    relayNode(client, backend, counters, signal, tap, farewell, notice, relayed, records);
 }
