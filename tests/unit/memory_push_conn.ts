@@ -147,9 +147,12 @@ export class MemoryPushConn implements TcpConn {
     });
   }
 
+  /** What was queued is lost, as a destroyed socket's pending writes are. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#queue = [];
+    this.#queued = 0;
     this.#sink?.close();
   }
 
