@@ -3,13 +3,9 @@
  * Deno uses its server side too, because Deno has no native server-side
  * upgrade of an accepted socket, and `node:tls` can wrap one there as long as
  * the socket is not flowing when it is wrapped (so `read()` below never puts
- * a socket into flowing mode).
- *
- * Deno 2.9's `node:tls` loses the peer's end of stream when a TLS socket is
- * paused or read slowly, so on Deno flow control stops and starts reads on
- * the TCP handle beneath the TLS socket, which itself always flows (a small
- * JavaScript transport stream stands in between only to replay bytes already
- * read, or where the handle is out of reach). See {@link TlsLayering}.
+ * a socket into flowing mode). How a TLS socket sits on its TCP socket, and
+ * what flow control pauses, is a {@link TlsLayer}: the TCP socket itself by
+ * default, Deno's read gate on Deno (`../deno/read_gate.ts`).
  *
  * @module
  */
@@ -57,84 +53,43 @@ export const RELAY_IN_FLIGHT = 256 * 1024;
 /** Hears the size of every chunk a relay reads (for `young_collection.ts`). */
 export type ChunkWatch = (bytes: number) => void;
 
-/**
- * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
- * `node:tls` directly (Node.js, Bun); `gated` does too, and flow control
- * starts and stops reads on the TCP handle beneath (Deno); `transport` puts a
- * JavaScript stream in between so that flow control can pause the TCP socket
- * (Deno, when its TCP handle is not reachable).
- */
-export type TlsLayering = "native" | "gated" | "transport";
-
-/** The read switch of a `node:net` socket's native handle (Deno's `TCPWrap`). */
-interface NativeReadHandle {
-  readStart(): number;
-  readStop(): number;
-}
-
 /** Stops and restarts reading from a peer. */
-interface FlowControl {
+export interface FlowControl {
   pause(): void;
   resume(): void;
 }
 
-/**
- * Reading from the TCP connection beneath a TLS socket is held back when the
- * transport's buffer is full, when the relay's writes are blocked, or when
- * nobody is reading at all (between packets while negotiating): Deno 2.9's
- * TLSSocket decrypts everything the TCP connection gives it, whatever its own
- * buffer holds, and loses the peer's end of stream when paused itself, so the
- * only brake that works is beneath it.
- */
-class FlowGate {
-  readonly #tcp: FlowControl;
-  #transportFull = false;
-  #relayBlocked = false;
-  #idle = false;
-  #paused: boolean | null = null;
-
-  constructor(tcp: FlowControl) {
-    this.#tcp = tcp;
-  }
-
-  setTransportFull(full: boolean): void {
-    this.#transportFull = full;
-    this.#apply();
-  }
-
-  /** The relay's view: pause and resume on behalf of the writes it makes. */
-  readonly relay: FlowControl = {
-    pause: () => {
-      this.#relayBlocked = true;
-      this.#apply();
-    },
-    resume: () => {
-      this.#relayBlocked = false;
-      this.#idle = false;
-      this.#apply();
-    },
-  };
-
-  /** The reader's view: flow only while a read is waiting for bytes. */
-  readonly reader: FlowControl = {
-    pause: () => {
-      this.#idle = true;
-      this.#apply();
-    },
-    resume: () => {
-      this.#idle = false;
-      this.#apply();
-    },
-  };
-
-  #apply(): void {
-    const paused = this.#transportFull || this.#relayBlocked || this.#idle;
-    if (paused === this.#paused) return;
-    this.#paused = paused;
-    if (paused) this.#tcp.pause();
-    else this.#tcp.resume();
-  }
+/** The stream `node:tls` should wrap, and what flow control pauses. */
+export interface TlsFooting {
+  readonly transport: Duplex;
+  /** What the relay pauses to stop reading; the TLS socket when absent. */
+  readonly flow?: FlowControl;
+  /** Started around each negotiation read and paused after the handshake, where given. */
+  readonly reading?: FlowControl;
+  /**
+   * To be called with the TLS socket made on `transport` (`restartReading`
+   * on the client side, which starts reading at once): so that an error the
+   * TLS engine throws while reading fails that socket instead of the process.
+   */
+  readonly guard?: (socket: tls.TLSSocket, restartReading: boolean) => void;
 }
+
+/**
+ * How a TLS socket is put on a TCP socket, given bytes already read from it
+ * (`prefix`, a direct-TLS ClientHello) that the TLS socket must see first.
+ */
+export type TlsLayer = (socket: net.Socket, prefix?: Uint8Array) => TlsFooting;
+
+/**
+ * `node:tls` straight on the TCP socket, and the TLS socket paused by flow
+ * control (Node.js, and Bun's `node:tls`); bytes to replay go through
+ * {@link transportStream}.
+ */
+export const nativeTlsLayer: TlsLayer = (socket, prefix) => {
+  if (prefix === undefined || prefix.length === 0) return { transport: socket };
+  const replay = transportStream(socket, prefix);
+  return { transport: replay.transport, guard: replay.guard };
+};
 
 /** A {@link ByteConn} over a Node.js duplex stream. */
 class NodeConn implements ByteConn {
@@ -409,22 +364,21 @@ export function connectNode(
 
 /**
  * A JavaScript stream over a TCP socket, optionally replaying bytes already
- * read from it (a direct-TLS ClientHello). `node:tls` reads through it; the
- * socket pauses whenever the stream's buffer is full or the relay says so.
+ * read from it (a direct-TLS ClientHello). `node:tls` reads through it;
+ * `brake` is told when the stream's buffer is full (and when it has room
+ * again), and by default pauses the socket.
  */
 export function transportStream(
   socket: net.Socket,
   prefix: Uint8Array | undefined,
+  brake: (full: boolean) => void = (full) => full ? socket.pause() : socket.resume(),
 ): {
   transport: Duplex;
-  flow: FlowControl;
-  reading: FlowControl;
   guard: (socket: tls.TLSSocket) => void;
 } {
-  const gate = new FlowGate(socket);
   const stream = new Duplex({
     read() {
-      gate.setTransportFull(false);
+      brake(false);
     },
     write(chunk, _encoding, callback) {
       socket.write(chunk, callback);
@@ -445,7 +399,7 @@ export function transportStream(
   // prefix, which they follow on the wire; reading stops until then.
   let early: (Uint8Array | null)[] | null = [];
   // Deno's TLS engine reads what is pushed here at once, and can throw from
-  // inside the push (as from the handle's onread, see guardTlsReads): that
+  // inside the push (as from the handle's onread: `../deno/read_gate.ts`): that
   // fails this session, with the engine's error, instead of the process. (A
   // TLS socket whose transport is destroyed only closes, as if the peer had.)
   let secured: tls.TLSSocket | undefined;
@@ -478,8 +432,8 @@ export function transportStream(
   const deliver = (data: Uint8Array | null) => {
     if (early !== null) {
       early.push(data);
-      gate.setTransportFull(true);
-    } else if (!push(data)) gate.setTransportFull(true);
+      brake(true);
+    } else if (!push(data)) brake(true);
   };
   socket.on("data", deliver);
   socket.on("end", () => deliver(null));
@@ -491,50 +445,9 @@ export function transportStream(
     let room = true;
     if (prefix && prefix.length > 0) room = push(prefix);
     for (const data of held) room = push(data);
-    gate.setTransportFull(!room);
+    brake(!room);
   }, 0);
-  return {
-    transport: stream,
-    flow: gate.relay,
-    reading: gate.reader,
-    guard: (tlsSocket) => secured = tlsSocket,
-  };
-}
-
-/** The stream `node:tls` should wrap, and what flow control pauses. */
-function tlsTransport(
-  socket: net.Socket,
-  layering: TlsLayering,
-  prefix?: Uint8Array,
-): {
-  transport: Duplex;
-  flow: FlowControl | undefined;
-  reading: FlowControl | undefined;
-  /**
-   * To be called with the TLS socket made on `transport`: so that an error
-   * Deno's TLS engine throws while reading fails that socket (see
-   * {@link guardTlsReads}).
-   */
-  guard?: (socket: tls.TLSSocket, restartReading: boolean) => void;
-} {
-  if (layering === "transport" || (prefix && prefix.length > 0)) {
-    return transportStream(socket, prefix);
-  }
-  if (layering === "gated") {
-    const handle = (socket as unknown as { _handle?: Partial<NativeReadHandle> })._handle;
-    if (typeof handle?.readStart !== "function" || typeof handle.readStop !== "function") {
-      return transportStream(socket, prefix);
-    }
-    const tcp = handle as NativeReadHandle;
-    const gate = new FlowGate({ pause: () => tcp.readStop(), resume: () => tcp.readStart() });
-    return {
-      transport: socket,
-      flow: gate.relay,
-      reading: gate.reader,
-      guard: (tlsSocket, restartReading) => guardTlsReads(tcp, tlsSocket, restartReading),
-    };
-  }
-  return { transport: socket, flow: undefined, reading: undefined };
+  return { transport: stream, guard: (tlsSocket) => secured = tlsSocket };
 }
 
 /**
@@ -548,40 +461,6 @@ export function clientServerName(socket: tls.TLSSocket): string | null {
 }
 
 /**
- * Deno 2.9's `node:tls` feeds each read of the TCP handle to its TLS engine
- * from the handle's `onread`, and an engine error (a fatal alert from the
- * peer, say a backend refusing pgtls's client certificate) can be thrown from
- * there, where nothing catches it: the process exits. This turns that throw
- * into the TLS socket's error, which the session handles. A no-op where the
- * handle has no such callback.
- */
-function guardTlsReads(
-  handle: NativeReadHandle,
-  socket: tls.TLSSocket,
-  restartReading: boolean,
-): void {
-  type OnRead = (this: unknown, ...args: unknown[]) => unknown;
-  const native = ((handle as { _nativeHandle?: object })._nativeHandle ?? handle) as {
-    onread?: OnRead;
-  };
-  const onread = native.onread;
-  if (typeof onread !== "function") return;
-  native.onread = function (...args) {
-    try {
-      return onread.apply(this, args);
-    } catch (error) {
-      socket.destroy(asError(error));
-    }
-  };
-  // Deno's handle keeps the onread it found when reading started (tls.connect
-  // starts it at once): restart reading so that the guarded one is used.
-  if (restartReading) {
-    handle.readStop();
-    handle.readStart();
-  }
-}
-
-/**
  * Server-side TLS with one secure context per listener, on `library`'s
  * `node:tls` (a new context every ticket-key period, see `ticket_keys.ts`).
  * The client's certificate is checked after the handshake: by OpenSSL's
@@ -589,7 +468,7 @@ function guardTlsReads(
  */
 export function serverTlsNode(
   options: ServerTlsOptions,
-  layering: TlsLayering = "native",
+  layer: TlsLayer = nativeTlsLayer,
   library: NodeTlsLibrary = "openssl",
 ): ServerTlsUpgrader {
   const contextsOf = (certificate: ServerCertificate): { current(): tls.SecureContext } => {
@@ -638,7 +517,7 @@ export function serverTlsNode(
         if (prefix !== undefined && prefix.length > 0) prefix = hello.bytes;
         else if (hello.bytes.length > 0) raw.unshift(hello.bytes);
       }
-      const { transport, flow, reading, guard } = tlsTransport(raw, layering, prefix);
+      const { transport, flow, reading, guard } = layer(raw, prefix);
       // No SNICallback: see clientServerName.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
@@ -685,7 +564,7 @@ function refusalWithResumptions(resumptions: ResumptionCheck) {
 /** Client-side TLS towards a backend, verifying as `options.verify` says. */
 export function clientTlsNode(
   options: ClientTlsOptions,
-  layering: TlsLayering = "native",
+  layer: TlsLayer = nativeTlsLayer,
 ): ClientTlsUpgrader {
   if (options.certPem !== undefined && options.keyPem !== undefined) {
     assertKeyFitsCertificate(options.certPem, options.keyPem);
@@ -699,7 +578,7 @@ export function clientTlsNode(
   return {
     async upgrade(conn: TcpConn, serverName: string): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
-      const { transport, flow, reading, guard } = tlsTransport(raw, layering);
+      const { transport, flow, reading, guard } = layer(raw);
       const socket = tls.connect({
         socket: transport,
         secureContext,
