@@ -62,7 +62,13 @@ export interface Endpoint {
   readonly port: number;
 }
 
-/** Where a connection in push mode delivers what its peer does (see {@link PushConn.attach}). */
+/**
+ * Where a connection in push mode delivers what its peer does (see
+ * {@link PushConn.attach}). Its functions are called on their own, not as
+ * methods. An end, error or close may be told twice (one that had happened
+ * before the sink was attached, told at once, and its event after); the
+ * relay acts on the first.
+ */
 export interface ConnSink {
   /** A chunk the peer sent. */
   data(chunk: Uint8Array): void;
@@ -70,7 +76,7 @@ export interface ConnSink {
   end(): void;
   /** The connection failed. */
   error(error: Error): void;
-  /** The socket is closed (told at most once a connection, after its end or error when any). */
+  /** The socket is closed. */
   close(): void;
 }
 

@@ -131,7 +131,6 @@ class NodeConn implements ByteConn {
 
   // --- the push face, for the relay ---
 
-  /** Sink functions are called on their own (the stream is their `this`), so the relay's are arrows. */
   attach(sink: ConnSink): void {
     const stream = this.stream;
     const watch = this.watch;
