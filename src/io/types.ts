@@ -62,17 +62,62 @@ export interface Endpoint {
   readonly port: number;
 }
 
-/** A bidirectional byte stream: a TCP connection or a TLS session over one. */
-export interface ByteConn {
-  /** The peer's address. */
-  readonly remote: Endpoint;
+/**
+ * Where a connection in push mode delivers what its peer does (see
+ * {@link PushConn.attach}). Its functions are called on their own, not as
+ * methods. An end, error or close may be told twice (one that had happened
+ * before the sink was attached, told at once, and its event after); the
+ * relay acts on the first.
+ */
+export interface ConnSink {
+  /** A chunk the peer sent. */
+  data(chunk: Uint8Array): void;
+  /** The peer sent end of stream. */
+  end(): void;
+  /** The connection failed. */
+  error(error: Error): void;
+  /** The socket is closed. */
+  close(): void;
+}
+
+/**
+ * The push-mode face of a connection: what the relay (`src/proxy/relay.ts`)
+ * drives, on every runtime. Once attached, chunks arrive as the runtime
+ * reads them, with no promise per chunk; writes are queued and say whether
+ * there is room, and the relay holds the source until the destination
+ * drains.
+ */
+export interface PushConn {
   /**
-   * The next chunk the peer sent, or `null` once it has closed its side.
-   * Used while negotiating; the data path uses {@link Runtime.relay}.
+   * Hands every chunk (those read ahead first) and every event to `sink`
+   * from now on, and starts reading. Events that already happened (an end,
+   * a failure, the close) are told at once.
    */
-  read(): Promise<Uint8Array | null>;
-  /** Sends bytes; resolves once the runtime accepted them (backpressure). */
-  write(bytes: Uint8Array): Promise<void>;
+  attach(sink: ConnSink): void;
+  /**
+   * Queues `bytes` for the peer (nothing once the socket is closed); false
+   * when the caller should hold its source until {@link onDrain}.
+   */
+  send(bytes: Uint8Array): boolean;
+  /** Called, once attached, whenever what {@link send} queued has gone out. */
+  onDrain: (() => void) | null;
+  /** Stops reading from the peer (the relay's brake while the other side is full). */
+  hold(): void;
+  /** Reads again after {@link hold}. */
+  release(): void;
+  /** Bytes held for this connection now: read ahead of a sink, or waiting to be written. */
+  readonly buffered: number;
+  /**
+   * The most bytes {@link send} has had queued at once for a peer that was
+   * not keeping up (what flow control keeps small; `peak_buffered` in the log).
+   */
+  readonly peakQueued: number;
+  /**
+   * Keeps every TLS record this connection sends within PostgreSQL's 8 KiB
+   * (the client side of a relay: `node_tls_shared/client_records.ts`); a
+   * no-op on plain TCP.
+   */
+  capRecords(): void;
   /**
    * Half-closes: sends end of stream after pending writes, keeps reading.
    * Resolves once everything written has been handed to the network.
@@ -80,6 +125,19 @@ export interface ByteConn {
   closeWrite(): Promise<void>;
   /** Closes both directions at once and releases the socket. Idempotent. */
   close(): void;
+}
+
+/** A bidirectional byte stream: a TCP connection or a TLS session over one. */
+export interface ByteConn extends PushConn {
+  /** The peer's address. */
+  readonly remote: Endpoint;
+  /**
+   * The next chunk the peer sent, or `null` once it has closed its side.
+   * Used while negotiating; the data path attaches a sink instead ({@link PushConn}).
+   */
+  read(): Promise<Uint8Array | null>;
+  /** Sends bytes; resolves once the runtime accepted them (backpressure). */
+  write(bytes: Uint8Array): Promise<void>;
 }
 
 /** A plain TCP connection that can be upgraded to TLS in either role. */
@@ -350,20 +408,6 @@ export interface Runtime {
    * does not decrypt it.
    */
   decryptPrivateKey(keyPem: string, passphrase: string): string;
-  /**
-   * Pipes bytes both ways until either side ends, then closes the other side
-   * cleanly. Each runtime uses its fastest native path; counters are updated
-   * as bytes move so that a live session can be observed.
-   */
-  relay(
-    client: ByteConn,
-    backend: ByteConn,
-    counters: RelayCounters,
-    signal: AbortSignal,
-    tap?: RelayTap,
-    farewell?: RelayFarewell,
-    notice?: ShutdownNotice,
-  ): Promise<RelayOutcome>;
   /**
    * Serves plain HTTP on `address` (the metrics endpoint): every request is
    * answered with what `handler` returns. Closing stops the listener and

@@ -210,6 +210,9 @@ export class RelayEnding {
       return;
     }
     const last = sides.farewell(end, error);
+    // Named before the backend is dropped: a close its dropping reports at
+    // once (Bun's) must not name the end backend_closed.
+    this.#firstEnd ??= this.#cause(end);
     sides.dropBackend();
     this.ended(end, (flushed) => sides.endClient(flushed, last))();
   }

@@ -47,6 +47,7 @@ import { authenticateClient, type AuthenticatedClient, loginForClient } from "./
 import { certificateUserRefusal } from "./certificate_user.ts";
 import { SHUTDOWN_FIELDS, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
 import { SessionFlow } from "./session_flow.ts";
+import { relay } from "./relay.ts";
 import type { LiveSession } from "./live_sessions.ts";
 import { connectionErrorText, errorText } from "../tls/error_text.ts";
 import { CLIENT_CERTIFICATE_REJECTED, ClientCertificateRefused, errorCode } from "../io/errors.ts";
@@ -545,17 +546,13 @@ async function serve(
       throw new SessionAbort("shutdown", "pgtls is shutting down", told);
     }
     steps.relaying();
-    const relayed = await context.runtime.relay(
-      client,
-      backend,
-      record.counters,
-      context.signal,
-      watch,
-      afterLogin
+    const relayed = await relay(client, backend, record.counters, context.signal, {
+      tap: watch,
+      farewell: afterLogin
         ? undefined
         : backendFarewell(target, (abort) => silent = abort, login ? "login" : "startup"),
       notice,
-    );
+    });
     record.end = relayed.end;
     if (relayed.error !== undefined) record.error = connectionErrorText(relayed.error);
     // Only if the relay ended on the backend's side: the farewell may have

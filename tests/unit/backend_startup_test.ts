@@ -3,8 +3,9 @@
  * startup packet: the session ends as the backend's fault, and the client,
  * which has heard nothing from the backend yet, gets a FATAL it can read.
  * When a real socket fails (on the write, or in the relay) depends on TCP
- * timing, so these run the core against an in-memory runtime; the relays'
- * own part is tested on every runtime in backend_failures_test.ts.
+ * timing, so these run the core, relay included, against in-memory
+ * connections; the adapters' part is tested on every runtime in
+ * backend_failures_test.ts.
  */
 
 import { runSession } from "../../src/proxy/session.ts";
@@ -15,31 +16,24 @@ import { startupMessage } from "./packets.ts";
 import { MemoryConn, memoryContext, memoryRuntime, plaintextProxy } from "./memory_session.ts";
 
 /**
- * How the fake relay ends: by default the client closes; given a backend
- * end, the relay asks the session's farewell for what to tell the client.
+ * Runs one plaintext session against `backend` through the relay; `relayed`
+ * hears if it started. With `clientEnds` the client ends its side once it
+ * has sent its startup packet; otherwise it waits until pgtls ends it.
  */
-interface RelayScript {
-  readonly backendEnds?: "backend_closed" | "backend_error";
-  readonly error?: Error;
-}
-
-/** Runs one plaintext session against `backend`; `relayed` hears if the relay started. */
-async function sessionWith(backend: MemoryConn, backendYaml = "", script: RelayScript = {}) {
+async function sessionWith(backend: MemoryConn, backendYaml = "", clientEnds = false) {
   let relayed = false;
-  let farewellBytes: Uint8Array | undefined;
-  const runtime = memoryRuntime({
-    connect: () => Promise.resolve(backend),
-    relay: (_client, _backend, _counters, _signal, _tap, farewell) => {
-      relayed = true;
-      if (script.backendEnds === undefined) return Promise.resolve({ end: "client_closed" });
-      farewellBytes = farewell?.(script.backendEnds, script.error);
-      return Promise.resolve({ end: script.backendEnds });
-    },
-  });
+  const attach = backend.attach.bind(backend);
+  backend.attach = (sink) => {
+    relayed = true;
+    attach(sink);
+  };
+  const runtime = memoryRuntime({ connect: () => Promise.resolve(backend) });
   const context = memoryContext(plaintextProxy(backendYaml), runtime);
-  const client = new MemoryConn([startupMessage(3, 0, [["user", "app"], ["database", "app"]])]);
+  const client = new MemoryConn([startupMessage(3, 0, [["user", "app"], ["database", "app"]])], {
+    ends: clientEnds,
+  });
   const record = await runSession(client, 1, context);
-  return { record, client, relayed, farewellBytes };
+  return { record, client, relayed };
 }
 
 /** The one ErrorResponse the client got, as fields. */
@@ -63,13 +57,11 @@ Deno.test("a backend that hangs up before taking the startup packet is a backend
 });
 
 Deno.test("a backend that closes before the client heard from it: the relay tells the client FATAL 08006, backend_error", async () => {
-  const { record, relayed, farewellBytes } = await sessionWith(new MemoryConn([]), "", {
-    backendEnds: "backend_closed",
-  });
+  const { record, relayed, client } = await sessionWith(new MemoryConn([], { ends: true }));
   assert(relayed, "the relay ran");
   assertEquals(record.end, "backend_error");
   assertEquals(record.error, "closed the connection before answering the startup packet");
-  const fields = onlyError([farewellBytes ?? new Uint8Array()]);
+  const fields = onlyError(client.written);
   assertEquals([fields.S, fields.C], ["FATAL", "08006"]);
   assertEquals(
     fields.M,
@@ -79,13 +71,12 @@ Deno.test("a backend that closes before the client heard from it: the relay tell
 });
 
 Deno.test("a backend connection that fails before the client heard from it, with a client certificate configured, hints at it", async () => {
-  const { record, farewellBytes } = await sessionWith(
-    new MemoryConn([]),
+  const { record, client } = await sessionWith(
+    new MemoryConn([], { failReads: new Error("tlsv1 alert unknown ca") }),
     ", cert_file: proxy.crt, key_file: proxy.key",
-    { backendEnds: "backend_error", error: new Error("tlsv1 alert unknown ca") },
   );
   assertEquals(record.end, "backend_error");
-  const fields = onlyError([farewellBytes ?? new Uint8Array()]);
+  const fields = onlyError(client.written);
   assertMatch(
     fields.M ?? "",
     /before the backend answered the startup packet: tlsv1 alert unknown ca$/,
@@ -94,7 +85,7 @@ Deno.test("a backend connection that fails before the client heard from it, with
 });
 
 Deno.test("a relay that ends otherwise keeps its own end", async () => {
-  const { record, relayed } = await sessionWith(new MemoryConn([]));
+  const { record, relayed } = await sessionWith(new MemoryConn([]), "", true);
   assert(relayed, "the relay ran");
   assertEquals(record.end, "client_closed");
   assertEquals(record.error, null);

@@ -18,7 +18,7 @@ import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { sslRequest, startupMessage } from "./packets.ts";
-import { MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
+import { MemoryConn, memoryContext, memoryRuntime, unusedPushFace } from "./memory_session.ts";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { certificateValidity, pemCertificates } from "../../src/tls/x509.ts";
 import { issueCertificate, makeCa } from "../helpers/certs.ts";
@@ -35,6 +35,7 @@ function tlsOver(inner: MemoryConn): TlsConn {
     write: (bytes) => inner.write(bytes),
     closeWrite: () => inner.closeWrite(),
     close: () => inner.close(),
+    ...unusedPushFace(),
   };
 }
 

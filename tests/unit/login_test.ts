@@ -33,7 +33,7 @@ import {
   saltedPassword,
   toBase64,
 } from "../../src/proxy/auth/scram_crypto.ts";
-import { plaintextProxy } from "./memory_session.ts";
+import { plaintextProxy, unusedPushFace } from "./memory_session.ts";
 
 const encoder = new TextEncoder();
 
@@ -142,6 +142,7 @@ function scramBackend(behaviour: BackendBehaviour = {}): TcpConn & { received: U
       closed = true;
       wake?.();
     },
+    ...unusedPushFace(),
   };
   return conn;
 }
@@ -244,6 +245,7 @@ Deno.test("connect_timeout ends a login stuck on something closing the backend d
     write: () => new Promise(() => {}),
     closeWrite: () => Promise.resolve(),
     close: () => void (closed = true),
+    ...unusedPushFace(),
   };
   const quick = backendTarget(
     parseConfig(plaintextProxy(", connect_timeout: 100ms")).proxies[0]!.backend,

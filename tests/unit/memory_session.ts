@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Runtime, TcpConn } from "../../src/io/types.ts";
+import type { ConnSink, PushConn, Runtime, TcpConn } from "../../src/io/types.ts";
 import type { SessionContext } from "../../src/proxy/session.ts";
 import { backendTarget } from "../../src/proxy/backend.ts";
 import { parseConfig } from "../../src/config/parse.ts";
@@ -27,7 +27,6 @@ export function memoryRuntime(parts: Partial<Runtime>): Runtime {
     serverTlsTraits: { library: "memory", cipherList: true },
     clientTls: unused("clientTls"),
     decryptPrivateKey: unused("decryptPrivateKey"),
-    relay: unused("the relay"),
     serveHttp: unused("serveHttp"),
     ...parts,
   };
@@ -78,13 +77,37 @@ export interface MemoryConnOptions {
   readonly ends?: boolean;
 }
 
-/** A connection whose reads come from `incoming`, then as the options say. */
+/**
+ * The push face of a connection the test does not expect to be relayed:
+ * every part throws when used.
+ */
+export function unusedPushFace(): Omit<PushConn, "closeWrite" | "close"> {
+  return {
+    attach: unused("the relay"),
+    send: unused("the relay"),
+    onDrain: null,
+    hold: unused("the relay"),
+    release: unused("the relay"),
+    buffered: 0,
+    peakQueued: 0,
+    capRecords: unused("the relay"),
+  };
+}
+
+/**
+ * A connection whose reads come from `incoming`, then as the options say;
+ * a relay attached to it gets the same, and what it sends is `written`.
+ */
 export class MemoryConn implements TcpConn {
   readonly kind = "tcp";
   readonly remote = { host: "127.0.0.1", port: 40000 };
   readonly written: Uint8Array[] = [];
   closed = false;
+  onDrain: (() => void) | null = null;
+  readonly buffered = 0;
+  readonly peakQueued = 0;
   #wake: (() => void) | undefined;
+  #sink: ConnSink | undefined;
 
   constructor(
     private readonly incoming: Uint8Array[],
@@ -114,7 +137,26 @@ export class MemoryConn implements TcpConn {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.#wake?.();
+    this.#sink?.close();
   }
+
+  attach(sink: ConnSink): void {
+    this.#sink = sink;
+    for (const chunk of this.incoming.splice(0)) sink.data(chunk);
+    if (this.options.failReads) sink.error(this.options.failReads);
+    else if (this.options.ends) sink.end();
+    if (this.closed) sink.close();
+  }
+
+  send(bytes: Uint8Array): boolean {
+    if (!this.closed) this.written.push(bytes.slice());
+    return true;
+  }
+
+  hold(): void {}
+  release(): void {}
+  capRecords(): void {}
 }

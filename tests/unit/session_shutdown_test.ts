@@ -10,7 +10,13 @@ import { concatAll } from "../../src/protocol/bytes.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { startupMessage } from "./packets.ts";
-import { MemoryConn, memoryContext, memoryRuntime, plaintextProxy } from "./memory_session.ts";
+import {
+  MemoryConn,
+  memoryContext,
+  memoryRuntime,
+  plaintextProxy,
+  unusedPushFace,
+} from "./memory_session.ts";
 import { MessageScanner, type ProtocolMessage } from "../../src/protocol/message_scanner.ts";
 import {
   decodeSaslInitialResponse,
@@ -73,6 +79,15 @@ class ScriptedPeer implements TcpConn {
   readonly #scanner = new MessageScanner();
   #wake: (() => void) | undefined;
   #closed = false;
+  readonly #push = unusedPushFace();
+  onDrain = null;
+  readonly buffered = 0;
+  readonly peakQueued = 0;
+  readonly attach = this.#push.attach;
+  readonly send = this.#push.send;
+  readonly hold = this.#push.hold;
+  readonly release = this.#push.release;
+  readonly capRecords = this.#push.capRecords;
 
   constructor(
     first: Uint8Array | null,

@@ -8,8 +8,10 @@
  * @module
  */
 
+import { CLIENT_RECORD_LIMIT } from "../node_tls_shared/client_records.ts";
 import type {
   ByteConn,
+  ConnSink,
   Endpoint,
   PeerCertificate,
   TcpConn,
@@ -29,14 +31,6 @@ export interface Transport {
   close(): void;
   /** Caps the plaintext of each TLS record it sends at `limit` bytes (nothing without TLS). */
   capRecords(limit: number): void;
-}
-
-/** Where a relay wants a connection's events. */
-export interface ConnSink {
-  data(chunk: Uint8Array): void;
-  end(): void;
-  error(error: Error): void;
-  close(): void;
 }
 
 /** A native Bun socket as a {@link Transport}; the socket may be bound after the transport exists. */
@@ -69,10 +63,13 @@ export class NativeTransport implements Transport {
 
 const CLOSED = "connection is closed";
 
+/**
+ * A Bun connection, pulled from while negotiating ({@link read}) and pushed
+ * from by the relay ({@link attach}): both faces of {@link ByteConn}.
+ */
 export class BunConn implements ByteConn, SocketEvents {
   readonly remote: Endpoint;
   readonly transport: Transport;
-  /** Set by the relay: called whenever everything queued for the peer has gone out. */
   onDrain: (() => void) | null = null;
 
   #queue: Uint8Array[] = [];
@@ -93,6 +90,7 @@ export class BunConn implements ByteConn, SocketEvents {
 
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  #peakQueued = 0;
   #drainWaiters: Array<(error: Error | null) => void> = [];
 
   constructor(transport: Transport, remote: Endpoint, handshaking = false) {
@@ -102,9 +100,16 @@ export class BunConn implements ByteConn, SocketEvents {
     this.#apply();
   }
 
-  /** Bytes held for this connection: read ahead, or waiting to be written. */
   get buffered(): number {
     return this.#queued + this.#pendingBytes;
+  }
+
+  get peakQueued(): number {
+    return this.#peakQueued;
+  }
+
+  capRecords(): void {
+    this.transport.capRecords(CLIENT_RECORD_LIMIT);
   }
 
   // --- events from the transport ---
@@ -159,7 +164,6 @@ export class BunConn implements ByteConn, SocketEvents {
 
   // --- flow control, for the relay and the TLS upgraders ---
 
-  /** Hands every chunk (queued ones first) and every event to `sink` from now on. */
   attach(sink: ConnSink): void {
     this.#sink = sink;
     for (const chunk of this.takeQueued()) sink.data(chunk);
@@ -200,10 +204,7 @@ export class BunConn implements ByteConn, SocketEvents {
     return queue;
   }
 
-  /**
-   * Queues `bytes` for the peer; false when they could not all go out at once
-   * (the caller should stop its source until {@link onDrain}).
-   */
+  /** False when `bytes` could not all go out at once: the rest is queued. */
   send(bytes: Uint8Array): boolean {
     if (this.#closed) return true;
     let rest = bytes;
@@ -216,6 +217,8 @@ export class BunConn implements ByteConn, SocketEvents {
     }
     this.#pending.push(rest);
     this.#pendingBytes += rest.length;
+    const held = this.#queued + this.#pendingBytes;
+    if (held > this.#peakQueued) this.#peakQueued = held;
     return false;
   }
 

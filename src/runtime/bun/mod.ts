@@ -12,7 +12,6 @@ import { serveHttpNode } from "../host/http.ts";
 import { bunApi } from "./api.ts";
 import { connectBun, listenBun } from "./sockets.ts";
 import { clientTlsBun, serverTlsBun } from "./tls.ts";
-import { relayBun } from "./relay.ts";
 
 /** The adapter for Bun 1.4+. */
 export function bunRuntime(): Runtime {
@@ -25,7 +24,6 @@ export function bunRuntime(): Runtime {
     serverTlsTraits: { library: "boringssl", cipherList: true },
     clientTls: clientTlsBun,
     decryptPrivateKey,
-    relay: relayBun,
     serveHttp: serveHttpNode,
   };
 }

@@ -1,16 +1,14 @@
 /**
  * The Deno adapter. Deno cannot upgrade an accepted socket to server-side TLS
  * natively, so the listener side uses Deno's `node:net`/`node:tls`, which
- * can; keeping both legs on the same stream type lets the relay run on one
- * callback path with no per-chunk promises. TLS sockets sit directly on the
- * TCP socket, and flow control starts and stops reads on the TCP handle
- * beneath (see `TlsLayering`): Deno 2.9's `node:tls` ignores a pause of the
- * TLS socket and loses end of stream while paused. Measured against a
- * JavaScript transport stream in between, this cut pgtls's CPU per select-only
- * transaction by a tenth and, with a less frequent forced collection (see
- * `memory.ts`), per GB of COPY by half (docs/performance.md). Started
- * with `--v8-flags=--expose-gc`, the relay runs cheap young-generation
- * collections instead (`young_collection.ts`).
+ * can; keeping both legs on the same stream type keeps one connection type
+ * under the relay. TLS sockets sit directly on the TCP socket, and flow
+ * control starts and stops reads on the TCP handle beneath: Deno 2.9's
+ * `node:tls` ignores a pause of the TLS socket and loses end of stream while
+ * paused (`read_gate.ts`, with its measurement). Started with
+ * `--v8-flags=--expose-gc`, the relay runs cheap young-generation
+ * collections (`young_collection.ts`); without, `memory.ts` forces full ones
+ * now and then.
  *
  * @module
  */
@@ -22,10 +20,10 @@ import {
   clientTlsNode,
   connectNode,
   listenNode,
-  relayNodeWith,
   serverTlsNode,
 } from "../node_tls_shared/sockets.ts";
 import { watchExternalMemory } from "./memory.ts";
+import { gatedTlsLayer } from "./read_gate.ts";
 import { exposedGc, YoungCollection } from "../v8/young_collection.ts";
 
 declare const Deno: { readonly version: { readonly deno: string } };
@@ -40,14 +38,13 @@ export function denoRuntime(): Runtime {
   return {
     name: "deno",
     version: Deno.version.deno,
-    listen: listenNode,
-    connect: connectNode,
-    serverTls: (options) => serverTlsNode(options, "gated", "rustls"),
+    listen: (address, options, onConnection) =>
+      listenNode(address, options, onConnection, young?.relayed),
+    connect: (address, options) => connectNode(address, options, young?.relayed),
+    serverTls: (options) => serverTlsNode(options, gatedTlsLayer, "rustls"),
     serverTlsTraits: { library: "rustls", cipherList: false },
-    clientTls: (options) => clientTlsNode(options, "gated"),
+    clientTls: (options) => clientTlsNode(options, gatedTlsLayer),
     decryptPrivateKey,
-    // Deno's node:tls ignores setMaxSendFragment: see client_records.ts.
-    relay: relayNodeWith(young?.relayed, "split"),
     serveHttp: serveHttpNode,
   };
 }

@@ -12,7 +12,6 @@ import {
   clientTlsNode,
   connectNode,
   listenNode,
-  relayNodeWith,
   serverTlsNode,
 } from "../node_tls_shared/sockets.ts";
 import { exposedGc, vmGc, YoungCollection } from "../v8/young_collection.ts";
@@ -24,13 +23,13 @@ export function nodeRuntime(): Runtime {
   return {
     name: "node",
     version: process.versions.node,
-    listen: listenNode,
-    connect: connectNode,
+    listen: (address, options, onConnection) =>
+      listenNode(address, options, onConnection, young?.relayed),
+    connect: (address, options) => connectNode(address, options, young?.relayed),
     serverTls: serverTlsNode,
     serverTlsTraits: { library: "openssl", cipherList: true },
     clientTls: clientTlsNode,
     decryptPrivateKey,
-    relay: relayNodeWith(young?.relayed),
     serveHttp: serveHttpNode,
   };
 }

@@ -25,7 +25,8 @@
  *   of at most 8 KiB.
  *
  * Bun's native sockets take the maximum send fragment directly
- * (`bun/relay.ts`).
+ * (`bun/conn.ts`). The relay asks for the cap on its client side
+ * (`capRecords` of the connection's push face).
  *
  * @module
  */

@@ -3,13 +3,9 @@
  * Deno uses its server side too, because Deno has no native server-side
  * upgrade of an accepted socket, and `node:tls` can wrap one there as long as
  * the socket is not flowing when it is wrapped (so `read()` below never puts
- * a socket into flowing mode).
- *
- * Deno 2.9's `node:tls` loses the peer's end of stream when a TLS socket is
- * paused or read slowly, so on Deno flow control stops and starts reads on
- * the TCP handle beneath the TLS socket, which itself always flows (a small
- * JavaScript transport stream stands in between only to replay bytes already
- * read, or where the handle is out of reach). See {@link TlsLayering}.
+ * a socket into flowing mode). How a TLS socket sits on its TCP socket, and
+ * what flow control pauses, is a {@link TlsLayer}: the TCP socket itself by
+ * default, Deno's read gate on Deno (`../deno/read_gate.ts`).
  *
  * @module
  */
@@ -28,20 +24,14 @@ import type {
   ByteConn,
   ClientTlsOptions,
   ClientTlsUpgrader,
+  ConnSink,
   Endpoint,
   Listener,
   ListenOptions,
   PeerCertificate,
-  RelayCounters,
-  RelayEnd,
-  RelayFarewell,
-  RelayOutcome,
-  RelayTap,
-  Runtime,
   ServerCertificate,
   ServerTlsOptions,
   ServerTlsUpgrader,
-  ShutdownNotice,
   SocketOptions,
   TcpConn,
   TlsConn,
@@ -49,88 +39,57 @@ import type {
 } from "../../io/types.ts";
 import { asError, ClientCertificateRefused, ConnectTimeoutError } from "../../io/errors.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
-import { RelayEnding } from "../../proxy/relay_ending.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
 
 /**
- * How TLS sockets sit on TCP sockets: `native` hands the TCP socket to
- * `node:tls` directly (Node.js, Bun); `gated` does too, and flow control
- * starts and stops reads on the TCP handle beneath (Deno); `transport` puts a
- * JavaScript stream in between so that flow control can pause the TCP socket
- * (Deno, when its TCP handle is not reachable).
+ * Bytes a connection may have in flight to its peer before {@link NodeConn.send}
+ * asks the relay to hold the source. A stream's own limit (16 KiB) is below
+ * one chunk read (up to 64 KiB), so obeying it stopped and restarted the
+ * source around every chunk of a bulk transfer.
  */
-export type TlsLayering = "native" | "gated" | "transport";
+export const RELAY_IN_FLIGHT = 256 * 1024;
 
-/** The read switch of a `node:net` socket's native handle (Deno's `TCPWrap`). */
-interface NativeReadHandle {
-  readStart(): number;
-  readStop(): number;
-}
+/** Hears the size of every chunk a relay reads (for `young_collection.ts`). */
+export type ChunkWatch = (bytes: number) => void;
 
 /** Stops and restarts reading from a peer. */
-interface FlowControl {
+export interface FlowControl {
   pause(): void;
   resume(): void;
 }
 
-/**
- * Reading from the TCP connection beneath a TLS socket is held back when the
- * transport's buffer is full, when the relay's writes are blocked, or when
- * nobody is reading at all (between packets while negotiating): Deno 2.9's
- * TLSSocket decrypts everything the TCP connection gives it, whatever its own
- * buffer holds, and loses the peer's end of stream when paused itself, so the
- * only brake that works is beneath it.
- */
-class FlowGate {
-  readonly #tcp: FlowControl;
-  #transportFull = false;
-  #relayBlocked = false;
-  #idle = false;
-  #paused: boolean | null = null;
-
-  constructor(tcp: FlowControl) {
-    this.#tcp = tcp;
-  }
-
-  setTransportFull(full: boolean): void {
-    this.#transportFull = full;
-    this.#apply();
-  }
-
-  /** The relay's view: pause and resume on behalf of the writes it makes. */
-  readonly relay: FlowControl = {
-    pause: () => {
-      this.#relayBlocked = true;
-      this.#apply();
-    },
-    resume: () => {
-      this.#relayBlocked = false;
-      this.#idle = false;
-      this.#apply();
-    },
-  };
-
-  /** The reader's view: flow only while a read is waiting for bytes. */
-  readonly reader: FlowControl = {
-    pause: () => {
-      this.#idle = true;
-      this.#apply();
-    },
-    resume: () => {
-      this.#idle = false;
-      this.#apply();
-    },
-  };
-
-  #apply(): void {
-    const paused = this.#transportFull || this.#relayBlocked || this.#idle;
-    if (paused === this.#paused) return;
-    this.#paused = paused;
-    if (paused) this.#tcp.pause();
-    else this.#tcp.resume();
-  }
+/** The stream `node:tls` should wrap, and what flow control pauses. */
+export interface TlsFooting {
+  readonly transport: Duplex;
+  /** What the relay pauses to stop reading; the TLS socket when absent. */
+  readonly flow?: FlowControl;
+  /** Started around each negotiation read and paused after the handshake, where given. */
+  readonly reading?: FlowControl;
+  /**
+   * To be called with the TLS socket made on `transport` (`restartReading`
+   * on the client side, which starts reading at once): so that an error the
+   * TLS engine throws while reading fails that socket instead of the process.
+   */
+  readonly guard?: (socket: tls.TLSSocket, restartReading: boolean) => void;
 }
+
+/**
+ * How a TLS socket is put on a TCP socket, given bytes already read from it
+ * (`prefix`, a direct-TLS ClientHello) that the TLS socket must see first.
+ */
+export type TlsLayer = (socket: net.Socket, prefix?: Uint8Array) => TlsFooting;
+
+/**
+ * `node:tls` straight on the TCP socket, and the TLS socket paused by flow
+ * control (Node.js, and Bun's `node:tls`); bytes to replay go through
+ * {@link transportStream}.
+ */
+export const nativeTlsLayer: TlsLayer = (socket, prefix) => {
+  if (prefix === undefined || prefix.length === 0) return { transport: socket };
+  const replay = transportStream(socket, prefix);
+  return { transport: replay.transport, guard: replay.guard };
+};
 
 /** A {@link ByteConn} over a Node.js duplex stream. */
 class NodeConn implements ByteConn {
@@ -138,25 +97,92 @@ class NodeConn implements ByteConn {
   /** What to pause to stop reading from the peer: the stream, or the TCP socket beneath it. */
   readonly flow: FlowControl;
   readonly remote: Endpoint;
+  /** Told of every chunk the relay reads, when the runtime wants to know. */
+  readonly watch: ChunkWatch | undefined;
+  onDrain: (() => void) | null = null;
   /** Starts and stops the bytes beneath a TLS stream around each read, where that is needed. */
   readonly #reading: FlowControl | undefined;
+  /** How {@link capRecords} keeps TLS records small on this runtime's `node:tls`. */
+  readonly #records: RecordCap;
+  #write: (chunk: Uint8Array) => boolean;
+  #peakQueued = 0;
   #failure: Error | null = null;
 
   constructor(
     stream: Duplex,
     remote: Endpoint,
+    watch: ChunkWatch | undefined,
     flow: FlowControl = stream,
     reading?: FlowControl,
+    records: RecordCap = "fragment",
   ) {
     this.stream = stream;
     this.flow = flow;
     this.remote = remote;
+    this.watch = watch;
     this.#reading = reading;
+    this.#records = records;
+    this.#write = (chunk) => stream.write(chunk);
     // A permanent listener: an 'error' with no listener would crash the process.
     stream.on("error", (error: Error) => {
       this.#failure ??= error;
     });
   }
+
+  // --- the push face, for the relay ---
+
+  attach(sink: ConnSink): void {
+    const stream = this.stream;
+    const watch = this.watch;
+    const data = sink.data;
+    stream.on(
+      "data",
+      watch === undefined ? data : (chunk: Uint8Array) => {
+        watch(chunk.length);
+        data(chunk);
+      },
+    );
+    stream.on("end", sink.end);
+    stream.on("error", sink.error);
+    stream.on("close", sink.close);
+    stream.on("drain", () => this.onDrain?.());
+    // Ended or failed while the session was still setting up, before these listeners.
+    const failure = this.#failure ?? stream.errored;
+    if (failure) sink.error(failure);
+    else if (stream.readableEnded || stream.destroyed) sink.end();
+    if (stream.closed) sink.close();
+    stream.resume();
+    this.flow.resume();
+  }
+
+  send(bytes: Uint8Array): boolean {
+    if (this.#write(bytes)) return true;
+    const queued = this.stream.writableLength;
+    if (queued > this.#peakQueued) this.#peakQueued = queued;
+    return queued < RELAY_IN_FLIGHT;
+  }
+
+  hold(): void {
+    this.flow.pause();
+  }
+
+  release(): void {
+    this.flow.resume();
+  }
+
+  get buffered(): number {
+    return this.stream.readableLength + this.stream.writableLength;
+  }
+
+  get peakQueued(): number {
+    return this.#peakQueued;
+  }
+
+  capRecords(): void {
+    this.#write = cappedWriter(this.stream, this.#records);
+  }
+
+  // --- the pull face, for negotiation ---
 
   read(): Promise<Uint8Array | null> {
     const stream = this.stream;
@@ -232,12 +258,14 @@ class NodeTlsConn extends NodeConn implements TlsConn {
   constructor(
     stream: tls.TLSSocket,
     remote: Endpoint,
+    watch: ChunkWatch | undefined,
     serverName: string | null,
     flow: FlowControl,
     reading: FlowControl | undefined,
+    records: RecordCap,
     certificate?: number,
   ) {
-    super(stream, remote, flow, reading);
+    super(stream, remote, watch, flow, reading, records);
     this.tls = {
       protocol: stream.getProtocol() ?? "unknown",
       alpnProtocol: typeof stream.alpnProtocol === "string" ? stream.alpnProtocol : null,
@@ -265,15 +293,19 @@ function applySocketOptions(socket: net.Socket, options: SocketOptions): void {
   if (options.keepAliveMs > 0) socket.setKeepAlive(true, options.keepAliveMs);
 }
 
-/** Binds a `node:net` server that hands out paused sockets. */
+/**
+ * Binds a `node:net` server that hands out paused sockets; `watch` hears the
+ * size of every chunk their relay reads.
+ */
 export function listenNode(
   address: Endpoint,
   options: ListenOptions,
   onConnection: (conn: TcpConn) => void,
+  watch?: ChunkWatch,
 ): Promise<Listener> {
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     applySocketOptions(socket, options);
-    onConnection(new NodeTcpConn(socket, endpointOf(socket)));
+    onConnection(new NodeTcpConn(socket, endpointOf(socket), watch));
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -299,10 +331,14 @@ export function listenNode(
   });
 }
 
-/** Opens a `node:net` connection with a timeout. */
+/**
+ * Opens a `node:net` connection with a timeout; `watch` hears the size of
+ * every chunk its relay reads.
+ */
 export function connectNode(
   address: Endpoint,
   options: SocketOptions & { readonly timeoutMs: number },
+  watch?: ChunkWatch,
 ): Promise<TcpConn> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: address.host, port: address.port });
@@ -314,7 +350,7 @@ export function connectNode(
       clearTimeout(timer);
       socket.off("error", fail);
       applySocketOptions(socket, options);
-      resolve(new NodeTcpConn(socket, address));
+      resolve(new NodeTcpConn(socket, address, watch));
     });
     const fail = (error: Error) => {
       clearTimeout(timer);
@@ -327,22 +363,21 @@ export function connectNode(
 
 /**
  * A JavaScript stream over a TCP socket, optionally replaying bytes already
- * read from it (a direct-TLS ClientHello). `node:tls` reads through it; the
- * socket pauses whenever the stream's buffer is full or the relay says so.
+ * read from it (a direct-TLS ClientHello). `node:tls` reads through it;
+ * `brake` is told when the stream's buffer is full (and when it has room
+ * again), and by default pauses the socket.
  */
 export function transportStream(
   socket: net.Socket,
   prefix: Uint8Array | undefined,
+  brake: (full: boolean) => void = (full) => full ? socket.pause() : socket.resume(),
 ): {
   transport: Duplex;
-  flow: FlowControl;
-  reading: FlowControl;
   guard: (socket: tls.TLSSocket) => void;
 } {
-  const gate = new FlowGate(socket);
   const stream = new Duplex({
     read() {
-      gate.setTransportFull(false);
+      brake(false);
     },
     write(chunk, _encoding, callback) {
       socket.write(chunk, callback);
@@ -363,7 +398,7 @@ export function transportStream(
   // prefix, which they follow on the wire; reading stops until then.
   let early: (Uint8Array | null)[] | null = [];
   // Deno's TLS engine reads what is pushed here at once, and can throw from
-  // inside the push (as from the handle's onread, see guardTlsReads): that
+  // inside the push (as from the handle's onread: `../deno/read_gate.ts`): that
   // fails this session, with the engine's error, instead of the process. (A
   // TLS socket whose transport is destroyed only closes, as if the peer had.)
   let secured: tls.TLSSocket | undefined;
@@ -396,8 +431,8 @@ export function transportStream(
   const deliver = (data: Uint8Array | null) => {
     if (early !== null) {
       early.push(data);
-      gate.setTransportFull(true);
-    } else if (!push(data)) gate.setTransportFull(true);
+      brake(true);
+    } else if (!push(data)) brake(true);
   };
   socket.on("data", deliver);
   socket.on("end", () => deliver(null));
@@ -409,50 +444,9 @@ export function transportStream(
     let room = true;
     if (prefix && prefix.length > 0) room = push(prefix);
     for (const data of held) room = push(data);
-    gate.setTransportFull(!room);
+    brake(!room);
   }, 0);
-  return {
-    transport: stream,
-    flow: gate.relay,
-    reading: gate.reader,
-    guard: (tlsSocket) => secured = tlsSocket,
-  };
-}
-
-/** The stream `node:tls` should wrap, and what flow control pauses. */
-function tlsTransport(
-  socket: net.Socket,
-  layering: TlsLayering,
-  prefix?: Uint8Array,
-): {
-  transport: Duplex;
-  flow: FlowControl | undefined;
-  reading: FlowControl | undefined;
-  /**
-   * To be called with the TLS socket made on `transport`: so that an error
-   * Deno's TLS engine throws while reading fails that socket (see
-   * {@link guardTlsReads}).
-   */
-  guard?: (socket: tls.TLSSocket, restartReading: boolean) => void;
-} {
-  if (layering === "transport" || (prefix && prefix.length > 0)) {
-    return transportStream(socket, prefix);
-  }
-  if (layering === "gated") {
-    const handle = (socket as unknown as { _handle?: Partial<NativeReadHandle> })._handle;
-    if (typeof handle?.readStart !== "function" || typeof handle.readStop !== "function") {
-      return transportStream(socket, prefix);
-    }
-    const tcp = handle as NativeReadHandle;
-    const gate = new FlowGate({ pause: () => tcp.readStop(), resume: () => tcp.readStart() });
-    return {
-      transport: socket,
-      flow: gate.relay,
-      reading: gate.reader,
-      guard: (tlsSocket, restartReading) => guardTlsReads(tcp, tlsSocket, restartReading),
-    };
-  }
-  return { transport: socket, flow: undefined, reading: undefined };
+  return { transport: stream, guard: (tlsSocket) => secured = tlsSocket };
 }
 
 /**
@@ -466,40 +460,6 @@ export function clientServerName(socket: tls.TLSSocket): string | null {
 }
 
 /**
- * Deno 2.9's `node:tls` feeds each read of the TCP handle to its TLS engine
- * from the handle's `onread`, and an engine error (a fatal alert from the
- * peer, say a backend refusing pgtls's client certificate) can be thrown from
- * there, where nothing catches it: the process exits. This turns that throw
- * into the TLS socket's error, which the session handles. A no-op where the
- * handle has no such callback.
- */
-function guardTlsReads(
-  handle: NativeReadHandle,
-  socket: tls.TLSSocket,
-  restartReading: boolean,
-): void {
-  type OnRead = (this: unknown, ...args: unknown[]) => unknown;
-  const native = ((handle as { _nativeHandle?: object })._nativeHandle ?? handle) as {
-    onread?: OnRead;
-  };
-  const onread = native.onread;
-  if (typeof onread !== "function") return;
-  native.onread = function (...args) {
-    try {
-      return onread.apply(this, args);
-    } catch (error) {
-      socket.destroy(asError(error));
-    }
-  };
-  // Deno's handle keeps the onread it found when reading started (tls.connect
-  // starts it at once): restart reading so that the guarded one is used.
-  if (restartReading) {
-    handle.readStop();
-    handle.readStart();
-  }
-}
-
-/**
  * Server-side TLS with one secure context per listener, on `library`'s
  * `node:tls` (a new context every ticket-key period, see `ticket_keys.ts`).
  * The client's certificate is checked after the handshake: by OpenSSL's
@@ -507,7 +467,7 @@ function guardTlsReads(
  */
 export function serverTlsNode(
   options: ServerTlsOptions,
-  layering: TlsLayering = "native",
+  layer: TlsLayer = nativeTlsLayer,
   library: NodeTlsLibrary = "openssl",
 ): ServerTlsUpgrader {
   const contextsOf = (certificate: ServerCertificate): { current(): tls.SecureContext } => {
@@ -556,7 +516,7 @@ export function serverTlsNode(
         if (prefix !== undefined && prefix.length > 0) prefix = hello.bytes;
         else if (hello.bytes.length > 0) raw.unshift(hello.bytes);
       }
-      const { transport, flow, reading, guard } = tlsTransport(raw, layering, prefix);
+      const { transport, flow, reading, guard } = layer(raw, prefix);
       // No SNICallback: see clientServerName.
       const socket = new tls.TLSSocket(transport, {
         isServer: true,
@@ -581,9 +541,12 @@ export function serverTlsNode(
       const secured = new NodeTlsConn(
         socket,
         conn.remote,
+        (conn as NodeTcpConn).watch,
         serverName,
         flow ?? socket,
         reading,
+        // rustls (Deno) ignores setMaxSendFragment: see client_records.ts.
+        library === "rustls" ? "split" : "fragment",
         certificate,
       );
       if (refusal !== null) throw new ClientCertificateRefused(refusal.message, secured);
@@ -600,7 +563,7 @@ function refusalWithResumptions(resumptions: ResumptionCheck) {
 /** Client-side TLS towards a backend, verifying as `options.verify` says. */
 export function clientTlsNode(
   options: ClientTlsOptions,
-  layering: TlsLayering = "native",
+  layer: TlsLayer = nativeTlsLayer,
 ): ClientTlsUpgrader {
   if (options.certPem !== undefined && options.keyPem !== undefined) {
     assertKeyFitsCertificate(options.certPem, options.keyPem);
@@ -614,7 +577,7 @@ export function clientTlsNode(
   return {
     async upgrade(conn: TcpConn, serverName: string): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
-      const { transport, flow, reading, guard } = tlsTransport(raw, layering);
+      const { transport, flow, reading, guard } = layer(raw);
       const socket = tls.connect({
         socket: transport,
         secureContext,
@@ -634,139 +597,15 @@ export function clientTlsNode(
         throw error;
       }
       reading?.pause();
-      return new NodeTlsConn(socket, conn.remote, serverName, flow ?? socket, reading);
+      return new NodeTlsConn(
+        socket,
+        conn.remote,
+        (conn as NodeTcpConn).watch,
+        serverName,
+        flow ?? socket,
+        reading,
+        "fragment",
+      );
     },
   };
-}
-
-/**
- * Bytes a relay direction may have in flight to its destination before it
- * stops reading from the source. A stream's own limit (16 KiB) is below one
- * chunk read (up to 64 KiB), so obeying it stopped and restarted the source
- * around every chunk of a bulk transfer.
- */
-export const RELAY_IN_FLIGHT = 256 * 1024;
-
-/**
- * Pipes two Node streams both ways with backpressure; see {@link Runtime.relay}.
- * `relayed`, when given, hears the size of every chunk read (for
- * `young_collection.ts`); `records` says how TLS records to the client are
- * kept to PostgreSQL's size (`client_records.ts`).
- */
-export function relayNode(
-  clientConn: ByteConn,
-  backendConn: ByteConn,
-  counters: RelayCounters,
-  signal: AbortSignal,
-  tap?: RelayTap,
-  farewell?: RelayFarewell,
-  notice?: ShutdownNotice,
-  relayed?: (bytes: number) => void,
-  records: RecordCap = "fragment",
-): Promise<RelayOutcome> {
-  const client = (clientConn as NodeConn).stream;
-  const backend = (backendConn as NodeConn).stream;
-  const clientFlow = (clientConn as NodeConn).flow;
-  const backendFlow = (backendConn as NodeConn).flow;
-  const writeClient = cappedWriter(client, records);
-  return new Promise((resolve) => {
-    let parting = false;
-    const part = notice && {
-      notice,
-      sendLast: (last: Uint8Array) => {
-        parting = true;
-        // Nothing of the backend's may follow the client's last message.
-        backend.destroy();
-        client.end(last);
-        clientFlow.resume();
-      },
-    };
-    const ending = new RelayEnding(
-      signal,
-      () => {
-        client.destroy();
-        backend.destroy();
-      },
-      (end) => resolve({ end, error: ending.error }),
-      part,
-    );
-    const finish = ending.finish;
-    const ended = (end: RelayEnd, other: Duplex) =>
-      ending.ended(end, (flushed) => {
-        other.once("finish", flushed);
-        other.end();
-      });
-    const closed = (end: RelayEnd) => ending.closed(end);
-    const backendEnded = (end: "backend_closed" | "backend_error") => (error?: Error) =>
-      ending.backendGone(end, error, {
-        farewell,
-        heard: counters.backendToClient > 0 || client.writableEnded,
-        dropBackend: () => backend.destroy(),
-        endClient: (flushed, last) => {
-          client.once("finish", flushed);
-          client.end(last);
-        },
-      });
-
-    client.on("data", (chunk: Uint8Array) => {
-      if (parting) return;
-      relayed?.(chunk.length);
-      if (tap?.active) tap.fromClient(chunk);
-      counters.clientToBackend += chunk.length;
-      ending.fromClient(chunk);
-      if (!backend.write(chunk)) {
-        counters.peakBuffered = Math.max(counters.peakBuffered, backend.writableLength);
-        if (backend.writableLength >= RELAY_IN_FLIGHT) clientFlow.pause();
-      }
-    });
-    backend.on("data", (data: Uint8Array) => {
-      relayed?.(data.length);
-      const chunk = tap?.active ? tap.fromBackend(data) : data;
-      if (chunk.length === 0) return;
-      counters.backendToClient += chunk.length;
-      ending.toClient(chunk);
-      if (!writeClient(chunk)) {
-        counters.peakBuffered = Math.max(counters.peakBuffered, client.writableLength);
-        if (client.writableLength >= RELAY_IN_FLIGHT) backendFlow.pause();
-      }
-    });
-    backend.on("drain", () => clientFlow.resume());
-    client.on("drain", () => backendFlow.resume());
-    client.on("end", ended("client_closed", backend));
-    backend.on("end", backendEnded("backend_closed"));
-    client.on("error", ending.clientFailed);
-    backend.on("error", backendEnded("backend_error"));
-    client.on("close", closed("client_closed"));
-    backend.on("close", closed("backend_closed"));
-    if (!ending.start()) return;
-    // Either side may have ended while the session was still setting up,
-    // before these listeners existed.
-    counters.peakBuffered = Math.max(
-      counters.peakBuffered,
-      client.readableLength + backend.readableLength,
-    );
-    if (client.destroyed || client.readableEnded) return finish("client_closed");
-    if (backend.destroyed || backend.readableEnded) {
-      const error = backend.errored ?? undefined;
-      return backendEnded(error ? "backend_error" : "backend_closed")(error);
-    }
-    client.resume();
-    backend.resume();
-    clientFlow.resume();
-    backendFlow.resume();
-  });
-}
-
-/**
- * {@link relayNode} as a {@link Runtime.relay}, telling `relayed` (when
- * given) the size of every chunk read, capping the client's TLS records as
- * `records` says.
- */
-export function relayNodeWith(
-  relayed?: (bytes: number) => void,
-  records: RecordCap = "fragment",
-): Runtime["relay"] {
-  if (relayed === undefined && records === "fragment") return relayNode;
-  return (client, backend, counters, signal, tap, farewell, notice) =>
-    relayNode(client, backend, counters, signal, tap, farewell, notice, relayed, records);
 }
