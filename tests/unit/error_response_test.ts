@@ -2,7 +2,8 @@
  * encodeErrorResponse and encodeSslRequest: the exact bytes pgtls writes itself.
  */
 
-import { encodeErrorResponse, ERROR_RESPONSE_TYPE } from "../../src/protocol/error_response.ts";
+import { encodeErrorResponse } from "../../src/protocol/error_response.ts";
+import { ERROR_RESPONSE } from "../../src/protocol/codes.ts";
 import { encodeSslRequest } from "../../src/protocol/requests.ts";
 import { SqlState } from "../../src/protocol/sqlstate.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
@@ -45,7 +46,7 @@ Deno.test("encodeErrorResponse writes type E, the length word and fields S V C M
     message: "TLS required",
   });
   assertEquals(bytes, expected("SFATAL\0VFATAL\0C28000\0MTLS required\0"));
-  assertEquals(bytes[0], ERROR_RESPONSE_TYPE);
+  assertEquals(bytes[0], ERROR_RESPONSE);
   assertEquals(bytes.subarray(0, 5), fromHex("45 00 00 00 28"));
 });
 
