@@ -6,6 +6,7 @@
 
 import type { SqlStateCode } from "./sqlstate.ts";
 import { writeUint32 } from "./bytes.ts";
+import { ERROR_RESPONSE } from "./codes.ts";
 
 /** Severity of an ErrorResponse that ends or refuses a connection. */
 export type ErrorSeverity = "ERROR" | "FATAL" | "PANIC";
@@ -26,8 +27,12 @@ export interface ErrorFields {
 
 const encoder = new TextEncoder();
 
-/** Message type byte of ErrorResponse. */
-export const ERROR_RESPONSE_TYPE = 0x45; // 'E'
+/**
+ * Message type byte of ErrorResponse.
+ *
+ * @deprecated Use `ERROR_RESPONSE` from `codes.ts`.
+ */
+export const ERROR_RESPONSE_TYPE = ERROR_RESPONSE;
 
 /** Encodes a complete ErrorResponse message, type byte and length included. */
 export function encodeErrorResponse(fields: ErrorFields): Uint8Array {
@@ -66,7 +71,7 @@ export function encodeErrorFields(fields: ReadonlyMap<string, string>): Uint8Arr
   );
   const bodyLength = parts.reduce((n, [, v]) => n + 1 + v.length + 1, 0) + 1;
   const out = new Uint8Array(5 + bodyLength);
-  out[0] = ERROR_RESPONSE_TYPE;
+  out[0] = ERROR_RESPONSE;
   writeUint32(out, 1, 4 + bodyLength);
   let offset = 5;
   for (const [type, value] of parts) {

@@ -1,73 +1,73 @@
 /**
- * The type bytes of the regular protocol messages pgtls reads or writes
- * itself, and the request codes of the Authentication message, named once.
+ * The message type bytes and Authentication codes grouped by sender, as
+ * pgtls named them before they moved into `codes.ts` as plain constants.
+ *
+ * @deprecated Import the constants from `codes.ts` (`READY_FOR_QUERY`,
+ * `TERMINATE`, `AUTH_SASL`, ...). This module stays only until the last of
+ * its users in pgtls move over; it defines no number of its own.
  *
  * @module
  */
 
-import { ERROR_RESPONSE_TYPE } from "./error_response.ts";
+import {
+  AUTH_CLEARTEXT_PASSWORD,
+  AUTH_MD5_PASSWORD,
+  AUTH_OK,
+  AUTH_SASL,
+  AUTH_SASL_CONTINUE,
+  AUTH_SASL_FINAL,
+  AUTHENTICATION,
+  BACKEND_KEY_DATA,
+  BIND,
+  BIND_COMPLETE,
+  COMMAND_COMPLETE,
+  DATA_ROW,
+  EMPTY_QUERY_RESPONSE,
+  ERROR_RESPONSE,
+  EXECUTE,
+  NEGOTIATE_PROTOCOL_VERSION,
+  NOTICE_RESPONSE,
+  PARAMETER_STATUS,
+  PARSE,
+  PARSE_COMPLETE,
+  PASSWORD_MESSAGE,
+  READY_FOR_QUERY,
+  SYNC,
+  TERMINATE,
+} from "./codes.ts";
 
-/** Type bytes of messages a backend sends. */
+/** @deprecated Type bytes of messages a backend sends: use `codes.ts`. */
 export const BackendMessage = {
-  /** 'R': an authentication request or result; see {@link AuthCode}. */
-  Authentication: 0x52,
-  /** 'K': the process id and secret key of the session, for CancelRequest. */
-  BackendKeyData: 0x4b,
-  /** 'Z': the backend is ready for a new query. */
-  ReadyForQuery: 0x5a,
-  /** 'E'. */
-  ErrorResponse: ERROR_RESPONSE_TYPE,
-  /** 'N'. */
-  NoticeResponse: 0x4e,
-  /** 'S': a run-time parameter's value. */
-  ParameterStatus: 0x53,
-  /** 'v': the backend does not support the requested minor version or options. */
-  NegotiateProtocolVersion: 0x76,
-  /** '1'. */
-  ParseComplete: 0x31,
-  /** '2'. */
-  BindComplete: 0x32,
-  /** 'D': one row. */
-  DataRow: 0x44,
-  /** 'C'. */
-  CommandComplete: 0x43,
-  /** 'I'. */
-  EmptyQueryResponse: 0x49,
+  Authentication: AUTHENTICATION,
+  BackendKeyData: BACKEND_KEY_DATA,
+  ReadyForQuery: READY_FOR_QUERY,
+  ErrorResponse: ERROR_RESPONSE,
+  NoticeResponse: NOTICE_RESPONSE,
+  ParameterStatus: PARAMETER_STATUS,
+  NegotiateProtocolVersion: NEGOTIATE_PROTOCOL_VERSION,
+  ParseComplete: PARSE_COMPLETE,
+  BindComplete: BIND_COMPLETE,
+  DataRow: DATA_ROW,
+  CommandComplete: COMMAND_COMPLETE,
+  EmptyQueryResponse: EMPTY_QUERY_RESPONSE,
 } as const;
 
-/** Type bytes of messages a frontend (client) sends. */
+/** @deprecated Type bytes of messages a frontend sends: use `codes.ts`. */
 export const FrontendMessage = {
-  /** 'p': PasswordMessage, SASLInitialResponse and SASLResponse share it. */
-  Password: 0x70,
-  /** 'P'. */
-  Parse: 0x50,
-  /** 'B'. */
-  Bind: 0x42,
-  /** 'E'. */
-  Execute: 0x45,
-  /** 'S'. */
-  Sync: 0x53,
-  /** 'X'. */
-  Terminate: 0x58,
+  Password: PASSWORD_MESSAGE,
+  Parse: PARSE,
+  Bind: BIND,
+  Execute: EXECUTE,
+  Sync: SYNC,
+  Terminate: TERMINATE,
 } as const;
 
-/** The first word of an Authentication message's body: what it asks for or says. */
+/** @deprecated The first word of an Authentication message's body: use `codes.ts`. */
 export const AuthCode = {
-  /** AuthenticationOk. */
-  Ok: 0,
-  /** AuthenticationCleartextPassword. */
-  CleartextPassword: 3,
-  /** AuthenticationMD5Password, with a 4-byte salt. */
-  Md5Password: 5,
-  /** AuthenticationSASL, with the mechanisms offered. */
-  Sasl: 10,
-  /** AuthenticationSASLContinue, with the server's next SASL message. */
-  SaslContinue: 11,
-  /** AuthenticationSASLFinal, with the server's last SASL message. */
-  SaslFinal: 12,
+  Ok: AUTH_OK,
+  CleartextPassword: AUTH_CLEARTEXT_PASSWORD,
+  Md5Password: AUTH_MD5_PASSWORD,
+  Sasl: AUTH_SASL,
+  SaslContinue: AUTH_SASL_CONTINUE,
+  SaslFinal: AUTH_SASL_FINAL,
 } as const;
-
-/** SCRAM-SHA-256 with channel binding (RFC 7677 with RFC 5802's -PLUS). */
-export const SCRAM_SHA_256_PLUS = "SCRAM-SHA-256-PLUS";
-/** SCRAM-SHA-256 without channel binding. */
-export const SCRAM_SHA_256 = "SCRAM-SHA-256";

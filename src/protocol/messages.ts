@@ -8,7 +8,24 @@
 
 import { readUint32, writeUint32 } from "./bytes.ts";
 import { readCString } from "./message_scanner.ts";
-import { AuthCode, BackendMessage, FrontendMessage } from "./message_types.ts";
+import {
+  AUTH_CLEARTEXT_PASSWORD,
+  AUTH_MD5_PASSWORD,
+  AUTH_OK,
+  AUTH_SASL,
+  AUTH_SASL_CONTINUE,
+  AUTH_SASL_FINAL,
+  AUTHENTICATION,
+  BIND,
+  EXECUTE,
+  PARSE,
+  PASSWORD_MESSAGE,
+  PROTOCOL_MAJOR_VERSION,
+  SASL_INITIAL_RESPONSE,
+  SASL_RESPONSE,
+  SYNC,
+  TERMINATE,
+} from "./codes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -70,14 +87,14 @@ export function decodeAuthentication(body: Uint8Array): AuthenticationRequest {
   if (body.length < 4) throw new MalformedMessage("Authentication message shorter than 4 bytes");
   const code = readUint32(body, 0);
   switch (code) {
-    case AuthCode.Ok:
+    case AUTH_OK:
       return { kind: "ok" };
-    case AuthCode.CleartextPassword:
+    case AUTH_CLEARTEXT_PASSWORD:
       return { kind: "cleartext" };
-    case AuthCode.Md5Password:
+    case AUTH_MD5_PASSWORD:
       if (body.length !== 8) throw new MalformedMessage("MD5 request without a 4-byte salt");
       return { kind: "md5", salt: body.slice(4) };
-    case AuthCode.Sasl: {
+    case AUTH_SASL: {
       const mechanisms: string[] = [];
       let offset = 4;
       while (offset < body.length && body[offset] !== 0) {
@@ -88,9 +105,9 @@ export function decodeAuthentication(body: Uint8Array): AuthenticationRequest {
       }
       return { kind: "sasl", mechanisms };
     }
-    case AuthCode.SaslContinue:
+    case AUTH_SASL_CONTINUE:
       return { kind: "sasl_continue", data: body.slice(4) };
-    case AuthCode.SaslFinal:
+    case AUTH_SASL_FINAL:
       return { kind: "sasl_final", data: body.slice(4) };
     default:
       return { kind: "other", code };
@@ -99,14 +116,14 @@ export function decodeAuthentication(body: Uint8Array): AuthenticationRequest {
 
 /** AuthenticationOk. */
 export function encodeAuthenticationOk(): Uint8Array {
-  return encodeMessage(BackendMessage.Authentication, int32(AuthCode.Ok));
+  return encodeMessage(AUTHENTICATION, int32(AUTH_OK));
 }
 
 /** AuthenticationSASL offering `mechanisms`, in preference order. */
 export function encodeAuthenticationSasl(mechanisms: readonly string[]): Uint8Array {
   return encodeMessage(
-    BackendMessage.Authentication,
-    int32(AuthCode.Sasl),
+    AUTHENTICATION,
+    int32(AUTH_SASL),
     ...mechanisms.map(cString),
     Uint8Array.of(0),
   );
@@ -114,27 +131,27 @@ export function encodeAuthenticationSasl(mechanisms: readonly string[]): Uint8Ar
 
 /** AuthenticationSASLContinue carrying the server's SASL message. */
 export function encodeSaslContinue(data: Uint8Array): Uint8Array {
-  return encodeMessage(BackendMessage.Authentication, int32(AuthCode.SaslContinue), data);
+  return encodeMessage(AUTHENTICATION, int32(AUTH_SASL_CONTINUE), data);
 }
 
 /** AuthenticationSASLFinal carrying the server's last SASL message. */
 export function encodeSaslFinal(data: Uint8Array): Uint8Array {
-  return encodeMessage(BackendMessage.Authentication, int32(AuthCode.SaslFinal), data);
+  return encodeMessage(AUTHENTICATION, int32(AUTH_SASL_FINAL), data);
 }
 
 /** SASLInitialResponse: the chosen mechanism and the client's first message. */
 export function encodeSaslInitialResponse(mechanism: string, data: Uint8Array): Uint8Array {
-  return encodeMessage(FrontendMessage.Password, cString(mechanism), int32(data.length), data);
+  return encodeMessage(SASL_INITIAL_RESPONSE, cString(mechanism), int32(data.length), data);
 }
 
 /** SASLResponse: the client's next SASL message. */
 export function encodeSaslResponse(data: Uint8Array): Uint8Array {
-  return encodeMessage(FrontendMessage.Password, data);
+  return encodeMessage(SASL_RESPONSE, data);
 }
 
 /** PasswordMessage with a cleartext password or an md5 hash. */
 export function encodePasswordMessage(password: string): Uint8Array {
-  return encodeMessage(FrontendMessage.Password, cString(password));
+  return encodeMessage(PASSWORD_MESSAGE, cString(password));
 }
 
 /** The body of a SASLInitialResponse. */
@@ -168,7 +185,7 @@ export function encodeStartupMessage(parameters: ReadonlyMap<string, string>): U
   const length = parts.reduce((n, p) => n + p.length, 0) + 9;
   const out = new Uint8Array(length);
   writeUint32(out, 0, length);
-  writeUint32(out, 4, 3 << 16);
+  writeUint32(out, 4, PROTOCOL_MAJOR_VERSION << 16);
   let offset = 8;
   for (const part of parts) {
     out.set(part, offset);
@@ -179,7 +196,7 @@ export function encodeStartupMessage(parameters: ReadonlyMap<string, string>): U
 
 /** Parse of an unnamed statement; parameter types left to the server. */
 export function encodeParse(sql: string): Uint8Array {
-  return encodeMessage(FrontendMessage.Parse, cString(""), cString(sql), int16(0));
+  return encodeMessage(PARSE, cString(""), cString(sql), int16(0));
 }
 
 /** Bind of the unnamed statement to the unnamed portal, text parameters and results. */
@@ -189,7 +206,7 @@ export function encodeBind(parameters: readonly string[]): Uint8Array {
     return [int32(bytes.length), bytes];
   });
   return encodeMessage(
-    FrontendMessage.Bind,
+    BIND,
     cString(""),
     cString(""),
     int16(0),
@@ -201,17 +218,17 @@ export function encodeBind(parameters: readonly string[]): Uint8Array {
 
 /** Execute of the unnamed portal, every row. */
 export function encodeExecute(): Uint8Array {
-  return encodeMessage(FrontendMessage.Execute, cString(""), int32(0));
+  return encodeMessage(EXECUTE, cString(""), int32(0));
 }
 
 /** Sync. */
 export function encodeSync(): Uint8Array {
-  return encodeMessage(FrontendMessage.Sync);
+  return encodeMessage(SYNC);
 }
 
 /** Terminate. */
 export function encodeTerminate(): Uint8Array {
-  return encodeMessage(FrontendMessage.Terminate);
+  return encodeMessage(TERMINATE);
 }
 
 /** The columns of a DataRow, as text; null for SQL NULL. */

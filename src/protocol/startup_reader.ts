@@ -15,6 +15,7 @@ import {
   GSSENC_REQUEST_CODE,
   NEGOTIATION_REQUEST_LENGTH,
   PROTOCOL_MAJOR_VERSION,
+  REQUEST_CODE_MAJOR,
   SSL_REQUEST_CODE,
   STARTUP_PACKET_MAX_LENGTH,
   STARTUP_PACKET_MIN_LENGTH,
@@ -162,10 +163,10 @@ function checkCode(length: number, code: number): void {
   }
   const major = code >>> 16;
   const minor = code & 0xffff;
-  if (major === 1234) {
+  if (major === REQUEST_CODE_MAJOR) {
     throw new StartupProtocolError(
       "UNKNOWN_REQUEST_CODE",
-      `unknown startup request code 1234/${minor}`,
+      `unknown startup request code ${REQUEST_CODE_MAJOR}/${minor}`,
     );
   }
   if (major !== PROTOCOL_MAJOR_VERSION) {

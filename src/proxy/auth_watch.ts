@@ -20,25 +20,17 @@
 import type { RelayTap } from "../io/types.ts";
 import { concatAll, readUint32 } from "../protocol/bytes.ts";
 import { MessageScanner, readCString } from "../protocol/message_scanner.ts";
+import { decodeErrorFields, encodeErrorFields } from "../protocol/error_response.ts";
 import {
-  decodeErrorFields,
-  encodeErrorFields,
-  ERROR_RESPONSE_TYPE,
-} from "../protocol/error_response.ts";
-
-import {
-  AuthCode,
-  BackendMessage,
-  FrontendMessage,
+  AUTH_OK,
+  AUTH_SASL,
+  AUTHENTICATION,
+  BACKEND_KEY_DATA,
+  ERROR_RESPONSE,
+  READY_FOR_QUERY,
+  SASL_INITIAL_RESPONSE,
   SCRAM_SHA_256_PLUS as SCRAM_PLUS,
-} from "../protocol/message_types.ts";
-
-const AUTHENTICATION = BackendMessage.Authentication;
-const BACKEND_KEY_DATA = BackendMessage.BackendKeyData;
-const READY_FOR_QUERY = BackendMessage.ReadyForQuery;
-const SASL_INITIAL_RESPONSE = FrontendMessage.Password;
-const AUTH_OK = AuthCode.Ok;
-const AUTH_SASL = AuthCode.Sasl;
+} from "../protocol/codes.ts";
 
 const WHY = "pgtls: SCRAM channel binding cannot pass through pgtls because the client is bound " +
   "to pgtls's certificate and the backend checks its own";
@@ -161,7 +153,7 @@ export class AuthWatch implements RelayTap {
       this.#active = false;
       return undefined;
     }
-    if (type === ERROR_RESPONSE_TYPE) {
+    if (type === ERROR_RESPONSE) {
       this.#active = false;
       const fields = decodeErrorFields(body);
       this.refusal = { sqlstate: fields.get("C") ?? "", message: fields.get("M") ?? "" };

@@ -11,7 +11,7 @@
 
 import type { TcpConn, TlsConn } from "../io/types.ts";
 import { concatAll, concatBytes } from "../protocol/bytes.ts";
-import { FrontendMessage, SCRAM_SHA_256_PLUS } from "../protocol/message_types.ts";
+import { SASL_RESPONSE, SCRAM_SHA_256_PLUS, TERMINATE } from "../protocol/codes.ts";
 import {
   decodeSaslInitialResponse,
   encodeAuthenticationOk,
@@ -199,10 +199,10 @@ async function saslMessage(reader: MessageReader) {
   if (message === null) {
     throw new SessionAbort("client_gone", "client closed during authentication");
   }
-  if (message.type === FrontendMessage.Terminate) {
+  if (message.type === TERMINATE) {
     throw new SessionAbort("client_gone", "client ended the session during authentication");
   }
-  if (message.type !== FrontendMessage.Password) {
+  if (message.type !== SASL_RESPONSE) {
     throw new SessionAbort(
       "protocol_violation",
       `expected SASL response, got message type ${message.type}`,

@@ -7,19 +7,17 @@
  * @module
  */
 
-import { type Message, readMessage, startupMessage, writeAll } from "./wire.ts";
+import {
+  AUTH_OK,
+  AUTH_SASL,
+  AUTH_SASL_CONTINUE,
+  AUTH_SASL_FINAL,
+} from "../../src/protocol/codes.ts";
+import { type Message, readMessage, writeAll } from "./wire.ts";
+import { query, saslInitialResponse, saslResponse, startupMessage, terminate } from "./packets.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A frontend message: type byte, length, body. */
-function frontend(type: string, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + body.length);
-  out[0] = type.charCodeAt(0);
-  new DataView(out.buffer).setUint32(1, 4 + body.length);
-  out.set(body, 5);
-  return out;
-}
 
 /** The next message, failing on end of stream or an ErrorResponse. */
 async function expectMessage(conn: Deno.Conn): Promise<Message> {
@@ -88,20 +86,15 @@ export async function startSession(
   database: string,
 ): Promise<void> {
   await writeAll(conn, startupMessage({ user, database }));
-  const mechanisms = decoder.decode(await expectAuthentication(conn, 10)).split("\0");
+  const mechanisms = decoder.decode(await expectAuthentication(conn, AUTH_SASL)).split("\0");
   if (!mechanisms.includes("SCRAM-SHA-256")) throw new Error(`mechanisms: ${mechanisms}`);
 
   const clientNonce = base64(crypto.getRandomValues(new Uint8Array(18)));
   // The user name travels in the startup packet; PostgreSQL ignores SCRAM's.
   const clientFirstBare = `n=,r=${clientNonce}`;
-  const clientFirst = encoder.encode(`n,,${clientFirstBare}`);
-  const initial = new Uint8Array(14 + 4 + clientFirst.length);
-  initial.set(encoder.encode("SCRAM-SHA-256\0"));
-  new DataView(initial.buffer).setInt32(14, clientFirst.length);
-  initial.set(clientFirst, 18);
-  await writeAll(conn, frontend("p", initial));
+  await writeAll(conn, saslInitialResponse("SCRAM-SHA-256", `n,,${clientFirstBare}`));
 
-  const serverFirst = decoder.decode(await expectAuthentication(conn, 11));
+  const serverFirst = decoder.decode(await expectAuthentication(conn, AUTH_SASL_CONTINUE));
   const fields = new Map(serverFirst.split(",").map((f) => [f[0], f.slice(2)] as const));
   const nonce = fields.get("r")!;
   if (!nonce.startsWith(clientNonce)) throw new Error(`server nonce ${nonce}`);
@@ -117,16 +110,16 @@ export async function startSession(
   const authMessage = encoder.encode(`${clientFirstBare},${serverFirst},${clientFinalBare}`);
   const signature = await hmac(storedKey, authMessage);
   const proof = clientKey.map((byte, i) => byte ^ signature[i]!);
-  await writeAll(conn, frontend("p", encoder.encode(`${clientFinalBare},p=${base64(proof)}`)));
+  await writeAll(conn, saslResponse(`${clientFinalBare},p=${base64(proof)}`));
 
-  await expectAuthentication(conn, 12);
-  await expectAuthentication(conn, 0);
+  await expectAuthentication(conn, AUTH_SASL_FINAL);
+  await expectAuthentication(conn, AUTH_OK);
   while ((await expectMessage(conn)).type !== "Z") { /* ParameterStatus, BackendKeyData */ }
 }
 
 /** Runs `sql` as a simple query; returns the rows' first column values, as text. */
 export async function simpleQuery(conn: Deno.Conn, sql: string): Promise<string[]> {
-  await writeAll(conn, frontend("Q", encoder.encode(`${sql}\0`)));
+  await writeAll(conn, query(sql));
   const values: string[] = [];
   for (let message; (message = await expectMessage(conn)).type !== "Z";) {
     if (message.type !== "D") continue;
@@ -140,7 +133,7 @@ export async function simpleQuery(conn: Deno.Conn, sql: string): Promise<string[
 /** Sends Terminate and closes. */
 export async function endSession(conn: Deno.Conn): Promise<void> {
   try {
-    await writeAll(conn, frontend("X", new Uint8Array(0)));
+    await writeAll(conn, terminate());
   } finally {
     conn.close();
   }

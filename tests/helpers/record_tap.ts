@@ -6,10 +6,10 @@
  * @module
  */
 
+import { ACCEPT_BYTE } from "../../src/protocol/codes.ts";
+
 /** TLS record content type of application data (RFC 8446 §5.1). */
 const APPLICATION_DATA = 23;
-/** The byte that accepts an SSLRequest, ahead of the first record. */
-const ACCEPT_BYTE = 0x53;
 
 /** A running tap. */
 export interface RecordTap {

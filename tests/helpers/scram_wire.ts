@@ -7,13 +7,11 @@
  * @module
  */
 
-import { connectTls, readExactly, readMessage, startupMessage, writeAll } from "./wire.ts";
+import { connectTls, readExactly, readMessage, writeAll } from "./wire.ts";
+import { message as typed, saslInitialResponse, saslResponse, startupMessage } from "./packets.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
-import {
-  decodeAuthentication,
-  encodeSaslInitialResponse,
-  encodeSaslResponse,
-} from "../../src/protocol/messages.ts";
+import { NEGOTIATE_PROTOCOL_VERSION } from "../../src/protocol/codes.ts";
+import { decodeAuthentication } from "../../src/protocol/messages.ts";
 import {
   fromBase64,
   hmacSha256,
@@ -113,11 +111,7 @@ export async function rawScram(conn: Deno.TlsConn, scram: RawScram): Promise<Raw
         : "";
       seen.push(`${message.type}${code}`);
       if (message.type !== "v") return message;
-      negotiation = concatAll([
-        Uint8Array.of(0x76, 0, 0, 0, 0),
-        message.body,
-      ]);
-      new DataView(negotiation.buffer).setUint32(1, message.body.length + 4);
+      negotiation = typed(NEGOTIATE_PROTOCOL_VERSION, message.body);
     }
   };
   const outcome = (rest: Omit<RawOutcome, "seen" | "negotiation">): RawOutcome => ({
@@ -137,7 +131,7 @@ export async function rawScram(conn: Deno.TlsConn, scram: RawScram): Promise<Raw
   const bare = `n=,r=${clientNonce}`;
   await writeAll(
     conn,
-    encodeSaslInitialResponse(scram.mechanism, encoder.encode(`${scram.gs2Header}${bare}`)),
+    saslInitialResponse(scram.mechanism, `${scram.gs2Header}${bare}`),
   );
   const second = await next();
   if (second === null) return outcome({ offered, ready: false });
@@ -161,7 +155,7 @@ export async function rawScram(conn: Deno.TlsConn, scram: RawScram): Promise<Raw
   await writeAll(
     conn,
     concatAll([
-      encodeSaslResponse(encoder.encode(`${withoutProof},p=${toBase64(proof)}`)),
+      saslResponse(`${withoutProof},p=${toBase64(proof)}`),
       scram.after ?? new Uint8Array(0),
     ]),
   );

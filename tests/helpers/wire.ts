@@ -1,34 +1,16 @@
 /**
  * A minimal PostgreSQL frontend for tests that need to see the wire: it
  * negotiates TLS with pgtls (Deno's native TLS, so the client side is a
- * different TLS stack from the proxy's) and reads backend messages.
+ * different TLS stack from the proxy's) and reads backend messages. The
+ * bytes it sends are built by `packets.ts`.
  *
  * @module
  */
 
 import { assertEquals } from "./assert.ts";
+import { ACCEPT_BYTE, AUTHENTICATION } from "../../src/protocol/codes.ts";
+import { sslRequest, startupMessage } from "./packets.ts";
 import { TEST_DATABASE, TEST_USER } from "./pg.ts";
-
-/** Encodes a protocol 3.0 StartupMessage. */
-export function startupMessage(parameters: Record<string, string>, minor = 0): Uint8Array {
-  const encoder = new TextEncoder();
-  const body: number[] = [];
-  for (const [name, value] of Object.entries(parameters)) {
-    body.push(...encoder.encode(name), 0, ...encoder.encode(value), 0);
-  }
-  body.push(0);
-  const out = new Uint8Array(8 + body.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, out.length);
-  view.setUint32(4, (3 << 16) | minor);
-  out.set(body, 8);
-  return out;
-}
-
-/** The SSLRequest bytes. */
-export const SSL_REQUEST = Uint8Array.of(0, 0, 0, 8, 4, 210, 22, 47);
-/** The GSSENCRequest bytes. */
-export const GSSENC_REQUEST = Uint8Array.of(0, 0, 0, 8, 4, 210, 22, 48);
 
 /** Reads exactly `n` bytes, or fewer if the stream ends. */
 export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
@@ -76,9 +58,9 @@ export async function connectTls(
   options: { hostname?: string; alpn?: string[] } = {},
 ): Promise<Deno.TlsConn> {
   const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
-  await tcp.write(SSL_REQUEST);
+  await writeAll(tcp, sslRequest());
   const answer = await readExactly(tcp, 1);
-  if (answer[0] !== 0x53) {
+  if (answer[0] !== ACCEPT_BYTE) {
     tcp.close();
     throw new Error(`expected 'S', got ${JSON.stringify([...answer])}`);
   }
@@ -139,17 +121,6 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
 
-/** Encodes a protocol 3.0 CancelRequest: length 16, code 1234/5678, process id, secret key. */
-export function cancelRequest(processId: number, secretKey: number): Uint8Array {
-  const out = new Uint8Array(16);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, 16);
-  view.setUint32(4, (1234 << 16) | 5678);
-  view.setUint32(8, processId);
-  view.setUint32(12, secretKey);
-  return out;
-}
-
 /** Reads one backend message (type, length, body); `null` if the stream ends before its header. */
 export async function readMessage(conn: Deno.Conn): Promise<Message | null> {
   const header = await readExactly(conn, 5);
@@ -165,11 +136,7 @@ export async function openIdleSession(port: number, caFile: string): Promise<Den
   try {
     await writeAll(conn, startupMessage({ user: TEST_USER, database: TEST_DATABASE }));
     const header = await readExactly(conn, 1);
-    assertEquals(
-      String.fromCharCode(header[0] ?? 0),
-      "R",
-      "the backend asks for authentication through pgtls",
-    );
+    assertEquals(header[0], AUTHENTICATION, "the backend asks for authentication through pgtls");
   } catch (error) {
     conn.close();
     throw error;

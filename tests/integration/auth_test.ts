@@ -34,7 +34,7 @@ import { bindingOfFile, closed, rawScram, rawSession, saltOf } from "../helpers/
 import { makeLeaf } from "../helpers/certs.ts";
 import { connectTls, errorFields, readMessage, writeAll } from "../helpers/wire.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
-import { encodeMessage } from "../../src/protocol/messages.ts";
+import { packet, query } from "../helpers/packets.ts";
 import { stringify } from "yaml";
 import {
   keysFromSaltedPassword,
@@ -797,7 +797,6 @@ Deno.test("cancel, COPY and pipelining work with auth on", async () => {
 Deno.test("queries pipelined in the same write as the client's last SASL message, one over 1 MiB, reach the backend in order", async () => {
   const { certs } = await fixture();
   const { pgtls } = await withAuth({ users_file: await standardUsers() });
-  const query = (sql: string) => encodeMessage(0x51, new TextEncoder().encode(`${sql}\0`));
   try {
     const conn = await rawSession({ port: pgtls.port, caFile: certs.proxyCa }, {
       user: TEST_USER,
@@ -983,17 +982,13 @@ Deno.test("a user name that is not UTF-8 is refused with 08P01, not authenticate
   try {
     const conn = await connectTls(pgtls.port, certs.proxyCa);
     try {
-      const encoder = new TextEncoder();
-      const body = concatAll([
-        encoder.encode("user\0a"),
+      const startup = packet(
+        3 << 16,
+        "user\0a",
         Uint8Array.of(0xff),
-        encoder.encode(`b\0database\0${TEST_DATABASE}\0\0`),
-      ]);
-      const packet = new Uint8Array(8 + body.length);
-      new DataView(packet.buffer).setUint32(0, packet.length);
-      new DataView(packet.buffer).setUint32(4, 3 << 16);
-      packet.set(body, 8);
-      await writeAll(conn, packet);
+        `b\0database\0${TEST_DATABASE}\0\0`,
+      );
+      await writeAll(conn, startup);
       const answer = await readMessage(conn);
       assertEquals(answer?.type, "E", "refused before any authentication request");
       const fields = errorFields(answer!.body);

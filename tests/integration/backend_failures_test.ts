@@ -3,9 +3,9 @@ import { fixture, plaintextCluster } from "../helpers/fixture.ts";
 import { startPgtls } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
 import { freePort } from "../helpers/run.ts";
-import { connectTls, readError, startupMessage, writeAll } from "../helpers/wire.ts";
+import { connectTls, readError, writeAll } from "../helpers/wire.ts";
+import { errorResponse, startupMessage } from "../helpers/packets.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
-import { encodeErrorResponse } from "../../src/protocol/error_response.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 
 /** Starts pgtls in front of `backend`; returns it and a psql target. */
@@ -159,10 +159,11 @@ Deno.test("a backend that accepts and hangs up at once gives the client FATAL 08
 });
 
 Deno.test("a backend that answers SSLRequest with an error: its message reaches the client (protocol 3 and older framing)", async () => {
-  const v3 = encodeErrorResponse({
-    severity: "FATAL",
-    code: "08P01",
-    message: "unsupported frontend protocol 1234.5679",
+  const v3 = errorResponse({
+    S: "FATAL",
+    V: "FATAL",
+    C: "08P01",
+    M: "unsupported frontend protocol 1234.5679",
   });
   const old = new TextEncoder().encode("EFATAL:  unsupported frontend protocol\n\0");
   const cases = [

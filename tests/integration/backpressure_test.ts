@@ -10,7 +10,8 @@ import {
 import { connString, libpqEnv } from "../helpers/clients.ts";
 import { residentBytes, sampleResident } from "../helpers/rss.ts";
 import { type ScriptedConn, startMockBackend } from "../helpers/mock_backend.ts";
-import { connectTls, startupMessage } from "../helpers/wire.ts";
+import { connectTls } from "../helpers/wire.ts";
+import { startupMessage } from "../helpers/packets.ts";
 import { settle } from "../helpers/settle.ts";
 
 /**

@@ -10,7 +10,8 @@ import { assert } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { type PgtlsProcess, proxyConfig, startPgtls, startProxyTo } from "../helpers/pgtls.ts";
 import { residentBytes } from "../helpers/rss.ts";
-import { connectTls, readExactly, SSL_REQUEST, writeAll } from "../helpers/wire.ts";
+import { connectTls, readExactly, writeAll } from "../helpers/wire.ts";
+import { sslRequest } from "../helpers/packets.ts";
 import { settle } from "../helpers/settle.ts";
 
 /** Connections per round. */
@@ -32,7 +33,7 @@ const ALLOWED_PER_CONNECTION = 4 * 1024;
 async function failedHandshake(port: number): Promise<void> {
   const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    await writeAll(tcp, SSL_REQUEST);
+    await writeAll(tcp, sslRequest());
     await readExactly(tcp, 1);
     await writeAll(tcp, new TextEncoder().encode("GARBAGE!"));
     await tcp.read(new Uint8Array(256));

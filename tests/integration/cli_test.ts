@@ -333,12 +333,11 @@ Deno.test("pgtls check --probe exits 1 and says why when a backend cannot be use
 
 Deno.test("pgtls check warns of a backend CA that goes unused and fails on an expired listener certificate; serve starts and warns", async () => {
   const { dir, certs } = await fixture();
-  // notAfter a moment from now: expired by the time pgtls reads it.
-  const expired = await selfSignedCertificate("localhost", 1 / 86_400);
+  // notAfter 30 s ago (notBefore a minute ago): expired before pgtls reads it, with no wait.
+  const expired = await selfSignedCertificate("localhost", -30 / 86_400);
   await Deno.writeTextFile(`${dir}/expired.crt`, expired.certPem);
   // A key others may read is refused (as PostgreSQL refuses it).
   await Deno.writeTextFile(`${dir}/expired.key`, expired.keyPem, { mode: 0o600 });
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
   const write = async (name: string, certFile: string, keyFile: string) => {
     const path = `${dir}/${name}`;
     await Deno.writeTextFile(
@@ -396,15 +395,9 @@ Deno.test("a listen address in use stops pgtls with exit 1, naming the key and t
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const address = `127.0.0.1:${taken.addr.port}`;
-    const result = await runPgtls(["serve", "--listen", address, "--backend", "127.0.0.1:5432"]);
-    assertEquals(result.code, 1, result.stderr);
-    assertMatch(
-      result.stderr,
-      new RegExp(`proxy main: listener\\.bind_address ${address}: address already in use`),
-    );
     // The metrics endpoint likewise, whether pgtls binds it itself or as the supervisor of workers.
     const { dir, certs } = await fixture();
-    for (const workers of [1, 2]) {
+    const metricsTaken = async (workers: number) => {
       const path = `${dir}/metrics-taken-${workers}.yaml`;
       await Deno.writeTextFile(
         path,
@@ -412,10 +405,24 @@ Deno.test("a listen address in use stops pgtls with exit 1, naming the key and t
           `proxies:\n  - listener: { bind_address: 127.0.0.1:0, tls: { cert_file: ${certs.proxy.cert}, key_file: ${certs.proxy.key} } }\n` +
           "    backend: { address: 127.0.0.1:5432 }\n",
       );
-      const metrics = await runPgtls(["serve", "--config", path]);
-      assertEquals(metrics.code, 1, metrics.stderr);
+      return await runPgtls(["serve", "--config", path]);
+    };
+    // Each run tries the taken address for LISTEN_PATIENCE_MS before it gives up: the three wait
+    // side by side, not one after another. None of them can take the address: the test holds it.
+    const [result, ...metrics] = await Promise.all([
+      runPgtls(["serve", "--listen", address, "--backend", "127.0.0.1:5432"]),
+      metricsTaken(1),
+      metricsTaken(2),
+    ]);
+    assertEquals(result.code, 1, result.stderr);
+    assertMatch(
+      result.stderr,
+      new RegExp(`proxy main: listener\\.bind_address ${address}: address already in use`),
+    );
+    for (const [i, workers] of [1, 2].entries()) {
+      assertEquals(metrics[i]!.code, 1, metrics[i]!.stderr);
       assertMatch(
-        metrics.stderr,
+        metrics[i]!.stderr,
         new RegExp(`metrics\\.listen: cannot listen on ${address}: address already in use`),
         `with ${workers} worker(s)`,
       );

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { proxyConfig, startPgtls, TARGET } from "../helpers/pgtls.ts";
 import { psql } from "../helpers/clients.ts";
-import { startupMessage } from "../helpers/wire.ts";
+import { startupMessage } from "../helpers/packets.ts";
 import { startCluster, TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { run } from "../helpers/run.ts";
 import { settle } from "../helpers/settle.ts";

@@ -14,6 +14,8 @@ import { type PgCluster, TEST_DATABASE, TEST_PASSWORD, TEST_USER } from "../help
 import { settle } from "../helpers/settle.ts";
 import { endSession, startSession } from "../helpers/raw_session.ts";
 import { connectTls, errorFields, type Message, readMessage, writeAll } from "../helpers/wire.ts";
+import { concat, cstring, message, sync, u32 } from "../helpers/packets.ts";
+import { BIND, CLOSE, EXECUTE, FLUSH, PARSE } from "../../src/protocol/codes.ts";
 
 /** pgtls in front of the fixture's PostgreSQL with `shutdown_timeout`. */
 async function proxyWithTimeout(shutdownTimeout: string) {
@@ -105,15 +107,6 @@ Deno.test("after SIGTERM an idle session is closed at once with FATAL 57P01, whi
   }
 });
 
-/** A frontend message of `type` with `body`. */
-function frontendMessage(type: string, body: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const out = new Uint8Array(5 + body.length);
-  out[0] = type.charCodeAt(0);
-  new DataView(out.buffer).setUint32(1, 4 + body.length);
-  out.set(body, 5);
-  return out;
-}
-
 Deno.test("after SIGTERM a session whose extended-protocol INSERT awaits its Sync is not closed as idle, and the INSERT commits", async () => {
   const { pgtls, target, pg } = await proxyWithTimeout("10m");
   await pg.sql("DROP TABLE IF EXISTS unsynced_rows", TEST_DATABASE);
@@ -121,7 +114,6 @@ Deno.test("after SIGTERM a session whose extended-protocol INSERT awaits its Syn
     "CREATE TABLE unsynced_rows (n int); GRANT ALL ON unsynced_rows TO pgtls_app",
     TEST_DATABASE,
   );
-  const encoder = new TextEncoder();
   const pipelined = await connectTls(target.port, target.caFile!);
   const idle = await connectTls(target.port, target.caFile!);
   try {
@@ -130,12 +122,12 @@ Deno.test("after SIGTERM a session whose extended-protocol INSERT awaits its Syn
     // As psycopg's pipeline mode sends it: Parse, Bind, Execute, Flush; the Sync comes later.
     await writeAll(
       pipelined,
-      new Uint8Array([
-        ...frontendMessage("P", encoder.encode("\0INSERT INTO unsynced_rows VALUES (1)\0\0\0")),
-        ...frontendMessage("B", encoder.encode("\0\0\0\0\0\0\0\0")),
-        ...frontendMessage("E", encoder.encode("\0\0\0\0\0")),
-        ...frontendMessage("H"),
-      ]),
+      concat(
+        message(PARSE, "\0INSERT INTO unsynced_rows VALUES (1)\0\0\0"),
+        message(BIND, "\0\0\0\0\0\0\0\0"),
+        message(EXECUTE, "\0\0\0\0\0"),
+        message(FLUSH),
+      ),
     );
     const answered = [];
     for (let m; (m = await readMessage(pipelined)) !== null && m.type !== "C";) {
@@ -148,7 +140,7 @@ Deno.test("after SIGTERM a session whose extended-protocol INSERT awaits its Syn
     await pgtls.waitForLog((l) => l.msg === "session closed" && l.reason === "drained");
     assertEquals(closedLines(pgtls).length, 1, JSON.stringify(closedLines(pgtls)));
 
-    await writeAll(pipelined, frontendMessage("S"));
+    await writeAll(pipelined, sync());
     const ready = await readMessage(pipelined);
     assertEquals(ready?.type, "Z", "the Sync is answered");
     const fatal = await readMessage(pipelined);
@@ -204,15 +196,6 @@ Deno.test("a query still running at shutdown_timeout is cancelled on the backend
   }
 });
 
-/** A frontend message of `type` with `body`. */
-function frontend(type: string, body: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const out = new Uint8Array(5 + body.length);
-  out[0] = type.charCodeAt(0);
-  new DataView(out.buffer).setUint32(1, 4 + body.length);
-  out.set(body, 5);
-  return out;
-}
-
 /** Messages read until one of `type` (inclusive); null when the connection ended first. */
 async function readUntil(conn: Deno.Conn, type: string): Promise<Message[] | null> {
   const got: Message[] = [];
@@ -227,18 +210,13 @@ async function readUntil(conn: Deno.Conn, type: string): Promise<Message[] | nul
 Deno.test("after SIGTERM a cursor read with Execute and Flush, before its Sync, is left to finish, not closed as idle", async () => {
   const { pgtls, target } = await proxyWithTimeout("10m");
   const conn = await connectTls(target.port, target.caFile!);
-  const encoder = new TextEncoder();
   // Execute for one row at a time, as pg-cursor and pg-query-stream read: no Sync until the end.
-  const executeOneRow = () => {
-    const body = new Uint8Array(5);
-    new DataView(body.buffer).setInt32(1, 1);
-    return frontend("E", body);
-  };
+  const executeOneRow = () => message(EXECUTE, cstring(""), u32(1));
   try {
     await startSession(conn, TEST_USER, TEST_PASSWORD, TEST_DATABASE);
-    const parse = frontend("P", encoder.encode("\0SELECT generate_series(1, 3)\0\0\0"));
-    const bind = frontend("B", Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0));
-    await writeAll(conn, new Uint8Array([...parse, ...bind, ...executeOneRow(), ...frontend("H")]));
+    const parse = message(PARSE, "\0SELECT generate_series(1, 3)\0\0\0");
+    const bind = message(BIND, Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0));
+    await writeAll(conn, concat(parse, bind, executeOneRow(), message(FLUSH)));
     const first = await readUntil(conn, "s");
     assert(first !== null, "the first row comes");
     assertEquals(first.filter((m) => m.type === "D").length, 1);
@@ -246,7 +224,7 @@ Deno.test("after SIGTERM a cursor read with Execute and Flush, before its Sync, 
     pgtls.kill("SIGTERM");
     await pgtls.waitForLog((l) => l.msg === "shutting down: no new connections");
     // The drain has looked at every session by now; this one must still be open.
-    await writeAll(conn, new Uint8Array([...executeOneRow(), ...frontend("H")]));
+    await writeAll(conn, concat(executeOneRow(), message(FLUSH)));
     const second = await readUntil(conn, "s");
     assert(second !== null, "the cursor's session was closed mid-read");
     assertEquals(second.map((m) => m.type), ["D", "s"]);
@@ -255,7 +233,7 @@ Deno.test("after SIGTERM a cursor read with Execute and Flush, before its Sync, 
     // The Sync ends the implicit transaction; its ReadyForQuery I is the session's last word.
     await writeAll(
       conn,
-      new Uint8Array([...frontend("C", encoder.encode("P\0")), ...frontend("S")]),
+      concat(message(CLOSE, "P\0"), sync()),
     );
     const end = await readUntil(conn, "Z");
     assert(end !== null);

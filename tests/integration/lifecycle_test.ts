@@ -13,10 +13,16 @@ import {
   parseMessages,
   readAll,
   readExactly,
-  SSL_REQUEST,
-  startupMessage,
   writeAll,
 } from "../helpers/wire.ts";
+import {
+  authentication,
+  backendKeyData,
+  readyForQuery,
+  sslRequest,
+  startupMessage,
+} from "../helpers/packets.ts";
+import { ACCEPT_BYTE, AUTH_OK, PARAMETER_STATUS } from "../../src/protocol/codes.ts";
 import { settle } from "../helpers/settle.ts";
 import { concatBytes } from "../../src/protocol/bytes.ts";
 
@@ -177,7 +183,7 @@ async function tryConnect(port: number): Promise<{ served: boolean; detail: stri
     throw error;
   }
   try {
-    await writeAll(conn, SSL_REQUEST).catch(() => {});
+    await writeAll(conn, sslRequest()).catch(() => {});
     const answer = await readAll(conn);
     return { served: answer.length > 0, detail: `accepted, then answered ${format(answer)}` };
   } finally {
@@ -270,7 +276,7 @@ Deno.test({
     // Answers the SSLRequest and then never starts its TLS handshake.
     const backend = await startMockBackend(async (conn) => {
       await conn.read(8);
-      await conn.write("S");
+      await conn.write(Uint8Array.of(ACCEPT_BYTE));
       reached();
       // Reads the ClientHello and whatever follows, answering nothing, until pgtls hangs up.
       await conn.readUntilEnd();
@@ -313,21 +319,25 @@ Deno.test({
     "a session cut at shutdown_timeout gets FATAL 57P01 between two of the backend's messages, and nothing added inside one",
   fn: async () => {
     const { certs } = await fixture();
-    const AUTH_OK = Uint8Array.of(0x52, 0, 0, 0, 8, 0, 0, 0, 0);
+    const AUTHENTICATION_OK = authentication(AUTH_OK);
     // BackendKeyData and ReadyForQuery "T": logged in, in a transaction (so
     // not closed as idle by the drain), then the first 3 bytes of a
     // ParameterStatus. pgtls passes on only whole messages until ReadyForQuery.
     const LOGGED_IN = concatBytes(
-      Uint8Array.of(0x4b, 0, 0, 0, 12, 0, 0, 0x30, 0x39, 1, 2, 3, 4),
-      Uint8Array.of(0x5a, 0, 0, 0, 5, 0x54),
+      backendKeyData(12345, Uint8Array.of(1, 2, 3, 4)),
+      readyForQuery("T"),
     );
-    const PARTIAL = concatBytes(LOGGED_IN, Uint8Array.of(0x53, 0, 0));
+    const PARTIAL = concatBytes(LOGGED_IN, Uint8Array.of(PARAMETER_STATUS, 0, 0));
     // Answers the startup packet with AuthenticationOk, then, for user
     // "partial", the rest of a login and a message cut short, and waits.
     const backend = await startMockBackend(async (conn) => {
       const length = new DataView((await conn.read(4)).buffer).getUint32(0);
       const startup = new TextDecoder().decode(await conn.read(length - 4));
-      await conn.write(startup.includes("\0partial\0") ? concatBytes(AUTH_OK, PARTIAL) : AUTH_OK);
+      await conn.write(
+        startup.includes("\0partial\0")
+          ? concatBytes(AUTHENTICATION_OK, PARTIAL)
+          : AUTHENTICATION_OK,
+      );
       await conn.readUntilEnd();
     });
     const pgtls = await cutAfterOneSecond({
@@ -343,8 +353,8 @@ Deno.test({
         const first = await readExactly(client, expected);
         return { client, first };
       };
-      const whole = await open("whole", AUTH_OK.length);
-      const partial = await open("partial", AUTH_OK.length + PARTIAL.length);
+      const whole = await open("whole", AUTHENTICATION_OK.length);
+      const partial = await open("partial", AUTHENTICATION_OK.length + PARTIAL.length);
       // On TLS, but no startup packet yet: closed without a word, logged as pgtls's doing.
       clients.push(await connectTls(pgtls.port, certs.proxyCa));
       pgtls.kill("SIGTERM");
@@ -466,9 +476,9 @@ async function refusedMessages(port: number, caFile: string) {
   const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
   let conn: Deno.Conn = tcp;
   try {
-    await writeAll(tcp, SSL_REQUEST).catch(() => {});
+    await writeAll(tcp, sslRequest()).catch(() => {});
     const first = await readExactly(tcp, 1);
-    if (first[0] === 0x53) {
+    if (first[0] === ACCEPT_BYTE) {
       conn = await Deno.startTls(tcp, {
         hostname: "localhost",
         caCerts: [await Deno.readTextFile(caFile)],
@@ -531,7 +541,7 @@ Deno.test("a client being refused for max_connections when SIGTERM comes still g
   let refused: Deno.Conn = tcp;
   try {
     // 'S' shows pgtls has accepted this connection, as a refusal: the one slot is taken.
-    await writeAll(tcp, SSL_REQUEST);
+    await writeAll(tcp, sslRequest());
     assertEquals(String.fromCharCode((await readExactly(tcp, 1))[0] ?? 0), "S");
     pgtls.kill("SIGTERM");
     await pgtls.waitForLog((l) => l.msg === "shutting down: no new connections");
@@ -597,9 +607,9 @@ async function rawClient(port: number, body: (conn: Deno.TcpConn) => Promise<voi
 /** As {@link rawClient}, after SSLRequest and pgtls's 'S'. */
 function afterS(port: number, body: (conn: Deno.TcpConn) => Promise<void>) {
   return rawClient(port, async (conn) => {
-    await writeAll(conn, SSL_REQUEST);
+    await writeAll(conn, sslRequest());
     const answer = await readExactly(conn, 1);
-    assertEquals([...answer], [0x53], "pgtls accepts SSLRequest");
+    assertEquals([...answer], [ACCEPT_BYTE], "pgtls accepts SSLRequest");
     await body(conn);
   });
 }
@@ -644,11 +654,11 @@ const DISCONNECTS: readonly {
   { name: "close right after TCP connect", run: (port) => rawClient(port, async () => {}) },
   {
     name: "close after half an SSLRequest",
-    run: (port) => rawClient(port, (conn) => writeAll(conn, SSL_REQUEST.subarray(0, 4))),
+    run: (port) => rawClient(port, (conn) => writeAll(conn, sslRequest().subarray(0, 4))),
   },
   {
     name: "close after SSLRequest before reading 'S'",
-    run: (port) => rawClient(port, (conn) => writeAll(conn, SSL_REQUEST)),
+    run: (port) => rawClient(port, (conn) => writeAll(conn, sslRequest())),
   },
   {
     name: "close after reading 'S' without starting TLS",
@@ -669,7 +679,7 @@ const DISCONNECTS: readonly {
     name: "close during the TLS handshake",
     run: (port, caFile) =>
       rawClient(port, async (tcp) => {
-        await writeAll(tcp, SSL_REQUEST);
+        await writeAll(tcp, sslRequest());
         await readExactly(tcp, 1);
         const tls = await Deno.startTls(tcp, {
           hostname: "localhost",
@@ -718,7 +728,7 @@ const DISCONNECTS: readonly {
     stuck: true,
     run: (port) =>
       rawClient(port, async (conn) => {
-        await writeAll(conn, SSL_REQUEST.subarray(0, 4));
+        await writeAll(conn, sslRequest().subarray(0, 4));
         await readAll(conn);
       }),
   },

@@ -16,9 +16,9 @@ import {
   parseMessages,
   readAll,
   readExactly,
-  startupMessage,
   writeAll,
 } from "../helpers/wire.ts";
+import { startupMessage } from "../helpers/packets.ts";
 import { stringify } from "yaml";
 import { readUint32 } from "../../src/protocol/bytes.ts";
 

@@ -16,6 +16,8 @@ import { freePort } from "../helpers/run.ts";
 import { withProbe } from "../helpers/tls_probe.ts";
 import { secretOf, writeUsersFile } from "../helpers/auth.ts";
 import { TEST_USER } from "../helpers/pg.ts";
+import { sslRequest } from "../helpers/packets.ts";
+import { ACCEPT_BYTE } from "../../src/protocol/codes.ts";
 
 /** The extensions of a server certificate for these DNS names. */
 const SERVER = (names: readonly string[]) => [
@@ -389,10 +391,10 @@ for (const { direct, path } of PATHS) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
       try {
         if (!direct) {
-          await conn.write(Uint8Array.of(0, 0, 0, 8, 4, 210, 22, 47));
+          await conn.write(sslRequest());
           const answer = new Uint8Array(1);
           assertEquals(await conn.read(answer), 1);
-          assertEquals(answer[0], 0x53, "S");
+          assertEquals(answer[0], ACCEPT_BYTE, "S");
         }
         // A record announcing 4 KiB of ClientHello, of which 100 bytes come.
         await conn.write(

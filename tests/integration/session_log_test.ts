@@ -18,7 +18,7 @@ import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { issueCertificate } from "../helpers/certs.ts";
 import { createRole } from "../helpers/auth.ts";
 import { run } from "../helpers/run.ts";
-import { startupMessage } from "../helpers/wire.ts";
+import { startupMessage } from "../helpers/packets.ts";
 
 /** The `session closed` lines so far. */
 function closedLines(pgtls: PgtlsProcess): LogLine[] {

@@ -2,7 +2,9 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { fixture } from "../helpers/fixture.ts";
 import { startMockBackend } from "../helpers/mock_backend.ts";
 import { startProxyTo } from "../helpers/pgtls.ts";
-import { connectTls, readAll, SSL_REQUEST, startupMessage, writeAll } from "../helpers/wire.ts";
+import { connectTls, readAll, writeAll } from "../helpers/wire.ts";
+import { sslRequest, startupMessage } from "../helpers/packets.ts";
+import { ACCEPT_BYTE } from "../../src/protocol/codes.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 
 const concat = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
@@ -27,7 +29,7 @@ async function proxyRoundTrip(backendTls: boolean) {
   const backend = await startMockBackend(async (conn) => {
     if (backendTls) {
       sslRequestSeen = await conn.read(8);
-      await conn.write(Uint8Array.of(0x53));
+      await conn.write(Uint8Array.of(ACCEPT_BYTE));
       await conn.startTls(dbCert, dbKey);
     }
     received = await conn.read(clientData.length);
@@ -44,7 +46,7 @@ async function proxyRoundTrip(backendTls: boolean) {
     client.close();
     await Promise.all(backend.sessions);
     assertEquals(backend.sessions.length, 1);
-    if (backendTls) assertEquals(sslRequestSeen, SSL_REQUEST);
+    if (backendTls) assertEquals(sslRequestSeen, sslRequest());
     assert(received !== undefined, "backend received nothing");
     assertEquals(received!.length, clientData.length);
     assertEquals(received, clientData, "backend got the client's bytes unchanged");

@@ -11,28 +11,31 @@ import { type LogLine, NORMAL_ENDS, type PgtlsProcess, startPgtls } from "../hel
 import { psql } from "../helpers/clients.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import {
-  cancelRequest,
   connectTls,
   errorFields,
-  GSSENC_REQUEST,
   type Message,
   parseMessages,
   readError,
   readExactly,
   readMessage,
-  SSL_REQUEST,
-  startupMessage,
   writeAll,
 } from "../helpers/wire.ts";
-import { concatAll } from "../../src/protocol/bytes.ts";
+import {
+  authentication,
+  cancelRequest,
+  concat,
+  gssencRequest,
+  packet,
+  sslRequest,
+  startupMessage,
+  terminate,
+  u32,
+} from "../helpers/packets.ts";
+import { ACCEPT_BYTE, AUTH_OK, AUTH_SASL, DECLINE_BYTE } from "../../src/protocol/codes.ts";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
 
-const concat = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
-
 const SSL_QUERY = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
-/** AuthenticationSASL: PostgreSQL's first answer to a scram-sha-256 login. */
-const AUTH_SASL = 10;
 
 /** Starts pgtls with one proxy; `listener` and `backend` add to or override the defaults. */
 async function startProxy(
@@ -167,12 +170,6 @@ function assertReachedPostgres(message: Message | null): void {
   assertEquals(int32At(message!.body), AUTH_SASL, "AuthenticationSASL (scram-sha-256)");
 }
 
-function u32(n: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, n);
-  return out;
-}
-
 const TEST_STARTUP = startupMessage({ user: TEST_USER, database: TEST_DATABASE });
 
 // --- GSSENCRequest ---------------------------------------------------------------------------
@@ -181,11 +178,15 @@ Deno.test("a GSSENCRequest is declined with one 'N' and the same connection then
   const { certs } = await fixture();
   await withProxy(await startProxy(await realTlsBackend()), async (pgtls) => {
     const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
-    await writeAll(tcp, GSSENC_REQUEST);
-    assertEquals(await readExactly(tcp, 1), Uint8Array.of(0x4e), "GSSENCRequest answered 'N'");
+    await writeAll(tcp, gssencRequest());
+    assertEquals(
+      await readExactly(tcp, 1),
+      Uint8Array.of(DECLINE_BYTE),
+      "GSSENCRequest answered 'N'",
+    );
     // Were there more than one byte after 'N', the next byte read would not be 'S'.
-    await writeAll(tcp, SSL_REQUEST);
-    assertEquals(await readExactly(tcp, 1), Uint8Array.of(0x53), "SSLRequest answered 'S'");
+    await writeAll(tcp, sslRequest());
+    assertEquals(await readExactly(tcp, 1), Uint8Array.of(ACCEPT_BYTE), "SSLRequest answered 'S'");
     const tls = await Deno.startTls(tcp, {
       hostname: "localhost",
       caCerts: [await Deno.readTextFile(certs.proxyCa)],
@@ -207,8 +208,8 @@ Deno.test("a GSSENCRequest is declined with one 'N' and the same connection then
 Deno.test("a GSSENCRequest followed by a plaintext StartupMessage is still refused for lack of TLS", async () => {
   await withProxy(await startProxy(await realTlsBackend()), async (pgtls) => {
     const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
-    await writeAll(tcp, GSSENC_REQUEST);
-    assertEquals(await readExactly(tcp, 1), Uint8Array.of(0x4e));
+    await writeAll(tcp, gssencRequest());
+    assertEquals(await readExactly(tcp, 1), Uint8Array.of(DECLINE_BYTE));
     await writeAll(tcp, TEST_STARTUP);
     const ending = await readUntilClosed(tcp);
     assert(ending.closedByPeer, "pgtls closes the connection");
@@ -479,8 +480,8 @@ for (const path of ["SSLRequest", "direct TLS"] as const) {
     await withProxy(await startProxy(await realTlsBackend()), async (pgtls) => {
       const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
       if (path === "SSLRequest") {
-        await writeAll(tcp, SSL_REQUEST);
-        assertEquals(await readExactly(tcp, 1), Uint8Array.of(0x53));
+        await writeAll(tcp, sslRequest());
+        assertEquals(await readExactly(tcp, 1), Uint8Array.of(ACCEPT_BYTE));
       }
       // No caCerts: the client does not trust the test CA and aborts with an alert.
       const conn = await Deno.startTls(tcp, {
@@ -553,7 +554,7 @@ Deno.test("bytes sent with the SSLRequest before the TLS handshake close the con
       async (pgtls) => {
         const tcp = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
         // One write: the StartupMessage rides in the same segment as the SSLRequest.
-        await writeAll(tcp, concat(SSL_REQUEST, TEST_STARTUP));
+        await writeAll(tcp, concat(sslRequest(), TEST_STARTUP));
         const ending = await readUntilClosed(tcp);
         assert(ending.closedByPeer, "pgtls closes the connection");
         assertEquals(ending.bytes, new Uint8Array(0), "no 'S' (nor anything else) is sent");
@@ -570,11 +571,11 @@ Deno.test("bytes sent with the SSLRequest before the TLS handshake close the con
 
 Deno.test("a backend that sends bytes after its 'S' gives the client FATAL 08006 about unexpected bytes", async () => {
   const { certs } = await fixture();
-  let sslRequest: Uint8Array | undefined;
+  let sslRequestSeen: Uint8Array | undefined;
   const backend = await startMockBackend(async (conn) => {
-    sslRequest = await conn.read(8);
+    sslRequestSeen = await conn.read(8);
     // 'S' and a forged AuthenticationOk in one write, before any handshake.
-    await conn.write(Uint8Array.of(0x53, 0x52, 0, 0, 0, 8, 0, 0, 0, 0));
+    await conn.write(concat(Uint8Array.of(ACCEPT_BYTE), authentication(AUTH_OK)));
     await conn.read(1).catch(() => {});
   });
   try {
@@ -596,7 +597,7 @@ Deno.test("a backend that sends bytes after its 'S' gives the client FATAL 08006
       assertEquals(fields.S, "FATAL");
       assertEquals(fields.C, "08006");
       assertMatch(fields.M!, /unexpected byte\(s\) after accepting TLS/);
-      assertEquals(sslRequest, SSL_REQUEST);
+      assertEquals(sslRequestSeen, sslRequest());
       const closed = await sessionClosed(pgtls, "backend_unavailable");
       assertMatch(String(closed.error), /9 unexpected byte\(s\)/);
     });
@@ -630,7 +631,7 @@ const NO_PACKET: readonly { name: string; bytes: Uint8Array }[] = [
   { name: "a length of 20000", bytes: concat(u32(20000), u32(3 << 16)) },
   {
     name: "a Terminate message (node-postgres's connect-then-end)",
-    bytes: concat(Uint8Array.of(0x58), u32(4)),
+    bytes: terminate(),
   },
 ];
 
@@ -651,7 +652,7 @@ for (const { name, bytes } of NO_PACKET) {
 const MALFORMED: readonly { name: string; bytes: Uint8Array; code: string; message: RegExp }[] = [
   {
     name: "the unknown request code 1234/9999",
-    bytes: concat(u32(8), u32((1234 << 16) | 9999)),
+    bytes: packet((1234 << 16) | 9999),
     code: "08P01",
     message: /1234\/9999/,
   },
@@ -688,7 +689,7 @@ Deno.test("a StartupMessage with a broken parameter layout inside TLS gets FATAL
     const conn = await connectTls(pgtls.port, certs.proxyCa);
     // "user\0pgtls_app" with no closing terminator byte.
     const body = new TextEncoder().encode(`user\0${TEST_USER}`);
-    await writeAll(conn, concat(u32(8 + body.length), u32(3 << 16), body));
+    await writeAll(conn, packet(3 << 16, body));
     const ending = await readUntilClosed(conn);
     assert(ending.closedByPeer, "pgtls closes the connection after the error");
     const messages = parseMessages(ending.bytes);
@@ -706,7 +707,7 @@ Deno.test("an SSLRequest inside the TLS session gets FATAL 08P01 and the connect
   const { certs } = await fixture();
   await withProxy(await startProxy(await realTlsBackend()), async (pgtls) => {
     const conn = await connectTls(pgtls.port, certs.proxyCa);
-    await writeAll(conn, SSL_REQUEST);
+    await writeAll(conn, sslRequest());
     const ending = await readUntilClosed(conn);
     assert(ending.closedByPeer, "pgtls closes the connection after the error");
     const messages = parseMessages(ending.bytes);
@@ -752,15 +753,15 @@ async function cancelThrough(clientTls: boolean, backendTls: boolean): Promise<v
     Deno.readTextFile(certs.db.key),
   ]);
   const cancel = cancelRequest(4242, 0x5eed1234);
-  let sslRequest: Uint8Array | undefined;
+  let sslRequestSeen: Uint8Array | undefined;
   let received: Uint8Array | undefined;
   let afterwards: Uint8Array | null | undefined;
   let failure: unknown;
   const backend = await startMockBackend(async (conn) => {
     try {
       if (backendTls) {
-        sslRequest = await conn.read(8);
-        await conn.write(Uint8Array.of(0x53));
+        sslRequestSeen = await conn.read(8);
+        await conn.write(Uint8Array.of(ACCEPT_BYTE));
         await conn.startTls(dbCert, dbKey);
       }
       received = await conn.read(cancel.length);
@@ -792,7 +793,7 @@ async function cancelThrough(clientTls: boolean, backendTls: boolean): Promise<v
     await Promise.all(backend.sessions);
     assertEquals(failure, undefined, "the mock backend's script ran to its end");
     assertEquals(backend.sessions.length, 1, "one backend connection carries the cancel");
-    assertEquals(sslRequest, backendTls ? SSL_REQUEST : undefined);
+    assertEquals(sslRequestSeen, backendTls ? sslRequest() : undefined);
     assertEquals(received, cancel, "the backend receives the CancelRequest unchanged");
     assertEquals(afterwards, null, "and nothing after it");
   } finally {

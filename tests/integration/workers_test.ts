@@ -15,7 +15,8 @@ import {
 import { connString, libpqEnv, psql } from "../helpers/clients.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { run } from "../helpers/run.ts";
-import { connectTls, errorFields, readMessage, startupMessage, writeAll } from "../helpers/wire.ts";
+import { connectTls, errorFields, readMessage, writeAll } from "../helpers/wire.ts";
+import { startupMessage } from "../helpers/packets.ts";
 import { settle } from "../helpers/settle.ts";
 
 /** pgtls with `workers: 2` and one proxy in front of the test cluster, once both workers listen. */

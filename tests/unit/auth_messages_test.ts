@@ -11,7 +11,7 @@ import {
 } from "../../src/protocol/messages.ts";
 import { MessageScanner } from "../../src/protocol/message_scanner.ts";
 import { StartupReader } from "../../src/protocol/startup_reader.ts";
-import { concat, fromHex, u32 } from "./packets.ts";
+import { concat, fromHex, u32 } from "../helpers/packets.ts";
 
 const encoder = new TextEncoder();
 

@@ -19,7 +19,8 @@ import {
 import { parseConfig } from "../../src/config/parse.ts";
 import { LookupAbandoned, LookupGate } from "../../src/proxy/auth/lookup_gate.ts";
 import { negotiateProtocol } from "../../src/proxy/auth/protocol_negotiation.ts";
-import { concatAll } from "../../src/protocol/bytes.ts";
+import { NEGOTIATE_PROTOCOL_VERSION } from "../../src/protocol/codes.ts";
+import { startupMessage } from "../helpers/packets.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import { md5, md5PasswordResponse } from "../../src/proxy/auth/md5.ts";
 import { passwordBytes, saslprep } from "../../src/proxy/auth/saslprep.ts";
@@ -236,26 +237,18 @@ Deno.test("LookupCache keeps answers (absence too) for the TTL, shares lookups i
 });
 
 Deno.test("negotiateProtocol answers 3.1 and _pq_ options as PostgreSQL 15 does and starts the backend up with 3.0 without them", () => {
-  const packet = (minor: number, pairs: Uint8Array[]) => {
-    const body = concatAll([...pairs, Uint8Array.of(0)]);
-    const out = new Uint8Array(8 + body.length);
-    new DataView(out.buffer).setUint32(0, out.length);
-    new DataView(out.buffer).setUint32(4, (3 << 16) | minor);
-    out.set(body, 8);
-    return out;
-  };
-  const pair = (name: string, value: Uint8Array) =>
-    concatAll([new TextEncoder().encode(`${name}\0`), value, Uint8Array.of(0)]);
+  type Pair = readonly [string, string | Uint8Array];
+  const packet = (minor: number, pairs: Pair[]) => startupMessage(pairs, minor);
   // A database name that is not UTF-8 must reach the backend as the client sent it.
-  const database = pair("database", Uint8Array.of(0x64, 0xff, 0x62));
-  const user = pair("user", new TextEncoder().encode("app"));
-  const option = pair("_pq_.x", new TextEncoder().encode("1"));
+  const database: Pair = ["database", Uint8Array.of(0x64, 0xff, 0x62)];
+  const user: Pair = ["user", "app"];
+  const option: Pair = ["_pq_.x", "1"];
   const plain = packet(0, [user, database]);
   assertEquals(negotiateProtocol(plain), { reply: null, backendStartup: plain });
   const asked = negotiateProtocol(packet(1, [user, option, database]));
   assertEquals(asked.backendStartup, packet(0, [user, database]));
   const reply = asked.reply!;
-  assertEquals(String.fromCharCode(reply[0]!), "v");
+  assertEquals(reply[0], NEGOTIATE_PROTOCOL_VERSION);
   const view = new DataView(reply.buffer, reply.byteOffset);
   assertEquals([view.getUint32(1), view.getUint32(5), view.getUint32(9)], [
     reply.length - 1,

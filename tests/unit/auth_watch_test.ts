@@ -3,26 +3,20 @@ import { AuthWatch, CHANNEL_BINDING_ADVICE } from "../../src/proxy/auth_watch.ts
 import { decodeErrorFields, encodeErrorResponse } from "../../src/protocol/error_response.ts";
 import { MessageScanner } from "../../src/protocol/message_scanner.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
+import { AUTH_OK, AUTHENTICATION } from "../../src/protocol/codes.ts";
+import {
+  authentication,
+  authenticationSasl as authSasl,
+  backendKeyData,
+  readyForQuery,
+  saslInitialResponse,
+} from "../helpers/packets.ts";
 
 const join = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
 
-const encoder = new TextEncoder();
-
-function message(type: string, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + body.length);
-  out[0] = type.charCodeAt(0);
-  new DataView(out.buffer).setUint32(1, 4 + body.length);
-  out.set(body, 5);
-  return out;
-}
-
-function authSasl(...mechanisms: string[]): Uint8Array {
-  const names = mechanisms.map((m) => [...encoder.encode(m), 0]).flat();
-  return message("R", Uint8Array.from([0, 0, 0, 10, ...names, 0]));
-}
-
+/** A SASLInitialResponse for `mechanism` with 4 bytes of client-first data. */
 function saslInitial(mechanism: string): Uint8Array {
-  return message("p", Uint8Array.from([...encoder.encode(mechanism), 0, 0, 0, 0, 4, 1, 2, 3, 4]));
+  return saslInitialResponse(mechanism, Uint8Array.of(1, 2, 3, 4));
 }
 
 const failure = encodeErrorResponse({
@@ -69,9 +63,9 @@ Deno.test("AuthWatch forwards a successful exchange byte for byte and stops at R
   const watch = new AuthWatch((key) => keys.push(key));
   const backend = join(
     authSasl("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"),
-    message("R", Uint8Array.of(0, 0, 0, 0)),
-    message("K", Uint8Array.of(0, 0, 0, 42, 1, 2, 3, 4)),
-    message("Z", encoder.encode("I")),
+    authentication(AUTH_OK),
+    backendKeyData(42, Uint8Array.of(1, 2, 3, 4)),
+    readyForQuery("I"),
   );
   const received = run(watch, saslInitial("SCRAM-SHA-256-PLUS"), backend);
   assertEquals(received, backend);
@@ -83,14 +77,14 @@ Deno.test("AuthWatch forwards a successful exchange byte for byte and stops at R
 
 Deno.test("AuthWatch gives up on a stream that is not protocol messages and forwards it all", () => {
   const watch = new AuthWatch();
-  const garbage = Uint8Array.of(0x52, 0xff, 0xff, 0xff, 0xff, 1, 2, 3);
+  const garbage = Uint8Array.of(AUTHENTICATION, 0xff, 0xff, 0xff, 0xff, 1, 2, 3);
   assertEquals(watch.fromBackend(garbage), garbage);
   assertEquals(watch.active, false);
 });
 
 Deno.test("AuthWatch records the backend's refusal before ReadyForQuery with its SQLSTATE", () => {
   const watch = new AuthWatch();
-  const authOk = message("R", Uint8Array.of(0, 0, 0, 0));
+  const authOk = authentication(AUTH_OK);
   const noDatabase = encodeErrorResponse({
     severity: "FATAL",
     code: "3D000",
@@ -104,13 +98,13 @@ Deno.test("AuthWatch records the backend's refusal before ReadyForQuery with its
 
 Deno.test("AuthWatch records no refusal for an error after ReadyForQuery", () => {
   const watch = new AuthWatch();
-  const ready = message("Z", Uint8Array.of(0x49));
+  const ready = readyForQuery("I");
   const later = encodeErrorResponse({
     severity: "FATAL",
     code: "57P01",
     message: "terminating connection due to administrator command",
   });
-  run(watch, new Uint8Array(0), join(message("R", Uint8Array.of(0, 0, 0, 0)), ready, later));
+  run(watch, new Uint8Array(0), join(authentication(AUTH_OK), ready, later));
   assertEquals(watch.refusal, null);
 });
 

@@ -12,7 +12,7 @@ import { runSession } from "../../src/proxy/session.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
-import { startupMessage } from "./packets.ts";
+import { startupMessage } from "../helpers/packets.ts";
 import { MemoryConn, memoryContext, memoryRuntime, plaintextProxy } from "./memory_session.ts";
 
 /**
@@ -29,7 +29,7 @@ async function sessionWith(backend: MemoryConn, backendYaml = "", clientEnds = f
   };
   const runtime = memoryRuntime({ connect: () => Promise.resolve(backend) });
   const context = memoryContext(plaintextProxy(backendYaml), runtime);
-  const client = new MemoryConn([startupMessage(3, 0, [["user", "app"], ["database", "app"]])], {
+  const client = new MemoryConn([startupMessage([["user", "app"], ["database", "app"]])], {
     ends: clientEnds,
   });
   const record = await runSession(client, 1, context);

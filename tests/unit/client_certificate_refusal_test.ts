@@ -17,7 +17,8 @@ import type { TlsConn } from "../../src/io/types.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
-import { sslRequest, startupMessage } from "./packets.ts";
+import { sslRequest, startupMessage } from "../helpers/packets.ts";
+import { ACCEPT_BYTE } from "../../src/protocol/codes.ts";
 import { MemoryConn, memoryContext, memoryRuntime, unusedPushFace } from "./memory_session.ts";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { certificateValidity, pemCertificates } from "../../src/tls/x509.ts";
@@ -42,7 +43,7 @@ function tlsOver(inner: MemoryConn): TlsConn {
 Deno.test("a refused client certificate: FATAL 28000 inside TLS, the startup packet read away, no backend", async () => {
   const client = new MemoryConn([sslRequest()]);
   // What the client sends once its side of the handshake is done.
-  const secured = new MemoryConn([startupMessage(3, 0, [["user", "app"]])]);
+  const secured = new MemoryConn([startupMessage([["user", "app"]])]);
   const reason = "the client's certificate did not verify against " +
     "listener.tls.client_ca_file: unable to verify the first certificate";
   const context = memoryContext(
@@ -66,7 +67,7 @@ proxies:
   assertEquals(record.end, "client_certificate_refused");
   assertEquals(record.error, reason);
   assertEquals([record.sni, record.tlsVersion], ["db.example", "TLSv1.3"]);
-  assertEquals(concatAll(client.written), Uint8Array.of(0x53), "plaintext got 'S' only");
+  assertEquals(concatAll(client.written), Uint8Array.of(ACCEPT_BYTE), "plaintext got 'S' only");
   const messages = parseMessages(concatAll(secured.written));
   assertEquals(messages.map((m) => m.type), ["E"]);
   const fields = errorFields(messages[0]!.body);

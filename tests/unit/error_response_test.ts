@@ -2,24 +2,24 @@
  * encodeErrorResponse and encodeSslRequest: the exact bytes pgtls writes itself.
  */
 
-import { encodeErrorResponse, ERROR_RESPONSE_TYPE } from "../../src/protocol/error_response.ts";
+import { encodeErrorResponse } from "../../src/protocol/error_response.ts";
+import { ERROR_RESPONSE } from "../../src/protocol/codes.ts";
 import { encodeSslRequest } from "../../src/protocol/requests.ts";
 import { SqlState } from "../../src/protocol/sqlstate.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { concat, fromHex, u32 } from "./packets.ts";
+import { fromHex, message } from "../helpers/packets.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Expected ErrorResponse bytes built by hand: 'E', length, the fields text, terminator. */
 function expected(fieldsText: string): Uint8Array {
-  const body = concat(encoder.encode(fieldsText), Uint8Array.of(0));
-  return concat(Uint8Array.of(0x45), u32(4 + body.length), body);
+  return message(ERROR_RESPONSE, fieldsText, Uint8Array.of(0));
 }
 
 /** Splits an ErrorResponse into its [type, value] fields, checking the framing on the way. */
 function decodeFields(message: Uint8Array): [string, string][] {
-  assertEquals(message[0], 0x45, "type byte");
+  assertEquals(message[0], ERROR_RESPONSE, "type byte");
   const length = new DataView(message.buffer, message.byteOffset).getUint32(1);
   assertEquals(length, message.length - 1, "length word counts itself and the body");
   assertEquals(message[message.length - 1], 0, "terminator");
@@ -45,7 +45,7 @@ Deno.test("encodeErrorResponse writes type E, the length word and fields S V C M
     message: "TLS required",
   });
   assertEquals(bytes, expected("SFATAL\0VFATAL\0C28000\0MTLS required\0"));
-  assertEquals(bytes[0], ERROR_RESPONSE_TYPE);
+  assertEquals(bytes[0], ERROR_RESPONSE);
   assertEquals(bytes.subarray(0, 5), fromHex("45 00 00 00 28"));
 });
 

@@ -19,7 +19,6 @@ import {
   decodeSaslInitialResponse,
   encodeAuthenticationOk,
   encodeAuthenticationSasl,
-  encodeMessage,
   encodeSaslContinue,
   encodeSaslFinal,
 } from "../../src/protocol/messages.ts";
@@ -34,6 +33,7 @@ import {
   toBase64,
 } from "../../src/proxy/auth/scram_crypto.ts";
 import { plaintextProxy, unusedPushFace } from "./memory_session.ts";
+import * as packets from "../helpers/packets.ts";
 
 const encoder = new TextEncoder();
 
@@ -154,7 +154,7 @@ function record(): AuthRecord {
 }
 
 Deno.test("loginForClient logs in with the recovered ClientKey and hands the client one AuthenticationOk", async () => {
-  const parameterStatus = encodeMessage(0x53, encoder.encode("server_version\x0015\x00"));
+  const parameterStatus = packets.parameterStatus("server_version", "15");
   const backend = scramBackend({ after: parameterStatus });
   const result = record();
   const client = await pencilClient();

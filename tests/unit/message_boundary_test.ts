@@ -1,14 +1,22 @@
 import { MessageBoundary } from "../../src/protocol/message_boundary.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { encodeErrorResponse } from "../../src/protocol/error_response.ts";
+import {
+  COMMAND_COMPLETE,
+  COPY_DATA,
+  DATA_ROW,
+  READY_FOR_QUERY,
+  ROW_DESCRIPTION,
+} from "../../src/protocol/codes.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
+import { message as typed } from "../helpers/packets.ts";
 
-/** A message of `type` with a body of `size` bytes. */
-function message(type: string, size: number): Uint8Array {
-  const bytes = new Uint8Array(5 + size).fill(0x5a);
-  bytes[0] = type.charCodeAt(0);
-  new DataView(bytes.buffer).setUint32(1, 4 + size);
-  return bytes;
+/** Filler of every body: a byte that is also a type, so that a tracker that slips shows it. */
+const FILLER = 0x5a;
+
+/** A message of `type` with a body of `size` filler bytes. */
+function message(type: number, size: number): Uint8Array {
+  return typed(type, new Uint8Array(size).fill(FILLER));
 }
 
 /** Whether the tracker is at a boundary after each byte of `stream`, split at every offset. */
@@ -23,7 +31,12 @@ function boundariesAfterEachByte(stream: Uint8Array): boolean[] {
 }
 
 Deno.test("message boundaries: at the end of each whole message, nowhere inside one", () => {
-  const messages = [message("T", 30), message("D", 0), message("C", 13), message("Z", 1)];
+  const messages = [
+    message(ROW_DESCRIPTION, 30),
+    message(DATA_ROW, 0),
+    message(COMMAND_COMPLETE, 13),
+    message(READY_FOR_QUERY, 1),
+  ];
   const stream = concatAll(messages);
   const ends = new Set<number>();
   let offset = 0;
@@ -42,12 +55,12 @@ Deno.test("message boundaries: at the end of each whole message, nowhere inside 
 
 Deno.test("message boundaries: a body far longer than its chunks, and many messages in one chunk", () => {
   const tracker = new MessageBoundary();
-  const big = message("d", 1 << 20);
+  const big = message(COPY_DATA, 1 << 20);
   for (let at = 0; at < big.length; at += 65536) {
     tracker.push(big.subarray(at, at + 65536));
     assertEquals(tracker.atBoundary, at + 65536 >= big.length, `after ${at + 65536}`);
   }
-  tracker.push(concatAll(Array.from({ length: 1000 }, (_, i) => message("d", i % 7))));
+  tracker.push(concatAll(Array.from({ length: 1000 }, (_, i) => message(COPY_DATA, i % 7))));
   assert(tracker.atBoundary);
   tracker.push(encodeErrorResponse({ severity: "FATAL", code: "57P01", message: "x" }));
   assert(tracker.atBoundary, "an ErrorResponse is a message like any other");
@@ -55,24 +68,29 @@ Deno.test("message boundaries: a body far longer than its chunks, and many messa
 
 Deno.test("message boundaries: a length below 4 is not PostgreSQL, so never a boundary again", () => {
   const tracker = new MessageBoundary();
-  tracker.push(Uint8Array.of(0x44, 0, 0, 0, 3));
+  tracker.push(Uint8Array.of(DATA_ROW, 0, 0, 0, 3));
   assert(!tracker.atBoundary);
-  tracker.push(message("Z", 1));
+  tracker.push(message(READY_FOR_QUERY, 1));
   assert(!tracker.atBoundary, "still unknown");
   const split = new MessageBoundary();
-  split.push(Uint8Array.of(0x44, 0, 0));
-  split.push(Uint8Array.of(0, 2, 0x5a));
+  split.push(Uint8Array.of(DATA_ROW, 0, 0));
+  split.push(Uint8Array.of(0, 2, FILLER));
   assert(!split.atBoundary, "also when the header was split");
 });
 
 Deno.test("message boundaries: a listener hears each message's type and first body byte, however the stream is split", () => {
-  const messages = [message("T", 30), message("D", 0), message("C", 13), message("Z", 1)];
-  messages[3]![5] = "T".charCodeAt(0);
+  const messages = [
+    message(ROW_DESCRIPTION, 30),
+    message(DATA_ROW, 0),
+    message(COMMAND_COMPLETE, 13),
+    message(READY_FOR_QUERY, 1),
+  ];
+  messages[3]![5] = ROW_DESCRIPTION;
   const stream = concatAll(messages);
   const expected = [
-    ["T", 0x5a],
+    ["T", FILLER],
     ["D", -1],
-    ["C", 0x5a],
+    ["C", FILLER],
     ["Z", "T".charCodeAt(0)],
   ];
   for (let split = 0; split <= stream.length; split++) {

@@ -9,7 +9,13 @@ import type { TcpConn } from "../../src/io/types.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
-import { startupMessage } from "./packets.ts";
+import { parameterStatus, startupMessage } from "../helpers/packets.ts";
+import {
+  AUTH_OK,
+  AUTH_SASL,
+  AUTH_SASL_CONTINUE,
+  AUTHENTICATION,
+} from "../../src/protocol/codes.ts";
 import {
   MemoryConn,
   memoryContext,
@@ -22,7 +28,6 @@ import {
   decodeSaslInitialResponse,
   encodeAuthenticationOk,
   encodeAuthenticationSasl,
-  encodeMessage,
   encodeSaslContinue,
   encodeSaslFinal,
   encodeSaslInitialResponse,
@@ -54,7 +59,7 @@ Deno.test("shutdown while the backend is being opened: FATAL 57P01 to the client
   });
   const shutdown = new AbortController();
   const context = memoryContext(plaintextProxy(), runtime, { signal: shutdown.signal });
-  const client = new MemoryConn([startupMessage(3, 0, [["user", "app"]])]);
+  const client = new MemoryConn([startupMessage([["user", "app"]])]);
   const session = runSession(client, 1, context);
   await dialed;
   shutdown.abort();
@@ -170,16 +175,16 @@ async function shutdownAtLogin(after: Uint8Array) {
   const nonce = "clientnonce";
   let serverFirst = "";
   const client: ScriptedPeer = new ScriptedPeer(
-    startupMessage(3, 0, [["user", "app"], ["database", "app"]]),
+    startupMessage([["user", "app"], ["database", "app"]]),
     async (message) => {
-      if (message instanceof Uint8Array || message.type !== 0x52) return;
+      if (message instanceof Uint8Array || message.type !== AUTHENTICATION) return;
       const code = new DataView(message.body.buffer, message.body.byteOffset).getUint32(0);
-      if (code === 10) {
+      if (code === AUTH_SASL) {
         return client.push(
           encodeSaslInitialResponse("SCRAM-SHA-256", encoder.encode(`n,,n=,r=${nonce}`)),
         );
       }
-      if (code === 11) {
+      if (code === AUTH_SASL_CONTINUE) {
         serverFirst = decoder.decode(message.body.subarray(4));
         const fields = Object.fromEntries(serverFirst.split(",").map((f) => [f[0], f.slice(2)]));
         const own = await keysFromSaltedPassword(
@@ -192,7 +197,7 @@ async function shutdownAtLogin(after: Uint8Array) {
           encodeSaslResponse(encoder.encode(`${withoutProof},p=${toBase64(proof)}`)),
         );
       }
-      if (code === 0) shutdown.abort();
+      if (code === AUTH_OK) shutdown.abort();
     },
   );
   const runtime = memoryRuntime({ connect: () => Promise.resolve(backend) });
@@ -205,8 +210,8 @@ async function shutdownAtLogin(after: Uint8Array) {
 }
 
 Deno.test("shutdown as pgtls hands its client the login: 57P01 after AuthenticationOk at a message boundary", async () => {
-  const parameterStatus = encodeMessage(0x53, encoder.encode("server_version\x0015\x00"));
-  const { record, received } = await shutdownAtLogin(parameterStatus);
+  const status = parameterStatus("server_version", "15");
+  const { record, received } = await shutdownAtLogin(status);
   assertEquals(record.end, "shutdown");
   const messages = parseMessages(received);
   assertEquals(messages.map((m) => m.type), ["R", "R", "R", "R", "S", "E"]);
@@ -214,8 +219,8 @@ Deno.test("shutdown as pgtls hands its client the login: 57P01 after Authenticat
 });
 
 Deno.test("shutdown as pgtls hands its client the login: a bare end in the middle of a backend message", async () => {
-  const parameterStatus = encodeMessage(0x53, encoder.encode("server_version\x0015\x00"));
-  const half = parameterStatus.subarray(0, 9);
+  const status = parameterStatus("server_version", "15");
+  const half = status.subarray(0, 9);
   const { record, received } = await shutdownAtLogin(half);
   assertEquals(record.end, "shutdown");
   // Nothing after the half message: an ErrorResponse there would be read as its rest.

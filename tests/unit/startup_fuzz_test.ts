@@ -12,20 +12,22 @@ import {
   StartupReader,
   type StartupReadResult,
 } from "../../src/protocol/startup_reader.ts";
+import {
+  CANCEL_REQUEST_CODE,
+  GSSENC_REQUEST_CODE,
+  SSL_REQUEST_CODE,
+} from "../../src/protocol/codes.ts";
 import { AssertionError } from "../helpers/assert.ts";
 import {
-  CANCEL_CODE,
   cancelRequest,
   concat,
-  GSSENC_CODE,
   gssencRequest,
-  SSL_CODE,
   sslRequest,
   startupMessage,
   tlsClientHelloStart,
   toHex,
   u32,
-} from "./packets.ts";
+} from "../helpers/packets.ts";
 
 /** Reads an environment variable, or `undefined` without --allow-env. */
 function env(name: string): string | undefined {
@@ -115,7 +117,7 @@ function validPacket(random: Random): Uint8Array {
       for (let n = random.below(4); n > 0; n--) {
         parameters.push([random.text(10) || "x", random.text(20)]);
       }
-      return startupMessage(3, random.chance(0.5) ? 0 : random.below(4), parameters);
+      return startupMessage(parameters, random.chance(0.5) ? 0 : random.below(4));
     }
   }
 }
@@ -156,7 +158,16 @@ function mutate(random: Random, bytes: Uint8Array): Uint8Array {
     case 5: { // code replacement
       if (out.length < 8) return out;
       out.set(
-        u32(random.pick([SSL_CODE, GSSENC_CODE, CANCEL_CODE, 3 << 16, 2 << 16, random.uint32()])),
+        u32(
+          random.pick([
+            SSL_REQUEST_CODE,
+            GSSENC_REQUEST_CODE,
+            CANCEL_REQUEST_CODE,
+            3 << 16,
+            2 << 16,
+            random.uint32(),
+          ]),
+        ),
         4,
       );
       return out;

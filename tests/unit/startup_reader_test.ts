@@ -9,22 +9,24 @@ import {
   StartupReader,
   type StartupReadResult,
 } from "../../src/protocol/startup_reader.ts";
+import {
+  CANCEL_REQUEST_CODE,
+  GSSENC_REQUEST_CODE,
+  SSL_REQUEST_CODE,
+} from "../../src/protocol/codes.ts";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import {
-  CANCEL_CODE,
   cancelRequest,
   concat,
   fromHex,
-  GSSENC_CODE,
   gssencRequest,
   packet,
   parameterBody,
-  SSL_CODE,
   sslRequest,
   startupMessage,
   tlsClientHelloStart,
   u32,
-} from "./packets.ts";
+} from "../helpers/packets.ts";
 
 const encoder = new TextEncoder();
 
@@ -127,7 +129,7 @@ Deno.test("StartupReader copies a CancelRequest key: reusing the pushed buffer c
 });
 
 Deno.test("StartupReader decodes a protocol 3.0 StartupMessage with user and database", () => {
-  const bytes = startupMessage(3, 0, [["user", "alice"], ["database", "shop"]]);
+  const bytes = startupMessage([["user", "alice"], ["database", "shop"]]);
   assertEquals(readWhole(bytes), {
     packet: {
       kind: "startup",
@@ -141,11 +143,11 @@ Deno.test("StartupReader decodes a protocol 3.0 StartupMessage with user and dat
 });
 
 Deno.test("StartupReader decodes a protocol 3.2 StartupMessage with user and database", () => {
-  const bytes = startupMessage(3, 2, [
+  const bytes = startupMessage([
     ["user", "bob"],
     ["database", "analytics"],
     ["_pq_.test_option", "on"],
-  ]);
+  ], 2);
   assertEquals(readWhole(bytes), {
     packet: {
       kind: "startup",
@@ -162,7 +164,7 @@ Deno.test("StartupReader decodes a protocol 3.2 StartupMessage with user and dat
 });
 
 Deno.test("StartupReader decodes UTF-8 parameter values and empty values", () => {
-  const bytes = startupMessage(3, 0, [["application_name", "crème ☃"], ["options", ""], [
+  const bytes = startupMessage([["application_name", "crème ☃"], ["options", ""], [
     "user",
     "ü",
   ]]);
@@ -185,7 +187,7 @@ Deno.test("StartupReader accepts a StartupMessage with no parameters, only the t
 });
 
 Deno.test("StartupReader accepts any minor version of protocol 3", () => {
-  const result = readWhole(startupMessage(3, 0xffff, [["user", "x"]]));
+  const result = readWhole(startupMessage([["user", "x"]], 0xffff));
   assertEquals(result?.packet.kind, "startup");
   assert(result?.packet.kind === "startup");
   assertEquals([result.packet.majorVersion, result.packet.minorVersion], [3, 0xffff]);
@@ -193,7 +195,7 @@ Deno.test("StartupReader accepts any minor version of protocol 3", () => {
 
 Deno.test("StartupReader accepts a StartupMessage of exactly 10000 bytes", () => {
   // 8 (length, code) + "user\0\0" + "options\0" + value + "\0" + terminator = 24 + value
-  const bytes = startupMessage(3, 0, [["user", ""], ["options", "x".repeat(10000 - 24)]]);
+  const bytes = startupMessage([["user", ""], ["options", "x".repeat(10000 - 24)]]);
   assertEquals(bytes.length, 10000);
   assertEquals(readWhole(bytes)?.bytes.length, 10000);
 });
@@ -220,8 +222,8 @@ Deno.test("StartupReader gives the same result for every packet fed one byte at 
     gssencRequest(),
     cancelRequest(99, fromHex("cafebabe")),
     cancelRequest(99, new Uint8Array(32).fill(7)),
-    startupMessage(3, 0, [["user", "alice"], ["database", "shop"]]),
-    startupMessage(3, 2, [["user", "bob"]]),
+    startupMessage([["user", "alice"], ["database", "shop"]]),
+    startupMessage([["user", "bob"]], 2),
   ];
   for (const [i, bytes] of packets.entries()) {
     const whole = readWhole(bytes);
@@ -248,7 +250,7 @@ Deno.test("StartupReader returns a ClientHello coalesced after an SSLRequest as 
 });
 
 Deno.test("StartupReader splits a StartupMessage from following bytes at every split point", () => {
-  const startup = startupMessage(3, 0, [["user", "alice"]]);
+  const startup = startupMessage([["user", "alice"]]);
   const following = encoder.encode("p\0\0\0\x08pw\0");
   const all = concat(startup, following);
   for (let split = 1; split < all.length; split++) {
@@ -268,7 +270,7 @@ Deno.test("StartupReader splits a StartupMessage from following bytes at every s
 });
 
 Deno.test("StartupReader reads the next request after a GSSENCRequest when given its leftover", () => {
-  const startup = startupMessage(3, 0, [["user", "carol"]]);
+  const startup = startupMessage([["user", "carol"]]);
   const reader = new StartupReader();
   const first = reader.push(concat(gssencRequest(), startup));
   assertEquals(first?.packet, { kind: "gssenc_request" });
@@ -284,7 +286,7 @@ Deno.test("StartupReader reads the next request after a GSSENCRequest when given
 });
 
 Deno.test("StartupReader returns undefined for a partial packet and reports the buffered count", () => {
-  const bytes = startupMessage(3, 0, [["user", "alice"], ["database", "shop"]]);
+  const bytes = startupMessage([["user", "alice"], ["database", "shop"]]);
   const reader = new StartupReader();
   assertEquals(reader.buffered, 0);
   assertEquals(reader.push(bytes.subarray(0, 3)), undefined);
@@ -322,18 +324,22 @@ Deno.test("StartupReader rejects a length above 10000 as soon as the 4 length by
 });
 
 Deno.test("StartupReader rejects an SSLRequest whose length is not 8", () => {
-  assertStartupError(concat(u32(16), u32(SSL_CODE)), "INVALID_LENGTH", "08P01");
-  assertStartupError(concat(u32(9), u32(SSL_CODE), Uint8Array.of(0)), "INVALID_LENGTH", "08P01");
+  assertStartupError(concat(u32(16), u32(SSL_REQUEST_CODE)), "INVALID_LENGTH", "08P01");
+  assertStartupError(
+    concat(u32(9), u32(SSL_REQUEST_CODE), Uint8Array.of(0)),
+    "INVALID_LENGTH",
+    "08P01",
+  );
 });
 
 Deno.test("StartupReader rejects a GSSENCRequest whose length is not 8", () => {
-  assertStartupError(concat(u32(12), u32(GSSENC_CODE)), "INVALID_LENGTH", "08P01");
+  assertStartupError(concat(u32(12), u32(GSSENC_REQUEST_CODE)), "INVALID_LENGTH", "08P01");
 });
 
 Deno.test("StartupReader rejects a CancelRequest shorter than 16 or longer than 268 bytes", () => {
-  assertStartupError(concat(u32(12), u32(CANCEL_CODE)), "INVALID_LENGTH", "08P01");
-  assertStartupError(concat(u32(15), u32(CANCEL_CODE)), "INVALID_LENGTH", "08P01");
-  assertStartupError(concat(u32(269), u32(CANCEL_CODE)), "INVALID_LENGTH", "08P01");
+  assertStartupError(concat(u32(12), u32(CANCEL_REQUEST_CODE)), "INVALID_LENGTH", "08P01");
+  assertStartupError(concat(u32(15), u32(CANCEL_REQUEST_CODE)), "INVALID_LENGTH", "08P01");
+  assertStartupError(concat(u32(269), u32(CANCEL_REQUEST_CODE)), "INVALID_LENGTH", "08P01");
 });
 
 Deno.test("StartupReader rejects an unknown 1234/xxxx request code", () => {
@@ -348,13 +354,13 @@ Deno.test("StartupReader rejects an unknown 1234/xxxx request code", () => {
 });
 
 Deno.test("StartupReader rejects protocol 2.0 as unsupported with SQLSTATE 0A000", () => {
-  assertStartupError(startupMessage(2, 0, [["user", "old"]]), "UNSUPPORTED_PROTOCOL", "0A000");
-  assertStartupError(startupMessage(1, 0, [["user", "old"]]), "UNSUPPORTED_PROTOCOL", "0A000");
+  assertStartupError(startupMessage([["user", "old"]], 0, 2), "UNSUPPORTED_PROTOCOL", "0A000");
+  assertStartupError(startupMessage([["user", "old"]], 0, 1), "UNSUPPORTED_PROTOCOL", "0A000");
 });
 
 Deno.test("StartupReader rejects an unknown major version 4 or above with SQLSTATE 08P01", () => {
   for (const major of [4, 5, 1233, 1235, 0x7fff]) {
-    assertStartupError(startupMessage(major, 0, [["user", "x"]]), "UNKNOWN_REQUEST_CODE", "08P01");
+    assertStartupError(startupMessage([["user", "x"]], 0, major), "UNKNOWN_REQUEST_CODE", "08P01");
   }
 });
 

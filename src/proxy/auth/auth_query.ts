@@ -11,7 +11,7 @@
 import type { Runtime, SocketOptions } from "../../io/types.ts";
 import type { AuthQueryConfig } from "../../config/types.ts";
 import { concatAll } from "../../protocol/bytes.ts";
-import { BackendMessage } from "../../protocol/message_types.ts";
+import { DATA_ROW, ERROR_RESPONSE, READY_FOR_QUERY } from "../../protocol/codes.ts";
 import {
   decodeDataRow,
   encodeBind,
@@ -114,9 +114,9 @@ async function lookUp(
   for (;;) {
     const message = await reader.next();
     if (message === null) throw new AuthQueryError("the backend closed the connection");
-    if (message.type === BackendMessage.DataRow) rows.push(decodeDataRow(message.body));
-    else if (message.type === BackendMessage.ErrorResponse) failure ??= errorText(message.body);
-    else if (message.type === BackendMessage.ReadyForQuery) break;
+    if (message.type === DATA_ROW) rows.push(decodeDataRow(message.body));
+    else if (message.type === ERROR_RESPONSE) failure ??= errorText(message.body);
+    else if (message.type === READY_FOR_QUERY) break;
   }
   await conn.write(encodeTerminate()).catch(() => {});
   if (failure !== undefined) throw new AuthQueryError(`the query failed: ${failure}`);
@@ -152,8 +152,8 @@ async function untilReady(reader: MessageReader): Promise<void> {
   for (;;) {
     const message = await reader.next();
     if (message === null) throw new AuthQueryError("the backend closed the connection after login");
-    if (message.type === BackendMessage.ReadyForQuery) return;
-    if (message.type === BackendMessage.ErrorResponse) {
+    if (message.type === READY_FOR_QUERY) return;
+    if (message.type === ERROR_RESPONSE) {
       throw new AuthQueryError(`the backend refused the session: ${errorText(message.body)}`);
     }
   }

@@ -10,7 +10,12 @@
  */
 
 import type { ByteConn } from "../../io/types.ts";
-import { BackendMessage } from "../../protocol/message_types.ts";
+import {
+  AUTHENTICATION,
+  ERROR_RESPONSE,
+  NEGOTIATE_PROTOCOL_VERSION,
+  NOTICE_RESPONSE,
+} from "../../protocol/codes.ts";
 import {
   decodeAuthentication,
   encodePasswordMessage,
@@ -101,20 +106,20 @@ export async function loginToBackend(
       throw new LoginError("closed", "the backend closed the connection during login");
     }
     switch (message.type) {
-      case BackendMessage.ErrorResponse: {
+      case ERROR_RESPONSE: {
         const said = decodeErrorFields(message.body).get("M") ?? "no message";
         throw new LoginError("refused", `the backend refused the login: ${said}`, message.bytes);
       }
-      case BackendMessage.NoticeResponse:
+      case NOTICE_RESPONSE:
         carried.push(message.bytes);
         continue;
-      case BackendMessage.NegotiateProtocolVersion:
+      case NEGOTIATE_PROTOCOL_VERSION:
         // pgtls negotiated with the client itself and asked the backend for plain 3.0.
         throw new LoginError(
           "protocol",
           "the backend sent NegotiateProtocolVersion for a protocol 3.0 startup without options",
         );
-      case BackendMessage.Authentication:
+      case AUTHENTICATION:
         break;
       default:
         throw new LoginError(

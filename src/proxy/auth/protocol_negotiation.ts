@@ -11,12 +11,12 @@
  */
 
 import { concatAll, readUint32 } from "../../protocol/bytes.ts";
-import { BackendMessage } from "../../protocol/message_types.ts";
+import { NEGOTIATE_PROTOCOL_VERSION, PROTOCOL_MAJOR_VERSION } from "../../protocol/codes.ts";
 import { encodeMessage } from "../../protocol/messages.ts";
 import { startupPairs } from "./startup_pairs.ts";
 
 /** Protocol 3.0, as a startup packet and NegotiateProtocolVersion carry it. */
-const PROTOCOL_3_0 = 3 << 16;
+const PROTOCOL_3_0 = PROTOCOL_MAJOR_VERSION << 16;
 
 /** How protocol options are named in a startup packet. */
 const OPTION_PREFIX = new TextEncoder().encode("_pq_.");
@@ -55,7 +55,7 @@ export function negotiateProtocol(packet: Uint8Array): ProtocolNegotiation {
   new DataView(counts.buffer).setUint32(0, PROTOCOL_3_0);
   new DataView(counts.buffer).setUint32(4, options.length);
   return {
-    reply: encodeMessage(BackendMessage.NegotiateProtocolVersion, counts, ...options),
+    reply: encodeMessage(NEGOTIATE_PROTOCOL_VERSION, counts, ...options),
     backendStartup: concatAll([head, body]),
   };
 }

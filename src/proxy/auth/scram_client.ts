@@ -8,7 +8,7 @@
  * @module
  */
 
-import { SCRAM_SHA_256, SCRAM_SHA_256_PLUS } from "../../protocol/message_types.ts";
+import { SCRAM_SHA_256, SCRAM_SHA_256_PLUS } from "../../protocol/codes.ts";
 import { concatBytes } from "../../protocol/bytes.ts";
 import {
   constantTimeEquals,
