@@ -20,15 +20,12 @@ import type {
   ClientTlsUpgrader,
   ServerTlsOptions,
   ServerTlsUpgrader,
+  ServerUpgrade,
   TcpConn,
   TlsConn,
 } from "../../io/types.ts";
-import {
-  asError,
-  ClientCertificateRefused,
-  errorCode,
-  TlsHandshakeError,
-} from "../../io/errors.ts";
+import { asError, errorCode, TlsHandshakeError } from "../../io/errors.ts";
+import { tlsLibraryError } from "../node_tls_shared/tls_library_error.ts";
 import {
   type BunSocket,
   type BunSocketHandlers,
@@ -67,7 +64,7 @@ type Verdict = (socket: BunSocket, success: boolean, error: Error | null) => Err
 
 /**
  * After a passing verdict, why the client's certificate is refused, or null:
- * the connection is then handed over as {@link ClientCertificateRefused}.
+ * the connection is then handed over open, with the reason (see `ServerUpgrade`).
  */
 type CertificateCheck = (socket: BunSocket, error: Error | null) => Error | null;
 
@@ -86,7 +83,8 @@ const TLS_HANDLERS: BunSocketHandlers = {
 /**
  * Upgrades `tcp` natively and waits for the handshake. Until it is over, a
  * watcher stands between the TLS socket and its connection, turning an early
- * error or close into a {@link TlsHandshakeError}.
+ * error or close into a {@link TlsHandshakeError}. Resolves to the connection,
+ * with why its client's certificate was refused when `certificateCheck` says so.
  */
 function upgradeNative(
   tcp: BunTcpConn,
@@ -97,7 +95,7 @@ function upgradeNative(
   certificateCheck: CertificateCheck = () => null,
   handlers: BunSocketHandlers = TLS_HANDLERS,
   presented?: (serverName: string | null) => number,
-): Promise<TlsConn> {
+): Promise<ServerUpgrade & { readonly conn: TlsConn }> {
   const raw = tcp.transport.socket!;
   const transport = new NativeTransport(null);
   const conn = new BunTlsConn(transport, tcp.remote, true);
@@ -108,7 +106,7 @@ function upgradeNative(
       settled = true;
       conn.close();
       tcp.close();
-      reject(new TlsHandshakeError(error.message, errorCode(error)));
+      reject(tlsLibraryError(error));
     };
     const watcher: HandshakeEvents = {
       received: (chunk) => conn.received(chunk),
@@ -141,8 +139,7 @@ function upgradeNative(
         // Nobody reads until the session asks.
         conn.handshakeDone();
         const refused = certificateCheck(socket, authorizationError);
-        if (refused !== null) reject(new ClientCertificateRefused(refused.message, conn));
-        else resolve(conn);
+        resolve(refused === null ? { conn } : { conn, refused: refused.message });
       },
     };
     tcp.detach();
@@ -249,7 +246,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     passphrase: `pgtls ticket keys ${period}`,
   }), { periodMs: options.ticketKeyPeriodMs });
   return {
-    upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
+    upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<ServerUpgrade> {
       const tcp = conn as BunTcpConn;
       const early = concatAll([prefix ?? EMPTY_BYTES, ...tcp.takeQueued()]);
       if (early.length > 0) return replay(tcp, early);
@@ -307,7 +304,7 @@ export function clientTlsBun(options: ClientTlsOptions): ClientTlsUpgrader {
         if (certificate === null) return new Error("backend sent no certificate");
         return tls.checkServerIdentity(serverName, certificate as tls.PeerCertificate) ?? null;
       };
-      return upgradeNative(tcp, native, false, verdict, () => serverName);
+      return upgradeNative(tcp, native, false, verdict, () => serverName).then(({ conn }) => conn);
     },
   };
 }

@@ -11,13 +11,12 @@
 
 import tls from "node:tls";
 import { Duplex } from "node:stream";
-import type { ServerCertificate, ServerTlsOptions, TlsConn } from "../../io/types.ts";
+import type { ServerCertificate, ServerTlsOptions, ServerUpgrade } from "../../io/types.ts";
 import {
   CertificatesByName,
   readClientHelloName,
 } from "../node_tls_shared/listener_certificates.ts";
 import { serverHandshake } from "../node_tls_shared/handshake.ts";
-import { ClientCertificateRefused } from "../../io/errors.ts";
 import { clientServerName } from "../node_tls_shared/sockets.ts";
 import { certificateDer, describePeerCertificate } from "../node_tls_shared/peer_certificate.ts";
 import { serverSecureContext } from "../node_tls_shared/server_context.ts";
@@ -105,7 +104,7 @@ function replayStream(tcp: BunTcpConn, prefix: Uint8Array, peerEnded: () => void
  */
 export function replayServerTls(
   options: ServerTlsOptions,
-): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<TlsConn> {
+): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<ServerUpgrade> {
   const contextsOf = (certificate: ServerCertificate) =>
     new PerTicketPeriod(
       () => serverSecureContext({ ...options, ...certificate }, "boringssl"),
@@ -147,7 +146,7 @@ export function replayServerTls(
       rejectUnauthorized: false,
       ALPNProtocols: [...options.alpnProtocols],
     });
-    let refusal: Error | null;
+    let refusal;
     try {
       refusal = await serverHandshake(
         socket,
@@ -159,6 +158,11 @@ export function replayServerTls(
       throw error;
     } finally {
       handshaking = false;
+    }
+    if (refusal?.completed === false) {
+      socket.destroy();
+      tcp.close();
+      return { conn: null, refused: refusal.reason };
     }
     // Paused before the data listener goes on, so that nothing flows before the session reads.
     socket.pause();
@@ -178,7 +182,6 @@ export function replayServerTls(
     socket.on("error", (error: Error) => conn.failed(error));
     socket.on("close", () => conn.closed());
     socket.on("drain", () => conn.drained());
-    if (refusal !== null) throw new ClientCertificateRefused(refusal.message, conn);
-    return conn;
+    return refusal === null ? { conn } : { conn, refused: refusal.reason };
   };
 }

@@ -41,13 +41,20 @@ import type {
   ServerCertificate,
   ServerTlsOptions,
   ServerTlsUpgrader,
+  ServerUpgrade,
   ShutdownNotice,
   SocketOptions,
   TcpConn,
   TlsConn,
   TlsSessionInfo,
 } from "../../io/types.ts";
-import { asError, ClientCertificateRefused, ConnectTimeoutError } from "../../io/errors.ts";
+import {
+  asError,
+  ConnectError,
+  systemConnectError,
+  systemListenError,
+  TlsHandshakeError,
+} from "../../io/errors.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "../../proxy/relay_ending.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
@@ -276,13 +283,14 @@ export function listenNode(
     onConnection(new NodeTcpConn(socket, endpointOf(socket)));
   });
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (error: Error) => reject(systemListenError(error, address.port));
+    server.once("error", failed);
     // `reusePort` is missing from @types/node 20; `exclusive` keeps a node:cluster
     // worker from asking the primary for a shared handle.
     const shared = options.reusePort ? { reusePort: true, exclusive: true } : {};
     const listenOptions: net.ListenOptions = { host: address.host, port: address.port, ...shared };
     server.listen(listenOptions, () => {
-      server.off("error", reject);
+      server.off("error", failed);
       // Accept errors (EMFILE, ECONNABORTED) must not crash the process; the caller hears of them.
       server.on("error", (error: Error) => options.onAcceptError?.(error));
       const bound = server.address() as net.AddressInfo;
@@ -308,7 +316,7 @@ export function connectNode(
     const socket = net.connect({ host: address.host, port: address.port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new ConnectTimeoutError(options.timeoutMs));
+      reject(ConnectError.timeout(options.timeoutMs));
     }, options.timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);
@@ -319,7 +327,7 @@ export function connectNode(
     const fail = (error: Error) => {
       clearTimeout(timer);
       socket.destroy();
-      reject(error);
+      reject(systemConnectError(error));
     };
     socket.once("error", fail);
   });
@@ -540,7 +548,7 @@ export function serverTlsNode(
     : refusalWithResumptions(new ResumptionCheck(options.clientCaPem, true));
   const alpn = [...options.alpnProtocols];
   return {
-    async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
+    async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<ServerUpgrade> {
       const raw = (conn as NodeTcpConn).stream;
       let secureContext = contexts.current();
       let certificate: number | undefined;
@@ -548,7 +556,9 @@ export function serverTlsNode(
         const hello = await readClientHelloName(prefix ?? EMPTY_BYTES, () => conn.read());
         // Closed meanwhile (handshake_timeout closes it): a TLS socket made on
         // it now would wait for ever, and its session with it.
-        if (raw.destroyed) throw new Error("connection closed during the TLS handshake");
+        if (raw.destroyed) {
+          throw new TlsHandshakeError("connection closed during the TLS handshake");
+        }
         certificate = byName.indexFor(hello.serverName);
         secureContext = byName.at(certificate).current();
         // Read ahead of the TLS socket: replayed as the prefix, or put back
@@ -567,13 +577,18 @@ export function serverTlsNode(
       });
       // The server socket starts reading on the next tick, with the guarded onread.
       guard?.(socket, false);
-      let refusal: Error | null;
+      let refusal;
       try {
         refusal = await serverHandshake(socket, certificateCheck);
       } catch (error) {
         socket.destroy();
         raw.destroy();
         throw error;
+      }
+      if (refusal?.completed === false) {
+        socket.destroy();
+        raw.destroy();
+        return { conn: null, refused: refusal.reason };
       }
       const serverName = clientServerName(socket);
       // Nobody reads until the session asks for its startup packet.
@@ -586,8 +601,7 @@ export function serverTlsNode(
         reading,
         certificate,
       );
-      if (refusal !== null) throw new ClientCertificateRefused(refusal.message, secured);
-      return secured;
+      return refusal === null ? { conn: secured } : { conn: secured, refused: refusal.reason };
     },
   };
 }
