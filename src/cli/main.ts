@@ -18,7 +18,7 @@ import { metricsHandler } from "../observe/metrics_http.ts";
 import { PgtlsMetrics } from "../proxy/metrics.ts";
 import { sessionsReport } from "../proxy/live_sessions.ts";
 import { formatAddress } from "../config/address.ts";
-import { listenFailure } from "../io/errors.ts";
+import { errorMessage, listenFailure } from "../io/errors.ts";
 import { loadProxyMaterial, type MaterialSource, type ProxyMaterial } from "../proxy/material.ts";
 import { MAX_CONCURRENT_REFUSALS, type ProxyHandle, startProxy } from "../proxy/server.ts";
 import {
@@ -97,7 +97,7 @@ function reportFailure(host: Host, error: unknown): number {
     host.writeErrorLine(`pgtls: configuration error: ${error.message}`);
     return ExitCode.Usage;
   }
-  host.writeErrorLine(`pgtls: ${error instanceof Error ? error.message : String(error)}`);
+  host.writeErrorLine(`pgtls: ${errorMessage(error)}`);
   return ExitCode.Failure;
 }
 
@@ -121,7 +121,7 @@ function parseCheckFlags(
 
 /** parseArgs's complaint in pgtls's words: its first sentence, and where to look. */
 function flagError(error: unknown, command: string): UsageError {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const first = message.split(/\.\s/)[0]!;
   return new UsageError(
     `${first.charAt(0).toLowerCase()}${first.slice(1)} (try pgtls ${command} --help)`,
@@ -136,9 +136,7 @@ async function loadConfig(host: Host, flags: ServeFlags, reloading = false) {
       text = await host.readTextFile(flags.config, { regularOnly: reloading });
     } catch (error) {
       throw new UsageError(
-        `cannot read config file ${flags.config}: ${
-          error instanceof Error ? error.message : error
-        }`,
+        `cannot read config file ${flags.config}: ${errorMessage(error)}`,
       );
     }
   }
@@ -296,7 +294,7 @@ async function serveHolding(
       await assertListenAddressesFree(runtime, host, listenAddresses(config));
     } catch (error) {
       logger.error("could not start", {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
       return ExitCode.Failure;
     }
@@ -381,7 +379,7 @@ async function serveHolding(
     }
   } catch (error) {
     await Promise.all(proxies.map((p) => p.stop(0)));
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     logger.error("could not start", { error: message });
     return ExitCode.Failure;
   }
@@ -493,7 +491,7 @@ async function reloadAll(scope: ReloadScope, current: Config): Promise<Config> {
   } catch (error) {
     metrics?.reloaded("failed", Date.now());
     logger.error("reload failed; the configuration and certificates in use are kept", {
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return current;
   }

@@ -16,6 +16,7 @@ import type { PlaintextSecret } from "./auth/secret.ts";
 import { passwordBytes } from "./auth/saslprep.ts";
 import { type OwnSalts, ownSalts, plaintextCredentials } from "./auth/own_salts.ts";
 import type { ServerCredentials } from "./auth/scram_server.ts";
+import { errorMessage } from "../io/errors.ts";
 
 /** PEM text for one side of TLS. */
 export interface PemMaterial {
@@ -248,9 +249,7 @@ async function readFile(readText: ReadText, file: string, keyPath: string): Prom
     const code = (error as { code?: unknown })?.code;
     throw new ConfigError(
       keyPath,
-      `cannot read ${file}: ${
-        code === "ENOENT" ? "no such file" : error instanceof Error ? error.message : error
-      }`,
+      `cannot read ${file}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`,
     );
   }
 }
@@ -302,7 +301,7 @@ async function readKey(
     throw new ConfigError(
       passphraseKey,
       `the passphrase in ${passphraseFile} does not decrypt the key in ${file} (${
-        error instanceof Error ? error.message : error
+        errorMessage(error)
       })`,
     );
   }
