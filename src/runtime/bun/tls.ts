@@ -26,6 +26,7 @@ import type {
 } from "../../io/types.ts";
 import { asError, errorCode, TlsHandshakeError } from "../../io/errors.ts";
 import { tlsLibraryError } from "../node_tls_shared/tls_library_error.ts";
+import { tlsSessionInfo } from "../node_tls_shared/session_info.ts";
 import {
   type BunSocket,
   type BunSocketHandlers,
@@ -127,13 +128,7 @@ function upgradeNative(
         settled = true;
         socket.data = conn;
         const name = serverName(socket);
-        conn.tls = {
-          protocol: socket.getTLSVersion() ?? "unknown",
-          alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
-          serverName: name,
-          cipher: socket.getCipher()?.name ?? "unknown",
-          certificate: presented?.(name),
-        };
+        conn.tls = tlsSessionInfo(socket, socket.getTLSVersion(), name, presented?.(name));
         conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
         conn.peerDer = () => certificateDer(socket.getPeerCertificate());
         // Nobody reads until the session asks.

@@ -18,6 +18,7 @@ import {
 } from "../node_tls_shared/listener_certificates.ts";
 import { serverHandshake } from "../node_tls_shared/handshake.ts";
 import { clientServerName } from "../node_tls_shared/sockets.ts";
+import { tlsSessionInfo } from "../node_tls_shared/session_info.ts";
 import { certificateDer, describePeerCertificate } from "../node_tls_shared/peer_certificate.ts";
 import { serverSecureContext } from "../node_tls_shared/server_context.ts";
 import {
@@ -167,13 +168,7 @@ export function replayServerTls(
     // Paused before the data listener goes on, so that nothing flows before the session reads.
     socket.pause();
     const conn = new BunTlsConn(new NodeTlsTransport(socket), tcp.remote);
-    conn.tls = {
-      protocol: socket.getProtocol() ?? "unknown",
-      alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
-      serverName: clientServerName(socket),
-      cipher: socket.getCipher()?.name ?? "unknown",
-      certificate,
-    };
+    conn.tls = tlsSessionInfo(socket, socket.getProtocol(), clientServerName(socket), certificate);
     // The client's certificate, for the session's log line and client_cert_user.
     conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
     conn.peerDer = () => certificateDer(socket.getPeerCertificate());

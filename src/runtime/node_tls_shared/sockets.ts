@@ -58,6 +58,7 @@ import {
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "../../proxy/relay_ending.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
+import { tlsSessionInfo } from "./session_info.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
 
 /**
@@ -245,13 +246,7 @@ class NodeTlsConn extends NodeConn implements TlsConn {
     certificate?: number,
   ) {
     super(stream, remote, flow, reading);
-    this.tls = {
-      protocol: stream.getProtocol() ?? "unknown",
-      alpnProtocol: typeof stream.alpnProtocol === "string" ? stream.alpnProtocol : null,
-      serverName,
-      cipher: stream.getCipher()?.name ?? "unknown",
-      certificate,
-    };
+    this.tls = tlsSessionInfo(stream, stream.getProtocol(), serverName, certificate);
   }
 
   peerCertificate(): PeerCertificate | null {
