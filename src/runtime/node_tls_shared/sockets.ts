@@ -16,7 +16,7 @@
 
 import net from "node:net";
 import tls from "node:tls";
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
 import { assertKeyFitsCertificate } from "./key_pair.ts";
 import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
 import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
@@ -59,6 +59,7 @@ import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { RelayEnding } from "../../proxy/relay_ending.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
 import { tlsSessionInfo } from "./session_info.ts";
+import { prefixReplay } from "./prefix_replay.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
 
 /**
@@ -330,8 +331,9 @@ export function connectNode(
 
 /**
  * A JavaScript stream over a TCP socket, optionally replaying bytes already
- * read from it (a direct-TLS ClientHello). `node:tls` reads through it; the
- * socket pauses whenever the stream's buffer is full or the relay says so.
+ * read from it (a direct-TLS ClientHello): see `prefix_replay.ts`. `node:tls`
+ * reads through it; the socket pauses whenever the stream's buffer is full
+ * or the relay says so.
  */
 export function transportStream(
   socket: net.Socket,
@@ -343,83 +345,23 @@ export function transportStream(
   guard: (socket: tls.TLSSocket) => void;
 } {
   const gate = new FlowGate(socket);
-  const stream = new Duplex({
-    read() {
-      gate.setTransportFull(false);
+  const { stream, guard } = prefixReplay({
+    // The socket's errors are its NodeConn's; its close ends the stream.
+    attach: (sink) => {
+      socket.on("data", sink.data);
+      socket.on("end", () => sink.data(null));
+      socket.on("close", sink.close);
     },
-    write(chunk, _encoding, callback) {
-      socket.write(chunk, callback);
-    },
-    final(callback) {
+    hold: () => gate.setTransportFull(true),
+    release: () => gate.setTransportFull(false),
+    write: (chunk, done) => socket.write(chunk, done),
+    end: (done) => {
       socket.end();
-      callback();
+      done();
     },
-    destroy(error, callback) {
-      socket.destroy();
-      callback(error);
-    },
-  });
-  // Deno 2.9's TLSSocket starts its handshake a tick after construction and
-  // crashes the process if bytes it was given before then already failed it;
-  // so nothing reaches it before that tick. Bytes the socket delivers sooner
-  // (the rest of a ClientHello that came in two segments) wait behind the
-  // prefix, which they follow on the wire; reading stops until then.
-  let early: (Uint8Array | null)[] | null = [];
-  // Deno's TLS engine reads what is pushed here at once, and can throw from
-  // inside the push (as from the handle's onread, see guardTlsReads): that
-  // fails this session, with the engine's error, instead of the process. (A
-  // TLS socket whose transport is destroyed only closes, as if the peer had.)
-  let secured: tls.TLSSocket | undefined;
-  const fail = (error: unknown) => {
-    if (secured) secured.destroy(asError(error));
-    else stream.destroy(asError(error));
-  };
-  const push = (data: Uint8Array | null): boolean => {
-    if (stream.destroyed) return false;
-    try {
-      return stream.push(data);
-    } catch (error) {
-      fail(error);
-      return false;
-    }
-  };
-  // The engine reads in a 'data' listener, which runs inside push() only
-  // when the stream flows with nothing buffered; bytes buffered meanwhile
-  // reach it on a later tick, where a throw would be uncaught.
-  const emit = stream.emit.bind(stream);
-  stream.emit = (event: string | symbol, ...args: unknown[]): boolean => {
-    if (event !== "data") return emit(event, ...args);
-    try {
-      return emit(event, ...args);
-    } catch (error) {
-      fail(error);
-      return false;
-    }
-  };
-  const deliver = (data: Uint8Array | null) => {
-    if (early !== null) {
-      early.push(data);
-      gate.setTransportFull(true);
-    } else if (!push(data)) gate.setTransportFull(true);
-  };
-  socket.on("data", deliver);
-  socket.on("end", () => deliver(null));
-  socket.on("close", () => stream.destroy());
-  setTimeout(() => {
-    if (stream.destroyed) return;
-    const held = early ?? [];
-    early = null;
-    let room = true;
-    if (prefix && prefix.length > 0) room = push(prefix);
-    for (const data of held) room = push(data);
-    gate.setTransportFull(!room);
-  }, 0);
-  return {
-    transport: stream,
-    flow: gate.relay,
-    reading: gate.reader,
-    guard: (tlsSocket) => secured = tlsSocket,
-  };
+    destroy: () => socket.destroy(),
+  }, prefix);
+  return { transport: stream, flow: gate.relay, reading: gate.reader, guard };
 }
 
 /** The stream `node:tls` should wrap, and what flow control pauses. */
