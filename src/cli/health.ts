@@ -10,6 +10,7 @@
 
 import type { Host, Runtime } from "../io/types.ts";
 import { UsageError } from "./options.ts";
+import { errorMessage } from "../io/errors.ts";
 
 /** Where `metrics.listen` is in the README's examples. */
 export const DEFAULT_HEALTH_URL = "http://127.0.0.1:9187/healthz";
@@ -57,7 +58,7 @@ export async function health(
     host.writeErrorLine(`pgtls: unhealthy: ${url} answered ${status ?? "not HTTP"} ${body}`);
     return 1;
   } catch (error) {
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = errorMessage(error);
     host.writeErrorLine(`pgtls: unhealthy: ${url}: ${cause}`);
     return 1;
   } finally {

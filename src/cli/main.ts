@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import type { Host, Runtime } from "../io/types.ts";
 import { ConfigError } from "../config/fields.ts";
+import { errorMessage } from "../io/errors.ts";
 import { selfSignedCertificate } from "../tls/self_signed.ts";
 import { probeBackends } from "../prepare/probe.ts";
 import { holdSignals } from "../serve/held_signals.ts";
@@ -73,7 +74,7 @@ function reportFailure(host: Host, error: unknown): number {
     host.writeErrorLine(`pgtls: configuration error: ${error.message}`);
     return ExitCode.Usage;
   }
-  host.writeErrorLine(`pgtls: ${error instanceof Error ? error.message : String(error)}`);
+  host.writeErrorLine(`pgtls: ${errorMessage(error)}`);
   return ExitCode.Failure;
 }
 
@@ -97,7 +98,7 @@ function parseCheckFlags(
 
 /** parseArgs's complaint in pgtls's words: its first sentence, and where to look. */
 function flagError(error: unknown, command: string): UsageError {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const first = message.split(/\.\s/)[0]!;
   return new UsageError(
     `${first.charAt(0).toLowerCase()}${first.slice(1)} (try pgtls ${command} --help)`,
@@ -112,9 +113,7 @@ async function loadConfig(host: Host, flags: ServeFlags, reloading = false) {
       text = await host.readTextFile(flags.config, { regularOnly: reloading });
     } catch (error) {
       throw new UsageError(
-        `cannot read config file ${flags.config}: ${
-          error instanceof Error ? error.message : error
-        }`,
+        `cannot read config file ${flags.config}: ${errorMessage(error)}`,
       );
     }
   }

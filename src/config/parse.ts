@@ -22,6 +22,7 @@ import type {
 import { formatAddress } from "./address.ts";
 import type { BackendVerifyMode, Endpoint } from "../io/types.ts";
 import { cipherListProblem } from "../tls/policy.ts";
+import { errorMessage } from "../io/errors.ts";
 
 /** Defaults the contract states, in one place. */
 export const DEFAULTS = {
@@ -74,7 +75,7 @@ export function parseYaml(text: string): unknown {
   try {
     return document.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }) ?? {};
   } catch (error) {
-    throw new ConfigError("", `invalid YAML: ${error instanceof Error ? error.message : error}`);
+    throw new ConfigError("", `invalid YAML: ${errorMessage(error)}`);
   }
 }
 

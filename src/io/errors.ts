@@ -1,53 +1,153 @@
 /**
- * Errors the adapters raise in a runtime-independent shape.
+ * The errors adapters raise, in a runtime-independent shape: each has a
+ * stable `code` the core decides by, and a message fit to show a client or a
+ * log reader. Each adapter maps its runtime's errors to these where it calls
+ * the runtime (connect, listen, the TLS handshake); what else it throws is a
+ * fault. A refused client certificate is no error at all: it is a result of
+ * the server upgrade (`ServerUpgrade` in `types.ts`).
  *
  * @module
  */
 
-import type { TlsConn } from "./types.ts";
+/** An error's message, whatever was thrown: the one way the core turns an error into text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
-/** A TCP connect that did not complete in time. */
-export class ConnectTimeoutError extends Error {
+/** `error` itself when it is an Error (a runtime may throw anything). */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** The string `code` of an error (a runtime's, or one of the codes here), if it has one. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * Why a TCP connect failed: refused by the peer, out of `connect_timeout`
+ * (pgtls's own timer), a host name that does not resolve, or otherwise (the
+ * message says how).
+ */
+export type ConnectErrorCode =
+  | "CONNECT_REFUSED"
+  | "CONNECT_TIMEOUT"
+  | "HOST_NOT_FOUND"
+  | "CONNECT_FAILED";
+
+/** A TCP connect that did not complete. */
+export class ConnectError extends Error {
   /** Stable code. */
-  readonly code = "CONNECT_TIMEOUT";
+  readonly code: ConnectErrorCode;
 
-  constructor(timeoutMs: number) {
-    super(`connection timed out after ${timeoutMs} ms`);
-    this.name = "ConnectTimeoutError";
+  constructor(code: ConnectErrorCode, message: string) {
+    super(message);
+    this.name = "ConnectError";
+    this.code = code;
+  }
+
+  /** A connect that did not complete within `timeoutMs` (the runtime's own timeout, if any, is longer). */
+  static timeout(timeoutMs: number): ConnectError {
+    return new ConnectError("CONNECT_TIMEOUT", `connection timed out after ${timeoutMs} ms`);
   }
 }
 
-/** A TLS handshake that failed; `code` is the runtime's, when it gave one. */
-export class TlsHandshakeError extends Error {
-  /** The runtime's error code, e.g. `ERR_TLS_CERT_ALTNAME_INVALID`. */
-  readonly code: string | undefined;
+/** What a system error code (errno's name) means for a connect, in words. */
+const CONNECT_FAILURES: Record<string, readonly [ConnectErrorCode, string]> = {
+  ECONNREFUSED: ["CONNECT_REFUSED", "connection refused"],
+  ENOTFOUND: ["HOST_NOT_FOUND", "host name not found"],
+  ECONNRESET: ["CONNECT_FAILED", "connection reset"],
+  EHOSTUNREACH: ["CONNECT_FAILED", "host unreachable"],
+  ENETUNREACH: ["CONNECT_FAILED", "network unreachable"],
+  EAI_AGAIN: ["CONNECT_FAILED", "host name lookup failed"],
+  ETIMEDOUT: ["CONNECT_FAILED", "connection timed out"],
+  EADDRNOTAVAIL: ["CONNECT_FAILED", "address not available"],
+};
 
-  constructor(message: string, code?: string) {
+/**
+ * A failed connect of a runtime that names its errors by errno (`node:net`
+ * on Node.js and Deno, Bun's sockets: `ECONNREFUSED`, `ENOTFOUND`) as a
+ * {@link ConnectError}; `describe` words an error whose code says nothing.
+ */
+export function systemConnectError(
+  error: unknown,
+  describe: (error: unknown) => string = errorMessage,
+): ConnectError {
+  if (error instanceof ConnectError) return error;
+  const known = CONNECT_FAILURES[errorCode(error) ?? ""];
+  return known === undefined
+    ? new ConnectError("CONNECT_FAILED", describe(error))
+    : new ConnectError(known[0], known[1]);
+}
+
+/**
+ * A TLS handshake that failed, either way: the peer's alert, a certificate
+ * that did not verify, a connection closed midway. The message is the TLS
+ * library's reason, without its error-queue format.
+ */
+export class TlsHandshakeError extends Error {
+  /** Stable code. */
+  readonly code = "TLS_HANDSHAKE";
+
+  constructor(message: string) {
     super(message);
     this.name = "TlsHandshakeError";
+  }
+}
+
+/** Why a listener could not bind. */
+export type ListenErrorCode =
+  | "ADDRESS_IN_USE"
+  | "ADDRESS_NOT_AVAILABLE"
+  | "PERMISSION_DENIED"
+  | "LISTEN_FAILED";
+
+/** A listening socket that could not be bound; the message says why, the same on every runtime. */
+export class ListenError extends Error {
+  /** Stable code. */
+  readonly code: ListenErrorCode;
+
+  constructor(code: ListenErrorCode, message: string) {
+    super(message);
+    this.name = "ListenError";
     this.code = code;
   }
 }
 
-/** The code of a handshake error that is a refused (or missing) client certificate. */
-export const CLIENT_CERTIFICATE_REJECTED = "CLIENT_CERTIFICATE_REJECTED";
+/**
+ * A failed bind of a runtime that names its errors by errno as a
+ * {@link ListenError}: their messages differ (Bun's says only "Failed to
+ * listen at 127.0.0.1"), their codes do not.
+ */
+export function systemListenError(error: unknown, port: number): ListenError {
+  if (error instanceof ListenError) return error;
+  switch (errorCode(error)) {
+    case "EADDRINUSE":
+      return new ListenError("ADDRESS_IN_USE", "address already in use");
+    case "EADDRNOTAVAIL":
+      return new ListenError("ADDRESS_NOT_AVAILABLE", "address not available on this host");
+    case "EACCES":
+      return new ListenError(
+        "PERMISSION_DENIED",
+        port < 1024 ? "permission denied (ports below 1024 need privileges)" : "permission denied",
+      );
+    default:
+      return new ListenError("LISTEN_FAILED", errorMessage(error));
+  }
+}
 
 /**
- * A server-side handshake that completed with a client certificate that
- * `listener.tls.client_ca_file` does not accept (or with none). The
- * connection is handed over open, so that the session can tell the client
- * why in a FATAL ErrorResponse instead of a bare close; whoever catches this
- * owns `conn` and must close it without relaying a byte.
+ * Why a listener could not bind, in words: the {@link ListenError}'s message,
+ * or (from a runtime that does not say it that way) what its errno means.
  */
-export class ClientCertificateRefused extends TlsHandshakeError {
-  /** The completed, unverified TLS connection. */
-  readonly conn: TlsConn;
+export function listenFailure(error: unknown, port: number): string {
+  return systemListenError(error, port).message;
+}
 
-  constructor(message: string, conn: TlsConn) {
-    super(message, CLIENT_CERTIFICATE_REJECTED);
-    this.name = "ClientCertificateRefused";
-    this.conn = conn;
-  }
+/** Whether a bind failed because the address is taken (a rolling restart may yet release it). */
+export function addressInUse(error: unknown): boolean {
+  return systemListenError(error, 0).code === "ADDRESS_IN_USE";
 }
 
 /**
@@ -74,38 +174,8 @@ export class CertificateRefused extends Error {
   readonly index: number;
 
   constructor(index: number, cause: unknown) {
-    super(cause instanceof Error ? cause.message : String(cause));
+    super(errorMessage(cause));
     this.name = "CertificateRefused";
     this.index = index;
-  }
-}
-
-/** `error` itself when it is an Error (a runtime may throw anything). */
-export function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-/** The runtime's string `code` of an error, if it has one. */
-export function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-/**
- * Why a listener could not bind, the same on every runtime: their messages
- * differ (Bun's says only "Failed to listen at 127.0.0.1"), their codes do not.
- */
-export function listenFailure(error: unknown, port: number): string {
-  switch (errorCode(error)) {
-    case "EADDRINUSE":
-      return "address already in use";
-    case "EADDRNOTAVAIL":
-      return "address not available on this host";
-    case "EACCES":
-      return port < 1024
-        ? "permission denied (ports below 1024 need privileges)"
-        : "permission denied";
-    default:
-      return error instanceof Error ? error.message : String(error);
   }
 }

@@ -251,18 +251,36 @@ export interface ClientTlsOptions {
   readonly alpnProtocols: readonly string[];
 }
 
+/**
+ * What a server handshake came to: a TLS session, or a client certificate
+ * that `listener.tls.client_ca_file` refuses (or none where it needs one).
+ * A refused connection is handed over open when its handshake completed, so
+ * that the session can tell the client why in a FATAL ErrorResponse rather
+ * than a bare close; whoever gets it must close it without relaying a byte.
+ * It is null where the TLS library itself ended the handshake with an alert
+ * (Node.js and Deno refuse a client that sends no certificate so): then
+ * there is no one to tell.
+ */
+export type ServerUpgrade =
+  | { readonly conn: TlsConn; readonly refused?: undefined }
+  | { readonly conn: TlsConn | null; readonly refused: string };
+
 /** Upgrades an accepted connection to server-side TLS. */
 export interface ServerTlsUpgrader {
   /**
    * Runs the server handshake. `prefix` holds bytes already read from the
-   * connection that belong to the handshake (direct TLS).
+   * connection that belong to the handshake (direct TLS). A handshake that
+   * fails otherwise rejects with a `TlsHandshakeError` (`errors.ts`).
    */
-  upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn>;
+  upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<ServerUpgrade>;
 }
 
 /** Upgrades a connected socket to client-side TLS. */
 export interface ClientTlsUpgrader {
-  /** Runs the client handshake, sending `serverName` as SNI and verifying against it. */
+  /**
+   * Runs the client handshake, sending `serverName` as SNI and verifying
+   * against it; rejects with a `TlsHandshakeError` (`errors.ts`).
+   */
   upgrade(conn: TcpConn, serverName: string): Promise<TlsConn>;
 }
 
@@ -384,13 +402,16 @@ export interface Runtime {
   readonly name: string;
   /** The runtime's version string. */
   readonly version: string;
-  /** Binds `address` and calls `onConnection` for every accepted connection. */
+  /**
+   * Binds `address` and calls `onConnection` for every accepted connection;
+   * rejects with a `ListenError` (`errors.ts`).
+   */
   listen(
     address: Endpoint,
     options: ListenOptions,
     onConnection: (conn: TcpConn) => void,
   ): Promise<Listener>;
-  /** Opens a TCP connection; rejects after `timeoutMs`. */
+  /** Opens a TCP connection; rejects with a `ConnectError` (`errors.ts`), after `timeoutMs` at the latest. */
   connect(
     address: Endpoint,
     options: SocketOptions & { readonly timeoutMs: number },

@@ -21,6 +21,7 @@ import type {
   PemMaterial,
   ProxyMaterial,
 } from "../proxy/prepared.ts";
+import { errorMessage } from "../io/errors.ts";
 
 export type {
   AuthMaterial,
@@ -219,9 +220,7 @@ async function readFile(readText: ReadText, file: string, keyPath: string): Prom
     const code = (error as { code?: unknown })?.code;
     throw new ConfigError(
       keyPath,
-      `cannot read ${file}: ${
-        code === "ENOENT" ? "no such file" : error instanceof Error ? error.message : error
-      }`,
+      `cannot read ${file}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`,
     );
   }
 }
@@ -273,7 +272,7 @@ async function readKey(
     throw new ConfigError(
       passphraseKey,
       `the passphrase in ${passphraseFile} does not decrypt the key in ${file} (${
-        error instanceof Error ? error.message : error
+        errorMessage(error)
       })`,
     );
   }

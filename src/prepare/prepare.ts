@@ -21,7 +21,7 @@ import type {
 import { ConfigError } from "../config/fields.ts";
 import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
-import { CertificateRefused, TlsSettingError } from "../io/errors.ts";
+import { CertificateRefused, errorMessage, TlsSettingError } from "../io/errors.ts";
 import { type BackendTarget, backendTarget } from "../proxy/backend.ts";
 import { backendsOf, type ProxyMaterial } from "./material.ts";
 import { listenerAuthKeys, ProxyAuth } from "../proxy/auth/proxy_auth.ts";
@@ -171,9 +171,7 @@ function attempt<T>(
     if (certFile === undefined) throw error;
     throw new ConfigError(
       path,
-      `certificate and key do not work together (${certFile}, ${keyFile}): ${
-        error instanceof Error ? error.message : error
-      }`,
+      `certificate and key do not work together (${certFile}, ${keyFile}): ${errorMessage(error)}`,
     );
   }
 }

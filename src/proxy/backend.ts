@@ -15,6 +15,7 @@ import { decodeErrorFields, ERROR_RESPONSE_TYPE } from "../protocol/error_respon
 import { readUint32 } from "../protocol/bytes.ts";
 import { formatDuration } from "../config/duration.ts";
 import { errorText } from "../tls/error_text.ts";
+import { ConnectError } from "../io/errors.ts";
 
 /** Which step of opening the backend failed. */
 export type BackendStage = "connect" | "tls_request" | "tls_handshake";
@@ -96,7 +97,7 @@ export async function openBackend(
       timeoutMs: config.connectTimeoutMs,
     });
   } catch (error) {
-    throw new BackendError("connect", `could not connect: ${describeNetError(error, timeout)}`);
+    throw new BackendError("connect", `could not connect: ${connectFailure(error, timeout)}`);
   }
   if (target.tls === undefined) return conn;
 
@@ -192,20 +193,13 @@ function checkSslAnswer(answer: Uint8Array | null): asserts answer is Uint8Array
   );
 }
 
-const NET_ERRORS: Record<string, string> = {
-  ECONNREFUSED: "connection refused",
-  ECONNRESET: "connection reset",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  ENOTFOUND: "host name not found",
-  EAI_AGAIN: "host name lookup failed",
-  ETIMEDOUT: "connection timed out",
-  EADDRNOTAVAIL: "address not available",
-};
-
-function describeNetError(error: unknown, timeout: string): string {
-  const code = (error as { code?: unknown })?.code;
-  if (code === "CONNECT_TIMEOUT") return `timed out after ${timeout} (connect_timeout)`;
-  if (typeof code === "string" && NET_ERRORS[code]) return NET_ERRORS[code];
-  return errorText(error);
+/**
+ * Why the connect failed, in words: pgtls's own connect_timeout named as
+ * such, else the adapter's words for its {@link ConnectError}.
+ */
+export function connectFailure(error: unknown, timeout: string): string {
+  if (!(error instanceof ConnectError)) return errorText(error);
+  return error.code === "CONNECT_TIMEOUT"
+    ? `timed out after ${timeout} (connect_timeout)`
+    : error.message;
 }

@@ -42,6 +42,7 @@ import { backendBinding } from "./auth/channel_binding.ts";
 import type { ClientCredentials } from "./auth/scram_client.ts";
 import { formatDuration } from "../config/duration.ts";
 import { DeadlineExceeded, withDeadline } from "./auth/deadline.ts";
+import { errorMessage } from "../io/errors.ts";
 
 /** How pgtls authenticated a client, as the session log line says it (`auth=`). */
 export type AuthMethod = "scram-sha-256-plus" | "scram-sha-256" | "passthrough";
@@ -329,7 +330,7 @@ function loginFailure(error: unknown, user: string, target: BackendTarget): Sess
   if (!(error instanceof LoginError)) {
     return backendFailure(
       target,
-      `connection lost during login: ${error instanceof Error ? error.message : error}`,
+      `connection lost during login: ${errorMessage(error)}`,
     );
   }
   switch (error.failure) {

@@ -7,7 +7,7 @@
 import type { Endpoint, Runtime, SocketOptions, TcpConn } from "../io/types.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
-import { errorCode, listenFailure } from "../io/errors.ts";
+import { errorCode, errorMessage, listenFailure } from "../io/errors.ts";
 import type { SessionBudget } from "./descriptor_budget.ts";
 import { sslModeOf } from "../config/sslmode.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
@@ -276,7 +276,7 @@ export async function startProxy(options: {
         proxy: config.name,
         id: session.id,
         backend: target.label,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
     }
   };
@@ -306,7 +306,7 @@ export async function startProxy(options: {
           // The key was held here: no other worker will forward it either.
           logger.warn("cancel not forwarded", {
             proxy: config.name,
-            error: error instanceof Error ? error.message : String(error),
+            error: errorMessage(error),
           });
           return true;
         },

@@ -50,7 +50,7 @@ import { SessionFlow } from "./session_flow.ts";
 import { relay } from "./relay.ts";
 import type { LiveSession } from "./live_sessions.ts";
 import { connectionErrorText, errorText } from "../tls/error_text.ts";
-import { CLIENT_CERTIFICATE_REJECTED, ClientCertificateRefused, errorCode } from "../io/errors.ts";
+import { errorMessage } from "../io/errors.ts";
 import type { SessionRecord } from "./session_record.ts";
 
 export type { SessionEnd } from "./session_end.ts";
@@ -175,9 +175,7 @@ export async function runSession(
       : record.end === "shutdown"
       // What the session saw (its client "closing") was pgtls closing it.
       ? "pgtls is shutting down"
-      : error instanceof Error
-      ? error.message
-      : String(error);
+      : errorMessage(error);
     // The last message has its own time (a refused login comes within the handshake's).
     clearTimeout(handshakeTimer);
     if (error instanceof SessionAbort && error.end === "backend_refused" && error.replyBytes) {
@@ -361,26 +359,32 @@ async function secure(
   record: SessionRecord,
   onSecured: (conn: TlsConn) => void,
 ): Promise<TlsConn> {
-  let conn: TlsConn;
+  let upgraded;
   try {
-    conn = await context.serverTls.upgrade(client, prefix);
+    upgraded = await context.serverTls.upgrade(client, prefix);
   } catch (error) {
-    if (error instanceof ClientCertificateRefused) {
-      describeTls(record, error.conn, context.listener);
-      onSecured(error.conn);
-      throw new SessionAbort("client_certificate_refused", error.message, {
-        severity: "FATAL",
-        code: SqlState.InvalidAuthorization,
-        message: "connection requires a valid client certificate",
-        detail: error.message,
-      });
-    }
     throw new SessionAbort(
-      errorCode(error) === CLIENT_CERTIFICATE_REJECTED
-        ? "client_certificate_refused"
-        : "client_tls_failed",
+      "client_tls_failed",
       `TLS handshake with the client failed: ${errorText(error)}`,
     );
+  }
+  const { conn, refused } = upgraded;
+  if (conn === null) {
+    // The TLS library refused the client with an alert: there is no one to tell.
+    throw new SessionAbort(
+      "client_certificate_refused",
+      `TLS handshake with the client failed: ${refused}`,
+    );
+  }
+  if (refused !== undefined) {
+    describeTls(record, conn, context.listener);
+    onSecured(conn);
+    throw new SessionAbort("client_certificate_refused", refused, {
+      severity: "FATAL",
+      code: SqlState.InvalidAuthorization,
+      message: "connection requires a valid client certificate",
+      detail: refused,
+    });
   }
   describeTls(record, conn, context.listener);
   onSecured(conn);
@@ -644,7 +648,7 @@ async function dialBackend(
   try {
     return await openMetered(target, context);
   } catch (error) {
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = errorMessage(error);
     throw new SessionAbort("backend_unavailable", cause, {
       severity: "FATAL",
       code: SqlState.ConnectionFailure,
@@ -689,7 +693,7 @@ export async function forwardCancel(
     (error: unknown) => {
       throw new SessionAbort(
         "backend_unavailable",
-        `cancel not forwarded: ${error instanceof Error ? error.message : error}`,
+        `cancel not forwarded: ${errorMessage(error)}`,
       );
     },
   );

@@ -13,7 +13,7 @@
 import type { Endpoint, Host, ProcessInfo, Runtime } from "../io/types.ts";
 import type { Config, ProxyConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
-import { errorCode, listenFailure } from "../io/errors.ts";
+import { addressInUse, listenFailure } from "../io/errors.ts";
 
 /** How many holders an error names before it says "and N more". */
 const NAMED_HOLDERS = 3;
@@ -91,7 +91,7 @@ export async function assertListenAddressesFree(
         await probe.close();
         break;
       } catch (error) {
-        if (errorCode(error) === "EADDRINUSE" && Date.now() < deadline) {
+        if (addressInUse(error) && Date.now() < deadline) {
           await new Promise((resolve) => setTimeout(resolve, LISTEN_RETRY_MS));
           continue;
         }

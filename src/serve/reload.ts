@@ -9,6 +9,7 @@
  * @module
  */
 
+import { errorMessage } from "../io/errors.ts";
 import type { Host, Runtime, WorkerRole } from "../io/types.ts";
 import { ConfigError } from "../config/fields.ts";
 import type { Config } from "../config/types.ts";
@@ -61,7 +62,7 @@ export async function reloadAll(scope: ReloadScope, current: Config): Promise<Co
   } catch (error) {
     metrics?.reloaded("failed", Date.now());
     logger.error("reload failed; the configuration and certificates in use are kept", {
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return current;
   }

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { errorMessage } from "../io/errors.ts";
 import type { Host, Listener, Runtime } from "../io/types.ts";
 import type { Config } from "../config/types.ts";
 import { workerConfig } from "../config/workers.ts";
@@ -156,7 +157,7 @@ async function start(
       await assertListenAddressesFree(runtime, host, listenAddresses(config));
     } catch (error) {
       logger.error("could not start", {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
       return ended(1);
     }
@@ -230,7 +231,7 @@ async function start(
     }
   } catch (error) {
     await Promise.all(proxies.map((p) => p.stop(0)));
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     logger.error("could not start", { error: message });
     return ended(1);
   }

@@ -28,6 +28,7 @@ import { metricsHandler } from "../observe/metrics_http.ts";
 import { formatAddress } from "../config/address.ts";
 import { mergeSessionsReports, type SessionsReport } from "../proxy/live_sessions.ts";
 import { StopSignals } from "./stop_signals.ts";
+import { errorMessage } from "../io/errors.ts";
 
 /** How long a scrape (or `GET /sessions`) waits for each worker; a worker that is late is left out. */
 const WORKER_SCRAPE_TIMEOUT_MS = 2000;
@@ -156,7 +157,7 @@ export function supervise(options: SuperviseOptions): Supervision {
     } catch (error) {
       logger.error("could not start a worker", {
         worker: init.id,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
       failed = true;
       stopping = true;
@@ -216,7 +217,7 @@ export function supervise(options: SuperviseOptions): Supervision {
       } catch (error) {
         unsubscribe.forEach((off) => off());
         logger.error("could not start", {
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
         return 1;
       }

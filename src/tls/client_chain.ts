@@ -37,6 +37,7 @@
  */
 
 import { type Certificate, equalBytes, KeyUsage, Oid, parseCertificate } from "./certificate.ts";
+import { errorMessage } from "../io/errors.ts";
 
 /** A hash WebCrypto names. */
 export type Hash = "SHA-256" | "SHA-384" | "SHA-512";
@@ -138,7 +139,7 @@ export function trustAnchors(ders: readonly Uint8Array[]): TrustAnchors {
         return parseCertificate(der);
       } catch (error) {
         throw new Error(
-          `certificate ${i + 1} cannot be read: ${error instanceof Error ? error.message : error}`,
+          `certificate ${i + 1} cannot be read: ${errorMessage(error)}`,
         );
       }
     }),
@@ -162,7 +163,7 @@ export async function clientChainProblem(
   try {
     chain = presented.map(parseCertificate);
   } catch (error) {
-    return `the certificate cannot be read (${error instanceof Error ? error.message : error})`;
+    return `the certificate cannot be read (${errorMessage(error)})`;
   }
   const leaf = chain[0]!;
   const own = leafProblem(leaf, now);

@@ -8,13 +8,15 @@
  * @module
  */
 
+import { errorMessage } from "../io/errors.ts";
+
 const OPENSSL_ERROR = /^[0-9A-Fa-f]+:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):[^:]*:\d+:?(.*)$/s;
 
 const BORINGSSL_ERROR = /^error:[0-9A-Fa-f]+:[^:]*:[^:]*:([A-Z0-9_]+)$/;
 
 /** `error`'s message, with OpenSSL's error-queue format reduced to its reason. */
 export function errorText(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const boringssl = BORINGSSL_ERROR.exec(message.trim());
   if (boringssl !== null) return boringssl[1]!.toLowerCase().replaceAll("_", " ");
   const openssl = OPENSSL_ERROR.exec(message.trim());

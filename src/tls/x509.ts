@@ -6,6 +6,8 @@
  * @module
  */
 
+import { errorMessage } from "../io/errors.ts";
+
 const SEQUENCE = 0x30;
 const BIT_STRING = 0x03;
 const CONTEXT_0 = 0xa0;
@@ -198,9 +200,7 @@ export function pemCertificateProblem(pem: string): string | null {
     try {
       checkCertificateShape(der);
     } catch (error) {
-      return `certificate ${i + 1} is not a well-formed X.509 certificate (${
-        error instanceof Error ? error.message : String(error)
-      })`;
+      return `certificate ${i + 1} is not a well-formed X.509 certificate (${errorMessage(error)})`;
     }
   }
   return null;

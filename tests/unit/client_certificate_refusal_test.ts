@@ -7,7 +7,6 @@
  */
 
 import { runSession } from "../../src/proxy/session.ts";
-import { ClientCertificateRefused } from "../../src/io/errors.ts";
 import {
   clientCertificateRefusal,
   NO_CLIENT_CERTIFICATE,
@@ -58,7 +57,7 @@ proxies:
     memoryRuntime({}),
     {
       serverTls: {
-        upgrade: () => Promise.reject(new ClientCertificateRefused(reason, tlsOver(secured))),
+        upgrade: () => Promise.resolve({ conn: tlsOver(secured), refused: reason }),
       },
     },
   );

@@ -107,7 +107,9 @@ for (const [layering, layer] of Object.entries(layers)) {
       const socket = (server as unknown as { stream: net.Socket }).stream;
       const waiting = await settle(() => socket.readableLength, (n) => n > 0, 10_000);
       assert(waiting > 0, "the rest of the ClientHello never arrived");
-      const upgraded = await upgrader.upgrade(server, prefix ?? undefined);
+      const { conn: upgraded, refused } = await upgrader.upgrade(server, prefix ?? undefined);
+      assertEquals(refused, undefined);
+      assert(upgraded !== null);
       await client.secure;
       assertEquals(upgraded.tls.alpnProtocol, "postgresql");
       client.socket.write("after the handshake");

@@ -30,6 +30,7 @@ import { MessageReader } from "./message_reader.ts";
 import { DeadlineExceeded, withDeadline } from "./deadline.ts";
 import { LookupAbandoned } from "./lookup_gate.ts";
 import { parseSecret, type PlaintextSecret, type UserSecret } from "./secret.ts";
+import { errorMessage } from "../../io/errors.ts";
 
 /** The lookup failed; the message says why and holds no secret. */
 export class AuthQueryError extends Error {
@@ -62,7 +63,7 @@ export async function queryUser(options: LookupOptions, user: string): Promise<U
   try {
     conn = await openBackend(runtime, target, socket);
   } catch (error) {
-    throw new AuthQueryError(`cannot reach the backend: ${(error as Error).message}`);
+    throw new AuthQueryError(`cannot reach the backend: ${errorMessage(error)}`);
   }
   const timeoutMs = target.config.connectTimeoutMs;
   try {
@@ -73,7 +74,7 @@ export async function queryUser(options: LookupOptions, user: string): Promise<U
     }
     throw error instanceof AuthQueryError
       ? error
-      : new AuthQueryError(`connection failed: ${(error as Error).message}`);
+      : new AuthQueryError(`connection failed: ${errorMessage(error)}`);
   } finally {
     conn.close();
   }

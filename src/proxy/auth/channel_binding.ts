@@ -11,6 +11,7 @@
 import { pemCertificates, signatureAlgorithmOid } from "../../tls/x509.ts";
 import { digest } from "./scram_crypto.ts";
 import type { TcpConn, TlsConn } from "../../io/types.ts";
+import { errorMessage } from "../../io/errors.ts";
 
 type BindingHash = "SHA-256" | "SHA-384" | "SHA-512";
 
@@ -55,7 +56,7 @@ export function bindingHash(der: Uint8Array): { hash: BindingHash } | { problem:
   try {
     oid = signatureAlgorithmOid(der);
   } catch (error) {
-    return { problem: `its signature algorithm cannot be read (${(error as Error).message})` };
+    return { problem: `its signature algorithm cannot be read (${errorMessage(error)})` };
   }
   const known = HASH_OF_SIGNATURE[oid];
   if (known) return { hash: known[1] };

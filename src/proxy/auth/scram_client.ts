@@ -28,6 +28,7 @@ import {
 import type { PlaintextSecret } from "./secret.ts";
 import type { LegBinding } from "./channel_binding.ts";
 import { derivedKeys } from "./derived_keys.ts";
+import { errorMessage } from "../../io/errors.ts";
 
 /** Raw bytes of the client nonce, as libpq makes it. */
 const CLIENT_NONCE_BYTES = 18;
@@ -206,5 +207,5 @@ export class ScramClientExchange {
 
 function describe(error: unknown): string {
   if (error instanceof ScramError) return error.detail ?? error.message;
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }

@@ -8,7 +8,7 @@
  */
 
 import type { Endpoint, Listener, ListenOptions, SocketOptions, TcpConn } from "../../io/types.ts";
-import { ConnectTimeoutError } from "../../io/errors.ts";
+import { ConnectError, systemConnectError, systemListenError } from "../../io/errors.ts";
 import { bunApi, type BunSocket, type BunSocketHandlers, FORWARDING_HANDLERS } from "./api.ts";
 import { BunTcpConn, NativeTransport } from "./conn.ts";
 
@@ -53,7 +53,7 @@ export function listenBun(
       },
     });
   } catch (error) {
-    return Promise.reject(error);
+    return Promise.reject(systemListenError(error, address.port));
   }
 }
 
@@ -76,7 +76,7 @@ export function connectBun(
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      reject(new ConnectTimeoutError(options.timeoutMs));
+      reject(ConnectError.timeout(options.timeoutMs));
     }, options.timeoutMs);
     bunApi().connect({
       hostname: address.host,
@@ -89,7 +89,9 @@ export function connectBun(
         const conn = socket.data;
         if (timedOut || !(conn instanceof BunTcpConn)) {
           socket.end();
-          if (!timedOut) reject(new Error("connection closed while opening"));
+          if (!timedOut) {
+            reject(new ConnectError("CONNECT_FAILED", "connection closed while opening"));
+          }
           return;
         }
         applySocketOptions(socket, options);
@@ -97,7 +99,7 @@ export function connectBun(
       },
       (error: unknown) => {
         clearTimeout(timer);
-        if (!timedOut) reject(error);
+        if (!timedOut) reject(systemConnectError(error));
       },
     );
   });

@@ -20,15 +20,13 @@ import type {
   ClientTlsUpgrader,
   ServerTlsOptions,
   ServerTlsUpgrader,
+  ServerUpgrade,
   TcpConn,
   TlsConn,
 } from "../../io/types.ts";
-import {
-  asError,
-  ClientCertificateRefused,
-  errorCode,
-  TlsHandshakeError,
-} from "../../io/errors.ts";
+import { asError, errorCode, TlsHandshakeError } from "../../io/errors.ts";
+import { tlsLibraryError } from "../node_tls_shared/tls_library_error.ts";
+import { tlsSessionInfo } from "../node_tls_shared/session_info.ts";
 import {
   type BunSocket,
   type BunSocketHandlers,
@@ -67,7 +65,7 @@ type Verdict = (socket: BunSocket, success: boolean, error: Error | null) => Err
 
 /**
  * After a passing verdict, why the client's certificate is refused, or null:
- * the connection is then handed over as {@link ClientCertificateRefused}.
+ * the connection is then handed over open, with the reason (see `ServerUpgrade`).
  */
 type CertificateCheck = (socket: BunSocket, error: Error | null) => Error | null;
 
@@ -86,7 +84,8 @@ const TLS_HANDLERS: BunSocketHandlers = {
 /**
  * Upgrades `tcp` natively and waits for the handshake. Until it is over, a
  * watcher stands between the TLS socket and its connection, turning an early
- * error or close into a {@link TlsHandshakeError}.
+ * error or close into a {@link TlsHandshakeError}. Resolves to the connection,
+ * with why its client's certificate was refused when `certificateCheck` says so.
  */
 function upgradeNative(
   tcp: BunTcpConn,
@@ -97,7 +96,7 @@ function upgradeNative(
   certificateCheck: CertificateCheck = () => null,
   handlers: BunSocketHandlers = TLS_HANDLERS,
   presented?: (serverName: string | null) => number,
-): Promise<TlsConn> {
+): Promise<ServerUpgrade & { readonly conn: TlsConn }> {
   const raw = tcp.transport.socket!;
   const transport = new NativeTransport(null);
   const conn = new BunTlsConn(transport, tcp.remote, true);
@@ -108,7 +107,7 @@ function upgradeNative(
       settled = true;
       conn.close();
       tcp.close();
-      reject(new TlsHandshakeError(error.message, errorCode(error)));
+      reject(tlsLibraryError(error));
     };
     const watcher: HandshakeEvents = {
       received: (chunk) => conn.received(chunk),
@@ -129,20 +128,13 @@ function upgradeNative(
         settled = true;
         socket.data = conn;
         const name = serverName(socket);
-        conn.tls = {
-          protocol: socket.getTLSVersion() ?? "unknown",
-          alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
-          serverName: name,
-          cipher: socket.getCipher()?.name ?? "unknown",
-          certificate: presented?.(name),
-        };
+        conn.tls = tlsSessionInfo(socket, socket.getTLSVersion(), name, presented?.(name));
         conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
         conn.peerDer = () => certificateDer(socket.getPeerCertificate());
         // Nobody reads until the session asks.
         conn.handshakeDone();
         const refused = certificateCheck(socket, authorizationError);
-        if (refused !== null) reject(new ClientCertificateRefused(refused.message, conn));
-        else resolve(conn);
+        resolve(refused === null ? { conn } : { conn, refused: refused.message });
       },
     };
     tcp.detach();
@@ -249,7 +241,7 @@ export function serverTlsBun(options: ServerTlsOptions): ServerTlsUpgrader {
     passphrase: `pgtls ticket keys ${period}`,
   }), { periodMs: options.ticketKeyPeriodMs });
   return {
-    upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
+    upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<ServerUpgrade> {
       const tcp = conn as BunTcpConn;
       const early = concatAll([prefix ?? EMPTY_BYTES, ...tcp.takeQueued()]);
       if (early.length > 0) return replay(tcp, early);
@@ -307,7 +299,7 @@ export function clientTlsBun(options: ClientTlsOptions): ClientTlsUpgrader {
         if (certificate === null) return new Error("backend sent no certificate");
         return tls.checkServerIdentity(serverName, certificate as tls.PeerCertificate) ?? null;
       };
-      return upgradeNative(tcp, native, false, verdict, () => serverName);
+      return upgradeNative(tcp, native, false, verdict, () => serverName).then(({ conn }) => conn);
     },
   };
 }

@@ -10,15 +10,15 @@
  */
 
 import tls from "node:tls";
-import { Duplex } from "node:stream";
-import type { ServerCertificate, ServerTlsOptions, TlsConn } from "../../io/types.ts";
+import type { ServerCertificate, ServerTlsOptions, ServerUpgrade } from "../../io/types.ts";
 import {
   CertificatesByName,
   readClientHelloName,
 } from "../node_tls_shared/listener_certificates.ts";
 import { serverHandshake } from "../node_tls_shared/handshake.ts";
-import { ClientCertificateRefused } from "../../io/errors.ts";
 import { clientServerName } from "../node_tls_shared/sockets.ts";
+import { tlsSessionInfo } from "../node_tls_shared/session_info.ts";
+import { prefixReplay, type ReplaySource } from "../node_tls_shared/prefix_replay.ts";
 import { certificateDer, describePeerCertificate } from "../node_tls_shared/peer_certificate.ts";
 import { serverSecureContext } from "../node_tls_shared/server_context.ts";
 import {
@@ -61,42 +61,31 @@ class NodeTlsTransport implements Transport {
 }
 
 /**
- * A stream over the native connection that first yields `prefix`;
+ * The native connection as the source of a replay stream (`prefix_replay.ts`);
  * `peerEnded` hears the peer's end of stream.
  */
-function replayStream(tcp: BunTcpConn, prefix: Uint8Array, peerEnded: () => void): Duplex {
-  const stream = new Duplex({
-    read() {
-      tcp.release();
+function nativeSource(tcp: BunTcpConn, peerEnded: () => void): ReplaySource {
+  return {
+    attach: (sink) =>
+      tcp.attach({
+        data: sink.data,
+        end: () => {
+          sink.data(null);
+          peerEnded();
+        },
+        error: sink.error,
+        close: sink.close,
+      }),
+    hold: () => tcp.hold(),
+    release: () => tcp.release(),
+    write: (chunk, done) => {
+      tcp.write(chunk).then(() => done(), done);
     },
-    write(chunk: Uint8Array, _encoding, callback) {
-      tcp.write(chunk).then(() => callback(), callback);
+    end: (done) => {
+      tcp.closeWrite().then(done, done);
     },
-    final(callback) {
-      tcp.closeWrite().then(() => callback(), callback);
-    },
-    destroy(error, callback) {
-      tcp.close();
-      callback(error);
-    },
-  });
-  // Bun's TLSSocket starts its handshake a tick after construction; feed it after that.
-  setTimeout(() => {
-    if (stream.destroyed) return;
-    stream.push(prefix);
-    tcp.attach({
-      data: (chunk) => {
-        if (!stream.push(chunk)) tcp.hold();
-      },
-      end: () => {
-        stream.push(null);
-        peerEnded();
-      },
-      error: (error) => stream.destroy(error),
-      close: () => stream.destroy(),
-    });
-  }, 0);
-  return stream;
+    destroy: () => tcp.close(),
+  };
 }
 
 /**
@@ -105,7 +94,7 @@ function replayStream(tcp: BunTcpConn, prefix: Uint8Array, peerEnded: () => void
  */
 export function replayServerTls(
   options: ServerTlsOptions,
-): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<TlsConn> {
+): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<ServerUpgrade> {
   const contextsOf = (certificate: ServerCertificate) =>
     new PerTicketPeriod(
       () => serverSecureContext({ ...options, ...certificate }, "boringssl"),
@@ -138,7 +127,8 @@ export function replayServerTls(
     const peerEnded = () => {
       if (handshaking) socket.destroy(new Error("connection closed during the TLS handshake"));
     };
-    const socket: tls.TLSSocket = new tls.TLSSocket(replayStream(tcp, prefix, peerEnded), {
+    const replay = prefixReplay(nativeSource(tcp, peerEnded), prefix);
+    const socket: tls.TLSSocket = new tls.TLSSocket(replay.stream, {
       isServer: true,
       secureContext: context,
       requestCert,
@@ -147,7 +137,8 @@ export function replayServerTls(
       rejectUnauthorized: false,
       ALPNProtocols: [...options.alpnProtocols],
     });
-    let refusal: Error | null;
+    replay.guard(socket);
+    let refusal;
     try {
       refusal = await serverHandshake(
         socket,
@@ -160,16 +151,15 @@ export function replayServerTls(
     } finally {
       handshaking = false;
     }
+    if (refusal?.completed === false) {
+      socket.destroy();
+      tcp.close();
+      return { conn: null, refused: refusal.reason };
+    }
     // Paused before the data listener goes on, so that nothing flows before the session reads.
     socket.pause();
     const conn = new BunTlsConn(new NodeTlsTransport(socket), tcp.remote);
-    conn.tls = {
-      protocol: socket.getProtocol() ?? "unknown",
-      alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
-      serverName: clientServerName(socket),
-      cipher: socket.getCipher()?.name ?? "unknown",
-      certificate,
-    };
+    conn.tls = tlsSessionInfo(socket, socket.getProtocol(), clientServerName(socket), certificate);
     // The client's certificate, for the session's log line and client_cert_user.
     conn.peer = () => describePeerCertificate(socket.getPeerCertificate());
     conn.peerDer = () => certificateDer(socket.getPeerCertificate());
@@ -178,7 +168,6 @@ export function replayServerTls(
     socket.on("error", (error: Error) => conn.failed(error));
     socket.on("close", () => conn.closed());
     socket.on("drain", () => conn.drained());
-    if (refusal !== null) throw new ClientCertificateRefused(refusal.message, conn);
-    return conn;
+    return refusal === null ? { conn } : { conn, refused: refusal.reason };
   };
 }

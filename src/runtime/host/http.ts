@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Endpoint, HttpRequest, HttpResponse, Listener } from "../../io/types.ts";
+import { errorMessage, systemListenError } from "../../io/errors.ts";
 
 /**
  * A scraper sends its whole request at once; a client that dribbles one (or
@@ -44,7 +45,7 @@ export function serveHttpNode(
       response = {
         status: 500,
         contentType: "text/plain; charset=utf-8",
-        body: `${error instanceof Error ? error.message : String(error)}\n`,
+        body: `${errorMessage(error)}\n`,
       };
     }
     // The scraper may have gone, or the server closed, while the handler ran.
@@ -63,9 +64,10 @@ export function serveHttpNode(
   // An idle connection (no request at all) is not covered by the timeouts above on every runtime.
   server.setTimeout(HTTP_REQUEST_TIMEOUT_MS, (socket) => socket.destroy());
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (error: Error) => reject(systemListenError(error, address.port));
+    server.once("error", failed);
     server.listen(address.port, address.host, () => {
-      server.off("error", reject);
+      server.off("error", failed);
       const bound = server.address() as AddressInfo;
       resolve({
         address: { host: bound.address, port: bound.port },

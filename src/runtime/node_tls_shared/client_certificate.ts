@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { certificateNames, certificateValidity, pemCertificates } from "../../tls/x509.ts";
 import { equalBytes } from "../../tls/certificate.ts";
 import type { LegacyPeerCertificate } from "./peer_certificate.ts";
+import { errorMessage } from "../../io/errors.ts";
 
 /** A peer certificate as `getPeerCertificate(true)` gives it: linked to its issuer's. */
 export interface LinkedPeerCertificate extends LegacyPeerCertificate {
@@ -40,7 +41,7 @@ export const NO_CLIENT_CERTIFICATE =
  * return a certificate", rustls (Deno) "peer sent no certificates".
  */
 export function missingClientCertificate(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return /peer did not return a certificate|peer sent no certificates/i.test(message);
 }
 

@@ -6,17 +6,17 @@
  */
 
 import type tls from "node:tls";
-import { CLIENT_CERTIFICATE_REJECTED, errorCode, TlsHandshakeError } from "../../io/errors.ts";
 import { missingClientCertificate, NO_CLIENT_CERTIFICATE } from "./client_certificate.ts";
+import { tlsLibraryError } from "./tls_library_error.ts";
 
-/** Waits for a TLS socket's handshake, mapping failures to {@link TlsHandshakeError}. */
+/** Waits for a TLS socket's handshake, mapping failures to a `TlsHandshakeError`. */
 export function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnect"): Promise<void> {
   return new Promise((resolve, reject) => {
     const done = (error?: Error) => {
       socket.off(event, ok);
       socket.off("error", done);
       socket.off("close", closed);
-      if (error) reject(new TlsHandshakeError(error.message, errorCode(error)));
+      if (error) reject(tlsLibraryError(error));
       else resolve();
     };
     const ok = () => done();
@@ -27,26 +27,37 @@ export function handshake(socket: tls.TLSSocket, event: "secure" | "secureConnec
   });
 }
 
+/** Why a client's certificate was refused, and whether the handshake had completed. */
+export interface CertificateRefusal {
+  readonly reason: string;
+  /**
+   * True when the handshake completed (the connection can still carry the
+   * session's word to the client); false when the TLS library ended it.
+   */
+  readonly completed: boolean;
+}
+
 /**
  * The server side's handshake, then, when there is a `certificateCheck`, the
  * check of the client's certificate that a bare server-side TLSSocket does
  * not make itself (see `client_certificate.ts`). Resolves to why the
- * certificate was refused, or null: the caller hands a refused connection
- * over as `ClientCertificateRefused`.
+ * certificate was refused, or null; rejects with a `TlsHandshakeError`
+ * for any other failure.
  */
 export async function serverHandshake<Socket extends tls.TLSSocket>(
   socket: Socket,
   certificateCheck: ((socket: Socket) => Error | null | Promise<Error | null>) | null,
-): Promise<Error | null> {
+): Promise<CertificateRefusal | null> {
   try {
     await handshake(socket, "secure");
   } catch (error) {
     // Deno's and Node.js's TLS refuse a client without a certificate
     // themselves, with an alert; named as such, it is counted as such.
     if (certificateCheck !== null && missingClientCertificate(error)) {
-      throw new TlsHandshakeError(NO_CLIENT_CERTIFICATE, CLIENT_CERTIFICATE_REJECTED);
+      return { reason: NO_CLIENT_CERTIFICATE, completed: false };
     }
     throw error;
   }
-  return certificateCheck === null ? null : await certificateCheck(socket);
+  const refused = certificateCheck === null ? null : await certificateCheck(socket);
+  return refused === null ? null : { reason: refused.message, completed: true };
 }

@@ -9,7 +9,7 @@
 import tls from "node:tls";
 import { constants, randomBytes, X509Certificate } from "node:crypto";
 import type { ServerTlsOptions } from "../../io/types.ts";
-import { TlsSettingError } from "../../io/errors.ts";
+import { errorMessage, TlsSettingError } from "../../io/errors.ts";
 import { effectiveCipherList } from "../../tls/policy.ts";
 
 /**
@@ -53,7 +53,7 @@ export function checkedCipherList(
   const refuse = (text: string, error: unknown) =>
     new TlsSettingError(
       "ciphers",
-      `${text} (${error instanceof Error ? error.message : error})`,
+      `${text} (${errorMessage(error)})`,
     );
   try {
     tls.createSecureContext({ ciphers: effective });

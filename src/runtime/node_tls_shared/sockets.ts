@@ -12,7 +12,7 @@
 
 import net from "node:net";
 import tls from "node:tls";
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
 import { assertKeyFitsCertificate } from "./key_pair.ts";
 import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
 import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
@@ -32,14 +32,22 @@ import type {
   ServerCertificate,
   ServerTlsOptions,
   ServerTlsUpgrader,
+  ServerUpgrade,
   SocketOptions,
   TcpConn,
   TlsConn,
   TlsSessionInfo,
 } from "../../io/types.ts";
-import { asError, ClientCertificateRefused, ConnectTimeoutError } from "../../io/errors.ts";
+import {
+  ConnectError,
+  systemConnectError,
+  systemListenError,
+  TlsHandshakeError,
+} from "../../io/errors.ts";
 import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
+import { tlsSessionInfo } from "./session_info.ts";
+import { prefixReplay } from "./prefix_replay.ts";
 import { cappedWriter, type RecordCap } from "./client_records.ts";
 
 /**
@@ -266,13 +274,7 @@ class NodeTlsConn extends NodeConn implements TlsConn {
     certificate?: number,
   ) {
     super(stream, remote, watch, flow, reading, records);
-    this.tls = {
-      protocol: stream.getProtocol() ?? "unknown",
-      alpnProtocol: typeof stream.alpnProtocol === "string" ? stream.alpnProtocol : null,
-      serverName,
-      cipher: stream.getCipher()?.name ?? "unknown",
-      certificate,
-    };
+    this.tls = tlsSessionInfo(stream, stream.getProtocol(), serverName, certificate);
   }
 
   peerCertificate(): PeerCertificate | null {
@@ -308,13 +310,14 @@ export function listenNode(
     onConnection(new NodeTcpConn(socket, endpointOf(socket), watch));
   });
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (error: Error) => reject(systemListenError(error, address.port));
+    server.once("error", failed);
     // `reusePort` is missing from @types/node 20; `exclusive` keeps a node:cluster
     // worker from asking the primary for a shared handle.
     const shared = options.reusePort ? { reusePort: true, exclusive: true } : {};
     const listenOptions: net.ListenOptions = { host: address.host, port: address.port, ...shared };
     server.listen(listenOptions, () => {
-      server.off("error", reject);
+      server.off("error", failed);
       // Accept errors (EMFILE, ECONNABORTED) must not crash the process; the caller hears of them.
       server.on("error", (error: Error) => options.onAcceptError?.(error));
       const bound = server.address() as net.AddressInfo;
@@ -344,7 +347,7 @@ export function connectNode(
     const socket = net.connect({ host: address.host, port: address.port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new ConnectTimeoutError(options.timeoutMs));
+      reject(ConnectError.timeout(options.timeoutMs));
     }, options.timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);
@@ -355,7 +358,7 @@ export function connectNode(
     const fail = (error: Error) => {
       clearTimeout(timer);
       socket.destroy();
-      reject(error);
+      reject(systemConnectError(error));
     };
     socket.once("error", fail);
   });
@@ -363,9 +366,9 @@ export function connectNode(
 
 /**
  * A JavaScript stream over a TCP socket, optionally replaying bytes already
- * read from it (a direct-TLS ClientHello). `node:tls` reads through it;
- * `brake` is told when the stream's buffer is full (and when it has room
- * again), and by default pauses the socket.
+ * read from it (a direct-TLS ClientHello): see `prefix_replay.ts`. `node:tls`
+ * reads through it; `brake` is told when the stream's buffer is full (and
+ * when it has room again), and by default pauses the socket.
  */
 export function transportStream(
   socket: net.Socket,
@@ -375,78 +378,23 @@ export function transportStream(
   transport: Duplex;
   guard: (socket: tls.TLSSocket) => void;
 } {
-  const stream = new Duplex({
-    read() {
-      brake(false);
+  const { stream, guard } = prefixReplay({
+    // The socket's errors are its NodeConn's; its close ends the stream.
+    attach: (sink) => {
+      socket.on("data", sink.data);
+      socket.on("end", () => sink.data(null));
+      socket.on("close", sink.close);
     },
-    write(chunk, _encoding, callback) {
-      socket.write(chunk, callback);
-    },
-    final(callback) {
+    hold: () => brake(true),
+    release: () => brake(false),
+    write: (chunk, done) => socket.write(chunk, done),
+    end: (done) => {
       socket.end();
-      callback();
+      done();
     },
-    destroy(error, callback) {
-      socket.destroy();
-      callback(error);
-    },
-  });
-  // Deno 2.9's TLSSocket starts its handshake a tick after construction and
-  // crashes the process if bytes it was given before then already failed it;
-  // so nothing reaches it before that tick. Bytes the socket delivers sooner
-  // (the rest of a ClientHello that came in two segments) wait behind the
-  // prefix, which they follow on the wire; reading stops until then.
-  let early: (Uint8Array | null)[] | null = [];
-  // Deno's TLS engine reads what is pushed here at once, and can throw from
-  // inside the push (as from the handle's onread: `../deno/read_gate.ts`): that
-  // fails this session, with the engine's error, instead of the process. (A
-  // TLS socket whose transport is destroyed only closes, as if the peer had.)
-  let secured: tls.TLSSocket | undefined;
-  const fail = (error: unknown) => {
-    if (secured) secured.destroy(asError(error));
-    else stream.destroy(asError(error));
-  };
-  const push = (data: Uint8Array | null): boolean => {
-    if (stream.destroyed) return false;
-    try {
-      return stream.push(data);
-    } catch (error) {
-      fail(error);
-      return false;
-    }
-  };
-  // The engine reads in a 'data' listener, which runs inside push() only
-  // when the stream flows with nothing buffered; bytes buffered meanwhile
-  // reach it on a later tick, where a throw would be uncaught.
-  const emit = stream.emit.bind(stream);
-  stream.emit = (event: string | symbol, ...args: unknown[]): boolean => {
-    if (event !== "data") return emit(event, ...args);
-    try {
-      return emit(event, ...args);
-    } catch (error) {
-      fail(error);
-      return false;
-    }
-  };
-  const deliver = (data: Uint8Array | null) => {
-    if (early !== null) {
-      early.push(data);
-      brake(true);
-    } else if (!push(data)) brake(true);
-  };
-  socket.on("data", deliver);
-  socket.on("end", () => deliver(null));
-  socket.on("close", () => stream.destroy());
-  setTimeout(() => {
-    if (stream.destroyed) return;
-    const held = early ?? [];
-    early = null;
-    let room = true;
-    if (prefix && prefix.length > 0) room = push(prefix);
-    for (const data of held) room = push(data);
-    brake(!room);
-  }, 0);
-  return { transport: stream, guard: (tlsSocket) => secured = tlsSocket };
+    destroy: () => socket.destroy(),
+  }, prefix);
+  return { transport: stream, guard };
 }
 
 /**
@@ -500,7 +448,7 @@ export function serverTlsNode(
     : refusalWithResumptions(new ResumptionCheck(options.clientCaPem, true));
   const alpn = [...options.alpnProtocols];
   return {
-    async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<TlsConn> {
+    async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<ServerUpgrade> {
       const raw = (conn as NodeTcpConn).stream;
       let secureContext = contexts.current();
       let certificate: number | undefined;
@@ -508,7 +456,9 @@ export function serverTlsNode(
         const hello = await readClientHelloName(prefix ?? EMPTY_BYTES, () => conn.read());
         // Closed meanwhile (handshake_timeout closes it): a TLS socket made on
         // it now would wait for ever, and its session with it.
-        if (raw.destroyed) throw new Error("connection closed during the TLS handshake");
+        if (raw.destroyed) {
+          throw new TlsHandshakeError("connection closed during the TLS handshake");
+        }
         certificate = byName.indexFor(hello.serverName);
         secureContext = byName.at(certificate).current();
         // Read ahead of the TLS socket: replayed as the prefix, or put back
@@ -527,13 +477,18 @@ export function serverTlsNode(
       });
       // The server socket starts reading on the next tick, with the guarded onread.
       guard?.(socket, false);
-      let refusal: Error | null;
+      let refusal;
       try {
         refusal = await serverHandshake(socket, certificateCheck);
       } catch (error) {
         socket.destroy();
         raw.destroy();
         throw error;
+      }
+      if (refusal?.completed === false) {
+        socket.destroy();
+        raw.destroy();
+        return { conn: null, refused: refusal.reason };
       }
       const serverName = clientServerName(socket);
       // Nobody reads until the session asks for its startup packet.
@@ -549,8 +504,7 @@ export function serverTlsNode(
         library === "rustls" ? "split" : "fragment",
         certificate,
       );
-      if (refusal !== null) throw new ClientCertificateRefused(refusal.message, secured);
-      return secured;
+      return refusal === null ? { conn: secured } : { conn: secured, refused: refusal.reason };
     },
   };
 }
