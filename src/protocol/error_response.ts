@@ -27,13 +27,6 @@ export interface ErrorFields {
 
 const encoder = new TextEncoder();
 
-/**
- * Message type byte of ErrorResponse.
- *
- * @deprecated Use `ERROR_RESPONSE` from `codes.ts`.
- */
-export const ERROR_RESPONSE_TYPE = ERROR_RESPONSE;
-
 /** Encodes a complete ErrorResponse message, type byte and length included. */
 export function encodeErrorResponse(fields: ErrorFields): Uint8Array {
   const raw = new Map<string, string>([

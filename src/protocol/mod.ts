@@ -13,5 +13,4 @@ export * from "./error_response.ts";
 export * from "./requests.ts";
 export * from "./message_scanner.ts";
 export * from "./message_boundary.ts";
-export * from "./message_types.ts";
 export * from "./messages.ts";

@@ -11,7 +11,8 @@ import type { BackendConfig } from "../config/types.ts";
 import { formatAddress } from "../config/address.ts";
 import { ACCEPT_BYTE, DECLINE_BYTE } from "../protocol/codes.ts";
 import { encodeSslRequest } from "../protocol/requests.ts";
-import { decodeErrorFields, ERROR_RESPONSE_TYPE } from "../protocol/error_response.ts";
+import { decodeErrorFields } from "../protocol/error_response.ts";
+import { ERROR_RESPONSE } from "../protocol/codes.ts";
 import { readUint32 } from "../protocol/bytes.ts";
 import { formatDuration } from "../config/duration.ts";
 import { errorText } from "../tls/error_text.ts";
@@ -178,7 +179,7 @@ function checkSslAnswer(answer: Uint8Array | null): asserts answer is Uint8Array
       "enable ssl on the backend server, or set backend.tls_enabled: false if plaintext to it is acceptable",
     );
   }
-  if (first === ERROR_RESPONSE_TYPE) {
+  if (first === ERROR_RESPONSE) {
     const said = sslRequestError(answer);
     throw new BackendError(
       "tls_request",

@@ -11,7 +11,7 @@
  */
 
 import type { RelayEnd, RelayFarewell, ShutdownNotice } from "../io/types.ts";
-import { FrontendMessage } from "../protocol/message_types.ts";
+import { TERMINATE } from "../protocol/codes.ts";
 
 /** Terminate's length field: the message is its type byte and these four. */
 const TERMINATE_LENGTH = 4;
@@ -26,7 +26,7 @@ const TERMINATE_LENGTH = 4;
 export function endsWithTerminate(chunk: Uint8Array): boolean {
   const n = chunk.length;
   return n >= 5 && chunk[n - 1] === TERMINATE_LENGTH && chunk[n - 2] === 0 &&
-    chunk[n - 3] === 0 && chunk[n - 4] === 0 && chunk[n - 5] === FrontendMessage.Terminate;
+    chunk[n - 3] === 0 && chunk[n - 4] === 0 && chunk[n - 5] === TERMINATE;
 }
 
 /** After one side of a relay ends, how long flushing the other may take. */

@@ -15,27 +15,27 @@
 
 import type { SessionState, ShutdownNotice } from "../io/types.ts";
 import { MessageBoundary } from "../protocol/message_boundary.ts";
+import {
+  BIND,
+  CLOSE,
+  COMMAND_COMPLETE,
+  COPY_BOTH_RESPONSE,
+  COPY_DATA,
+  COPY_DONE,
+  COPY_FAIL,
+  COPY_IN_RESPONSE,
+  COPY_OUT_RESPONSE,
+  DESCRIBE,
+  ERROR_RESPONSE,
+  EXECUTE,
+  FUNCTION_CALL,
+  PARSE,
+  QUERY,
+  READY_FOR_QUERY,
+  SYNC,
+  TRANSACTION_IDLE,
+} from "../protocol/codes.ts";
 import { SHUTDOWN_FATAL, SHUTDOWN_GRACE_MS } from "./shutdown_notice.ts";
-
-const READY_FOR_QUERY = 0x5a; // 'Z'
-const IDLE = 0x49; // 'I': ReadyForQuery's status outside a transaction
-const COPY_IN_RESPONSE = 0x47; // 'G'
-const COPY_OUT_RESPONSE = 0x48; // 'H'
-const COPY_BOTH_RESPONSE = 0x57; // 'W'
-const COMMAND_COMPLETE = 0x43; // 'C'
-const ERROR_RESPONSE = 0x45; // 'E'
-
-const QUERY = 0x51; // 'Q'
-const SYNC = 0x53; // 'S'
-const FUNCTION_CALL = 0x46; // 'F'
-const EXECUTE = 0x45; // 'E'
-const PARSE = 0x50; // 'P'
-const BIND = 0x42; // 'B'
-const DESCRIBE = 0x44; // 'D'
-const CLOSE = 0x43; // 'C'
-const COPY_DATA = 0x64; // 'd'
-const COPY_DONE = 0x63; // 'c'
-const COPY_FAIL = 0x66; // 'f'
 
 /** One session's state, from the bytes the relay passes each way. */
 export class SessionFlow implements ShutdownNotice {
@@ -84,7 +84,7 @@ export class SessionFlow implements ShutdownNotice {
     if (this.#status === 0) return "startup";
     if (this.#copy) return "copy";
     if (this.#owed > 0 || this.#unsynced) return "active";
-    return this.#status === IDLE ? "idle" : "transaction";
+    return this.#status === TRANSACTION_IDLE ? "idle" : "transaction";
   }
 
   /** True once {@link drain} closed the session because it was idle. */
@@ -106,7 +106,8 @@ export class SessionFlow implements ShutdownNotice {
   }
 
   #idle(): boolean {
-    return this.#status === IDLE && this.#owed === 0 && !this.#unsynced && !this.#copy &&
+    return this.#status === TRANSACTION_IDLE && this.#owed === 0 && !this.#unsynced &&
+      !this.#copy &&
       this.#backend.atBoundary;
   }
 

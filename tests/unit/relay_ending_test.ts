@@ -8,6 +8,8 @@ import { endsWithTerminate, RelayEnding } from "../../src/proxy/relay_ending.ts"
 import { connectionErrorText } from "../../src/tls/error_text.ts";
 import type { RelayEnd } from "../../src/io/types.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
+import { concat, query, terminate } from "../helpers/packets.ts";
+import { ERROR_RESPONSE, TERMINATE } from "../../src/protocol/codes.ts";
 
 /** A relay's ending with counted releases and a notice that has a last message when `canPart`. */
 function ending(canPart: boolean) {
@@ -31,7 +33,7 @@ function ending(canPart: boolean) {
         fromClient: () => {},
         last: () => {
           parts++;
-          return canPart ? Uint8Array.of(0x45) : null;
+          return canPart ? Uint8Array.of(ERROR_RESPONSE) : null;
         },
       },
       sendLast: () => {},
@@ -49,7 +51,7 @@ function ending(canPart: boolean) {
 }
 
 const noFarewell = {
-  farewell: () => Uint8Array.of(0x45),
+  farewell: () => Uint8Array.of(ERROR_RESPONSE),
   heard: false,
   dropBackend: () => {},
   endClient: () => {
@@ -106,12 +108,12 @@ const heardBackend = {
 };
 
 Deno.test("endsWithTerminate() finds a Terminate message at the end of a chunk only", () => {
-  const terminate = Uint8Array.of(0x58, 0, 0, 0, 4);
-  assert(endsWithTerminate(terminate));
-  assert(endsWithTerminate(Uint8Array.of(0x51, 0, 0, 0, 5, 0, ...terminate)));
-  assert(!endsWithTerminate(terminate.subarray(1)));
-  assert(!endsWithTerminate(Uint8Array.of(...terminate, 0)));
-  assert(!endsWithTerminate(Uint8Array.of(0x58, 0, 0, 1, 4)));
+  const whole = terminate();
+  assert(endsWithTerminate(whole));
+  assert(endsWithTerminate(concat(query(""), whole)));
+  assert(!endsWithTerminate(whole.subarray(1)));
+  assert(!endsWithTerminate(Uint8Array.of(...whole, 0)));
+  assert(!endsWithTerminate(Uint8Array.of(TERMINATE, 0, 0, 1, 4)));
   assert(!endsWithTerminate(new Uint8Array(0)));
 });
 

@@ -12,12 +12,14 @@ import { relay, type RelayPolicies } from "../../src/proxy/relay.ts";
 import type { RelayCounters, RelayTap, ShutdownNotice } from "../../src/io/types.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { MemoryPushConn } from "./memory_push_conn.ts";
+import { message, terminate } from "../helpers/packets.ts";
+import { ERROR_RESPONSE } from "../../src/protocol/codes.ts";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const filled = (length: number, value: number) => new Uint8Array(length).fill(value);
 /** A Terminate message: what a client sends last. */
-const TERMINATE = bytes(0x58, 0, 0, 0, 4);
-const FAREWELL = bytes(0x45, 0, 0, 0, 4);
+const TERMINATE = terminate();
+const FAREWELL = message(ERROR_RESPONSE);
 
 function counters(backendToClient = 0): RelayCounters {
   return { clientToBackend: 0, backendToClient, peakBuffered: 0 };
@@ -263,7 +265,7 @@ Deno.test("after the client's Terminate, a backend that closes first ends the re
 
 Deno.test("shutdown with a last message: the backend is dropped, the client gets the message, is ended and read away, and the relay ends aborted once it closes", async () => {
   const shutdown = new AbortController();
-  const last = bytes(0x45, 0, 0, 0, 9);
+  const last = message(ERROR_RESPONSE, new Uint8Array(5));
   const seen = recordingNotice(last);
   const { client, backend, outcome } = start({ notice: seen.notice }, {
     backend: new MemoryPushConn(0),

@@ -7,15 +7,11 @@
 import { SessionFlow } from "../../src/proxy/session_flow.ts";
 import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
+import { message as typed } from "../helpers/packets.ts";
 
-/** A message of `type` with `body` (a string's bytes, or a size of zeros). */
+/** A message of `type` (its letter) with `body` (a string's bytes, or a size of zeros). */
 function message(type: string, body: string | number = 0): Uint8Array {
-  const bytes = typeof body === "string" ? new TextEncoder().encode(body) : new Uint8Array(body);
-  const out = new Uint8Array(5 + bytes.length);
-  out[0] = type.charCodeAt(0);
-  new DataView(out.buffer).setUint32(1, 4 + bytes.length);
-  out.set(bytes, 5);
-  return out;
+  return typed(type.charCodeAt(0), typeof body === "string" ? body : new Uint8Array(body));
 }
 
 const ready = (status: "I" | "T" | "E") => message("Z", status);
