@@ -409,3 +409,25 @@ for (const { direct, path } of PATHS) {
     }, { handshakeTimeout: "1s" });
   });
 }
+
+Deno.test("over direct TLS, a client that ends its side midway through its ClientHello fails the handshake as cut short", async () => {
+  await serving(async (pgtls) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: pgtls.port });
+    try {
+      // A record announcing 4 KiB of ClientHello, of which 100 bytes come, then the client's end:
+      // pgtls reads for the server name up to that end before its handshake starts.
+      await conn.write(
+        new Uint8Array([0x16, 3, 1, 0x10, 0, 1, 0, 0x0f, 0xfb, ...new Uint8Array(100)]),
+      );
+      await conn.closeWrite();
+      const closed = await pgtls.waitForLog((l) => l.msg === "session closed");
+      assertEquals(closed.reason, "client_tls_failed");
+      assertEquals(
+        closed.error,
+        "TLS handshake with the client failed: connection closed during the TLS handshake",
+      );
+    } finally {
+      conn.close();
+    }
+  });
+});

@@ -121,11 +121,19 @@ export function replayServerTls(
     }
     const context = contexts.at(certificate ?? 0).current();
     let handshaking = true;
+    const cut = (tlsSocket: tls.TLSSocket) =>
+      tlsSocket.destroy(new Error("connection closed during the TLS handshake"));
+    // The connection tells an end that came before the replay attached at
+    // once, before the TLS socket exists: that socket is cut as soon as it is made.
+    let made: tls.TLSSocket | undefined = undefined;
+    let endedEarly = false;
     // Bun's TLSSocket says nothing when its stream ends mid-handshake, which
     // would hold the session (and its max_connections slot) until
     // handshake_timeout; fail the handshake as the other runtimes do.
     const peerEnded = () => {
-      if (handshaking) socket.destroy(new Error("connection closed during the TLS handshake"));
+      if (!handshaking) return;
+      if (made === undefined) endedEarly = true;
+      else cut(made);
     };
     const replay = prefixReplay(nativeSource(tcp, peerEnded), prefix);
     const socket: tls.TLSSocket = new tls.TLSSocket(replay.stream, {
@@ -137,7 +145,9 @@ export function replayServerTls(
       rejectUnauthorized: false,
       ALPNProtocols: [...options.alpnProtocols],
     });
+    made = socket;
     replay.guard(socket);
+    if (endedEarly) cut(socket);
     let refusal;
     try {
       refusal = await serverHandshake(
