@@ -177,7 +177,9 @@ export class RelayEnding {
   ended(end: RelayEnd, endOther: (flushed: () => void) => void): () => void {
     return () => {
       // Closing both sides in finish() reports their ends again: no new timer for them.
-      if (this.#done) return;
+      // While parting, the client's end must not close it before its last
+      // message is out: its close, or the grace, ends the relay.
+      if (this.#done || this.#parting) return;
       this.#firstEnd ??= this.#cause(end);
       endOther(() => this.finish(end));
       this.#linger ??= setTimeout(() => this.finish(end), RELAY_LINGER_MS);

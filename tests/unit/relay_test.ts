@@ -292,6 +292,28 @@ Deno.test("shutdown with a last message: the backend is dropped, the client gets
   assertEquals(seen.forwarded, [bytes(2, 3)], "and the backend's");
 });
 
+Deno.test("shutdown's last message still queued for a client that half-closes is delivered whole before the client is closed", async () => {
+  const shutdown = new AbortController();
+  const last = message(ERROR_RESPONSE, new Uint8Array(20));
+  const { client, outcome } = start({ notice: recordingNotice(last).notice }, {
+    client: new MemoryPushConn(10),
+    signal: shutdown.signal,
+  });
+  let done = false;
+  void outcome.then(() => done = true);
+  shutdown.abort();
+  assertEquals(client.deliveredBytes.length, 0, "the message waits for room at the client");
+  client.peerEnds();
+  await settle();
+  assert(!client.closed && !done, "the client's end does not cut its last message short");
+  client.peerReads();
+  assertEquals(client.deliveredBytes, last);
+  await settle();
+  assert(client.peerSawEnd, "the client is ended after the message");
+  client.peerCloses();
+  assertEquals(await outcome, { end: "aborted", error: undefined });
+});
+
 Deno.test("shutdown's grace bounds a client that never closes after its last message", async () => {
   const shutdown = new AbortController();
   const { client, outcome } = start({ notice: recordingNotice(bytes(1), 1).notice }, {
