@@ -16,7 +16,7 @@ import type { Duplex } from "node:stream";
 import { assertKeyFitsCertificate } from "./key_pair.ts";
 import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
 import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
-import { clientChainCheck } from "./client_chain_check.ts";
+import { clientChainCheck } from "../deno/client_chain_check.ts";
 import { PerTicketPeriod, scrubTicketKeys } from "./ticket_keys.ts";
 import { CertificatesByName, readClientHelloName } from "./listener_certificates.ts";
 import { EMPTY_BYTES } from "../../protocol/bytes.ts";
