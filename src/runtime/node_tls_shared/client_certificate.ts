@@ -36,13 +36,12 @@ export const NO_CLIENT_CERTIFICATE =
   "the client presented no certificate (listener.tls.client_ca_file requires one)";
 
 /**
- * Whether a failed server handshake is the TLS library's own refusal of a
- * client that sent no certificate: OpenSSL (Node.js) says "peer did not
- * return a certificate", rustls (Deno) "peer sent no certificates".
+ * Whether a failed server handshake is OpenSSL's own refusal of a client
+ * that sent no certificate: "peer did not return a certificate". (Deno's
+ * rustls words it otherwise: `../deno/rustls_server.ts`.)
  */
 export function missingClientCertificate(error: unknown): boolean {
-  const message = errorMessage(error);
-  return /peer did not return a certificate|peer sent no certificates/i.test(message);
+  return /peer did not return a certificate/i.test(errorMessage(error));
 }
 
 /** When a chain is valid: from the latest notBefore of its certificates to the earliest notAfter. */
@@ -206,7 +205,7 @@ function peerChainValidity(socket: ResumableSocket): Validity {
  * Null when the client presented a certificate that its TLS library (OpenSSL
  * on Node.js, BoringSSL on Bun) verified, and, for a resumed session, one
  * whose chain `resumptions` finds valid at `now`; otherwise why not. (Deno's
- * library is not asked: see `client_chain_check.ts`.)
+ * library is not asked: see `../deno/client_chain_check.ts`.)
  */
 export function clientCertificateRefusal(
   socket: VerifiableSocket | tls.TLSSocket,
