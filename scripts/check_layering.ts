@@ -21,6 +21,12 @@
  *   moved only with it.
  * - No runtime's folder imports another's: `src/runtime/deno/`, `bun/` and
  *   `node/` may share only `node_tls_shared/`, `host/` and `v8/`.
+ * - The shared folders import no runtime's folder, and the code of
+ *   `node_tls_shared/` and `v8/` names neither Deno nor a TLS library
+ *   (`"rustls"`, `"openssl"`, `"boringssl"`): what differs by runtime is
+ *   passed in by its adapter (Deno's read gate, rustls's ways, workers' V8
+ *   options). (`host/` may: its permission probe asks Deno's API where
+ *   there is one.)
  *
  * Usage: deno run --allow-read scripts/check_layering.ts
  *
@@ -55,6 +61,20 @@ const BELOW: Readonly<Record<string, readonly string[]>> = {
 };
 /** Each runtime's own folder. */
 const RUNTIME_FOLDERS = ["src/runtime/deno/", "src/runtime/bun/", "src/runtime/node/"];
+/** What the runtimes share: told by each adapter what differs. */
+const SHARED_FOLDERS = ["src/runtime/node_tls_shared/", "src/runtime/host/", "src/runtime/v8/"];
+/** Shared folders whose code may not name a runtime or TLS library, and what it may not say. */
+const UNAWARE_FOLDERS = ["src/runtime/node_tls_shared/", "src/runtime/v8/"];
+const RUNTIME_SWITCH = /\bDeno\b|["'`](rustls|openssl|boringssl)["'`]/;
+
+/** The lines of `text` that are code, with comments cut off, each with its index. */
+function codeLines(text: string): [string, number][] {
+  return text.split("\n").flatMap((line, i): [string, number][] => {
+    const code = line.replace(/\/\/.*$/, "");
+    // Block comments' lines (JSDoc); code does not start with `*`.
+    return /^\s*(\/\*|\*)/.test(code) ? [] : [[code, i]];
+  });
+}
 
 /** The TypeScript files under `dir`, in its subfolders too. */
 async function* sources(dir: string): AsyncGenerator<string> {
@@ -169,6 +189,19 @@ for (const file of files) {
     if (file.startsWith("src/runtime/") && ownRuntime !== undefined && otherRuntime) {
       problems.push(`${where}: ${ownRuntime} imports another runtime's ${target}`);
     }
+    const shared = SHARED_FOLDERS.find((folder) => file.startsWith(folder));
+    if (shared !== undefined && otherRuntime) {
+      problems.push(`${where}: the shared ${shared} imports the runtime folder ${target}`);
+    }
+  }
+  if (UNAWARE_FOLDERS.some((folder) => file.startsWith(folder))) {
+    codeLines(text).forEach(([code, i]) => {
+      if (RUNTIME_SWITCH.test(code)) {
+        problems.push(
+          `${file}:${i + 1}: the shared code names a runtime or TLS library: ${code.trim()}`,
+        );
+      }
+    });
   }
   if (core) {
     text.split("\n").forEach((line, i) => {
@@ -197,5 +230,6 @@ if (problems.length > 0) {
 console.log(
   "layering ok: the port imports only the protocol, only entry points import the adapters, " +
     "the core uses no runtime API, no runtime's folder imports another's, " +
+    "the shared runtime folders import none and name no runtime or TLS library, " +
     "the session engine imports neither preparation nor lifecycle, no import cycle",
 );

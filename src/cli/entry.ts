@@ -5,7 +5,7 @@
  */
 
 import process from "node:process";
-import { detectRuntime } from "../runtime/detect.ts";
+import { detectRuntime, detectWorkerExecArgv } from "../runtime/detect.ts";
 import { nodeHost } from "../runtime/host/host.ts";
 import { withWorkers } from "../runtime/host/workers.ts";
 import { main } from "./main.ts";
@@ -13,7 +13,11 @@ import { main } from "./main.ts";
 /** Runs pgtls with the process's arguments and exits with its code. */
 export async function run(): Promise<never> {
   const runtime = detectRuntime();
-  const host = await withWorkers(nodeHost(process.argv.slice(2)), runtime.name);
+  const host = await withWorkers(
+    nodeHost(process.argv.slice(2)),
+    runtime.name,
+    detectWorkerExecArgv(),
+  );
   const code = await main(runtime, host);
   process.exit(code);
 }

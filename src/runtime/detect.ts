@@ -8,6 +8,7 @@
 
 import type { Runtime } from "../io/types.ts";
 import { denoRuntime } from "./deno/mod.ts";
+import { denoWorkerExecArgv } from "./deno/workers.ts";
 import { nodeRuntime } from "./node/mod.ts";
 import { bunRuntime } from "./bun/mod.ts";
 import process from "node:process";
@@ -34,4 +35,12 @@ export function detectRuntime(): Runtime {
     default:
       return nodeRuntime();
   }
+}
+
+/**
+ * The runtime options of worker processes, where the runtime does not pass
+ * its own on (Deno); undefined where node:cluster's inheritance is right.
+ */
+export function detectWorkerExecArgv(): readonly string[] | undefined {
+  return detectRuntimeName() === "deno" ? denoWorkerExecArgv() : undefined;
 }

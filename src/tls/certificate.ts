@@ -8,7 +8,7 @@
  * integer and time, nothing left over inside an element. rustls, which
  * Deno's TLS is, reads a client certificate the same way, and what it cannot
  * read it may let through without checking the client's proof of its key
- * (see `src/runtime/node_tls_shared/client_chain_check.ts`): so what rustls would stumble on
+ * (see `src/runtime/deno/client_chain_check.ts`): so what rustls would stumble on
  * must not read as a valid certificate here.
  *
  * @module

@@ -1,7 +1,7 @@
 /**
  * Whether a client certificate chain leads to `listener.tls.client_ca_file`:
  * path validation after RFC 5280, for runtimes whose TLS library cannot be
- * trusted with it (Deno's, see `src/runtime/node_tls_shared/client_chain_check.ts`). Where
+ * trusted with it (Deno's, see `src/runtime/deno/client_chain_check.ts`). Where
  * OpenSSL (Node.js), BoringSSL (Bun) and rustls disagree, the stricter rule
  * wins, so that nothing is admitted here that the other runtimes would
  * refuse:
@@ -31,7 +31,7 @@
  *
  * The caller must have made sure the client proved it holds the key of its
  * certificate: Deno's TLS checks that proof only for a certificate whose
- * version it can read, see `src/runtime/node_tls_shared/client_chain_check.ts`.
+ * version it can read, see `src/runtime/deno/client_chain_check.ts`.
  *
  * @module
  */

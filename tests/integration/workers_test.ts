@@ -11,7 +11,9 @@ import {
   runPgtls,
   spawnPgtls,
   startPgtls,
+  TARGET,
 } from "../helpers/pgtls.ts";
+import { V8_FLAGS } from "../../src/runtime/v8/flags.ts";
 import { connString, libpqEnv, psql } from "../helpers/clients.ts";
 import { TEST_DATABASE, TEST_USER } from "../helpers/pg.ts";
 import { run } from "../helpers/run.ts";
@@ -132,6 +134,29 @@ Deno.test("workers: 2 share one port: pgbench -C sessions are served by both wor
   } finally {
     await stopAndCheck(pgtls, pids);
   }
+});
+
+Deno.test({
+  name:
+    "workers: 2 run with pgtls's V8 options, as the supervisor does (Deno passes none on by itself)",
+  // Bun runs JavaScriptCore: it has no V8 options to pass on.
+  ignore: TARGET === "bun" || TARGET === "binary",
+  async fn() {
+    const { pgtls, pids } = await twoWorkers();
+    try {
+      for (const pid of pids) {
+        const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+        for (const flag of V8_FLAGS) {
+          assert(
+            args.some((arg) => arg.includes(flag)),
+            `worker ${pid} runs with ${flag}: ${args.join(" ")}`,
+          );
+        }
+      }
+    } finally {
+      await stopAndCheck(pgtls, pids);
+    }
+  },
 });
 
 Deno.test("workers: 2: SIGTERM lets an open session finish, then pgtls exits 0 with no worker left", async () => {

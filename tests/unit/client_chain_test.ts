@@ -20,7 +20,7 @@ import {
   clientChainCheck,
   presentedChain,
   signatureCheck,
-} from "../../src/runtime/node_tls_shared/client_chain_check.ts";
+} from "../../src/runtime/deno/client_chain_check.ts";
 import { NO_CLIENT_CERTIFICATE } from "../../src/runtime/node_tls_shared/client_certificate.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../helpers/assert.ts";
 import { issueCertificate, type IssueOptions, makeCa } from "../helpers/certs.ts";

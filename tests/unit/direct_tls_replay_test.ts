@@ -19,7 +19,7 @@ import {
   transportStream,
 } from "../../src/runtime/node_tls_shared/sockets.ts";
 import { gatedTlsLayer } from "../../src/runtime/deno/read_gate.ts";
-import { serverSecureContext } from "../../src/runtime/node_tls_shared/server_context.ts";
+import { rustlsContext, rustlsServer } from "../../src/runtime/deno/rustls_server.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../../src/tls/policy.ts";
 import type { TcpConn } from "../../src/io/types.ts";
 import { settle } from "../helpers/settle.ts";
@@ -92,7 +92,7 @@ for (const [layering, layer] of Object.entries(layers)) {
         ciphers: DEFAULT_TLS12_CIPHERS,
       },
       layer,
-      "rustls",
+      rustlsServer,
     );
     let accepted!: (conn: TcpConn) => void;
     const connection = new Promise<TcpConn>((resolve) => accepted = resolve);
@@ -140,12 +140,12 @@ Deno.test("an error thrown while the replay stream feeds the TLS socket fails th
     const { transport, guard } = transportStream(raw, Uint8Array.of(0x16, 3, 1));
     const socket = new tls.TLSSocket(transport, {
       isServer: true,
-      secureContext: serverSecureContext({
+      secureContext: rustlsContext({
         certPem: await Deno.readTextFile(certs.proxy.cert),
         keyPem: await Deno.readTextFile(certs.proxy.key),
         alpnProtocols: [],
         ciphers: DEFAULT_TLS12_CIPHERS,
-      }, "rustls"),
+      }),
     });
     guard(socket);
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -97,7 +97,7 @@ export function replayServerTls(
 ): (tcp: BunTcpConn, prefix: Uint8Array) => Promise<ServerUpgrade> {
   const contextsOf = (certificate: ServerCertificate) =>
     new PerTicketPeriod(
-      () => serverSecureContext({ ...options, ...certificate }, "boringssl"),
+      () => serverSecureContext({ ...options, ...certificate }),
       { periodMs: options.ticketKeyPeriodMs },
       scrubTicketKeys,
     );

@@ -5,7 +5,9 @@
  * under the relay. TLS sockets sit directly on the TCP socket, and flow
  * control starts and stops reads on the TCP handle beneath: Deno 2.9's
  * `node:tls` ignores a pause of the TLS socket and loses end of stream while
- * paused (`read_gate.ts`, with its measurement). Started with
+ * paused (`read_gate.ts`, with its measurement). rustls, beneath Deno's
+ * `node:tls`, takes its own contexts, client certificate check and record
+ * cap (`rustls_server.ts`). Started with
  * `--v8-flags=--expose-gc`, the relay runs cheap young-generation
  * collections (`young_collection.ts`); without, `memory.ts` forces full ones
  * now and then.
@@ -24,6 +26,7 @@ import {
 } from "../node_tls_shared/sockets.ts";
 import { watchExternalMemory } from "./memory.ts";
 import { gatedTlsLayer } from "./read_gate.ts";
+import { rustlsServer } from "./rustls_server.ts";
 import { exposedGc, YoungCollection } from "../v8/young_collection.ts";
 
 declare const Deno: { readonly version: { readonly deno: string } };
@@ -41,7 +44,7 @@ export function denoRuntime(): Runtime {
     listen: (address, options, onConnection) =>
       listenNode(address, options, onConnection, young?.relayed),
     connect: (address, options) => connectNode(address, options, young?.relayed),
-    serverTls: (options) => serverTlsNode(options, gatedTlsLayer, "rustls"),
+    serverTls: (options) => serverTlsNode(options, gatedTlsLayer, rustlsServer),
     serverTlsTraits: { library: "rustls", cipherList: false },
     clientTls: (options) => clientTlsNode(options, gatedTlsLayer),
     decryptPrivateKey,

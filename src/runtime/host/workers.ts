@@ -21,7 +21,6 @@ import process from "node:process";
 import type { MetricFamily } from "../../observe/metrics.ts";
 import { permitted } from "./permissions.ts";
 import { PendingAnswers } from "./pending_answers.ts";
-import { V8_FLAGS } from "../v8/flags.ts";
 import type {
   Host,
   HostSignal,
@@ -81,8 +80,14 @@ const SIGNALS: readonly HostSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
  * waits for the supervisor's instructions and routes signals from it;
  * otherwise adds the launcher.
  */
-export async function withWorkers(host: Host, runtimeName: string): Promise<Host> {
-  if (!cluster.isWorker) return { ...host, launcher: clusterLauncher(runtimeName) };
+export async function withWorkers(
+  host: Host,
+  runtimeName: string,
+  workerExecArgv?: readonly string[],
+): Promise<Host> {
+  if (!cluster.isWorker) {
+    return { ...host, launcher: clusterLauncher(runtimeName, workerExecArgv) };
+  }
   const init = await firstInit();
   const handlers = new Map<HostSignal, Set<() => void>>(SIGNALS.map((s) => [s, new Set()]));
   // A signal relayed while the worker is still starting (before serve listens
@@ -174,14 +179,21 @@ function send(message: ToSupervisor): void {
   process.send?.(message);
 }
 
-/** Starts workers with node:cluster. */
-export function clusterLauncher(runtimeName: string): WorkerLauncher {
+/**
+ * Starts workers with node:cluster, with `workerExecArgv` as their runtime
+ * options where the runtime needs them given (Deno: `../deno/workers.ts`),
+ * else with the runtime's own inheritance.
+ */
+export function clusterLauncher(
+  runtimeName: string,
+  workerExecArgv?: readonly string[],
+): WorkerLauncher {
   return {
     reusePort: honoursReusePort(runtimeName),
     cpus: typeof os.availableParallelism === "function"
       ? os.availableParallelism()
       : os.cpus().length,
-    start: startWorker,
+    start: (init) => startWorker(init, workerExecArgv),
   };
 }
 
@@ -197,19 +209,14 @@ function honoursReusePort(runtimeName: string): boolean {
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
-function startWorker(init: WorkerInit): WorkerProcess {
+function startWorker(init: WorkerInit, execArgv: readonly string[] | undefined): WorkerProcess {
   // Deno's node:cluster would fail later, in a callback that cannot be caught.
   if (!permitted({ name: "run" })) {
     throw new Error(
       "workers under deno run need --allow-run (deno re-runs itself for each worker)",
     );
   }
-  // Deno's workers do not inherit --v8-flags; passed as Node.js options they
-  // reach their V8, so the workers run as the supervisor was meant to
-  // (src/runtime/v8/flags.ts). A Deno started without --expose-gc gets no flags added.
-  if ("Deno" in globalThis && typeof (globalThis as { gc?: unknown }).gc === "function") {
-    cluster.setupPrimary({ execArgv: [...V8_FLAGS] });
-  }
+  if (execArgv !== undefined) cluster.setupPrimary({ execArgv: [...execArgv] });
   const worker: Worker = cluster.fork({ PGTLS_WORKER_ID: String(init.id) });
   const exited = new Promise<WorkerExit>((resolve) =>
     worker.once("exit", (code, signal) => resolve({ code, signal }))

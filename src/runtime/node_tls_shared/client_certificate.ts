@@ -36,13 +36,12 @@ export const NO_CLIENT_CERTIFICATE =
   "the client presented no certificate (listener.tls.client_ca_file requires one)";
 
 /**
- * Whether a failed server handshake is the TLS library's own refusal of a
- * client that sent no certificate: OpenSSL (Node.js) says "peer did not
- * return a certificate", rustls (Deno) "peer sent no certificates".
+ * Whether a failed server handshake is OpenSSL's own refusal of a client
+ * that sent no certificate: "peer did not return a certificate". (Deno's
+ * rustls words it otherwise: `../deno/rustls_server.ts`.)
  */
 export function missingClientCertificate(error: unknown): boolean {
-  const message = errorMessage(error);
-  return /peer did not return a certificate|peer sent no certificates/i.test(message);
+  return /peer did not return a certificate/i.test(errorMessage(error));
 }
 
 /** When a chain is valid: from the latest notBefore of its certificates to the earliest notAfter. */
@@ -206,7 +205,7 @@ function peerChainValidity(socket: ResumableSocket): Validity {
  * Null when the client presented a certificate that its TLS library (OpenSSL
  * on Node.js, BoringSSL on Bun) verified, and, for a resumed session, one
  * whose chain `resumptions` finds valid at `now`; otherwise why not. (Deno's
- * library is not asked: see `client_chain_check.ts`.)
+ * library is not asked: see `../deno/client_chain_check.ts`.)
  */
 export function clientCertificateRefusal(
   socket: VerifiableSocket | tls.TLSSocket,
@@ -235,29 +234,6 @@ export function unverifiedClientCertificate(verdict: Error, hint = ""): Error {
     `the client's certificate did not verify against listener.tls.client_ca_file: ${verdict.message}${hint}`,
   );
 }
-
-/**
- * Why pgtls on Deno refuses X.509 version 1 certificates, which `openssl x509
- * -req` makes when given no extensions, as in PostgreSQL's own instructions
- * for client certificates: rustls cannot read one, and then does not check
- * the client's proof that it holds the key. Node.js and Bun accept them.
- */
-export const VERSION_1_HINT =
-  " (it is an X.509 version 1 certificate, which pgtls on Deno cannot " +
-  "accept: reissue it as version 3, e.g. openssl x509 -req … -extfile with " +
-  "basicConstraints=CA:FALSE, or run pgtls on Node.js or Bun)";
-
-/**
- * Why pgtls on Deno refuses a certificate whose version is not DER's
- * version 3 (`a0 03 02 01 02`): version 2, or version 3 written another way,
- * as a lax CA might. rustls cannot read the version, and then does not check
- * the client's proof that it holds the key.
- */
-export const NOT_DER_VERSION_3_HINT =
-  " (its version field is not X.509 version 3 as DER writes it, a0 03 02 01 02, " +
-  "which pgtls on Deno cannot accept: Deno's TLS does not check the client's proof " +
-  "of its key for such a certificate; reissue it from a CA that writes DER, or run " +
-  "pgtls on Node.js or Bun)";
 
 /** An OpenSSL verification code given as text, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
 const VERIFY_CODE = /^[A-Z][A-Z0-9_]+$/;

@@ -14,15 +14,11 @@
  * send buffer is 8 KiB); a proxy that does hangs those clients (CockroachDB
  * capped its records at 8 KiB for the same reason).
  *
- * How each runtime is held to it:
- * - `fragment`: the TLS engine splits records itself (OpenSSL's and
- *   BoringSSL's maximum send fragment): Node.js, and Bun's `node:tls`.
- * - `split`: Deno 2.9's `node:tls` runs rustls, ignores
- *   `setMaxSendFragment`, and makes records of up to 16 KiB from each write;
- *   its socket also joins writes that queued up into one (`_writev`). There
- *   the client's socket is made to write its queued chunks one at a time, and
- *   the relay writes at most 8 KiB at a time, so each write becomes records
- *   of at most 8 KiB.
+ * How each runtime is held to it is a {@link RecordCap}: here
+ * {@link fragmentRecords}, where the TLS engine splits records itself
+ * (OpenSSL's and BoringSSL's maximum send fragment): Node.js, and Bun's
+ * `node:tls`. Deno's rustls ignores that setting and is held to it by
+ * splitting pgtls's writes (`../deno/split_records.ts`).
  *
  * Bun's native sockets take the maximum send fragment directly
  * (`bun/conn.ts`). The relay asks for the cap on its client side
@@ -37,33 +33,28 @@ import type { Duplex } from "node:stream";
 /** The most plaintext one TLS record to a client carries: PostgreSQL's 8 KiB. */
 export const CLIENT_RECORD_LIMIT = 8192;
 
-/** How a `node:tls` runtime keeps records within {@link CLIENT_RECORD_LIMIT}; see the module. */
-export type RecordCap = "fragment" | "split";
-
 /** A writable stream's write, as the relay calls it: false once the stream's buffer is full. */
-type Write = (chunk: Uint8Array) => boolean;
+export type Write = (chunk: Uint8Array) => boolean;
 
 /**
- * Holds `socket`'s TLS records within {@link CLIENT_RECORD_LIMIT} and returns
- * the function to write to it with. A socket that is not TLS (a listener
- * with `plaintext: allow`) is written to as it is, and so is one already
- * destroyed (Node.js's `setMaxSendFragment` would throw).
+ * How a runtime's `node:tls` keeps a live TLS socket's records within
+ * {@link CLIENT_RECORD_LIMIT}: the function to write to it with.
+ */
+export type RecordCap = (socket: tls.TLSSocket) => Write;
+
+/** The TLS engine's own maximum send fragment (OpenSSL, BoringSSL). */
+export const fragmentRecords: RecordCap = (socket) => {
+  socket.setMaxSendFragment(CLIENT_RECORD_LIMIT);
+  return (chunk) => socket.write(chunk);
+};
+
+/**
+ * Holds `socket`'s TLS records within {@link CLIENT_RECORD_LIMIT} as `cap`
+ * does, and returns the function to write to it with. A socket that is not
+ * TLS (a listener with `plaintext: allow`) is written to as it is, and so is
+ * one already destroyed (Node.js's `setMaxSendFragment` would throw).
  */
 export function cappedWriter(socket: Duplex, cap: RecordCap): Write {
-  const write: Write = (chunk) => socket.write(chunk);
-  if (!(socket instanceof tls.TLSSocket) || socket.destroyed) return write;
-  if (cap === "fragment") {
-    socket.setMaxSendFragment(CLIENT_RECORD_LIMIT);
-    return write;
-  }
-  // Without `_writev`, a stream hands its queued chunks to the socket one at a time.
-  (socket as unknown as { _writev: unknown })._writev = null;
-  return (chunk) => {
-    if (chunk.length <= CLIENT_RECORD_LIMIT) return socket.write(chunk);
-    let room = true;
-    for (let start = 0; start < chunk.length; start += CLIENT_RECORD_LIMIT) {
-      room = socket.write(chunk.subarray(start, start + CLIENT_RECORD_LIMIT));
-    }
-    return room;
-  };
+  if (!(socket instanceof tls.TLSSocket) || socket.destroyed) return (chunk) => socket.write(chunk);
+  return cap(socket);
 }

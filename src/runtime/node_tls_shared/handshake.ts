@@ -42,18 +42,20 @@ export interface CertificateRefusal {
  * check of the client's certificate that a bare server-side TLSSocket does
  * not make itself (see `client_certificate.ts`). Resolves to why the
  * certificate was refused, or null; rejects with a `TlsHandshakeError`
- * for any other failure.
+ * for any other failure. `missingCertificate` tells the TLS library's own
+ * refusal of a client without a certificate (OpenSSL's wording by default).
  */
 export async function serverHandshake<Socket extends tls.TLSSocket>(
   socket: Socket,
   certificateCheck: ((socket: Socket) => Error | null | Promise<Error | null>) | null,
+  missingCertificate: (error: unknown) => boolean = missingClientCertificate,
 ): Promise<CertificateRefusal | null> {
   try {
     await handshake(socket, "secure");
   } catch (error) {
     // Deno's and Node.js's TLS refuse a client without a certificate
     // themselves, with an alert; named as such, it is counted as such.
-    if (certificateCheck !== null && missingClientCertificate(error)) {
+    if (certificateCheck !== null && missingCertificate(error)) {
       return { reason: NO_CLIENT_CERTIFICATE, completed: false };
     }
     throw error;

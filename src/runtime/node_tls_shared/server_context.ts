@@ -12,12 +12,6 @@ import type { ServerTlsOptions } from "../../io/types.ts";
 import { errorMessage, TlsSettingError } from "../../io/errors.ts";
 import { effectiveCipherList } from "../../tls/policy.ts";
 
-/**
- * The TLS library beneath a runtime's `node:tls`: OpenSSL (Node.js),
- * BoringSSL (Bun) or rustls (Deno), which differ in what they can be told.
- */
-export type NodeTlsLibrary = "openssl" | "boringssl" | "rustls";
-
 /** `options.minVersion` as `node:tls` takes it. */
 export function tlsVersion(version: "1.2" | "1.3" | undefined): tls.SecureVersion {
   return version === "1.3" ? "TLSv1.3" : "TLSv1.2";
@@ -82,22 +76,13 @@ export function checkedCipherList(
 }
 
 /**
- * The listener's context: certificate, key, client CA, minimum version, and
- * where the library takes them the cipher list in the server's order, no
- * renegotiation, and a session id context of its own.
+ * The listener's context on OpenSSL (Node.js) or BoringSSL (Bun's direct-TLS
+ * replay): certificate, key, client CA, minimum version, the cipher list in
+ * the server's order, no renegotiation, and a session id context of its own.
+ * (Deno's rustls takes less: `../deno/rustls_server.ts`.)
  */
-export function serverSecureContext(
-  options: ServerTlsOptions,
-  library: NodeTlsLibrary,
-): tls.SecureContext {
+export function serverSecureContext(options: ServerTlsOptions): tls.SecureContext {
   const minVersion = tlsVersion(options.minVersion);
-  if (library === "rustls") {
-    // Deno 2.9 takes no cipher list, order, renegotiation or session
-    // setting (rustls offers ECDHE with AEAD only, in the client's order, and
-    // never renegotiates), and the client CA is pgtls's to check: given to
-    // Deno, it would be served as part of the chain (client_chain_check.ts).
-    return tls.createSecureContext({ cert: options.certPem, key: options.keyPem, minVersion });
-  }
   return tls.createSecureContext({
     cert: options.certPem,
     key: options.keyPem,

@@ -14,10 +14,7 @@ import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { assertKeyFitsCertificate } from "./key_pair.ts";
-import { type NodeTlsLibrary, serverSecureContext } from "./server_context.ts";
-import { clientCertificateRefusal, ResumptionCheck } from "./client_certificate.ts";
-import { clientChainCheck } from "./client_chain_check.ts";
-import { PerTicketPeriod, scrubTicketKeys } from "./ticket_keys.ts";
+import { openSslServer, type ServerTlsLibrary } from "./server_library.ts";
 import { CertificatesByName, readClientHelloName } from "./listener_certificates.ts";
 import { EMPTY_BYTES } from "../../protocol/bytes.ts";
 import type {
@@ -48,7 +45,7 @@ import { certificateDer, describePeerCertificate } from "./peer_certificate.ts";
 import { handshake, serverHandshake } from "./handshake.ts";
 import { tlsSessionInfo } from "./session_info.ts";
 import { prefixReplay } from "./prefix_replay.ts";
-import { cappedWriter, type RecordCap } from "./client_records.ts";
+import { cappedWriter, fragmentRecords, type RecordCap } from "./client_records.ts";
 
 /**
  * Bytes a connection may have in flight to its peer before {@link NodeConn.send}
@@ -122,7 +119,7 @@ class NodeConn implements ByteConn {
     watch: ChunkWatch | undefined,
     flow: FlowControl = stream,
     reading?: FlowControl,
-    records: RecordCap = "fragment",
+    records: RecordCap = fragmentRecords,
   ) {
     this.stream = stream;
     this.flow = flow;
@@ -408,29 +405,18 @@ export function clientServerName(socket: tls.TLSSocket): string | null {
 }
 
 /**
- * Server-side TLS with one secure context per listener, on `library`'s
- * `node:tls` (a new context every ticket-key period, see `ticket_keys.ts`).
- * The client's certificate is checked after the handshake: by OpenSSL's
- * verdict on Node.js, by pgtls itself on Deno (see `client_chain_check.ts`).
+ * Server-side TLS with secure contexts per listener made as `library` says
+ * (OpenSSL's by default: a new context every ticket-key period, see
+ * `ticket_keys.ts`). The client's certificate is checked after the
+ * handshake, by `library`'s check (OpenSSL's verdict by default).
  */
 export function serverTlsNode(
   options: ServerTlsOptions,
   layer: TlsLayer = nativeTlsLayer,
-  library: NodeTlsLibrary = "openssl",
+  library: ServerTlsLibrary = openSslServer,
 ): ServerTlsUpgrader {
-  const contextsOf = (certificate: ServerCertificate): { current(): tls.SecureContext } => {
-    const settings = { ...options, ...certificate };
-    // rustls keeps one ticket key per process and replaces it itself.
-    if (library === "rustls") {
-      const single = serverSecureContext(settings, library);
-      return { current: () => single };
-    }
-    return new PerTicketPeriod(
-      () => serverSecureContext(settings, library),
-      { periodMs: options.ticketKeyPeriodMs },
-      scrubTicketKeys,
-    );
-  };
+  const contextsOf = (certificate: ServerCertificate): { current(): tls.SecureContext } =>
+    library.contexts({ ...options, ...certificate });
   // With several certificates, each has its own contexts, and the server
   // name in the ClientHello picks one before the TLS socket is made (see
   // clientServerName for why not an SNICallback). OpenSSL would also resume
@@ -443,9 +429,7 @@ export function serverTlsNode(
   const requestCert = options.clientCaPem !== undefined;
   const certificateCheck = options.clientCaPem === undefined
     ? null
-    : library === "rustls"
-    ? clientChainCheck(options.clientCaPem)
-    : refusalWithResumptions(new ResumptionCheck(options.clientCaPem, true));
+    : library.clientCertificateCheck(options.clientCaPem);
   const alpn = [...options.alpnProtocols];
   return {
     async upgrade(conn: TcpConn, prefix?: Uint8Array): Promise<ServerUpgrade> {
@@ -479,7 +463,7 @@ export function serverTlsNode(
       guard?.(socket, false);
       let refusal;
       try {
-        refusal = await serverHandshake(socket, certificateCheck);
+        refusal = await serverHandshake(socket, certificateCheck, library.missingClientCertificate);
       } catch (error) {
         socket.destroy();
         raw.destroy();
@@ -500,18 +484,12 @@ export function serverTlsNode(
         serverName,
         flow ?? socket,
         reading,
-        // rustls (Deno) ignores setMaxSendFragment: see client_records.ts.
-        library === "rustls" ? "split" : "fragment",
+        library.records,
         certificate,
       );
       return refusal === null ? { conn: secured } : { conn: secured, refused: refusal.reason };
     },
   };
-}
-
-/** {@link clientCertificateRefusal} with a listener's own resumption check. */
-function refusalWithResumptions(resumptions: ResumptionCheck) {
-  return (socket: tls.TLSSocket) => clientCertificateRefusal(socket, resumptions);
 }
 
 /** Client-side TLS towards a backend, verifying as `options.verify` says. */
@@ -558,7 +536,7 @@ export function clientTlsNode(
         serverName,
         flow ?? socket,
         reading,
-        "fragment",
+        fragmentRecords,
       );
     },
   };

@@ -36,10 +36,31 @@ import { asError, TlsSettingError } from "../../io/errors.ts";
 import { pemCertificates } from "../../tls/x509.ts";
 import {
   NO_CLIENT_CERTIFICATE,
-  NOT_DER_VERSION_3_HINT,
   unverifiedClientCertificate,
-  VERSION_1_HINT,
-} from "./client_certificate.ts";
+} from "../node_tls_shared/client_certificate.ts";
+
+/**
+ * Why pgtls on Deno refuses X.509 version 1 certificates, which `openssl x509
+ * -req` makes when given no extensions, as in PostgreSQL's own instructions
+ * for client certificates: rustls cannot read one, and then does not check
+ * the client's proof that it holds the key. Node.js and Bun accept them.
+ */
+export const VERSION_1_HINT =
+  " (it is an X.509 version 1 certificate, which pgtls on Deno cannot " +
+  "accept: reissue it as version 3, e.g. openssl x509 -req … -extfile with " +
+  "basicConstraints=CA:FALSE, or run pgtls on Node.js or Bun)";
+
+/**
+ * Why pgtls on Deno refuses a certificate whose version is not DER's
+ * version 3 (`a0 03 02 01 02`): version 2, or version 3 written another way,
+ * as a lax CA might. rustls cannot read the version, and then does not check
+ * the client's proof that it holds the key.
+ */
+export const NOT_DER_VERSION_3_HINT =
+  " (its version field is not X.509 version 3 as DER writes it, a0 03 02 01 02, " +
+  "which pgtls on Deno cannot accept: Deno's TLS does not check the client's proof " +
+  "of its key for such a certificate; reissue it from a CA that writes DER, or run " +
+  "pgtls on Node.js or Bun)";
 
 /** The peer certificate objects of `node:tls`, linked to their issuers. */
 interface LinkedCertificate {
