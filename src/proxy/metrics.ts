@@ -43,8 +43,9 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   auth_failed: "client_error",
   auth_lookup_failed: "backend_error",
   backend_auth_failed: "backend_error",
-  // The backend said no (a wrong password, no such database, too many
-  // clients): the backend's doing as far as pgtls can tell, and no session was served.
+  // The backend said no (no such database, too many clients, pg_hba): the
+  // backend's doing as far as pgtls can tell, and no session was served. A
+  // wrong password is the client's (resultOf).
   backend_refused: "backend_error",
   backend_unavailable: "backend_error",
   backend_error: "backend_error",
@@ -53,6 +54,20 @@ const RESULT_OF: Record<SessionEnd, ConnectionResult> = {
   aborted: "shutdown",
   drained: "shutdown",
 };
+
+/** SQLSTATE invalid_password: the backend found the client's password wrong. */
+const INVALID_PASSWORD = "28P01";
+
+/**
+ * A session's `result`: its end reason's class, but a backend's refusal of
+ * the client's password is a client error, as pgtls's own `auth_failed` is,
+ * so that mistyped passwords do not raise alerts on `backend_error`.
+ */
+function resultOf(record: SessionRecord): ConnectionResult {
+  return record.end === "backend_refused" && record.sqlstate === INVALID_PASSWORD
+    ? "client_error"
+    : RESULT_OF[record.end];
+}
 
 /** `reason` of pgtls_handshake_failures_total{side="client"}, by session end. */
 const CLIENT_HANDSHAKE_REASON: Partial<Record<SessionEnd, string>> = {
@@ -259,7 +274,7 @@ export class PgtlsMetrics {
         active.dec({ proxy, backend });
         if (seen) flush(record.counters, seen);
         live.delete(record.counters);
-        total.inc({ proxy, backend, result: RESULT_OF[record.end] });
+        total.inc({ proxy, backend, result: resultOf(record) });
         const reason = CLIENT_HANDSHAKE_REASON[record.end];
         if (reason !== undefined) failures.inc({ proxy, backend, side: "client", reason });
         if (record.authResult !== null) auth.inc({ proxy, backend, result: record.authResult });

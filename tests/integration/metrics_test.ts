@@ -48,7 +48,13 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
     const plaintext = await psql({ ...target, sslmode: "disable" }, "SELECT 1", { check: false });
     assertEquals(plaintext.code, 2);
     await pgtls.waitForLog((l) => l.msg === "session closed" && l.reason === "plaintext_rejected");
-    await pgtls.waitForLog((l) => l.msg === "session closed" && l.reason !== "plaintext_rejected");
+    await pgtls.waitForLog((l) => l.msg === "session closed" && l.reason === "client_closed");
+    // The backend refuses the password: the client's error, not the backend's.
+    const wrong = await psql({ ...target, extra: `${target.extra} password=wrong` }, "SELECT 1", {
+      check: false,
+    });
+    assertEquals(wrong.code, 2);
+    await pgtls.waitForLog((l) => l.msg === "session closed" && l.sqlstate === "28P01");
 
     const response = await fetch(`${base}/metrics`);
     assertEquals(response.status, 200);
@@ -60,6 +66,12 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
     const main = 'proxy="main",backend="default"';
     assertEquals(series(`pgtls_connections_active{${main}}`), 0);
     assertEquals(series(`pgtls_connections_total{${main},result="ok"}`), 1, text);
+    assertEquals(series(`pgtls_connections_total{${main},result="client_error"}`), 1, text);
+    assertEquals(
+      series(`pgtls_connections_total{${main},result="backend_error"}`),
+      undefined,
+      text,
+    );
     // Refused before any route was chosen.
     const unrouted = 'proxy="main",backend=""';
     assertEquals(series(`pgtls_connections_total{${unrouted},result="client_tls"}`), 1, text);
@@ -69,8 +81,9 @@ Deno.test("GET /metrics counts sessions, bytes, failures and backend connects; /
     );
     assert(series(`pgtls_bytes_total{${main},direction="client_to_backend"}`)! > 0, text);
     assert(series(`pgtls_bytes_total{${main},direction="backend_to_client"}`)! > 0, text);
-    assertEquals(series(`pgtls_backend_connect_seconds_count{${main}}`), 1, text);
-    assertEquals(series(`pgtls_backend_connect_seconds_bucket{${main},le="+Inf"}`), 1);
+    // Both sessions that reached the backend connected to it, the refused one too.
+    assertEquals(series(`pgtls_backend_connect_seconds_count{${main}}`), 2, text);
+    assertEquals(series(`pgtls_backend_connect_seconds_bucket{${main},le="+Inf"}`), 2);
     const expiry = (file: string) =>
       series(`pgtls_certificate_expiry_timestamp_seconds{proxy="main",certificate="${file}"}`);
     assertEquals(expiry(certs.proxy.cert), await notAfterSeconds(certs.proxy.cert), text);

@@ -384,3 +384,18 @@ Deno.test("PgtlsMetrics counts a session the backend refused as backend_error", 
   assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="backend_error"}`), 1);
   assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="ok"}`), undefined);
 });
+
+Deno.test("a backend's refusal of the client's password (28P01) counts as client_error, other refusals as backend_error", () => {
+  const metrics = pgtlsMetrics();
+  const meter = metrics.forProxy("main");
+  for (const sqlstate of ["28P01", "3D000", "53300", null]) {
+    const s = { ...record("backend_refused", 0, 0, null), sqlstate };
+    meter.sessionOpened(s.counters);
+    meter.routed(s.counters, DEFAULT_ROUTE);
+    meter.sessionClosed(s);
+  }
+  const text = metrics.registry.encode();
+  const main = 'proxy="main",backend="default"';
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="client_error"}`), 1);
+  assertEquals(sampleOf(text, `pgtls_connections_total{${main},result="backend_error"}`), 3);
+});
