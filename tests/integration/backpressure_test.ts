@@ -234,107 +234,124 @@ interface BackendTransfer extends Transfer {
   readonly before: number;
 }
 
-Deno.test("a slow backend reading 250 MB from a fast client does not make pgtls buffer it", async () => {
-  const { dir, certs } = await fixture();
-  const chunk = 1 << 20;
-  // Each attempt's backend reads at its rate; the mock serves one session at a time.
-  let reader: ((conn: ScriptedConn) => Promise<void>) | undefined;
-  const backend = await startMockBackend((conn) => reader!(conn));
-  const pgtls = await startPgtls(dir, {
-    proxies: [{
-      listener: {
-        bind_address: "127.0.0.1:0",
-        tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
-      },
-      backend: { address: `127.0.0.1:${backend.port}`, tls_enabled: false },
-    }],
-  });
-  try {
-    const result = await outpaced<BackendTransfer>("backend", async (rate, bytes) => {
-      const total = Math.ceil(bytes / chunk) * chunk;
-      // The first quarter warms up the data path (code, TLS state, the backend
-      // connection) so the idle size includes them, as for the slow client.
-      const warmUp = Math.floor(total / 4 / chunk) * chunk;
-      let received = 0;
-      let waited = 0;
-      let seconds = 0;
-      let orderOk = true;
-      // The backend hangs up only once the client's last write has returned: its
-      // close, relayed by pgtls, must not race the client's final write.
-      let sendingDone = () => {};
-      const sent = new Promise<void>((resolve) => sendingDone = resolve);
-      let readingDone = () => {};
-      const read = new Promise<void>((resolve) => readingDone = resolve);
-      reader = async (conn) => {
-        const startup = startupMessage({ user: "slow" });
-        await conn.read(startup.length);
-        // The mock stops reading its socket while it holds 1 MiB unread, so this
-        // pace reaches pgtls.
-        const started = performance.now();
-        while (received < total) {
-          const before = performance.now();
-          const part = await conn.read(Math.min(65536, total - received));
-          waited += performance.now() - before;
-          // Each byte is its offset modulo 251: order is checkable.
-          for (let i = 0; i < part.length; i += 4093) {
-            if (part[i] !== (received + i) % 251) orderOk = false;
-          }
-          received += part.length;
-          const ahead = received / (rate * 1e3) - (performance.now() - started);
-          if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
-        }
-        seconds = (performance.now() - started) / 1000;
-        waited /= 1000;
-        readingDone();
-        await sent;
-      };
-      const before = closedSessions(pgtls);
-      const client = await connectTls(pgtls.port, certs.proxyCa);
-      let idle = 0;
-      let peak = 0;
-      let sampler = { stop: () => 0 };
+// Direct TLS too: there the client's TLS socket reads through a replay stream
+// (the bytes read to tell a ClientHello from a startup packet), and holding the
+// client must still stop its TCP socket.
+for (const direct of [false, true]) {
+  Deno.test(
+    `a slow backend reading 250 MB from a fast client does not make pgtls buffer it${
+      direct ? " (direct TLS)" : ""
+    }`,
+    async () => {
+      const { dir, certs } = await fixture();
+      const chunk = 1 << 20;
+      // Each attempt's backend reads at its rate; the mock serves one session at a time.
+      let reader: ((conn: ScriptedConn) => Promise<void>) | undefined;
+      const backend = await startMockBackend((conn) => reader!(conn));
+      const pgtls = await startPgtls(dir, {
+        proxies: [{
+          listener: {
+            bind_address: "127.0.0.1:0",
+            tls: { cert_file: certs.proxy.cert, key_file: certs.proxy.key },
+          },
+          backend: { address: `127.0.0.1:${backend.port}`, tls_enabled: false },
+        }],
+      });
       try {
-        await client.write(startupMessage({ user: "slow" }));
-        // Every byte the client sends is its offset modulo 251, cut from one array:
-        // filling each block would hold up the backend's timers in this process.
-        const pattern = Uint8Array.from({ length: chunk + 251 }, (_, i) => i % 251);
-        try {
-          for (let offset = 0; offset < total; offset += chunk) {
-            if (offset === warmUp) {
-              // A hang guard only: at the slowest rate the backend needs a few seconds.
-              const read = await settle(() => received, (n) => n >= warmUp, 120_000);
-              assert(read >= warmUp, `the backend read ${read} of the first ${warmUp} bytes`);
-              idle = residentBytes(pgtls.pid);
-              sampler = sampleResident(pgtls.pid);
+        const result = await outpaced<BackendTransfer>("backend", async (rate, bytes) => {
+          const total = Math.ceil(bytes / chunk) * chunk;
+          // The first quarter warms up the data path (code, TLS state, the backend
+          // connection) so the idle size includes them, as for the slow client.
+          const warmUp = Math.floor(total / 4 / chunk) * chunk;
+          let received = 0;
+          let waited = 0;
+          let seconds = 0;
+          let orderOk = true;
+          // The backend hangs up only once the client's last write has returned: its
+          // close, relayed by pgtls, must not race the client's final write.
+          let sendingDone = () => {};
+          const sent = new Promise<void>((resolve) => sendingDone = resolve);
+          let readingDone = () => {};
+          const read = new Promise<void>((resolve) => readingDone = resolve);
+          reader = async (conn) => {
+            const startup = startupMessage({ user: "slow" });
+            await conn.read(startup.length);
+            // The mock stops reading its socket while it holds 1 MiB unread, so this
+            // pace reaches pgtls.
+            const started = performance.now();
+            while (received < total) {
+              const before = performance.now();
+              const part = await conn.read(Math.min(65536, total - received));
+              waited += performance.now() - before;
+              // Each byte is its offset modulo 251: order is checkable.
+              for (let i = 0; i < part.length; i += 4093) {
+                if (part[i] !== (received + i) % 251) orderOk = false;
+              }
+              received += part.length;
+              const ahead = received / (rate * 1e3) - (performance.now() - started);
+              if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
             }
-            const block = pattern.subarray(offset % 251, offset % 251 + chunk);
-            let written = 0;
-            while (written < chunk) written += await client.write(block.subarray(written));
+            seconds = (performance.now() - started) / 1000;
+            waited /= 1000;
+            readingDone();
+            await sent;
+          };
+          const before = closedSessions(pgtls);
+          const client = direct
+            ? await Deno.connectTls({
+              hostname: "localhost",
+              port: pgtls.port,
+              caCerts: [await Deno.readTextFile(certs.proxyCa)],
+              alpnProtocols: ["postgresql"],
+            })
+            : await connectTls(pgtls.port, certs.proxyCa);
+          let idle = 0;
+          let peak = 0;
+          let sampler = { stop: () => 0 };
+          try {
+            await client.write(startupMessage({ user: "slow" }));
+            // Every byte the client sends is its offset modulo 251, cut from one array:
+            // filling each block would hold up the backend's timers in this process.
+            const pattern = Uint8Array.from({ length: chunk + 251 }, (_, i) => i % 251);
+            try {
+              for (let offset = 0; offset < total; offset += chunk) {
+                if (offset === warmUp) {
+                  // A hang guard only: at the slowest rate the backend needs a few seconds.
+                  const read = await settle(() => received, (n) => n >= warmUp, 120_000);
+                  assert(read >= warmUp, `the backend read ${read} of the first ${warmUp} bytes`);
+                  idle = residentBytes(pgtls.pid);
+                  sampler = sampleResident(pgtls.pid);
+                }
+                const block = pattern.subarray(offset % 251, offset % 251 + chunk);
+                let written = 0;
+                while (written < chunk) written += await client.write(block.subarray(written));
+              }
+            } catch (error) {
+              const closed = pgtls.logs.filter((l) => l.msg === "session closed");
+              throw new Error(
+                `sending failed after ${received} bytes reached the backend: ${error}; ` +
+                  `pgtls logged ${JSON.stringify(closed)}`,
+              );
+            } finally {
+              sendingDone();
+            }
+            // Everything may fit in socket buffers before pgtls has even dialled the backend.
+            await read;
+          } finally {
+            client.close();
+            peak = sampler.stop();
           }
-        } catch (error) {
-          const closed = pgtls.logs.filter((l) => l.msg === "session closed");
-          throw new Error(
-            `sending failed after ${received} bytes reached the backend: ${error}; ` +
-              `pgtls logged ${JSON.stringify(closed)}`,
-          );
-        } finally {
-          sendingDone();
-        }
-        // Everything may fit in socket buffers before pgtls has even dialled the backend.
-        await read;
+          return { seconds, waited, received, total, orderOk, idle, peak, before };
+        });
+        assertEquals(result.received, result.total);
+        assert(result.orderOk, "bytes arrived out of order");
+        await assertBufferedWithinBound(pgtls, result.before, result.total);
+        assertGrowthWithinBound(result.idle, result.peak, result.total);
       } finally {
-        client.close();
-        peak = sampler.stop();
+        const code = await pgtls.stop();
+        await backend.close();
+        assertEquals(code, 0);
       }
-      return { seconds, waited, received, total, orderOk, idle, peak, before };
-    });
-    assertEquals(result.received, result.total);
-    assert(result.orderOk, "bytes arrived out of order");
-    await assertBufferedWithinBound(pgtls, result.before, result.total);
-    assertGrowthWithinBound(result.idle, result.peak, result.total);
-  } finally {
-    const code = await pgtls.stop();
-    await backend.close();
-    assertEquals(code, 0);
-  }
-});
+    },
+  );
+}
