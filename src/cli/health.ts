@@ -9,7 +9,7 @@
  */
 
 import type { Host, Runtime } from "../io/types.ts";
-import { UsageError } from "./options.ts";
+import { UsageError } from "../config/usage_error.ts";
 import { errorMessage } from "../io/errors.ts";
 
 /** Where `metrics.listen` is in the README's examples. */

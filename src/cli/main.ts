@@ -24,8 +24,8 @@ import {
   resolveConfig,
   SERVE_FLAG_SPEC,
   type ServeFlags,
-  UsageError,
 } from "./options.ts";
+import { UsageError } from "../config/usage_error.ts";
 
 /** Exit codes the contract defines. */
 export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const;

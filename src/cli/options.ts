@@ -12,8 +12,6 @@ import { configDirectory, isAbsolutePath, resolvePath } from "../config/paths.ts
 import type { Config } from "../config/types.ts";
 import { UsageError } from "../config/usage_error.ts";
 
-export { UsageError } from "../config/usage_error.ts";
-
 /** The serve/check flags, as parsed. */
 export interface ServeFlags {
   config?: string;

@@ -14,7 +14,7 @@ import { patternCovered, presentedHostNames } from "../tls/names.ts";
 import { chainGap } from "../tls/served_chain.ts";
 import { pemCertificates } from "../tls/x509.ts";
 import type { ConfigWarning } from "./config_warnings.ts";
-import type { ProxyMaterial } from "./material.ts";
+import type { ProxyMaterial } from "../proxy/prepared.ts";
 import { type RouteOrder, shadowedRoutes } from "./route_shadowing.ts";
 
 /**

@@ -10,7 +10,8 @@
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
 import type { ServerTlsTraits } from "../io/types.ts";
 import { earliestNotAfter } from "../tls/x509.ts";
-import { authsOf, backendsOf, type ProxyMaterial } from "./material.ts";
+import { authsOf, backendsOf } from "./material.ts";
+import type { ProxyMaterial } from "../proxy/prepared.ts";
 import { bindingHash, leafCertificate } from "../proxy/auth/channel_binding.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -15,20 +15,9 @@ import { parseUsersFile, UsersFileError, type UserTable } from "../proxy/auth/us
 import type { PlaintextSecret } from "../proxy/auth/secret.ts";
 import { passwordBytes } from "../proxy/auth/saslprep.ts";
 import { ownSalts, plaintextCredentials } from "../proxy/auth/own_salts.ts";
-import type {
-  AuthMaterial,
-  CertificatePem,
-  PemMaterial,
-  ProxyMaterial,
-} from "../proxy/prepared.ts";
+import type { AuthMaterial } from "../proxy/auth/proxy_auth.ts";
+import type { CertificatePem, PemMaterial, ProxyMaterial } from "../proxy/prepared.ts";
 import { errorMessage } from "../io/errors.ts";
-
-export type {
-  AuthMaterial,
-  CertificatePem,
-  PemMaterial,
-  ProxyMaterial,
-} from "../proxy/prepared.ts";
 
 type ReadText = (path: string) => Promise<string>;
 

@@ -23,11 +23,9 @@ import { ALPN_POSTGRESQL } from "../protocol/codes.ts";
 import { DEFAULT_TLS12_CIPHERS } from "../tls/policy.ts";
 import { CertificateRefused, errorMessage, TlsSettingError } from "../io/errors.ts";
 import { type BackendTarget, backendTarget } from "../proxy/backend.ts";
-import { backendsOf, type ProxyMaterial } from "./material.ts";
+import { backendsOf } from "./material.ts";
 import { listenerAuthKeys, ProxyAuth } from "../proxy/auth/proxy_auth.ts";
-import type { PreparedProxy } from "../proxy/prepared.ts";
-
-export type { PreparedProxy } from "../proxy/prepared.ts";
+import type { PreparedProxy, ProxyMaterial } from "../proxy/prepared.ts";
 
 /** Settings of the listeners' TLS that come from the environment, not the configuration. */
 export interface ListenerTlsTuning {

@@ -9,7 +9,7 @@
 
 import type { PeerCertificate, Runtime } from "../io/types.ts";
 import type { BackendConfig, ProxyConfig } from "../config/types.ts";
-import type { ProxyMaterial } from "./material.ts";
+import type { ProxyMaterial } from "../proxy/prepared.ts";
 import { BackendError, openBackend } from "../proxy/backend.ts";
 import { prepareBackend } from "./prepare.ts";
 

@@ -13,8 +13,6 @@ import type { AuthConfig, BackendConfig } from "../config/types.ts";
 import type { BackendTarget } from "./backend.ts";
 import type { AuthMaterial, ProxyAuth } from "./auth/proxy_auth.ts";
 
-export type { AuthMaterial } from "./auth/proxy_auth.ts";
-
 /** PEM text for one side of TLS. */
 export interface PemMaterial {
   readonly certPem?: string;

@@ -13,13 +13,8 @@ import { sslModeOf } from "../config/sslmode.ts";
 import { SqlState } from "../protocol/sqlstate.ts";
 import type { Logger } from "../observe/log.ts";
 import type { BackendTarget } from "./backend.ts";
-import {
-  forwardCancel,
-  forwardSharedCancel,
-  runSession,
-  type SessionContext,
-  type SessionRecord,
-} from "./session.ts";
+import { forwardCancel, forwardSharedCancel, runSession, type SessionContext } from "./session.ts";
+import type { SessionRecord } from "./session_record.ts";
 import { selectRoute } from "./routes.ts";
 import { CancelKeys } from "./cancel_keys.ts";
 import type { PreparedProxy, ProxyMaterial } from "./prepared.ts";

@@ -54,7 +54,6 @@ import { errorMessage } from "../io/errors.ts";
 import type { SessionRecord } from "./session_record.ts";
 
 export type { SessionEnd } from "./session_end.ts";
-export type { SessionRecord } from "./session_record.ts";
 
 /** Everything a session needs from its proxy. */
 export interface SessionContext {

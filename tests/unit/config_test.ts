@@ -8,7 +8,8 @@ import { parseConfig, readConfig } from "../../src/config/parse.ts";
 import { formatDuration, parseDuration } from "../../src/config/duration.ts";
 import { formatAddress, parseAddress } from "../../src/config/address.ts";
 import type { Config } from "../../src/config/types.ts";
-import { EPHEMERAL_CERT, resolveConfig, UsageError } from "../../src/cli/options.ts";
+import { EPHEMERAL_CERT, resolveConfig } from "../../src/cli/options.ts";
+import { UsageError } from "../../src/config/usage_error.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../helpers/assert.ts";
 
 /** Removes the indentation common to every non-blank line, so YAML can be indented in code. */

@@ -1,6 +1,6 @@
 import { readConfig } from "../../src/config/parse.ts";
 import { configWarnings, runtimeWarnings } from "../../src/prepare/config_warnings.ts";
-import type { ProxyMaterial } from "../../src/prepare/material.ts";
+import type { ProxyMaterial } from "../../src/proxy/prepared.ts";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { earliestNotAfter } from "../../src/tls/x509.ts";
 import { bitString, oid, pem, sequence, smallInteger } from "../../src/tls/der.ts";

@@ -12,7 +12,7 @@ import {
   viewSession,
 } from "../../src/proxy/live_sessions.ts";
 import { SessionFlow } from "../../src/proxy/session_flow.ts";
-import type { SessionRecord } from "../../src/proxy/session.ts";
+import type { SessionRecord } from "../../src/proxy/session_record.ts";
 import { assertEquals } from "../helpers/assert.ts";
 
 const STATES: readonly SessionState[] = ["idle", "transaction", "active", "copy", "startup"];

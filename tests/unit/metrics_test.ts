@@ -12,7 +12,8 @@ import {
 import { metricsHandler } from "../../src/observe/metrics_http.ts";
 import { NO_ROUTE, PgtlsMetrics } from "../../src/proxy/metrics.ts";
 import { BackendError, DEFAULT_ROUTE } from "../../src/proxy/backend.ts";
-import type { SessionEnd, SessionRecord } from "../../src/proxy/session.ts";
+import type { SessionEnd } from "../../src/proxy/session.ts";
+import type { SessionRecord } from "../../src/proxy/session_record.ts";
 import type { AuthResult } from "../../src/proxy/login.ts";
 import { prepareProxies } from "../../src/prepare/prepare.ts";
 import { parseConfig } from "../../src/config/parse.ts";

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { SIGNAL_ECHO_MS, signalEchoMs, StopSignals } from "../../src/serve/stop_signals.ts";
-import { UsageError } from "../../src/cli/options.ts";
+import { UsageError } from "../../src/config/usage_error.ts";
 
 Deno.test("a stop signal repeated within the echo window is the same interrupt; a later one is not", () => {
   let now = 1_000;

@@ -8,7 +8,7 @@
 import { PerTicketPeriod } from "../../src/runtime/node_tls_shared/ticket_keys.ts";
 import { TICKET_KEY_ROTATION_MS } from "../../src/tls/policy.ts";
 import { TICKET_KEY_PERIOD_ENV, ticketKeyPeriodMs } from "../../src/serve/ticket_key_period.ts";
-import { UsageError } from "../../src/cli/options.ts";
+import { UsageError } from "../../src/config/usage_error.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 
 Deno.test("a value is made once per ticket-key period, when the period has come, and the old one retired", () => {

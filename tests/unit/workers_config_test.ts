@@ -11,7 +11,8 @@ import {
   shareOf,
   workerConfig,
 } from "../../src/config/workers.ts";
-import { resolveConfig, UsageError } from "../../src/cli/options.ts";
+import { resolveConfig } from "../../src/cli/options.ts";
+import { UsageError } from "../../src/config/usage_error.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 
 const PROXY = `proxies:
