@@ -260,17 +260,20 @@ class NodeTlsConn extends NodeConn implements TlsConn {
   readonly tls: TlsSessionInfo;
   declare readonly stream: tls.TLSSocket;
 
+  /**
+   * The TLS socket made over `tcp` on `footing`; nobody reads until the
+   * session asks for its first bytes.
+   */
   constructor(
     stream: tls.TLSSocket,
-    remote: Endpoint,
-    watch: ChunkWatch | undefined,
+    tcp: NodeTcpConn,
+    footing: TlsFooting,
     serverName: string | null,
-    flow: FlowControl,
-    reading: FlowControl | undefined,
     records: RecordCap,
     certificate?: number,
   ) {
-    super(stream, remote, watch, flow, reading, records);
+    super(stream, tcp.remote, tcp.watch, footing.flow, footing.reading, records);
+    footing.reading?.pause();
     this.tls = tlsSessionInfo(stream, stream.getProtocol(), serverName, certificate);
   }
 
@@ -450,9 +453,9 @@ export function serverTlsNode(
         if (prefix !== undefined && prefix.length > 0) prefix = hello.bytes;
         else if (hello.bytes.length > 0) raw.unshift(hello.bytes);
       }
-      const { transport, flow, reading, guard } = layer(raw, prefix);
+      const footing = layer(raw, prefix);
       // No SNICallback: see clientServerName.
-      const socket = new tls.TLSSocket(transport, {
+      const socket = new tls.TLSSocket(footing.transport, {
         isServer: true,
         secureContext,
         requestCert,
@@ -460,7 +463,7 @@ export function serverTlsNode(
         ALPNProtocols: alpn,
       });
       // The server socket starts reading on the next tick, with the guarded onread.
-      guard?.(socket, false);
+      footing.guard?.(socket, false);
       let refusal;
       try {
         refusal = await serverHandshake(socket, certificateCheck, library.missingClientCertificate);
@@ -474,16 +477,11 @@ export function serverTlsNode(
         raw.destroy();
         return { conn: null, refused: refusal.reason };
       }
-      const serverName = clientServerName(socket);
-      // Nobody reads until the session asks for its startup packet.
-      reading?.pause();
       const secured = new NodeTlsConn(
         socket,
-        conn.remote,
-        (conn as NodeTcpConn).watch,
-        serverName,
-        flow ?? socket,
-        reading,
+        conn as NodeTcpConn,
+        footing,
+        clientServerName(socket),
         library.records,
         certificate,
       );
@@ -509,9 +507,9 @@ export function clientTlsNode(
   return {
     async upgrade(conn: TcpConn, serverName: string): Promise<TlsConn> {
       const raw = (conn as NodeTcpConn).stream;
-      const { transport, flow, reading, guard } = layer(raw);
+      const footing = layer(raw);
       const socket = tls.connect({
-        socket: transport,
+        socket: footing.transport,
         secureContext,
         // SNI may not carry an IP address (RFC 6066).
         servername: net.isIP(serverName) ? undefined : serverName,
@@ -520,7 +518,7 @@ export function clientTlsNode(
         checkServerIdentity: (_host, certificate) =>
           options.verify === "full" ? tls.checkServerIdentity(serverName, certificate) : undefined,
       });
-      guard?.(socket, true);
+      footing.guard?.(socket, true);
       try {
         await handshake(socket, "secureConnect");
       } catch (error) {
@@ -528,16 +526,7 @@ export function clientTlsNode(
         raw.destroy();
         throw error;
       }
-      reading?.pause();
-      return new NodeTlsConn(
-        socket,
-        conn.remote,
-        (conn as NodeTcpConn).watch,
-        serverName,
-        flow ?? socket,
-        reading,
-        fragmentRecords,
-      );
+      return new NodeTlsConn(socket, conn as NodeTcpConn, footing, serverName, fragmentRecords);
     },
   };
 }
