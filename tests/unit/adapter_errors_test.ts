@@ -22,10 +22,9 @@ import { BackendError, backendTarget, openBackend } from "../../src/proxy/backen
 import { runSession } from "../../src/proxy/session.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 import type { Runtime } from "../../src/io/types.ts";
-import { concatAll } from "../../src/protocol/bytes.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { sslRequest } from "../helpers/packets.ts";
-import { MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
+import { CLIENT_CA_PROXY, MemoryConn, memoryContext, memoryRuntime } from "./memory_session.ts";
 
 /** A runtime error as `node:net` and Bun give one: a message and an errno name. */
 const systemError = (message: string, code: string) => Object.assign(new Error(message), { code });
@@ -116,28 +115,6 @@ Deno.test("the backend's connect failure is worded by its code: pgtls's own time
     BackendError,
   );
   assertEquals(raw.message, "could not connect: connect ECONNREFUSED 127.0.0.1:5999");
-});
-
-const CLIENT_CA_PROXY = `
-proxies:
-  - name: main
-    listener:
-      bind_address: 127.0.0.1:0
-      tls: { cert_file: unused.crt, key_file: unused.key, client_ca_file: unused-ca.crt }
-    backend: { address: 127.0.0.1:5999, tls_enabled: false }
-`;
-
-Deno.test("a client certificate the TLS library refused with an alert: counted as refused, nothing more said", async () => {
-  const client = new MemoryConn([sslRequest()]);
-  const reason = "the client presented no certificate (listener.tls.client_ca_file requires one)";
-  const context = memoryContext(CLIENT_CA_PROXY, memoryRuntime({}), {
-    serverTls: { upgrade: () => Promise.resolve({ conn: null, refused: reason }) },
-  });
-  const record = await runSession(client, 1, context);
-  assertEquals(record.end, "client_certificate_refused");
-  assertEquals(record.error, `TLS handshake with the client failed: ${reason}`);
-  assertEquals(concatAll(client.written), Uint8Array.of(0x53), "plaintext got 'S' only");
-  assert(client.closed);
 });
 
 Deno.test("a client handshake that fails otherwise ends the session as client_tls_failed, in the library's words", async () => {

@@ -18,7 +18,13 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { errorFields, parseMessages } from "../helpers/wire.ts";
 import { sslRequest, startupMessage } from "../helpers/packets.ts";
 import { ACCEPT_BYTE } from "../../src/protocol/codes.ts";
-import { MemoryConn, memoryContext, memoryRuntime, unusedPushFace } from "./memory_session.ts";
+import {
+  CLIENT_CA_PROXY,
+  MemoryConn,
+  memoryContext,
+  memoryRuntime,
+  unusedPushFace,
+} from "./memory_session.ts";
 import { selfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { certificateValidity, pemCertificates } from "../../src/tls/x509.ts";
 import { issueCertificate, makeCa } from "../helpers/certs.ts";
@@ -46,14 +52,7 @@ Deno.test("a refused client certificate: FATAL 28000 inside TLS, the startup pac
   const reason = "the client's certificate did not verify against " +
     "listener.tls.client_ca_file: unable to verify the first certificate";
   const context = memoryContext(
-    `
-proxies:
-  - name: main
-    listener:
-      bind_address: 127.0.0.1:0
-      tls: { cert_file: unused.crt, key_file: unused.key, client_ca_file: unused-ca.crt }
-    backend: { address: 127.0.0.1:5999, tls_enabled: false }
-`,
+    CLIENT_CA_PROXY,
     memoryRuntime({}),
     {
       serverTls: {
@@ -75,6 +74,19 @@ proxies:
   assertEquals(fields.D, reason);
   assert(secured.closed && client.closed, "both closed");
   assertEquals(await secured.read(), null, "the startup packet was read away");
+});
+
+Deno.test("a client certificate the TLS library refused with an alert: counted as refused, nothing more said", async () => {
+  const client = new MemoryConn([sslRequest()]);
+  const reason = "the client presented no certificate (listener.tls.client_ca_file requires one)";
+  const context = memoryContext(CLIENT_CA_PROXY, memoryRuntime({}), {
+    serverTls: { upgrade: () => Promise.resolve({ conn: null, refused: reason }) },
+  });
+  const record = await runSession(client, 1, context);
+  assertEquals(record.end, "client_certificate_refused");
+  assertEquals(record.error, `TLS handshake with the client failed: ${reason}`);
+  assertEquals(concatAll(client.written), Uint8Array.of(0x53), "plaintext got 'S' only");
+  assert(client.closed);
 });
 
 Deno.test("the refusal's reason is words: verification codes are spelled out", async () => {

@@ -160,3 +160,13 @@ export class MemoryConn implements TcpConn {
   release(): void {}
   capRecords(): void {}
 }
+
+/** A proxy whose listener asks clients for a certificate (`client_ca_file`); its files are never read. */
+export const CLIENT_CA_PROXY = `
+proxies:
+  - name: main
+    listener:
+      bind_address: 127.0.0.1:0
+      tls: { cert_file: unused.crt, key_file: unused.key, client_ca_file: unused-ca.crt }
+    backend: { address: 127.0.0.1:5999, tls_enabled: false }
+`;
