@@ -33,7 +33,7 @@ export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /** Joins any number of byte arrays into a new one. */
-export function concatAll(parts: readonly Uint8Array[]): Uint8Array {
+export function concatAll(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const part of parts) {

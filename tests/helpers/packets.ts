@@ -6,7 +6,8 @@
  * The framing is written here from the protocol documentation, not with
  * pgtls's encoders, so that a test of an encoder compares it with something
  * it did not produce; the numbers come from `codes.ts`, which
- * `tests/unit/codes_test.ts` checks against the documentation.
+ * `tests/unit/codes_test.ts` checks against the documentation (only the
+ * joining of bytes, which knows no protocol, is pgtls's `concatAll`).
  *
  * @module
  */
@@ -28,6 +29,7 @@ import {
   SYNC,
   TERMINATE,
 } from "../../src/protocol/codes.ts";
+import { concatAll } from "../../src/protocol/bytes.ts";
 
 const encoder = new TextEncoder();
 
@@ -36,14 +38,7 @@ export type Part = Uint8Array | string;
 
 /** Joins byte arrays and text (as UTF-8) into one array. */
 export function concat(...parts: Part[]): Uint8Array<ArrayBuffer> {
-  const bytes = parts.map((part) => typeof part === "string" ? encoder.encode(part) : part);
-  const out = new Uint8Array(bytes.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of bytes) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatAll(parts.map((part) => typeof part === "string" ? encoder.encode(part) : part));
 }
 
 /** A 32-bit big-endian integer (a negative one in two's complement). */
