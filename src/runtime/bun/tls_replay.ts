@@ -62,7 +62,9 @@ class NodeTlsTransport implements Transport {
 
 /**
  * The native connection as the source of a replay stream (`prefix_replay.ts`);
- * `peerEnded` hears the peer's end of stream.
+ * `peerEnded` hears the peer's end of stream, always after the call that
+ * attached (a connection tells an end that already came at once, before the
+ * caller has made what listens for it).
  */
 function nativeSource(tcp: BunTcpConn, peerEnded: () => void): ReplaySource {
   return {
@@ -71,7 +73,7 @@ function nativeSource(tcp: BunTcpConn, peerEnded: () => void): ReplaySource {
         data: sink.data,
         end: () => {
           sink.data(null);
-          peerEnded();
+          queueMicrotask(peerEnded);
         },
         error: sink.error,
         close: sink.close,
@@ -121,19 +123,11 @@ export function replayServerTls(
     }
     const context = contexts.at(certificate ?? 0).current();
     let handshaking = true;
-    const cut = (tlsSocket: tls.TLSSocket) =>
-      tlsSocket.destroy(new Error("connection closed during the TLS handshake"));
-    // The connection tells an end that came before the replay attached at
-    // once, before the TLS socket exists: that socket is cut as soon as it is made.
-    let made: tls.TLSSocket | undefined = undefined;
-    let endedEarly = false;
     // Bun's TLSSocket says nothing when its stream ends mid-handshake, which
     // would hold the session (and its max_connections slot) until
     // handshake_timeout; fail the handshake as the other runtimes do.
     const peerEnded = () => {
-      if (!handshaking) return;
-      if (made === undefined) endedEarly = true;
-      else cut(made);
+      if (handshaking) socket.destroy(new Error("connection closed during the TLS handshake"));
     };
     const replay = prefixReplay(nativeSource(tcp, peerEnded), prefix);
     const socket: tls.TLSSocket = new tls.TLSSocket(replay.stream, {
@@ -145,9 +139,7 @@ export function replayServerTls(
       rejectUnauthorized: false,
       ALPNProtocols: [...options.alpnProtocols],
     });
-    made = socket;
     replay.guard(socket);
-    if (endedEarly) cut(socket);
     let refusal;
     try {
       refusal = await serverHandshake(
