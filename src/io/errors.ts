@@ -147,7 +147,7 @@ export function listenFailure(error: unknown, port: number): string {
 
 /** Whether a bind failed because the address is taken (a rolling restart may yet release it). */
 export function addressInUse(error: unknown): boolean {
-  return systemListenError(error, 0).code === "ADDRESS_IN_USE";
+  return error instanceof ListenError && error.code === "ADDRESS_IN_USE";
 }
 
 /**

@@ -7,6 +7,7 @@ import {
 } from "../../src/serve/listen_check.ts";
 import type { Host, ProcessInfo, Runtime } from "../../src/io/types.ts";
 import { parseConfig } from "../../src/config/parse.ts";
+import { ListenError } from "../../src/io/errors.ts";
 
 /** A host whose process table lists `table` as listening on every port and address. */
 function hostListing(table: readonly ProcessInfo[]): Host {
@@ -55,14 +56,14 @@ Deno.test("sharedListenPort() is null while only the workers listen, and names a
   );
 });
 
-/** A runtime whose listen fails with EADDRINUSE `busy` times, then binds. */
+/** A runtime whose listen fails with the address in use `busy` times (as adapters say it), then binds. */
 function runtimeBusyFor(busy: number): { runtime: Runtime; tries: () => number } {
   let tries = 0;
   const runtime = {
     listen: () => {
       tries++;
       if (tries <= busy) {
-        return Promise.reject(Object.assign(new Error("in use"), { code: "EADDRINUSE" }));
+        return Promise.reject(new ListenError("ADDRESS_IN_USE", "address already in use"));
       }
       return Promise.resolve({ address: { host: "127.0.0.1", port: 6432 }, close: async () => {} });
     },
